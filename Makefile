@@ -1,0 +1,60 @@
+# lra-snn: `make help` lists the targets. Every target that needs Python creates .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of PyTorch on this machine; on a GPU machine e.g. TORCH="torch==2.11.0" (or a CUDA index).
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev
+
+# Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax).
+PROFILE ?= mini
+MODELS ?= s4d
+TASKS ?= listops
+SEEDS ?= 1,2,3
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test test-fast lra-all smoke leaderboard bench data-listops clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@echo "  variables: PROFILE=$(PROFILE) MODELS=$(MODELS) TASKS=$(TASKS) SEEDS=$(SEEDS) TORCH=$(TORCH) ARGS='...'"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+venv: $(VENV)/.installed ## create the project virtualenv (.venv) once; TORCH=... picks the torch build
+
+test: venv ## run the whole test suite (slow tests included)
+	$(PY) -m pytest -q
+
+test-fast: venv ## run the test suite without the tests marked slow
+	$(PY) -m pytest -q -m "not slow"
+
+lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
+	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(TASKS) seed=$(SEEDS) profile=$(PROFILE) \
+		trainer.enable_progress_bar=false $(ARGS)
+	$(PY) -m lra_snn.leaderboard
+
+smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
+	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(TASKS) seed=1 profile=tiny \
+		trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
+	$(PY) -m lra_snn.leaderboard --results results/smoke/runs --out results/smoke
+
+leaderboard: venv ## rebuild results/leaderboard.md and .csv from every results/runs/**/result.json
+	$(PY) -m lra_snn.leaderboard
+
+bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> results/bench/
+	$(PY) -m lra_snn.bench $(ARGS)
+
+data-listops: venv ## generate ListOps at PROFILE (default mini; PROFILE=full: 96k/2k/2k) and cache it
+	$(PY) -m lra_snn.data.prepare data=listops profile=$(PROFILE) $(ARGS)
+
+clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
+	rm -rf outputs multirun .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

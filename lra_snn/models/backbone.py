@@ -1,0 +1,103 @@
+"""The shared sequence-classification backbone (recipes.md, "Shared training conventions").
+
+encoder (Embedding for tokens, Linear for real-valued inputs) -> n_layers residual blocks with
+BatchNorm or LayerNorm, pre- or post-norm, dropout -> pooling over the true length -> classifier.
+Padded positions are zeroed before every block, so bidirectional blocks never see padding and
+a sequence's output does not depend on how much padding its batch needed (at eval time; in
+training, BatchNorm batch statistics include padded positions, as in the S4 code base).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+NORMS = ("batch", "layer", "none")
+POOLS = ("mean", "last")
+
+
+class SequenceNorm(nn.Module):
+    """BatchNorm over (batch, time) per channel, LayerNorm per step, or identity, on (B, L, D)."""
+
+    def __init__(self, d_model: int, kind: str) -> None:
+        super().__init__()
+        if kind not in NORMS:
+            raise ValueError(f"unknown norm {kind!r}; choose one of {NORMS}")
+        self.kind = kind
+        self.norm = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": lambda d: nn.Identity()}[kind](d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.kind == "batch":
+            return self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return self.norm(x)
+
+
+class ResidualBlock(nn.Module):
+    """``x + Dropout(layer(norm(x)))`` (pre-norm) or ``norm(x + Dropout(layer(x)))`` (post-norm)."""
+
+    def __init__(self, layer: nn.Module, d_model: int, norm: str, prenorm: bool, dropout: float) -> None:
+        super().__init__()
+        self.layer = layer
+        self.norm = SequenceNorm(d_model, norm)
+        self.prenorm = prenorm
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.prenorm:
+            return x + self.dropout(self.layer(self.norm(x)))
+        return self.norm(x + self.dropout(self.layer(x)))
+
+
+def length_mask(lengths: Tensor, max_length: int) -> Tensor:
+    """(B, L, 1) float mask, 1 at positions before each sequence's true length."""
+    return (torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+
+
+class SequenceEncoder(nn.Module):
+    """Encoder plus residual blocks: (B, L) tokens or (B, L, d_input) values -> (B, L, D) features."""
+
+    def __init__(self, d_model: int, n_layers: int, layer: Callable[..., nn.Module],
+                 vocab_size: int | None = None, d_input: int | None = None, norm: str = "batch",
+                 prenorm: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        if (vocab_size is None) == (d_input is None):
+            raise ValueError("give exactly one of vocab_size (token inputs) or d_input (real-valued inputs)")
+        self.encoder = nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(d_input, d_model)
+        self.blocks = nn.ModuleList(
+            ResidualBlock(layer(d_model=d_model), d_model, norm, prenorm, dropout) for _ in range(n_layers))
+        self.final_norm = SequenceNorm(d_model, norm) if prenorm else nn.Identity()
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        x = self.encoder(inputs)
+        mask = length_mask(lengths, x.shape[1]).to(x.dtype)
+        for block in self.blocks:
+            x = block(x * mask)
+        return self.final_norm(x) * mask
+
+
+def pool(x: Tensor, lengths: Tensor, kind: str) -> Tensor:
+    """Mean over the true length (padding zeroed by the encoder) or the last true step."""
+    if kind == "mean":
+        return x.sum(1) / lengths.clamp_min(1)[:, None].to(x.dtype)
+    if kind == "last":
+        return x[torch.arange(x.shape[0], device=x.device), (lengths - 1).clamp_min(0)]
+    raise ValueError(f"unknown pooling {kind!r}; choose one of {POOLS}")
+
+
+class SequenceClassifier(nn.Module):
+    """Backbone + pooling + linear head: ``forward(inputs, lengths) -> logits (B, n_classes)``."""
+
+    def __init__(self, n_classes: int, d_model: int, n_layers: int, layer: Callable[..., nn.Module],
+                 vocab_size: int | None = None, d_input: int | None = None, norm: str = "batch",
+                 prenorm: bool = False, dropout: float = 0.0, pool: str = "mean") -> None:
+        super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"unknown pooling {pool!r}; choose one of {POOLS}")
+        self.backbone = SequenceEncoder(d_model, n_layers, layer, vocab_size, d_input, norm, prenorm, dropout)
+        self.pool = pool
+        self.head = nn.Linear(d_model, n_classes)
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        return self.head(pool(self.backbone(inputs, lengths), lengths, self.pool))

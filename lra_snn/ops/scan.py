@@ -1,0 +1,82 @@
+"""First-order linear recurrence ``h_t = a_t * h_{t-1} + b_t`` over time, in parallel (PyTorch).
+
+The associative scan of kernels.md: pairs ``(a, b)`` combine as ``(a1*a2, a2*b1 + b2)``; here
+by recursive doubling (log2 L passes, no Python loop over time, no division by cumulative
+products, so it stays exact where a long product underflows). Backward is the reverse scan
+``g_t = dy_t + a_{t+1} g_{t+1}``, ``db_t = g_t``, ``da_t = g_t h_{t-1}``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _doubling_scan(a: Tensor, b: Tensor) -> Tensor:
+    """Inclusive scan along dim 1 of same-shaped ``a`` and ``b`` (h_0 = 0)."""
+    length = b.shape[1]
+    offset = 1
+    while offset < length:
+        b = torch.cat([b[:, :offset], torch.addcmul(b[:, offset:], a[:, offset:], b[:, :-offset])], 1)
+        if offset * 2 < length:  # the last pass needs no further decay products
+            a = torch.cat([a[:, :offset], a[:, offset:] * a[:, :-offset]], 1)
+        offset *= 2
+    return b
+
+
+def _reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
+    """Sum a broadcast gradient back to ``shape`` (the shape of the decay as given)."""
+    while grad.dim() > len(shape):
+        grad = grad.sum(0)
+    for dim, size in enumerate(shape):
+        if size == 1 and grad.shape[dim] != 1:
+            grad = grad.sum(dim, keepdim=True)
+    return grad
+
+
+class _LinearScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
+        a_full = a.expand_as(b)
+        b_in = b if h0 is None else torch.cat([b[:, :1] + a_full[:, :1] * h0.unsqueeze(1), b[:, 1:]], 1)
+        h = _doubling_scan(a_full, b_in)
+        ctx.a_shape = a.shape
+        ctx.has_h0 = h0 is not None
+        ctx.save_for_backward(a, h, h0 if h0 is not None else torch.empty(0))
+        return h
+
+    @staticmethod
+    def backward(ctx, dy: Tensor):
+        a, h, h0 = ctx.saved_tensors
+        a_full = a.expand_as(h)
+        # g_t = dy_t + a_{t+1} g_{t+1}: a forward scan on the time-reversed, shifted decay.
+        a_next = torch.cat([a_full[:, 1:], torch.zeros_like(a_full[:, :1])], 1)
+        g = _doubling_scan(a_next.flip(1), dy.flip(1)).flip(1)
+        h_prev = torch.cat([h0.unsqueeze(1) if ctx.has_h0 else torch.zeros_like(h[:, :1]), h[:, :-1]], 1)
+        da = _reduce_to(g * h_prev, ctx.a_shape) if ctx.needs_input_grad[0] else None
+        dh0 = g[:, 0] * a_full[:, 0] if ctx.has_h0 and ctx.needs_input_grad[2] else None
+        return da, g, dh0
+
+
+def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """Solve ``h_t = a_t * h_{t-1} + b_t`` along dim 1 of ``b`` (B, L, ...).
+
+    ``a`` broadcasts to ``b`` (per step ``(B, L, D)`` or per channel ``(D,)``); ``h0`` is the
+    state before the first step (B, ...), zero when omitted. Differentiable in a, b and h0.
+    """
+    if b.dim() < 2:
+        raise ValueError(f"linear_scan expects (batch, length, ...) inputs, got shape {tuple(b.shape)}")
+    if a.dim() < b.dim():
+        a = a.reshape((1,) * (b.dim() - a.dim()) + tuple(a.shape))
+    return _LinearScan.apply(a, b, h0)
+
+
+def linear_scan_sequential(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """The same recurrence as a plain time loop: the reference the parallel scan is tested against."""
+    a = a.expand_as(b) if a.dim() == b.dim() else a.reshape((1,) * (b.dim() - a.dim()) + tuple(a.shape)).expand_as(b)
+    h = torch.zeros_like(b[:, 0]) if h0 is None else h0
+    out = []
+    for t in range(b.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        out.append(h)
+    return torch.stack(out, 1)

@@ -1,0 +1,119 @@
+"""Train and test one experiment cell: ``python -m lra_snn.train [overrides]`` (Hydra).
+
+Thin by design: seed, instantiate data / model / task / trainer from their ``_target_``, fit
+(resuming from the cell's ``last.ckpt`` when one exists), evaluate the best validation
+checkpoint on val and test, and write ``result.json`` for the leaderboard. A completed cell with
+the same config hash is not run again (``skip_completed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lra_snn.config import cell_hash, register_resolvers
+from lra_snn.data.errors import DataNotFoundError
+from lra_snn.results import git_commit, library_versions, read_result, write_result
+
+log = logging.getLogger(__name__)
+register_resolvers()
+
+
+def encoder_kwargs(datamodule: L.LightningDataModule) -> dict[str, int]:
+    """What the backbone's encoder needs to know about the inputs."""
+    if datamodule.input_kind == "tokens":
+        return {"vocab_size": datamodule.vocab_size}
+    return {"d_input": datamodule.d_input}
+
+
+def _identity(cfg: DictConfig) -> dict[str, Any]:
+    return {"task": cfg.task_name, "model": cfg.model.name, "seed": int(cfg.seed),
+            "profile": cfg.profile_name, "config_hash": cell_hash(cfg),
+            "git_commit": git_commit(), "versions": library_versions(),
+            "config": OmegaConf.to_container(cfg, resolve=True)}
+
+
+def _instantiate_all(node: DictConfig | None) -> list:
+    return [instantiate(c) for c in (node or {}).values() if c is not None]
+
+
+def _metric(metrics: list[dict[str, float]], key: str) -> float | None:
+    return float(metrics[0][key]) if metrics and key in metrics[0] else None
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run one cell and return the record written to its result file."""
+    result_path = Path(cfg.paths.result_file)
+    previous = read_result(result_path)
+    if cfg.skip_completed and previous and previous.get("status") == "completed":
+        log.info("cell already completed, skipping (skip_completed=false to rerun): %s", result_path)
+        return previous
+
+    L.seed_everything(cfg.seed, workers=True)
+    started = time.time()
+    datamodule = instantiate(cfg.data)
+    try:
+        datamodule.prepare_data()
+    except DataNotFoundError as missing:
+        record = {**_identity(cfg), "status": "no_data", "message": str(missing)}
+        write_result(result_path, record)
+        log.error("no data for %s: %s", cfg.task_name, missing)
+        return record
+
+    model = instantiate(cfg.model.backbone, n_classes=datamodule.n_classes, **encoder_kwargs(datamodule))
+    task = instantiate(cfg.task, model=model, n_classes=datamodule.n_classes)
+    run_dir = Path(cfg.paths.run_dir)
+    trainer: L.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir),
+                                     logger=_instantiate_all(cfg.logger), callbacks=_instantiate_all(cfg.callbacks))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists():
+        log.info("resuming from %s", last)
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+        best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+        val = trainer.validate(task, datamodule=datamodule, ckpt_path=best)
+        test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
+    except Exception as error:
+        write_result(result_path, {**_identity(cfg), "status": "failed", "message": f"{type(error).__name__}: {error}",
+                                   "steps": trainer.global_step, "wall_time_s": time.time() - started})
+        raise
+
+    counts = datamodule.class_counts("test")
+    record = {
+        **_identity(cfg),
+        "status": "completed",
+        "metrics": {
+            "val/acc": _metric(val, "val/acc"), "val/loss": _metric(val, "val/loss"),
+            "test/acc": _metric(test, "test/acc"), "test/loss": _metric(test, "test/loss"),
+            "test/majority_rate": float(counts.max() / counts.sum()),
+        },
+        "best_checkpoint": best and trainer.checkpoint_callback.best_model_path,
+        "wall_time_s": time.time() - started,
+        "steps": trainer.global_step,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "device": torch.cuda.get_device_name() if trainer.strategy.root_device.type == "cuda" else "cpu",
+    }
+    if trainer.is_global_zero:
+        write_result(result_path, record)
+        log.info("test accuracy %.4f (majority class %.4f) -> %s", record["metrics"]["test/acc"] or float("nan"),
+                 record["metrics"]["test/majority_rate"], result_path)
+    return record
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns the test accuracy (for sweepers)."""
+    record = run(cfg)
+    return (record.get("metrics") or {}).get("test/acc")
+
+
+if __name__ == "__main__":
+    main()

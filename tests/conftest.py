@@ -1,0 +1,36 @@
+"""Shared fixtures: composing the Hydra config into temporary folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from lra_snn.config import PROJECT_ROOT, register_resolvers
+
+
+
+def isolated_overrides(tmp: Path) -> list[str]:
+    """Overrides that send data, outputs and results into ``tmp`` and silence the progress bar."""
+    return [f"paths.data_dir={tmp}/data", f"paths.output_dir={tmp}/outputs", f"paths.results_dir={tmp}/results",
+            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+@pytest.fixture
+def train_overrides(tmp_path) -> list[str]:
+    """The isolating overrides for this test's tmp_path (for command-line runs)."""
+    return isolated_overrides(tmp_path)
+
+
+@pytest.fixture
+def compose_train(tmp_path):
+    """compose_train(*overrides) -> the resolved-on-access train config, isolated under tmp_path."""
+    register_resolvers()
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+            return compose("train", overrides=[*isolated_overrides(tmp_path), *overrides])
+
+    return _compose

@@ -1,0 +1,295 @@
+"""ListOps: evaluator against the original release's labels, LRA-recipe generator, TSV reader errors,
+tokenizer, padded batches and the DataModule end to end (data.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lra_snn.data import listops
+from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.listops_module import ListOpsDataModule
+from lra_snn.data.tokens import (
+    EOS_ID,
+    PAD_ID,
+    TokenDataset,
+    TokenSplit,
+    collate,
+    load_token_split,
+    save_token_split,
+)
+
+FULL_BOUNDS = {"max_depth": 10, "max_args": 10, "min_length": 500, "max_length": 2000}
+
+
+def test_evaluate_reproduces_every_label_of_the_original_listops_test_file(shared_data: Path) -> None:
+    path = shared_data / "listops-spinn" / "test_d20s.tsv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    expressions, labels = listops.read_tsv(path, header=False, label_first=True)
+    assert len(expressions) == 10_000
+    predicted = np.array([listops.evaluate(e) for e in expressions])
+    assert np.array_equal(predicted, labels), f"{int((predicted != labels).sum())} labels differ"
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("( ( ( ( [MAX 2 ) 9 ) 4 ) ] )", 9),
+        ("( ( ( ( [MIN 6 ) 3 ) 5 ) ] )", 3),
+        ("( ( ( ( [MED 9 ) 1 ) 4 ) ] )", 4),  # odd count: the middle value
+        ("( ( ( [MED 2 ) 5 ) ] )", 3),  # even count: (2 + 5) / 2 = 3.5, truncated
+        ("( ( ( ( ( [MED 1 ) 7 ) 3 ) 8 ) ] )", 5),  # sorted 1 3 7 8: (3 + 7) / 2
+        ("( ( ( ( [SM 9 ) 8 ) 7 ) ] )", 4),  # 24 mod 10
+        # MAX(MIN(3, 1), 0, SM(5, 8)) = MAX(1, 0, 3)
+        ("( ( ( ( [MAX ( ( ( [MIN 3 ) 1 ) ] ) ) 0 ) ( ( ( [SM 5 ) 8 ) ] ) ) ] )", 3),
+        ("7", 7),
+    ],
+)
+def test_evaluate_hand_computed(expression: str, value: int) -> None:
+    assert listops.evaluate(expression) == value
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("( ( [MAX 2 ) 9 ) ] )", "unbalanced parentheses"),
+        ("( ( ( [MAX 2 ) 9 ) )", "unbalanced brackets"),
+        ("( ( ( [MAX 2 ) 9 ) ] ] )", "unbalanced brackets"),
+        ("( ( ( [AVG 2 ) 9 ) ] )", "unknown token '[AVG'"),
+        ("( [MAX ] )", "no arguments"),
+        ("( ( ( [MAX 2 ) 9 ) ] ) 4", "more than one top-level"),
+        ("( )", "only parentheses"),
+        ("   ", "empty expression"),
+    ],
+)
+def test_parse_names_what_is_malformed(expression: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        listops.parse(expression)
+
+
+def test_generate_at_full_settings_respects_lengths_and_operators() -> None:
+    examples = listops.generate(60, seed=3, **FULL_BOUNDS)
+    assert len({expression for expression, _ in examples}) == 60
+    for expression, label in examples:
+        assert 500 < len(listops.parse(expression)) < 2000
+        assert set(re.findall(r"\[\w*", expression)) <= {"[MAX", "[MIN", "[MED", "[SM"}
+        assert listops.evaluate(expression) == label
+
+
+def _operator_nesting_and_arg_counts(expression: str) -> tuple[int, list[int]]:
+    """Deepest operator nesting and the argument count of every operator of ``expression``."""
+    open_args: list[int] = []
+    deepest, counts = 0, []
+    for token in listops.ListOpsTokenizer().decode(listops.parse(expression)):
+        if token.startswith("["):
+            open_args.append(0)
+            deepest = max(deepest, len(open_args))
+        elif token == "]":
+            counts.append(open_args.pop())
+            if open_args:
+                open_args[-1] += 1
+        elif open_args:
+            open_args[-1] += 1
+    return deepest, counts
+
+
+def test_generate_respects_depth_and_argument_bounds() -> None:
+    # LRA: nodes at depth < max_depth may be operators, so operators nest at most max_depth - 1 deep.
+    examples = listops.generate(300, seed=2, max_depth=3, max_args=4, min_length=4, max_length=40)
+    nesting, counts = zip(*(_operator_nesting_and_arg_counts(e) for e, _ in examples))
+    assert max(nesting) == 2
+    assert {c for per_tree in counts for c in per_tree} == {2, 3, 4}
+
+
+def test_generate_rejects_impossible_bounds() -> None:
+    with pytest.raises(ValueError, match="at most 4 tokens"):
+        listops.generate(5, seed=0, max_depth=2, max_args=2, min_length=4, max_length=10)
+    with pytest.raises(ValueError, match="strictly between"):
+        listops.generate(5, seed=0, min_length=500, max_length=501)
+
+
+def test_generate_stops_when_too_few_distinct_trees_exist() -> None:
+    # max_depth 2, max_args 2, length 4 only: 4 operators x 100 digit pairs = 400 distinct trees.
+    with pytest.raises(RuntimeError, match="found only 400 of 500"):
+        listops.generate(500, seed=0, max_depth=2, max_args=2, min_length=3, max_length=5, max_draws=50_000)
+
+
+def _write_small_full_release(directory: Path, seed: int) -> Path:
+    return listops.write_release(directory, n_train=12, n_val=4, n_test=4, seed=seed, **FULL_BOUNDS)
+
+
+def test_release_layout_and_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+    first = _write_small_full_release(tmp_path / "a", seed=11)
+    second = _write_small_full_release(tmp_path / "b", seed=11)
+    other = _write_small_full_release(tmp_path / "c", seed=12)
+    assert first == tmp_path / "a" / "listops-1000"
+    for name in ("basic_train.tsv", "basic_val.tsv", "basic_test.tsv"):
+        data = (first / name).read_bytes()
+        assert data.startswith(b"Source\tTarget\r\n")
+        assert data == (second / name).read_bytes()
+        assert data != (other / name).read_bytes()
+
+
+def test_round_trip_generate_write_read_evaluate(tmp_path: Path) -> None:
+    examples = listops.generate(20, seed=5, **FULL_BOUNDS)
+    folder = listops.write_release(tmp_path, n_train=12, n_val=4, n_test=4, seed=5, **FULL_BOUNDS)
+    read_back = []
+    for name, count in (("basic_train.tsv", 12), ("basic_val.tsv", 4), ("basic_test.tsv", 4)):
+        expressions, labels = listops.read_tsv(folder / name)
+        assert len(expressions) == count and labels.dtype == np.int64
+        assert [listops.evaluate(e) for e in expressions] == labels.tolist()
+        read_back += list(zip(expressions, labels.tolist()))
+    assert read_back == examples
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+GOOD = "( ( ( [MAX 2 ) 9 ) ] )\t9"
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "problem"),
+    [
+        ("( ( ( [MAX 2 ) 9 ) ] )\t9\textra", "expected 2 tab-separated columns, found 3"),
+        ("( ( ( [MAX 2 ) 9 ) ] )", "expected 2 tab-separated columns, found 1"),
+        ("", "expected 2 tab-separated columns, found 1"),
+        ("( ( ( [MAX 2 ) 9 ) ] )\t12", "label 12 is outside 0-9"),
+        ("( ( ( [MAX 2 ) 9 ) ] )\tnine", "label 'nine' is not an integer"),
+        ("( ( ( [MAX 2 ) 9 ) ] ] )\t9", "unbalanced brackets"),
+        ("( ( ( [MAX 2 ) 9 ) )\t9", "unbalanced brackets"),
+        ("( ( ( [MAX 2 ) x ) ] )\t9", "unknown token 'x'"),
+    ],
+)
+def test_reader_names_file_and_line_of_a_malformed_line(tmp_path: Path, bad_line: str, problem: str) -> None:
+    path = _write_lines(tmp_path / "basic_train.tsv", ["Source\tTarget", GOOD, bad_line, GOOD])
+    with pytest.raises(DataFormatError, match=re.escape(problem)) as error:
+        listops.read_tsv(path)
+    assert f"{path}:3:" in str(error.value)
+    assert error.value.line == 3
+
+
+def test_reader_requires_the_header_of_lra_files(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "basic_val.tsv", [GOOD])
+    with pytest.raises(DataFormatError, match=f"{re.escape(str(path))}:1: expected the header"):
+        listops.read_tsv(path)
+
+
+def test_reader_reads_crlf_lines_and_label_first_files(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.tsv"
+    path.write_bytes(b"Source\tTarget\r\n( ( ( [MIN 2 ) 9 ) ] )\t2\r\n")
+    assert listops.read_tsv(path)[0] == ["( ( ( [MIN 2 ) 9 ) ] )"]
+    spinn = _write_lines(tmp_path / "spinn.tsv", ["4\t( ( ( [SM 2 ) 2 ) ] )"])
+    expressions, labels = listops.read_tsv(spinn, header=False, label_first=True)
+    assert expressions == ["( ( ( [SM 2 ) 2 ) ] )"] and labels.tolist() == [4]
+
+
+def test_missing_file_names_the_path_and_the_make_target(tmp_path: Path) -> None:
+    path = tmp_path / "listops-1000" / "basic_test.tsv"
+    with pytest.raises(DataNotFoundError) as error:
+        listops.read_tsv(path)
+    assert str(path) in str(error.value) and "make data-listops" in str(error.value)
+    assert isinstance(error.value, FileNotFoundError)
+
+
+def test_tokenizer_vocabulary_specials_and_eos() -> None:
+    tokenizer = listops.ListOpsTokenizer()
+    assert tokenizer.vocab_size == 18
+    assert tokenizer.vocab[:3] == ("<pad>", "<unk>", "<eos>")
+    assert (tokenizer.vocab.index("<pad>"), tokenizer.vocab.index("<eos>")) == (PAD_ID, EOS_ID)
+    ids = tokenizer.encode("( ( ( ( [SM 2 ) 9 ) 4 ) ] )")
+    assert ids.dtype == np.uint8
+    assert tokenizer.decode(ids) == ["[SM", "2", "9", "4", "]", "<eos>"]
+
+
+def test_tokenizer_never_truncates() -> None:
+    expression = "( ( ( ( [SM 2 ) 9 ) 4 ) ] )"  # 5 tokens + EOS
+    assert len(listops.ListOpsTokenizer(max_length=6).encode(expression)) == 6
+    with pytest.raises(ValueError, match="exceed max_length=5"):
+        listops.ListOpsTokenizer(max_length=5).encode(expression)
+
+
+def test_tokenizer_file_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "basic_test.tsv", ["Source\tTarget", GOOD, "( ( ( [MAX 2 ) 9 ) ] )\t9"])
+    sequences, labels = listops.ListOpsTokenizer().encode_file(path)
+    assert len(sequences) == 2 and labels.tolist() == [9, 9]
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}:2:") + ".*exceed max_length=4"):
+        listops.ListOpsTokenizer(max_length=4).encode_file(path)
+
+
+def test_collate_pads_to_the_longest_sequence_and_returns_lengths() -> None:
+    sequences = [np.array([3, 8, 9, 7, 2]), np.array([12, 2]), np.array([4, 10, 11, 7, 2, 5, 6])]
+    split = TokenSplit(
+        tokens=np.concatenate(sequences).astype(np.uint8),
+        offsets=np.array([0, 5, 7, 14]),
+        labels=np.array([1, 9, 0]),
+    )
+    batch = collate([TokenDataset(split)[i] for i in range(3)])
+    assert set(batch) == {"inputs", "lengths", "labels"}
+    assert batch["inputs"].shape == (3, 7) and batch["inputs"].dtype == torch.long
+    assert batch["lengths"].tolist() == [5, 2, 7] and batch["lengths"].dtype == torch.long
+    assert batch["labels"].tolist() == [1, 9, 0] and batch["labels"].dtype == torch.long
+    for row, sequence in enumerate(sequences):
+        assert batch["inputs"][row, : len(sequence)].tolist() == sequence.tolist()
+        assert (batch["inputs"][row, len(sequence) :] == PAD_ID).all()
+
+
+def test_token_split_round_trips_through_memmapped_files(tmp_path: Path) -> None:
+    sequences = [np.array([3, 4, 2]), np.array([17, 2])]
+    save_token_split(tmp_path / "split", sequences, [5, 6], vocab_size=18)
+    split = load_token_split(tmp_path / "split")
+    assert isinstance(split.tokens, np.memmap) and split.tokens.dtype == np.uint8
+    assert split.sequence(1).tolist() == [17, 2] and split.lengths().tolist() == [3, 2]
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 18\)"):
+        save_token_split(tmp_path / "bad", [np.array([18])], [0], vocab_size=18)
+
+
+def test_datamodule_end_to_end_on_the_tiny_profile(tiny_listops) -> None:
+    module = tiny_listops(eval_batch_size=64)
+    assert (module.task, module.n_classes, module.vocab_size, module.input_kind) == ("listops", 10, 18, "tokens")
+    module.prepare_data()
+    module.setup("fit")
+    for split, size in (("train", 120), ("val", 30), ("test", 30)):
+        counts = module.class_counts(split)
+        assert counts.shape == (10,) and counts.sum() == size
+    batch = next(iter(module.train_dataloader()))
+    assert batch["inputs"].shape[0] == 16 and batch["inputs"].dtype == torch.long
+    assert batch["inputs"].shape[1] == int(batch["lengths"].max())
+    rows = torch.arange(16)
+    assert (batch["inputs"][rows, batch["lengths"] - 1] == EOS_ID).all()
+    assert ((5 + 1 <= batch["lengths"]) & (batch["lengths"] <= 39 + 1)).all()
+    val_labels = [b["labels"] for b in module.val_dataloader()]
+    assert len(val_labels) == 1 and val_labels[0].tolist() == module.splits["val"].labels.tolist()
+
+
+def test_datamodule_reads_the_release_layout(tmp_path: Path) -> None:
+    listops.write_release(tmp_path / "lra_release" / "lra_release", n_train=6, n_val=2, n_test=2, seed=1,
+                          max_depth=4, max_args=4, min_length=5, max_length=60)
+    module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=tmp_path, batch_size=4)
+    module.prepare_data()
+    module.setup("test")
+    assert module.class_counts("train").sum() == 6
+    assert next(iter(module.test_dataloader()))["inputs"].shape[0] == 2
+
+
+def test_datamodule_release_missing_names_path_and_make_target(tmp_path: Path) -> None:
+    module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=tmp_path / "lra", batch_size=4)
+    with pytest.raises(DataNotFoundError) as error:
+        module.prepare_data()
+    assert str(tmp_path / "lra") in str(error.value) and "make data-listops" in str(error.value)
+
+
+def test_datamodule_rejects_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="source must be one of"):
+        ListOpsDataModule(data_dir=tmp_path, source="download")
+    with pytest.raises(ValueError, match="needs release_dir"):
+        ListOpsDataModule(data_dir=tmp_path, source="release")
+    with pytest.raises(ValueError, match="split must be one of"):
+        ListOpsDataModule(data_dir=tmp_path).class_counts("dev")
