@@ -22,7 +22,7 @@ _MACHINE_KEYS = {
     "trainer": ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
                 "log_every_n_steps", "enable_model_summary"),
 }
-_HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "trainer")
+_HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
 
 
 def cell_hash(cfg: DictConfig) -> str:

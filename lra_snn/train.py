@@ -27,13 +27,6 @@ log = logging.getLogger(__name__)
 register_resolvers()
 
 
-def encoder_kwargs(datamodule: L.LightningDataModule) -> dict[str, int]:
-    """What the backbone's encoder needs to know about the inputs."""
-    if datamodule.input_kind == "tokens":
-        return {"vocab_size": datamodule.vocab_size}
-    return {"d_input": datamodule.d_input}
-
-
 def _identity(cfg: DictConfig) -> dict[str, Any]:
     return {"task": cfg.task_name, "model": cfg.model.name, "seed": int(cfg.seed),
             "profile": cfg.profile_name, "config_hash": cell_hash(cfg),
@@ -43,10 +36,6 @@ def _identity(cfg: DictConfig) -> dict[str, Any]:
 
 def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
-
-
-def _metric(metrics: list[dict[str, float]], key: str) -> float | None:
-    return float(metrics[0][key]) if metrics and key in metrics[0] else None
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -68,8 +57,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.error("no data for %s: %s", cfg.task_name, missing)
         return record
 
-    model = instantiate(cfg.model.backbone, n_classes=datamodule.n_classes, **encoder_kwargs(datamodule))
-    task = instantiate(cfg.task, model=model, n_classes=datamodule.n_classes)
+    encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
+    task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
     run_dir = Path(cfg.paths.run_dir)
     trainer: L.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir),
                                      logger=_instantiate_all(cfg.logger), callbacks=_instantiate_all(cfg.callbacks))
@@ -86,25 +75,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                                    "steps": trainer.global_step, "wall_time_s": time.time() - started})
         raise
 
-    counts = datamodule.class_counts("test")
     record = {
         **_identity(cfg),
         "status": "completed",
         "metrics": {
-            "val/acc": _metric(val, "val/acc"), "val/loss": _metric(val, "val/loss"),
-            "test/acc": _metric(test, "test/acc"), "test/loss": _metric(test, "test/loss"),
-            "test/majority_rate": float(counts.max() / counts.sum()),
+            **{key: float(value) for results in (val, test) for key, value in results[0].items()},
+            **datamodule.summary_metrics(),
         },
         "best_checkpoint": best and trainer.checkpoint_callback.best_model_path,
         "wall_time_s": time.time() - started,
         "steps": trainer.global_step,
-        "n_params": sum(p.numel() for p in model.parameters()),
+        "n_params": sum(p.numel() for p in task.parameters()),
         "device": torch.cuda.get_device_name() if trainer.strategy.root_device.type == "cuda" else "cpu",
     }
     if trainer.is_global_zero:
         write_result(result_path, record)
-        log.info("test accuracy %.4f (majority class %.4f) -> %s", record["metrics"]["test/acc"] or float("nan"),
-                 record["metrics"]["test/majority_rate"], result_path)
+        log.info("test metrics %s -> %s", record["metrics"], result_path)
     return record
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader
 
 from lra_snn.data import listops
+from lra_snn.data.base import ClassificationDataModule
 from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete, settings_hash
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.tokens import TokenDataset, TokenSplit, collate, load_token_split, save_token_split
@@ -26,7 +26,7 @@ SPLITS = tuple(listops.SPLIT_FILES)
 CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 
 
-class ListOpsDataModule(L.LightningDataModule):
+class ListOpsDataModule(ClassificationDataModule):
     """ListOps: 10 classes, token inputs (vocabulary of 18), train/val/test from one TSV folder.
 
     ``source="generate"`` draws ``n_train + n_val + n_test`` distinct trees with the LRA recipe

@@ -1,7 +1,8 @@
-"""The shared sequence-classification backbone (recipes.md, "Shared training conventions").
+"""The shared sequence backbone (recipes.md, "Shared training conventions").
 
 encoder (Embedding for tokens, Linear for real-valued inputs) -> n_layers residual blocks with
-BatchNorm or LayerNorm, pre- or post-norm, dropout -> pooling over the true length -> classifier.
+BatchNorm or LayerNorm, pre- or post-norm, dropout. Heads (pooling + classifier, language-model
+softmax) belong to the task (``lra_snn.tasks``), so every zoo model serves every task.
 Padded positions are zeroed before every block, so bidirectional blocks never see padding and
 a sequence's output does not depend on how much padding its batch needed (at eval time; in
 training, BatchNorm batch statistics include padded positions, as in the S4 code base).
@@ -15,7 +16,6 @@ import torch
 from torch import Tensor, nn
 
 NORMS = ("batch", "layer", "none")
-POOLS = ("mean", "last")
 
 
 class SequenceNorm(nn.Module):
@@ -64,6 +64,7 @@ class SequenceEncoder(nn.Module):
         super().__init__()
         if (vocab_size is None) == (d_input is None):
             raise ValueError("give exactly one of vocab_size (token inputs) or d_input (real-valued inputs)")
+        self.d_model = d_model
         self.encoder = nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(d_input, d_model)
         self.blocks = nn.ModuleList(
             ResidualBlock(layer(d_model=d_model), d_model, norm, prenorm, dropout) for _ in range(n_layers))
@@ -75,29 +76,3 @@ class SequenceEncoder(nn.Module):
         for block in self.blocks:
             x = block(x * mask)
         return self.final_norm(x) * mask
-
-
-def pool(x: Tensor, lengths: Tensor, kind: str) -> Tensor:
-    """Mean over the true length (padding zeroed by the encoder) or the last true step."""
-    if kind == "mean":
-        return x.sum(1) / lengths.clamp_min(1)[:, None].to(x.dtype)
-    if kind == "last":
-        return x[torch.arange(x.shape[0], device=x.device), (lengths - 1).clamp_min(0)]
-    raise ValueError(f"unknown pooling {kind!r}; choose one of {POOLS}")
-
-
-class SequenceClassifier(nn.Module):
-    """Backbone + pooling + linear head: ``forward(inputs, lengths) -> logits (B, n_classes)``."""
-
-    def __init__(self, n_classes: int, d_model: int, n_layers: int, layer: Callable[..., nn.Module],
-                 vocab_size: int | None = None, d_input: int | None = None, norm: str = "batch",
-                 prenorm: bool = False, dropout: float = 0.0, pool: str = "mean") -> None:
-        super().__init__()
-        if pool not in POOLS:
-            raise ValueError(f"unknown pooling {pool!r}; choose one of {POOLS}")
-        self.backbone = SequenceEncoder(d_model, n_layers, layer, vocab_size, d_input, norm, prenorm, dropout)
-        self.pool = pool
-        self.head = nn.Linear(d_model, n_classes)
-
-    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
-        return self.head(pool(self.backbone(inputs, lengths), lengths, self.pool))

@@ -1,0 +1,45 @@
+"""The contract between a classification data module, the encoder and the task.
+
+A data module says what its inputs are (``input_kind``: "tokens" with ``vocab_size``, or "values"
+with ``d_input``; ``pair = True`` for two documents per example, as in LRA Retrieval), how many
+classes it has, and counts its labels so runs can report the majority-class rate.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+
+INPUT_KINDS = ("tokens", "values")
+
+
+class ClassificationDataModule(L.LightningDataModule):
+    """Subclasses set ``task``, ``n_classes``, ``input_kind`` and ``vocab_size`` or ``d_input``,
+    and implement ``class_counts``."""
+
+    task: str
+    n_classes: int
+    input_kind: str
+    pair: bool = False
+    vocab_size: int | None = None
+    d_input: int | None = None
+
+    def encoder_kwargs(self) -> dict[str, int]:
+        """What the zoo encoder needs to know about the inputs."""
+        if self.input_kind == "tokens":
+            return {"vocab_size": self.vocab_size}
+        if self.input_kind == "values":
+            return {"d_input": self.d_input}
+        raise ValueError(f"{type(self).__name__}.input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+
+    def task_kwargs(self) -> dict[str, int | bool]:
+        """What the classification task needs: the number of classes and whether inputs are pairs."""
+        return {"n_classes": self.n_classes, "pair": self.pair}
+
+    def class_counts(self, split: str) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def summary_metrics(self) -> dict[str, float]:
+        """Data facts recorded beside a run's metrics: the test split's majority-class rate."""
+        counts = self.class_counts("test")
+        return {"test/majority_rate": float(counts.max() / counts.sum())}

@@ -1,0 +1,28 @@
+"""What every task shares: AdamW over tagged parameter groups with a per-step warmup-cosine
+schedule (recipes.md, "Shared training conventions")."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from lra_snn.optim import param_groups, warmup_cosine
+
+
+class SequenceTask(L.LightningModule):
+    """Base LightningModule; subclasses call ``save_hyperparameters`` with the optimizer settings
+    ``lr``, ``weight_decay``, ``dynamics_lr``, ``betas``, ``warmup_steps``, ``total_steps``."""
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        groups = param_groups(self, hp.lr, hp.weight_decay, hp.dynamics_lr)
+        optimizer = torch.optim.AdamW(groups, betas=tuple(hp.betas))
+        total = hp.total_steps or int(self.trainer.estimated_stepping_batches)
+        scheduler = warmup_cosine(optimizer, hp.warmup_steps, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @staticmethod
+    def check_finite(loss: torch.Tensor, step: int) -> None:
+        """Stop with a message naming the step when the training loss is NaN or infinite."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss {loss.item()} at global step {step}")

@@ -1,0 +1,85 @@
+"""Sequence classification: pooling over the true length, a linear head (or LRA Retrieval's
+dual-encoder head), cross-entropy and torchmetrics accuracy (recipes.md; data.md "Retrieval")."""
+
+from __future__ import annotations
+
+import torch
+import torchmetrics
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.tasks.base import SequenceTask
+
+POOLS = ("mean", "last")
+
+
+def pool(x: Tensor, lengths: Tensor, kind: str) -> Tensor:
+    """Mean over the true length (the encoder zeroes padding) or the last true step: (B, L, D) -> (B, D)."""
+    if kind == "mean":
+        return x.sum(1) / lengths.clamp_min(1)[:, None].to(x.dtype)
+    if kind == "last":
+        return x[torch.arange(x.shape[0], device=x.device), (lengths - 1).clamp_min(0)]
+    raise ValueError(f"unknown pooling {kind!r}; choose one of {POOLS}")
+
+
+class PairHead(nn.Module):
+    """LRA Retrieval head: ``[a, b, a*b, a-b] -> Linear -> GELU -> Linear`` on two pooled documents."""
+
+    def __init__(self, d_model: int, n_classes: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(4 * d_model, d_model), nn.GELU(), nn.Linear(d_model, n_classes))
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return self.mlp(torch.cat([a, b, a * b, a - b], -1))
+
+
+class ClassificationTask(SequenceTask):
+    """Classifies batches ``{"inputs", "lengths", "labels"}``; with ``pair=True`` inputs are
+    (B, 2, L) document pairs encoded by the shared encoder (stacked along the batch)."""
+
+    def __init__(self, encoder: SequenceEncoder, n_classes: int, pool: str = "mean", pair: bool = False,
+                 lr: float = 0.01, weight_decay: float = 0.05, dynamics_lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), warmup_steps: int = 0,
+                 total_steps: int | None = None) -> None:
+        super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"unknown pooling {pool!r}; choose one of {POOLS}")
+        self.save_hyperparameters(ignore=["encoder"])
+        self.encoder = encoder
+        self.head = PairHead(encoder.d_model, n_classes) if pair else nn.Linear(encoder.d_model, n_classes)
+        self.metrics = nn.ModuleDict({
+            f"{split}_acc": torchmetrics.classification.MulticlassAccuracy(n_classes, average="micro")
+            for split in ("train", "val", "test")})
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        if not self.hparams.pair:
+            return self.head(pool(self.encoder(inputs, lengths), lengths, self.hparams.pool))
+        batch = inputs.shape[0]
+        flat_lengths = lengths.reshape(2 * batch)
+        pooled = pool(self.encoder(inputs.flatten(0, 1), flat_lengths), flat_lengths, self.hparams.pool)
+        a, b = pooled.view(batch, 2, -1).unbind(1)
+        return self.head(a, b)
+
+    def _shared_step(self, batch: dict[str, Tensor], split: str) -> Tensor:
+        logits = self(batch["inputs"], batch["lengths"])
+        loss = F.cross_entropy(logits.float(), batch["labels"])
+        accuracy = self.metrics[f"{split}_acc"]
+        accuracy(logits, batch["labels"])
+        on_step = split == "train"
+        size = batch["labels"].shape[0]
+        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=size,
+                 sync_dist=not on_step)
+        self.log(f"{split}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self._shared_step(batch, "train")
+        self.check_finite(loss, self.global_step)
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
