@@ -13,6 +13,8 @@ MODELS ?= s4d
 TASKS ?= listops
 SEEDS ?= 1,2,3
 ARGS ?=
+# torch CPU threads per run (1 is fastest for these small models on a shared 2-core machine; 0 = torch default)
+THREADS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-fast lra-all smoke leaderboard bench data-listops clean
@@ -31,26 +33,26 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## create the project virtualenv (.venv) once; TORCH=... picks the torch build
 
 test: venv ## run the whole test suite (slow tests included)
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 test-fast: venv ## run the test suite without the tests marked slow
-	$(PY) -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow"
 
 lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
 	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(TASKS) seed=$(SEEDS) profile=$(PROFILE) \
-		trainer.enable_progress_bar=false $(ARGS)
+		torch_threads=$(THREADS) trainer.enable_progress_bar=false $(ARGS)
 	$(PY) -m lra_snn.leaderboard
 
 smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
 	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(TASKS) seed=1 profile=tiny \
-		trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
+		torch_threads=$(THREADS) trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
 	$(PY) -m lra_snn.leaderboard --results results/smoke/runs --out results/smoke
 
 leaderboard: venv ## rebuild results/leaderboard.md and .csv from every results/runs/**/result.json
 	$(PY) -m lra_snn.leaderboard
 
 bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> results/bench/
-	$(PY) -m lra_snn.bench $(ARGS)
+	$(PY) -m lra_snn.bench --threads $(THREADS) $(ARGS)
 
 data-listops: venv ## generate ListOps at PROFILE (default mini; PROFILE=full: 96k/2k/2k) and cache it
 	$(PY) -m lra_snn.data.prepare data=listops profile=$(PROFILE) $(ARGS)

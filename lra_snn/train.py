@@ -46,6 +46,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("cell already completed, skipping (skip_completed=false to rerun): %s", result_path)
         return previous
 
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     L.seed_everything(cfg.seed, workers=True)
     started = time.time()
     datamodule = instantiate(cfg.data)

@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from lra_snn.config import PROJECT_ROOT, register_resolvers
 
+
+
+# Small tensors: one thread is faster and immune to oversubscription on a busy 2-core machine.
+torch.set_num_threads(1)
 
 
 def isolated_overrides(tmp: Path) -> list[str]:

@@ -13,13 +13,16 @@ from torch import Tensor
 
 
 def _doubling_scan(a: Tensor, b: Tensor) -> Tensor:
-    """Inclusive scan along dim 1 of same-shaped ``a`` and ``b`` (h_0 = 0)."""
+    """Inclusive scan along dim 1 of ``b`` (h_0 = 0); ``a`` has b's shape, or size 1 in time
+    (a decay constant over time, whose products are then just powers)."""
     length = b.shape[1]
+    constant = a.shape[1] == 1
     offset = 1
     while offset < length:
-        b = torch.cat([b[:, :offset], torch.addcmul(b[:, offset:], a[:, offset:], b[:, :-offset])], 1)
+        decay = a if constant else a[:, offset:]
+        b = torch.cat([b[:, :offset], torch.addcmul(b[:, offset:], decay, b[:, :-offset])], 1)
         if offset * 2 < length:  # the last pass needs no further decay products
-            a = torch.cat([a[:, :offset], a[:, offset:] * a[:, :-offset]], 1)
+            a = a * a if constant else torch.cat([a[:, :offset], a[:, offset:] * a[:, :-offset]], 1)
         offset *= 2
     return b
 
@@ -37,24 +40,24 @@ def _reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
 class _LinearScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
-        a_full = a.expand_as(b)
-        b_in = b if h0 is None else torch.cat([b[:, :1] + a_full[:, :1] * h0.unsqueeze(1), b[:, 1:]], 1)
-        h = _doubling_scan(a_full, b_in)
+        a_in = a if a.shape[1] == 1 else a.expand_as(b)
+        b_in = b if h0 is None else torch.cat([b[:, :1] + a_in[:, :1] * h0.unsqueeze(1), b[:, 1:]], 1)
+        h = _doubling_scan(a_in, b_in)
         ctx.a_shape = a.shape
         ctx.has_h0 = h0 is not None
-        ctx.save_for_backward(a, h, h0 if h0 is not None else torch.empty(0))
+        ctx.save_for_backward(a_in, h, h0 if h0 is not None else torch.empty(0))
         return h
 
     @staticmethod
     def backward(ctx, dy: Tensor):
         a, h, h0 = ctx.saved_tensors
-        a_full = a.expand_as(h)
-        # g_t = dy_t + a_{t+1} g_{t+1}: a forward scan on the time-reversed, shifted decay.
-        a_next = torch.cat([a_full[:, 1:], torch.zeros_like(a_full[:, :1])], 1)
+        # g_t = dy_t + a_{t+1} g_{t+1}: a forward scan of the time-reversed gradient with the decay
+        # shifted by one step (a constant decay needs no shift: g_L = 0 makes its last value moot).
+        a_next = a if a.shape[1] == 1 else torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], 1)
         g = _doubling_scan(a_next.flip(1), dy.flip(1)).flip(1)
         h_prev = torch.cat([h0.unsqueeze(1) if ctx.has_h0 else torch.zeros_like(h[:, :1]), h[:, :-1]], 1)
         da = _reduce_to(g * h_prev, ctx.a_shape) if ctx.needs_input_grad[0] else None
-        dh0 = g[:, 0] * a_full[:, 0] if ctx.has_h0 and ctx.needs_input_grad[2] else None
+        dh0 = g[:, 0] * a[:, 0] if ctx.has_h0 and ctx.needs_input_grad[2] else None
         return da, g, dh0
 
 

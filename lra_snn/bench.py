@@ -1,0 +1,376 @@
+"""Neuron speed benchmark: the sequential loop against the parallel form (kernels.md, "Benchmark protocol").
+
+For each registered neuron and each length L, times ``forward_sequential`` (the plain time loop,
+the definition) and ``forward`` (the parallel training form), forward alone (inference, no
+autograd) and forward + backward (a training step), after warm-up; reports median and spread,
+the sequential/parallel speedups (the PRF paper reports 6.57x for LIF at L = 1,024), and the
+PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384).
+Writes JSON records under ``--out`` and prints markdown tables.
+
+    python -m lra_snn.bench [--neurons lif,dsn] [--lengths 256,1024,4096] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lra_snn.neurons import NEURONS, neuron_class
+
+IMPLEMENTATIONS = ("sequential", "parallel")
+PASSES = ("forward", "forward_backward")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+PAPER_PSN_OVER_DSN = "25.6x at L = 16,384 (DSN paper, training)"
+
+
+@dataclass
+class BenchConfig:
+    """What to run: neurons, lengths, shapes, repetitions, device and the limits on slow runs."""
+
+    neurons: list[str]
+    lengths: list[int]
+    batch: int = 8
+    d_model: int = 64
+    repeats: int = 5
+    warmup: int = 1
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_seq_length: int = 4096
+    seq_budget_s: float = 20.0
+    threads: int = 0
+    psn_k: int = 32
+    psn_max_t: int = 4096
+    seed: int = 0
+    out: Path = Path("results/bench")
+
+
+def neuron_kwargs(name: str, length: int, config: BenchConfig) -> dict:
+    """Constructor options for ``name`` at length L: the PSN and masked PSN need T = L."""
+    if name == "psn":
+        return {"T": length, "max_T": config.psn_max_t}
+    if name == "masked_psn":
+        return {"T": length, "k": config.psn_k, "max_T": config.psn_max_t}
+    if name == "sliding_psn":
+        return {"k": config.psn_k}
+    return {}
+
+
+def device_name(device: torch.device) -> str:
+    """A readable name of the device: the GPU model, or the CPU model from /proc/cpuinfo."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "cpu"
+
+
+def time_once(fn: Callable[[], None], device: torch.device) -> float:
+    """Wall time of one call in seconds (CUDA events around it on a GPU)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize(device)
+        return start.elapsed_time(end) / 1000.0
+    begin = time.perf_counter()
+    fn()
+    return time.perf_counter() - begin
+
+
+def spread(times: list[float]) -> dict:
+    """Median, quartiles and range of a list of timings (seconds)."""
+    q1, median, q3 = np.percentile(times, [25, 50, 75])
+    return {"median_s": float(median), "q1_s": float(q1), "q3_s": float(q3),
+            "min_s": float(min(times)), "max_s": float(max(times))}
+
+
+def make_pass(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad: torch.Tensor):
+    """A no-argument callable running one forward (no autograd) or one forward + backward."""
+    run = neuron.forward if implementation == "parallel" else neuron.forward_sequential
+
+    def forward() -> None:
+        with torch.no_grad():
+            run(x)
+
+    def forward_backward() -> None:
+        neuron.zero_grad(set_to_none=True)
+        x.grad = None
+        run(x).backward(grad)
+
+    return forward if pass_name == "forward" else forward_backward
+
+
+def seq_skip_reason(length: int, config: BenchConfig, shorter: dict | None) -> str | None:
+    """Why the sequential loop is not timed at this length, or None.
+
+    ``shorter`` is the same measurement at the previous (shorter) length: the loop's time grows
+    at least linearly in L, so that time scaled by the length ratio is a lower bound here.
+    """
+    if length > config.max_seq_length:
+        return f"skipped: too slow (L={length} > --max-seq-length={config.max_seq_length})"
+    if shorter is None:
+        return None
+    if shorter["status"] == "skipped" and shorter["reason"].startswith("skipped: too slow"):
+        return f"skipped: too slow (already at L={shorter['length']})"
+    if shorter["status"] == "ok":
+        per_call = shorter["median_s"] * length / shorter["length"]
+        if per_call * (config.warmup + config.repeats) > config.seq_budget_s:
+            return (f"skipped: too slow (>= {per_call:.2g} s per call, scaled from L={shorter['length']}; "
+                    f"{config.warmup + config.repeats} calls exceed --seq-budget-s={config.seq_budget_s:g})")
+    return None
+
+
+def measure(fn: Callable[[], None], config: BenchConfig, device: torch.device,
+            budget_s: float | None) -> tuple[list[float], str | None]:
+    """Warm up, then time ``repeats`` calls; give up (with a reason) when the warm-up shows the
+    whole measurement would exceed ``budget_s``."""
+    calls = config.warmup + config.repeats
+    for _ in range(config.warmup):
+        elapsed = time_once(fn, device)
+        if budget_s is not None and elapsed * calls > budget_s:
+            return [], (f"skipped: too slow (one call took {elapsed:.2g} s; {calls} calls exceed "
+                        f"--seq-budget-s={budget_s:g})")
+    return [time_once(fn, device) for _ in range(config.repeats)], None
+
+
+def environment(device: torch.device, config: BenchConfig) -> dict:
+    """Fields shared by every record: device, library versions, shapes and dtype."""
+    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__,
+            "python": platform.python_version(), "threads": torch.get_num_threads(),
+            "batch": config.batch, "d_model": config.d_model, "dtype": config.dtype}
+
+
+def bench_one(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad: torch.Tensor,
+              config: BenchConfig, device: torch.device, shorter: dict | None) -> dict:
+    """Status and timings of one measurement; ``shorter`` is the same one at the previous length."""
+    budget = None
+    if implementation == "sequential":
+        skip = seq_skip_reason(length=x.shape[1], config=config, shorter=shorter)
+        if skip is not None:
+            return {"status": "skipped", "reason": skip}
+        budget = config.seq_budget_s
+    try:
+        times, skip = measure(make_pass(neuron, implementation, pass_name, x, grad), config, device, budget)
+    except Exception as err:  # a failing neuron is reported, and the run goes on to the others
+        return {"status": "error", "reason": f"{type(err).__name__}: {err}"}
+    if skip is not None:
+        return {"status": "skipped", "reason": skip}
+    rate = neuron.firing_rate
+    return {"status": "ok", "reason": "", "times_s": times, **spread(times),
+            "firing_rate": None if rate is None else float(rate)}
+
+
+def bench_neuron_length(name: str, length: int, config: BenchConfig, device: torch.device, env: dict,
+                        shorter: dict[tuple, dict]) -> list[dict]:
+    """The four records (sequential/parallel x forward/forward_backward) of one neuron at one L.
+
+    ``shorter`` holds this neuron's records at the previous length, keyed by (implementation, pass).
+    """
+    base = {"neuron": name, "length": length, **env}
+
+    def records_with(status: str, reason: str) -> list[dict]:
+        return [{**base, "implementation": i, "pass": p, "status": status, "reason": reason}
+                for i in IMPLEMENTATIONS for p in PASSES]
+
+    try:
+        cls = neuron_class(name)
+    except (ImportError, AttributeError) as err:
+        return records_with("unavailable", f"not importable: {type(err).__name__}: {err}")
+    torch.manual_seed(config.seed)
+    dtype = DTYPES[config.dtype]
+    try:
+        neuron = cls(d_model=config.d_model, **neuron_kwargs(name, length, config)).to(device=device, dtype=dtype)
+    except ValueError as err:  # a documented refusal, e.g. the PSN's cap on T
+        return records_with("skipped", f"skipped: {err}")
+    except Exception as err:  # a broken neuron is reported, and the run goes on to the others
+        return records_with("error", f"{type(err).__name__}: {err}")
+    x = torch.randn(config.batch, length, config.d_model, device=device, dtype=dtype, requires_grad=True)
+    grad = torch.randn_like(x)
+    return [{**base, "implementation": i, "pass": p,
+             **bench_one(neuron, i, p, x, grad, config, device, shorter.get((i, p)))}
+            for i in IMPLEMENTATIONS for p in PASSES]
+
+
+def index_records(records: list[dict]) -> dict[tuple, dict]:
+    """Records keyed by (neuron, implementation, pass, length)."""
+    return {(r["neuron"], r["implementation"], r["pass"], r["length"]): r for r in records}
+
+
+def _median(index: dict[tuple, dict], key: tuple) -> float | None:
+    record = index.get(key)
+    return record["median_s"] if record is not None and record["status"] == "ok" else None
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return None if numerator is None or denominator is None else numerator / denominator
+
+
+def summarize(records: list[dict], config: BenchConfig) -> dict:
+    """Speedups sequential/parallel per neuron and L, and PSN/DSN (parallel forms) per L."""
+    index = index_records(records)
+    speedups = []
+    for name in config.neurons:
+        for length in config.lengths:
+            entry = {"neuron": name, "length": length}
+            for pass_name in PASSES:
+                entry[pass_name] = _ratio(_median(index, (name, "sequential", pass_name, length)),
+                                          _median(index, (name, "parallel", pass_name, length)))
+            speedups.append(entry)
+    psn_over_dsn = []
+    if {"psn", "dsn"} <= set(config.neurons):
+        for length in config.lengths:
+            entry = {"length": length}
+            for pass_name in PASSES:
+                entry[pass_name] = _ratio(_median(index, ("psn", "parallel", pass_name, length)),
+                                          _median(index, ("dsn", "parallel", pass_name, length)))
+            psn_over_dsn.append(entry)
+    return {"speedup_sequential_over_parallel": speedups, "psn_over_dsn": psn_over_dsn,
+            "psn_over_dsn_published": PAPER_PSN_OVER_DSN}
+
+
+def _cell(index: dict[tuple, dict], key: tuple) -> str:
+    r = index[key]
+    if r["status"] == "ok":
+        return f"{1e3 * r['median_s']:.3g} ({1e3 * (r['q3_s'] - r['q1_s']):.2g})"
+    return r["status"]
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
+    """Timings (median ms, IQR in brackets), speedups, PSN/DSN ratios and the reasons for every gap."""
+    index = index_records(records)
+    lines = [f"Neuron timings on {env['device_name']} (torch threads: {env['threads']}), B={env['batch']}, "
+             f"D={env['d_model']}, {env['dtype']}: median ms (interquartile range ms); "
+             "forward without autograd, forward+backward a training step.", "",
+             "| neuron | L | seq fwd | par fwd | fwd speedup | seq fwd+bwd | par fwd+bwd | fwd+bwd speedup |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for entry in summary["speedup_sequential_over_parallel"]:
+        name, length = entry["neuron"], entry["length"]
+        cells = [_cell(index, (name, i, p, length)) for p in PASSES for i in IMPLEMENTATIONS]
+        lines.append(f"| {name} | {length} | {cells[0]} | {cells[1]} | {_fmt_ratio(entry['forward'])} | "
+                     f"{cells[2]} | {cells[3]} | {_fmt_ratio(entry['forward_backward'])} |")
+    if summary["psn_over_dsn"]:
+        lines += ["", f"PSN / DSN time ratio, parallel forms at equal L (published: {PAPER_PSN_OVER_DSN}):", "",
+                  "| L | PSN/DSN fwd | PSN/DSN fwd+bwd |", "|---:|---:|---:|"]
+        for entry in summary["psn_over_dsn"]:
+            lines.append(f"| {entry['length']} | {_fmt_ratio(entry['forward'])} | "
+                         f"{_fmt_ratio(entry['forward_backward'])} |")
+    gaps = [r for r in records if r["status"] != "ok"]
+    if gaps:
+        lines += ["", "Not timed:"]
+        lines += [f"- {r['neuron']} L={r['length']} {r['implementation']} {r['pass']}: {r['reason']}" for r in gaps]
+    return "\n".join(lines)
+
+
+def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> list[dict]:
+    """Every record of the run, neuron by neuron and length by length (progress on stderr)."""
+    records = []
+    for name in config.neurons:
+        shorter: dict[tuple, dict] = {}
+        for length in config.lengths:
+            new = bench_neuron_length(name, length, config, device, env, shorter)
+            shorter = {(r["implementation"], r["pass"]): r for r in new}
+            records += new
+            print(f"done: {name} L={length}", file=sys.stderr, flush=True)
+    return records
+
+
+def write_results(records: list[dict], summary: dict, config: BenchConfig, env: dict, argv: list[str]) -> Path:
+    """JSON file ``bench_<device>_<timestamp>.json`` under ``config.out``: meta, records, summary."""
+    config.out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = config.out / f"bench_{env['device']}_{stamp}.json"
+    meta = {"command": ["python", "-m", "lra_snn.bench", *argv], "created": stamp,
+            "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
+            "max_seq_length": config.max_seq_length, "seq_budget_s": config.seq_budget_s,
+            "psn_k": config.psn_k, "psn_max_t": config.psn_max_t, **env}
+    path.write_text(json.dumps({"meta": meta, "records": records, "summary": summary}, indent=1))
+    return path
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,1024, got {text!r}")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive lengths, got {text!r}")
+    return values
+
+
+def _name_list(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [n for n in names if n not in NEURONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown neuron(s) {unknown or text!r}; registered: {', '.join(NEURONS)}")
+    return names
+
+
+def parse_args(argv: list[str]) -> BenchConfig:
+    defaults = BenchConfig(neurons=list(NEURONS), lengths=[256, 1024, 4096])
+    p = argparse.ArgumentParser(prog="python -m lra_snn.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--neurons", type=_name_list, default=defaults.neurons, help="comma-separated registry names")
+    p.add_argument("--lengths", type=_int_list, default=defaults.lengths, help="comma-separated sequence lengths")
+    p.add_argument("--batch", type=int, default=defaults.batch)
+    p.add_argument("--d-model", type=int, default=defaults.d_model)
+    p.add_argument("--repeats", type=int, default=defaults.repeats, help="timed calls per measurement")
+    p.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed calls before timing")
+    p.add_argument("--device", default=defaults.device, help="cpu or cuda[:i]")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=defaults.dtype)
+    p.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length,
+                   help="longest L at which the sequential loop is timed")
+    p.add_argument("--seq-budget-s", type=float, default=defaults.seq_budget_s,
+                   help="skip a sequential measurement (warm-up + repeats) predicted to take longer than this")
+    p.add_argument("--threads", type=int, default=defaults.threads,
+                   help="torch CPU threads (0: leave torch's default)")
+    p.add_argument("--psn-k", type=int, default=defaults.psn_k, help="order k of the masked and sliding PSN")
+    p.add_argument("--psn-max-t", type=int, default=defaults.psn_max_t, help="cap on T for PSN / masked PSN")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--out", type=Path, default=defaults.out, help="folder for the JSON results")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 1 or args.batch < 1 or args.d_model < 1 or args.threads < 0:
+        p.error("--repeats, --warmup, --batch and --d-model must be positive, --threads >= 0")
+    args.lengths = sorted(set(args.lengths))  # ascending: a slow loop's time at one L bounds it at the next
+    return BenchConfig(**vars(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    config = parse_args(argv)
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda was asked for, but torch sees no CUDA device")
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads or default_threads)
+    try:
+        env = environment(device, config)
+        records = run_benchmark(config, device, env)
+    finally:
+        torch.set_num_threads(default_threads)
+    summary = summarize(records, config)
+    path = write_results(records, summary, config, env, argv)
+    print(markdown_table(records, summary, env))
+    print(f"\nresults: {path}")
+    return 1 if any(r["status"] == "error" for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

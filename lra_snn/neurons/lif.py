@@ -1,0 +1,105 @@
+"""Soft-reset LIF neuron trained in parallel by the decoupled reset (PRF paper, arXiv 2410.03530).
+
+Definition (neurons.md section 1), beta = 1 - 1/tau, u_0 = s_0 = 0:
+``u_t = beta * (u_{t-1} - V_th * s_{t-1}) + x_t``, ``s_t = H(u_t - V_th)``.
+Parallel form: the reset-free potential ``u'_t = beta * u'_{t-1} + x_t`` (chunked leaky integration),
+then the threshold scan (reset offsets ``b``, no autograd) and ``s = H(u' - V_th - b)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lra_snn.neurons.base import Neuron
+from lra_snn.neurons.surrogate import SURROGATES, spike
+from lra_snn.neurons.threshold_scan import coupled_reset_spike, leaky_integrate, threshold_scan
+
+
+class LIFState(NamedTuple):
+    """Streaming state after a step: potential ``u_t`` (before its reset) and spikes ``s_t``, (B, D)."""
+
+    potential: Tensor
+    spikes: Tensor
+
+
+class DecoupledResetLIF(Neuron):
+    """LIF with soft reset; ``forward`` is the exact parallel (decoupled-reset) form.
+
+    ``detach_reset=True`` (default, as in the paper): the reset term carries no gradient, so
+    gradients flow through ``u'`` only. ``detach_reset=False``: gradients also flow through the
+    spikes in the reset (full BPTT), computed in parallel by one reverse scan.
+    """
+
+    def __init__(self, d_model: int, *, tau: float = 2.0, v_th: float = 1.0, detach_reset: bool = True,
+                 surrogate: str = "atan") -> None:
+        super().__init__()
+        if tau < 1:
+            raise ValueError(f"tau must be >= 1 (decay beta = 1 - 1/tau in [0, 1)), got {tau}")
+        if v_th <= 0:
+            raise ValueError(f"v_th must be positive, got {v_th}")
+        if surrogate not in SURROGATES:
+            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+        self.d_model = d_model
+        self.beta = 1.0 - 1.0 / tau
+        self.v_th = float(v_th)
+        self.detach_reset = detach_reset
+        self.surrogate = surrogate
+
+    def _check_channels(self, x: Tensor) -> None:
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"{type(self).__name__} has d_model={self.d_model} channels, input has {x.shape[-1]}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
+        self._check_input(x)
+        self._check_channels(x)
+        excess = self._excess(x)
+        offset = threshold_scan(excess.detach(), self.v_th, self.beta)
+        if self.detach_reset:
+            spikes = spike(excess - offset, self.surrogate)
+        else:
+            spikes = coupled_reset_spike(excess, offset, self.v_th, self.beta, self.surrogate)
+        return self._record(spikes)
+
+    def _excess(self, x: Tensor) -> Tensor:
+        """Reset-free potential minus the threshold, ``u'_t - V_th``."""
+        return leaky_integrate(x, self.beta) - self.v_th
+
+    def margin(self, x: Tensor) -> Tensor:
+        """``u_t - V_th`` (B, L, D) from the parallel form, without autograd (for tests and analysis)."""
+        self._check_input(x)
+        self._check_channels(x)
+        with torch.no_grad():
+            excess = self._excess(x)
+            return excess - threshold_scan(excess, self.v_th, self.beta)
+
+    def init_state(self, batch: int, device: torch.device | None = None,
+                   dtype: torch.dtype = torch.float32) -> LIFState:
+        zeros = torch.zeros(batch, self.d_model, device=device, dtype=dtype)
+        return LIFState(zeros, zeros)
+
+    def step(self, x_t: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        """One time step: ``x_t`` (B, D) -> spikes (B, D) and the new state."""
+        reset = state.spikes.detach() if self.detach_reset else state.spikes
+        potential = self.beta * (state.potential - self.v_th * reset) + x_t
+        spikes = spike(potential - self.v_th, self.surrogate)
+        return spikes, LIFState(potential, spikes)
+
+    def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The definition as a time loop: spikes and margins ``u_t - V_th``, both (B, L, D)."""
+        self._check_input(x)
+        self._check_channels(x)
+        state = self.init_state(x.shape[0], x.device, x.dtype)
+        spikes, potentials = [], []
+        for x_t in x.unbind(1):
+            s_t, state = self.step(x_t, state)
+            spikes.append(s_t)
+            potentials.append(state.potential)
+        return torch.stack(spikes, 1), torch.stack(potentials, 1) - self.v_th
+
+    def forward_sequential(self, x: Tensor) -> Tensor:
+        """Spikes from the plain time loop (the definition); same values and gradients as ``forward``."""
+        return self._record(self.run_sequential(x)[0])

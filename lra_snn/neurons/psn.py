@@ -1,0 +1,229 @@
+"""Parallel spiking neurons: PSN, masked PSN and sliding PSN (neurons.md section 4).
+
+Fang et al., "Parallel Spiking Neurons with High Efficiency and Ability to Learn Long-term
+Dependencies" (NeurIPS 2023, arXiv 2304.12760), as defined in SpikingJelly's ``PSN``,
+``MaskedPSN`` and ``SlidingPSN``: without a reset the hidden state is linear in the inputs,
+``H = W X + b`` over the time axis, and the spikes are ``S = H(H)`` with the ATan surrogate.
+``W`` and ``b`` are shared by all channels of the layer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lra_snn.neurons.base import Neuron
+from lra_snn.neurons.surrogate import spike
+from lra_snn.params import tag
+
+_INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1
+
+
+def _require_positive_int(name: str, value: int, owner: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+
+
+class PSN(Neuron):
+    """PSN: ``H[:, t] = sum_j W[t, j] x[:, j] + b[t]`` for a fixed length T, ``S = H(H)``.
+
+    Non-causal (every output sees all T inputs), so it has no step form. ``W`` (T x T) is
+    initialised Kaiming-uniform with a = sqrt(5) (uniform in +-1/sqrt(T)), ``b`` to -1.
+    ``max_T`` caps T because the layer holds T^2 weights.
+    """
+
+    def __init__(self, d_model: int, *, T: int, max_T: int = 4096) -> None:
+        super().__init__()
+        name = type(self).__name__
+        _require_positive_int("d_model", d_model, name)
+        _require_positive_int("T", T, name)
+        _require_positive_int("max_T", max_T, name)
+        if T > max_T:
+            raise ValueError(
+                f"{name}: T={T} exceeds the cap max_T={max_T} (the layer would hold T^2 = {T * T:,} "
+                f"weights); raise max_T if that is intended, or use sliding_psn, which has no length limit"
+            )
+        self.d_model = d_model
+        self.T = T
+        self.max_T = max_T
+        weight = torch.empty(T, T)
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        self.weight = tag(nn.Parameter(weight), "dynamics")
+        self.bias = tag(nn.Parameter(torch.full((T,), _INITIAL_BIAS)), "dynamics")
+
+    def effective_weight(self) -> Tensor:
+        """The T x T matrix applied over time (the plain weight for the PSN)."""
+        return self.weight
+
+    def _check_length(self, x: Tensor) -> None:
+        self._check_input(x)
+        if x.shape[1] != self.T:
+            raise ValueError(
+                f"{type(self).__name__}(T={self.T}) expects sequences of length {self.T}, got length "
+                f"{x.shape[1]} (input shape {tuple(x.shape)}); build the neuron with T={x.shape[1]} "
+                f"or pad/crop the input to {self.T} steps"
+            )
+
+    def potential(self, x: Tensor) -> Tensor:
+        """Hidden state ``H = W X + b`` for all steps at once: one matrix product over time."""
+        self._check_length(x)
+        return torch.einsum("tj,bjd->btd", self.effective_weight(), x) + self.bias.unsqueeze(-1)
+
+    def potential_sequential(self, x: Tensor) -> Tensor:
+        """Hidden state step by step: ``H_t = sum_j W[t, j] x_j + b_t`` for t = 0 .. T-1."""
+        self._check_length(x)
+        weight = self.effective_weight()
+        return torch.stack([torch.einsum("j,bjd->bd", weight[t], x) + self.bias[t] for t in range(self.T)], 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._record(spike(self.potential(x), "atan"))
+
+    def forward_sequential(self, x: Tensor) -> Tensor:
+        return self._record(spike(self.potential_sequential(x), "atan"))
+
+    def _refuse_streaming(self) -> None:
+        raise RuntimeError(
+            "PSN cannot run step by step: its weight matrix is dense, so every output depends on all "
+            f"T={self.T} inputs; call forward on the whole sequence, or use masked_psn (once its lambda "
+            "is 1) or sliding_psn for streaming inference"
+        )
+
+    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32):
+        self._refuse_streaming()
+
+    def step(self, x_t: Tensor, state) -> tuple[Tensor, object]:
+        self._refuse_streaming()
+
+
+class MaskedPSNState(NamedTuple):
+    """Step-form state of the masked PSN: the next step's index and the last k-1 inputs (B, k-1, D)."""
+
+    t: int
+    window: Tensor
+
+
+class MaskedPSN(PSN):
+    """Masked PSN of order k: the PSN with ``W`` multiplied by ``lambda * M_k + (1 - lambda)``.
+
+    ``M_k[i, j] = 1`` iff ``j <= i <= j + k - 1`` (step i sees inputs i-k+1 .. i). ``lambda_``
+    starts at 0 (a plain PSN) and is raised to 1 during training by
+    ``lra_snn.callbacks.MaskedPSNLambdaSchedule``; once it is 1 the neuron is causal with a
+    window of k steps and can stream (state: step index and the last k-1 inputs), up to T steps.
+    """
+
+    def __init__(self, d_model: int, *, T: int, k: int, max_T: int = 4096) -> None:
+        super().__init__(d_model, T=T, max_T=max_T)
+        _require_positive_int("k", k, type(self).__name__)
+        self.k = k
+        rows = torch.arange(T).unsqueeze(1)
+        cols = torch.arange(T).unsqueeze(0)
+        band = (cols <= rows) & (rows <= cols + k - 1)
+        self.register_buffer("mask", band.to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("_lambda", torch.zeros(()))
+
+    @property
+    def lambda_(self) -> float:
+        """Masking progress: 0 = no mask (plain PSN), 1 = fully masked (causal, order k)."""
+        return float(self._lambda)
+
+    @lambda_.setter
+    def lambda_(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"MaskedPSN.lambda_ must lie in [0, 1], got {value}")
+        self._lambda.fill_(value)
+
+    def effective_weight(self) -> Tensor:
+        lam = self._lambda.to(self.weight.dtype)
+        return self.weight * (lam * self.mask.to(self.weight.dtype) + (1 - lam))
+
+    def init_state(self, batch: int, device: torch.device | None = None,
+                   dtype: torch.dtype = torch.float32) -> MaskedPSNState:
+        self._require_fully_masked()
+        return MaskedPSNState(0, torch.zeros(batch, self.k - 1, self.d_model, device=device, dtype=dtype))
+
+    def _require_fully_masked(self) -> None:
+        if self.lambda_ < 1.0:
+            raise RuntimeError(
+                f"MaskedPSN can stream only once lambda_ = 1 (fully masked, causal); lambda_ is "
+                f"{self.lambda_:g}: finish the schedule of lra_snn.callbacks.MaskedPSNLambdaSchedule, "
+                "or set neuron.lambda_ = 1.0, or call forward on the whole sequence"
+            )
+
+    def potential_step(self, x_t: Tensor, state: MaskedPSNState) -> tuple[Tensor, MaskedPSNState]:
+        """One step of ``H_t = sum_{j=t-k+1..t} W[t, j] x_j + b_t`` from the last k-1 inputs."""
+        self._require_fully_masked()
+        t, window = state
+        if t >= self.T:
+            raise RuntimeError(
+                f"MaskedPSN(T={self.T}) has already run its {self.T} steps; start a new sequence with "
+                "init_state, or build the neuron with a larger T"
+            )
+        recent = torch.cat([window, x_t.unsqueeze(1)], 1)  # inputs t-k+1 .. t (zeros before t = 0)
+        row = self.weight[t, max(0, t - self.k + 1): t + 1]
+        row = F.pad(row, (self.k - row.numel(), 0))
+        h_t = torch.einsum("bkd,k->bd", recent, row) + self.bias[t]
+        return h_t, MaskedPSNState(t + 1, recent[:, 1:])
+
+    def step(self, x_t: Tensor, state: MaskedPSNState) -> tuple[Tensor, MaskedPSNState]:
+        h_t, state = self.potential_step(x_t, state)
+        return self._record(spike(h_t, "atan")), state
+
+
+class SlidingPSN(Neuron):
+    """Sliding PSN of order k: ``H_t = sum_{i<k} w_i x_{t-k+1+i} + b``, ``S = H(H)``.
+
+    A causal convolution over time with k weights shared by every channel (and every step),
+    so it accepts any length and streams with the last k-1 inputs as state. ``w`` is
+    initialised to (..., 1/8, 1/4, 1/2, 1) (``w_{k-1}``, the newest input's weight, is 1) and
+    the scalar ``b`` to -1. Inputs before t = 0 are zero.
+    """
+
+    def __init__(self, d_model: int, *, k: int) -> None:
+        super().__init__()
+        _require_positive_int("d_model", d_model, "SlidingPSN")
+        _require_positive_int("k", k, "SlidingPSN")
+        self.d_model = d_model
+        self.k = k
+        halvings = torch.arange(k - 1, -1, -1, dtype=torch.get_default_dtype())
+        self.weight = tag(nn.Parameter(0.5 ** halvings), "dynamics")
+        self.bias = tag(nn.Parameter(torch.tensor(_INITIAL_BIAS)), "dynamics")
+
+    def potential(self, x: Tensor) -> Tensor:
+        """Hidden state for all steps: one causal convolution (zero left padding of k-1)."""
+        self._check_input(x)
+        batch, length, channels = x.shape
+        rows = x.transpose(1, 2).reshape(batch * channels, 1, length)
+        h = F.conv1d(F.pad(rows, (self.k - 1, 0)), self.weight.view(1, 1, self.k))
+        return h.view(batch, channels, length).transpose(1, 2) + self.bias
+
+    def potential_sequential(self, x: Tensor) -> Tensor:
+        """Hidden state step by step from the definition (inputs before t = 0 are zero)."""
+        self._check_input(x)
+        padded = F.pad(x, (0, 0, self.k - 1, 0))  # padded[:, t + i] = x_{t-k+1+i}
+        steps = [torch.einsum("bkd,k->bd", padded[:, t: t + self.k], self.weight) + self.bias
+                 for t in range(x.shape[1])]
+        return torch.stack(steps, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._record(spike(self.potential(x), "atan"))
+
+    def forward_sequential(self, x: Tensor) -> Tensor:
+        return self._record(spike(self.potential_sequential(x), "atan"))
+
+    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The last k-1 inputs (B, k-1, D), zero before the sequence starts."""
+        return torch.zeros(batch, self.k - 1, self.d_model, device=device, dtype=dtype)
+
+    def potential_step(self, x_t: Tensor, window: Tensor) -> tuple[Tensor, Tensor]:
+        """One step of the hidden state from the last k-1 inputs and ``x_t`` (B, D)."""
+        recent = torch.cat([window, x_t.unsqueeze(1)], 1)
+        h_t = torch.einsum("bkd,k->bd", recent, self.weight) + self.bias
+        return h_t, recent[:, 1:]
+
+    def step(self, x_t: Tensor, window: Tensor) -> tuple[Tensor, Tensor]:
+        h_t, window = self.potential_step(x_t, window)
+        return self._record(spike(h_t, "atan")), window

@@ -1,0 +1,199 @@
+"""Refractory LIF with trainable threshold, solved in parallel by boundary compression (SPikE-SSM).
+
+SPikE-SSM (arXiv 2410.17268). This is OUR RECONSTRUCTION from the paper's abstract (its full
+equations were not available): a reset-refractory neuron, trainable thresholds and refractory
+magnitudes, and a parallel boundary-compression solver (neurons.md section 3). Per channel,
+trainable ``V_th > 0`` and ``rho >= 0``, fixed ``beta = 1 - 1/tau`` and ``gamma``:
+
+    u_t = beta * (u_{t-1} - V_th * s_{t-1}) + x_t        soft reset
+    r_t = gamma * r_{t-1} + rho * s_{t-1}                refractory trace
+    s_t = H(u_t - V_th - r_t)
+
+With ``u'`` the reset-free potential, ``s = F(s) := H(u' - V_th - k * s)`` where
+``(k * s)_t = sum_{i<t} (V_th beta^(t-i) + rho gamma^(t-1-i)) s_i``. F is causal and antitone,
+so ``s^(0) = H(u' - V_th)``, ``s^(m+1) = F(s^(m))`` brackets the solution (even iterates from
+above, odd from below), makes at least the first m+1 steps exact after m iterations, and stops
+when two iterates agree (then exactly the sequential solution).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lra_snn.neurons.base import Neuron
+from lra_snn.neurons.surrogate import SURROGATES, spike
+from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
+from lra_snn.params import tag
+
+
+def _inverse_softplus(value: float) -> float:
+    """The raw parameter whose softplus is ``value`` (> 0)."""
+    return value + math.log(-math.expm1(-value))
+
+
+def refractory_margin(excess: Tensor, v_th: Tensor, rho: Tensor, reset_trace: Tensor,
+                      refractory_trace: Tensor) -> Tensor:
+    """``u'_t - V_th - V_th * reset_trace_t - rho * refractory_trace_t``, with ``excess = u' - V_th``."""
+    return excess - v_th * reset_trace - rho * refractory_trace
+
+
+class BoundaryCompression(NamedTuple):
+    """Result of the iteration: the last iterate, its predecessor's traces, and convergence."""
+
+    spikes: Tensor            # s^(m) = F(s^(m-1)), (B, L, D)
+    previous: Tensor          # s^(m-1), the spike train whose kernel response gave s^(m)
+    reset_trace: Tensor       # sum_{i<t} beta^(t-i) s^(m-1)_i
+    refractory_trace: Tensor  # sum_{i<t} gamma^(t-1-i) s^(m-1)_i
+    iterations: int           # m, the number of kernel convolutions performed
+    converged: bool           # s^(m) == s^(m-1): then s^(m) is the sequential solution
+
+
+@torch.no_grad()
+def boundary_compression(excess: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float,
+                         max_iters: int | None) -> BoundaryCompression:
+    """Iterate ``s^(m+1) = F(s^(m))`` from ``s^(0) = H(excess)`` until two iterates agree.
+
+    ``excess = u' - V_th`` (B, L, D); ``v_th``, ``rho`` per channel (D,). Stops after
+    ``max_iters`` iterations (``None``: until converged, at most L + 1 iterations).
+    """
+    if max_iters is not None and max_iters < 1:
+        raise ValueError(f"max_iters must be a positive integer or None, got {max_iters}")
+    cap = excess.shape[1] + 1 if max_iters is None else max_iters
+    spikes = (excess >= 0).to(excess.dtype)
+    iteration = 0
+    while True:
+        iteration += 1
+        reset_trace = beta * spike_trace(spikes, beta)
+        refractory_trace = spike_trace(spikes, gamma)
+        update = (refractory_margin(excess, v_th, rho, reset_trace, refractory_trace) >= 0).to(excess.dtype)
+        converged = torch.equal(update, spikes)
+        if converged or iteration == cap:
+            return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged)
+        spikes = update
+
+
+class RefractoryState(NamedTuple):
+    """Streaming state after a step, each (B, D): potential ``u_t``, refractory trace ``r_t``, spikes."""
+
+    potential: Tensor
+    refractory: Tensor
+    spikes: Tensor
+
+
+class RefractoryLIF(Neuron):
+    """Reset-refractory LIF (our reconstruction of SPikE-SSM) with trainable ``V_th`` and ``rho``.
+
+    ``V_th = softplus(raw_v_th)`` (init ``v_th_init``) and ``rho = softplus(raw_rho)`` (init
+    ``rho_init``) keep both positive; ``beta = 1 - 1/tau`` and ``gamma`` are fixed. ``forward``
+    runs at most ``max_iters`` boundary-compression iterations (``None``: to convergence) and
+    sets ``iterations_used`` and ``unconverged_fraction`` (fraction of neuron-steps where the
+    last two iterates differ; 0.0 when converged).
+
+    Gradients: the spikes inside the reset and refractory terms are detached, but ``V_th`` and
+    ``rho`` multiplying them stay differentiable. Detaching the whole term (as the decoupled
+    reset does with its threshold) would leave ``rho`` without any gradient, since rho enters
+    the dynamics only through the refractory term.
+    """
+
+    def __init__(self, d_model: int, *, tau: float = 2.0, gamma: float = 0.5, v_th_init: float = 1.0,
+                 rho_init: float = 0.5, max_iters: int | None = 3, surrogate: str = "atan") -> None:
+        super().__init__()
+        if tau < 1 or not 0 <= gamma < 1:
+            raise ValueError(f"need tau >= 1 and 0 <= gamma < 1, got tau={tau}, gamma={gamma}")
+        if v_th_init <= 0 or rho_init <= 0:
+            raise ValueError(f"v_th_init and rho_init must be positive, got {v_th_init}, {rho_init}")
+        if max_iters is not None and max_iters < 1:
+            raise ValueError(f"max_iters must be a positive integer or None (to convergence), got {max_iters}")
+        if surrogate not in SURROGATES:
+            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+        self.d_model = d_model
+        self.beta = 1.0 - 1.0 / tau
+        self.gamma = float(gamma)
+        self.max_iters = max_iters
+        self.surrogate = surrogate
+        self.raw_v_th = tag(nn.Parameter(torch.full((d_model,), _inverse_softplus(v_th_init))), "dynamics")
+        self.raw_rho = tag(nn.Parameter(torch.full((d_model,), _inverse_softplus(rho_init))), "dynamics")
+        self.iterations_used: int | None = None
+        self.unconverged_fraction: float | None = None
+
+    @property
+    def v_th(self) -> Tensor:
+        """Per-channel threshold ``softplus(raw_v_th)`` > 0."""
+        return F.softplus(self.raw_v_th)
+
+    @property
+    def rho(self) -> Tensor:
+        """Per-channel refractory magnitude ``softplus(raw_rho)`` > 0."""
+        return F.softplus(self.raw_rho)
+
+    def _check_channels(self, x: Tensor) -> None:
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"RefractoryLIF has d_model={self.d_model} channels, input has {x.shape[-1]}")
+
+    def _solve(self, x: Tensor) -> tuple[Tensor, BoundaryCompression]:
+        """Margins ``u_t - V_th - r_t`` (differentiable) from the boundary-compression iteration."""
+        self._check_input(x)
+        self._check_channels(x)
+        v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
+        excess = leaky_integrate(x, self.beta) - v_th
+        solution = boundary_compression(excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma,
+                                        self.max_iters)
+        margin = refractory_margin(excess, v_th, rho, solution.reset_trace, solution.refractory_trace)
+        return margin, solution
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
+        margin, solution = self._solve(x)
+        self.iterations_used = solution.iterations
+        self.unconverged_fraction = (solution.spikes != solution.previous).float().mean().item()
+        return self._record(spike(margin, self.surrogate))
+
+    def margin(self, x: Tensor) -> Tensor:
+        """``u_t - V_th - r_t`` (B, L, D) from the parallel form, without autograd."""
+        with torch.no_grad():
+            return self._solve(x)[0]
+
+    def init_state(self, batch: int, device: torch.device | None = None,
+                   dtype: torch.dtype = torch.float32) -> RefractoryState:
+        zeros = torch.zeros(batch, self.d_model, device=device, dtype=dtype)
+        return RefractoryState(zeros, zeros, zeros)
+
+    def _advance(self, x_t: Tensor, state: RefractoryState, v_th: Tensor, rho: Tensor) -> RefractoryState:
+        """One step of the definition with the reset and refractory spikes detached."""
+        previous = state.spikes.detach()
+        potential = self.beta * (state.potential - v_th * previous) + x_t
+        refractory = self.gamma * state.refractory + rho * previous
+        return RefractoryState(potential, refractory, spike(potential - v_th - refractory, self.surrogate))
+
+    def step(self, x_t: Tensor, state: RefractoryState) -> tuple[Tensor, RefractoryState]:
+        """One time step: ``x_t`` (B, D) -> spikes (B, D) and the new state."""
+        state = self._advance(x_t, state, self.v_th.to(x_t.dtype), self.rho.to(x_t.dtype))
+        return state.spikes, state
+
+    def _loop(self, x: Tensor) -> tuple[list[RefractoryState], Tensor, Tensor]:
+        """The definition as a time loop: the state after every step, and ``V_th``, ``rho`` used."""
+        self._check_input(x)
+        self._check_channels(x)
+        v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
+        state = self.init_state(x.shape[0], x.device, x.dtype)
+        states = []
+        for x_t in x.unbind(1):
+            state = self._advance(x_t, state, v_th, rho)
+            states.append(state)
+        return states, v_th, rho
+
+    def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Spikes and margins ``u_t - V_th - r_t`` (B, L, D) from the time loop."""
+        states, v_th, _ = self._loop(x)
+        margins = torch.stack([s.potential - v_th - s.refractory for s in states], 1)
+        return torch.stack([s.spikes for s in states], 1), margins
+
+    def forward_sequential(self, x: Tensor) -> Tensor:
+        """Spikes from the plain time loop (the definition); same values and gradients as ``forward``
+        run to convergence."""
+        return self._record(torch.stack([s.spikes for s in self._loop(x)[0]], 1))

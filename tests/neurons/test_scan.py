@@ -1,0 +1,137 @@
+"""Scans under the neurons: the parallel first-order scan (lra_snn/ops/scan.py), the chunked
+leaky integration, spike traces and the threshold scan (lra_snn/neurons/threshold_scan.py),
+each against a plain loop of its definition."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace, threshold_scan
+from lra_snn.ops.scan import linear_scan, linear_scan_sequential
+
+LENGTHS = [1, 7, 33, 1000]
+
+
+def random(shape, seed, low=None, high=None, dtype=torch.float64):
+    generator = torch.Generator().manual_seed(seed)
+    if low is None:
+        return torch.randn(shape, generator=generator, dtype=dtype)
+    return torch.rand(shape, generator=generator, dtype=dtype) * (high - low) + low
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+@pytest.mark.parametrize("decay_kind", ["per_channel", "per_step"])
+def test_linear_scan_matches_the_loop(length, decay_kind):
+    b = random((3, length, 4), seed=length)
+    a = random((4,) if decay_kind == "per_channel" else (3, length, 4), seed=1, low=-1.0, high=1.0)
+    h0 = random((3, 4), seed=2)
+    torch.testing.assert_close(linear_scan(a, b), linear_scan_sequential(a, b), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(linear_scan(a, b, h0), linear_scan_sequential(a, b, h0), rtol=1e-12, atol=1e-12)
+
+
+def test_linear_scan_stays_exact_where_decay_products_underflow():
+    b = random((2, 1100, 3), seed=3)
+    a = torch.full((3,), 0.5, dtype=torch.float64)
+    h = linear_scan(a, b)
+    assert torch.isfinite(h).all()
+    torch.testing.assert_close(h, linear_scan_sequential(a, b), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("decay_kind", ["per_channel", "per_step"])
+def test_linear_scan_passes_gradcheck(decay_kind):
+    b = random((2, 9, 3), seed=4).requires_grad_()
+    a = random((3,) if decay_kind == "per_channel" else (2, 9, 3), seed=5, low=-0.9, high=0.9).requires_grad_()
+    h0 = random((2, 3), seed=6).requires_grad_()
+    assert torch.autograd.gradcheck(linear_scan, (a, b, h0))
+    assert torch.autograd.gradcheck(lambda a, b: linear_scan(a, b), (a, b))
+
+
+def test_linear_scan_rejects_inputs_without_a_time_axis():
+    with pytest.raises(ValueError, match="batch, length"):
+        linear_scan(torch.ones(3), torch.ones(5))
+
+
+@pytest.mark.parametrize("length", LENGTHS + [64, 65])
+@pytest.mark.parametrize("decay", [0.0, 0.5, 0.99, 1.0])
+def test_leaky_integrate_matches_the_loop(length, decay):
+    x = random((2, length, 3), seed=length)
+    expected = linear_scan_sequential(torch.tensor(decay, dtype=torch.float64), x)
+    torch.testing.assert_close(leaky_integrate(x, decay), expected, rtol=1e-11, atol=1e-11)
+
+
+def test_leaky_integrate_in_float32_stays_close_to_float64():
+    x = random((2, 1000, 3), seed=7)
+    exact = leaky_integrate(x, 0.9)
+    torch.testing.assert_close(leaky_integrate(x.float(), 0.9).double(), exact, rtol=0, atol=1e-5)
+
+
+def test_leaky_integrate_passes_gradcheck():
+    x = random((2, 37, 2), seed=8).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: leaky_integrate(x, 0.7, chunk=8), (x,))
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.5])
+def test_leaky_integrate_rejects_decays_outside_the_unit_interval(decay):
+    with pytest.raises(ValueError, match="decay"):
+        leaky_integrate(torch.ones(1, 4, 1), decay)
+
+
+def test_spike_trace_is_the_decayed_count_of_earlier_spikes():
+    spikes = (random((2, 40, 3), seed=9, low=0.0, high=1.0) < 0.3).double()
+    steps = torch.arange(40, dtype=torch.float64)
+    lag = steps.view(-1, 1) - 1 - steps.view(1, -1)        # t - 1 - i
+    weights = torch.where(lag >= 0, 0.6 ** lag.clamp_min(0), torch.zeros(()))
+    expected = torch.einsum("ti,bic->btc", weights, spikes)
+    torch.testing.assert_close(spike_trace(spikes, 0.6), expected, rtol=1e-12, atol=1e-12)
+
+
+def offsets_by_definition(excess, v_th, decay):
+    """``b_t = V_th * sum_{i<t} decay^(t-i) s_i`` with ``s_i = [excess_i >= b_i]``, a plain loop."""
+    offsets, fired = [], []
+    for t in range(excess.shape[1]):
+        b_t = sum(v_th * decay ** (t - i) * fired[i] for i in range(t)) if t else torch.zeros_like(excess[:, 0])
+        offsets.append(b_t)
+        fired.append((excess[:, t] >= b_t).to(excess.dtype))
+    return torch.stack(offsets, 1)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_threshold_scan_follows_the_closed_form(backend, dtype):
+    excess = random((3, 60, 4), seed=10, dtype=dtype)
+    v_th = random((4,), seed=11, low=0.5, high=1.5, dtype=dtype)
+    decay = random((4,), seed=12, low=-0.5, high=0.95, dtype=dtype)
+    offsets = threshold_scan(excess, v_th, decay, backend=backend)
+    expected = offsets_by_definition(excess.double(), v_th.double(), decay.double())
+    assert offsets.dtype == dtype
+    torch.testing.assert_close(offsets.double(), expected, rtol=0, atol=1e-5 if dtype == torch.float32 else 1e-12)
+    assert ((excess - offsets) >= 0).any() and (offsets > 0).any()
+
+
+@pytest.mark.parametrize("length", [1, 7, 1000])
+def test_threshold_scan_backends_agree_exactly(length):
+    excess = random((2, length, 5), seed=13) + 0.5
+    numpy_offsets = threshold_scan(excess, 1.0, 0.5, backend="numpy")
+    torch_offsets = threshold_scan(excess, 1.0, 0.5, backend="torch")
+    assert torch.equal(numpy_offsets, torch_offsets)
+    assert torch.equal(numpy_offsets[:, 0], torch.zeros(2, 5, dtype=torch.float64))
+
+
+def test_threshold_scan_without_decay_powers_would_differ():
+    """The beta powers matter (neurons.md section 1): two spikes two steps apart raise the
+    offset by V_th*(beta^2 + beta), not 2*V_th*beta."""
+    excess = torch.tensor([[[5.0], [5.0], [0.0], [-10.0]]], dtype=torch.float64)
+    offsets = threshold_scan(excess, 1.0, 0.5)
+    assert offsets.flatten().tolist() == [0.0, 0.5, 0.75, 0.375]
+
+
+def test_threshold_scan_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="backend"):
+        threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5, backend="cuda")
+    with pytest.raises(ValueError, match="float32/float64 CPU"):
+        threshold_scan(torch.zeros(1, 3, 2, dtype=torch.bfloat16), 1.0, 0.5, backend="numpy")
+    with pytest.raises(ValueError, match="one entry per channel"):
+        threshold_scan(torch.zeros(1, 3, 2), torch.ones(3), 0.5)
+    with pytest.raises(ValueError, match="batch, length, channels"):
+        threshold_scan(torch.zeros(3, 2), 1.0, 0.5)
