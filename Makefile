@@ -28,6 +28,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@# SpikingJelly's PSN family, the reference our PSN tests compare against (its declared deps are
+	@# not needed for that module, so no-deps; the tests skip, saying why, if this install fails).
+	-$(PY) -m pip install --quiet --no-deps "spikingjelly==2.0.0" "loguru>=0.7"
 	@touch $@
 
 venv: $(VENV)/.installed ## create the project virtualenv (.venv) once; TORCH=... picks the torch build

@@ -50,3 +50,4 @@ class MaskedPSNLambdaSchedule(pl.Callback):
             rank_zero_warn("MaskedPSNLambdaSchedule: the model has no MaskedPSN neuron; the callback does nothing")
         for neuron in neurons:
             neuron.lambda_ = value
+

@@ -30,6 +30,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -178,6 +179,17 @@ def _completed_metric(metrics: dict, task: str) -> tuple[float | None, str]:
     return float(value), ""
 
 
+def _finished_at(data: dict, path: Path) -> float:
+    """When the run ended: its ``finished_at`` (ISO 8601) where recorded, else the file's mtime."""
+    stamp = data.get("finished_at")
+    if isinstance(stamp, str):
+        try:
+            return datetime.fromisoformat(stamp).timestamp()
+        except ValueError as err:
+            raise ResultFileError(f"field 'finished_at' is {stamp!r}, not an ISO 8601 time") from err
+    return path.stat().st_mtime
+
+
 def read_result_file(path: Path) -> Run:
     """Parse and check one ``result.json`` (schema version 1); raise ResultFileError naming the fault."""
     data = _read_json_object(path)
@@ -201,7 +213,7 @@ def read_result_file(path: Path) -> Run:
     n_params = data.get("n_params")
     return Run(
         path=path,
-        mtime=path.stat().st_mtime,
+        mtime=_finished_at(data, path),
         status=status,
         message=message,
         task=task,
@@ -212,8 +224,8 @@ def read_result_file(path: Path) -> Run:
         git_commit=data["git_commit"],
         metric=metric,
         majority_rate=_optional_number(metrics, "test/majority_rate", 100.0),
-        firing_rate=_optional_number(metrics, "firing_rate", 100.0),
-        energy_mj=_optional_number(metrics, "energy_mj"),
+        firing_rate=_optional_number(metrics, "test/firing_rate", 100.0),
+        energy_mj=_optional_number(metrics, "test/energy_mj"),
         n_params=n_params if isinstance(n_params, int) and not isinstance(n_params, bool) else None,
         wall_time_s=_optional_number(data, "wall_time_s"),
     )

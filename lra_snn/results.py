@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def git_commit() -> str:
 def write_result(path: Path, record: dict[str, Any]) -> None:
     """Write ``record`` (plus schema version) as JSON atomically: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"schema_version": SCHEMA_VERSION, **record}
+    payload = {"schema_version": SCHEMA_VERSION, "finished_at": datetime.now(timezone.utc).isoformat(), **record}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".result-", suffix=".json")
     with os.fdopen(fd, "w") as handle:
         json.dump(payload, handle, indent=2, sort_keys=True, default=str)

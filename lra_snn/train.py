@@ -16,15 +16,22 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lra_snn.checkpoints import CellTag, verify_resumable
 from lra_snn.config import cell_hash, register_resolvers
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.results import git_commit, library_versions, read_result, write_result
 
 log = logging.getLogger(__name__)
 register_resolvers()
+
+
+class RunFailed(RuntimeError):
+    """Training or evaluation of a cell failed; its result file records status "failed"."""
 
 
 def _identity(cfg: DictConfig) -> dict[str, Any]:
@@ -62,20 +69,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
     task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
     run_dir = Path(cfg.paths.run_dir)
+    cell = cell_hash(cfg)
+    callbacks = [*_instantiate_all(cfg.callbacks), CellTag(cell)]
     trainer: L.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir),
-                                     logger=_instantiate_all(cfg.logger), callbacks=_instantiate_all(cfg.callbacks))
+                                     logger=_instantiate_all(cfg.logger), callbacks=callbacks)
     last = run_dir / "checkpoints" / "last.ckpt"
-    if last.exists():
-        log.info("resuming from %s", last)
     try:
+        if last.exists():
+            verify_resumable(last, cell)
+            log.info("resuming from %s", last)
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
         best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
         val = trainer.validate(task, datamodule=datamodule, ckpt_path=best)
         test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
     except Exception as error:
-        write_result(result_path, {**_identity(cfg), "status": "failed", "message": f"{type(error).__name__}: {error}",
+        message = f"{type(error).__name__} in cell {cfg.paths.cell}: {error}"
+        write_result(result_path, {**_identity(cfg), "status": "failed", "message": message,
                                    "steps": trainer.global_step, "wall_time_s": time.time() - started})
-        raise
+        raise RunFailed(message) from error
 
     record = {
         **_identity(cfg),
@@ -98,9 +109,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the test accuracy (for sweepers)."""
-    record = run(cfg)
-    return (record.get("metrics") or {}).get("test/acc")
+    """Hydra entry point; returns the monitored metric (for sweepers). In a multirun a failed cell
+    is recorded and logged, and the sweep goes on with the next cell; a single run exits non-zero."""
+    try:
+        record = run(cfg)
+    except RunFailed as failure:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        log.error("%s; the sweep goes on (the leaderboard marks the cell failed)", failure)
+        return None
+    return (record.get("metrics") or {}).get(cfg.monitor.metric)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def write_result(root: Path, name: str, *, mtime: float = 1_000.0, **fields) -> 
         "config_hash": "cfg000000001",
         "git_commit": "abc1234def5678abc1234def5678abc1234def56",
         "metrics": {"test/acc": 0.5, "test/loss": 1.0, "test/majority_rate": 0.175,
-                    "firing_rate": None, "energy_mj": None},
+                    "test/firing_rate": None, "test/energy_mj": None},
         "wall_time_s": 10.0,
         "steps": 100,
         "n_params": 1234,
@@ -212,9 +212,9 @@ def test_majority_rate_row_and_disagreement_note(tmp_path):
 
 
 def test_firing_rate_energy_and_provenance_tables(tmp_path):
-    write_result(tmp_path, "a", seed=1, model="prf", metrics={"firing_rate": 0.02, "energy_mj": 0.1},
+    write_result(tmp_path, "a", seed=1, model="prf", metrics={"test/firing_rate": 0.02, "test/energy_mj": 0.1},
                  git_commit="1111111111111111")
-    write_result(tmp_path, "b", seed=2, model="prf", metrics={"firing_rate": 0.04, "energy_mj": 0.2},
+    write_result(tmp_path, "b", seed=2, model="prf", metrics={"test/firing_rate": 0.04, "test/energy_mj": 0.2},
                  git_commit="2222222222222222")
     markdown, _ = lb.build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "### Firing rate", "prf")[1] == "3.00 % / 0.150 mJ"
@@ -224,7 +224,7 @@ def test_firing_rate_energy_and_provenance_tables(tmp_path):
 
 def test_csv_rows_carry_what_a_citation_needs(tmp_path):
     for seed, acc in [(1, 0.60), (2, 0.62), (3, 0.64)]:
-        write_result(tmp_path, f"s{seed}", seed=seed, metrics={"test/acc": acc, "firing_rate": 0.03},
+        write_result(tmp_path, f"s{seed}", seed=seed, metrics={"test/acc": acc, "test/firing_rate": 0.03},
                      wall_time_s=10.0 * seed)
     _, rows = lb.build_leaderboard(tmp_path, REFERENCE)
     (row,) = rows

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hydra.errors import MissingConfigException
 
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.leaderboard import build_leaderboard
-from lra_snn.train import run
+from lra_snn.sweep_progress import count_cells, progress_line
+from lra_snn.train import RunFailed, run
 
 
 def test_tiny_listops_s4d_writes_a_complete_result(compose_train):
@@ -56,10 +59,44 @@ def test_unknown_option_lists_the_choices(compose_train):
 def test_shell_multirun_two_seeds_gives_a_leaderboard_row(tmp_path, train_overrides):
     command = [sys.executable, "-m", "lra_snn.train", "-m", "data=listops", "model=s4d", "seed=1,2", "profile=tiny",
                *train_overrides]
-    subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True, timeout=600)
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True, timeout=600)
+    assert "sweep: cell 2 of 2" in finished.stdout + finished.stderr
     results = sorted((tmp_path / "results" / "runs").rglob("result.json"))
     assert [r.parent.name for r in results] == ["seed_1", "seed_2"]
     markdown, rows = build_leaderboard(tmp_path / "results" / "runs", PROJECT_ROOT / "results" / "reference.yaml")
     (row,) = [r for r in rows if r["model"] == "s4d" and r["task"] == "listops"]
     assert int(row["n_seeds"]) == 2
     assert "(2)" in markdown
+
+
+def test_nan_loss_fails_the_cell_naming_the_step(compose_train):
+    cfg = compose_train("profile=tiny", "task.lr=inf")
+    with pytest.raises(RunFailed, match="non-finite training loss .* at global step"):
+        run(cfg)
+    result = json.loads(open(cfg.paths.result_file).read())
+    assert result["status"] == "failed" and "global step" in result["message"]
+    assert "tiny/listops/s4d" in result["message"]
+
+
+@pytest.mark.parametrize("content", ["foreign", "corrupt"])
+def test_unusable_last_checkpoint_is_refused_not_restarted(compose_train, content):
+    first = compose_train("profile=tiny", "trainer.max_epochs=1")
+    run(first)
+    other = compose_train("profile=tiny", "trainer.max_epochs=1", "task.lr=0.002")
+    target = Path(other.paths.run_dir) / "checkpoints" / "last.ckpt"
+    target.parent.mkdir(parents=True)
+    if content == "foreign":
+        shutil.copy(Path(first.paths.run_dir) / "checkpoints" / "last.ckpt", target)
+        expected = "belongs to cell"
+    else:
+        target.write_bytes(b"not a checkpoint")
+        expected = "cannot read checkpoint"
+    with pytest.raises(RunFailed, match=expected):
+        run(other)
+    assert str(target) in json.loads(open(other.paths.result_file).read())["message"]
+
+
+def test_sweep_progress_line():
+    assert count_cells(["model=s4d,prf", "seed=1,2,3", "profile=tiny"]) == 6
+    assert progress_line(1, 6, 0.0) == "sweep: cell 1 of 6, 0.0 min elapsed, estimate after the first cell"
+    assert progress_line(3, 6, 240.0) == "sweep: cell 3 of 6, 4.0 min elapsed, ~8.0 min left"
