@@ -17,10 +17,10 @@ ARGS ?=
 THREADS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast lra-all smoke leaderboard bench data-listops clean
+.PHONY: help venv test test-fast lra-all smoke leaderboard plots wandb-sync bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo "  variables: PROFILE=$(PROFILE) MODELS=$(MODELS) TASKS=$(TASKS) SEEDS=$(SEEDS) TORCH=$(TORCH) ARGS='...'"
 
 $(VENV)/.installed: pyproject.toml
@@ -54,11 +54,17 @@ smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed
 leaderboard: venv ## rebuild results/leaderboard.md and .csv from every results/runs/**/result.json
 	$(PY) -m lra_snn.leaderboard
 
+plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell
+	$(PY) -m lra_snn.plots --results results/runs --bench results/bench --out results/figures
+
+wandb-sync: venv ## upload the offline wandb runs under outputs/ (run `.venv/bin/wandb login` once first)
+	find outputs -type d -name 'offline-run-*' -print0 | xargs -0 -r $(VENV)/bin/wandb sync
+
 bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> results/bench/
 	$(PY) -m lra_snn.bench --threads $(THREADS) $(ARGS)
 
-data-listops: venv ## generate ListOps at PROFILE (default mini; PROFILE=full: 96k/2k/2k) and cache it
-	$(PY) -m lra_snn.data.prepare data=listops profile=$(PROFILE) $(ARGS)
+data-%: venv ## download / generate and cache one task at PROFILE: data-listops, data-text, data-pathx, ...
+	$(PY) -m lra_snn.data.prepare data=$* profile=$(PROFILE) hydra.run.dir=outputs/prepare/$* $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
 	rm -rf outputs multirun .pytest_cache

@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # keys that do not change what a run computes
 _MACHINE_KEYS = {
-    "data": ("data_dir", "release_dir", "num_workers"),
+    "data": ("data_dir", "release_dir", "source_dir", "archives", "num_workers"),
     "trainer": ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
                 "log_every_n_steps", "enable_model_summary"),
 }

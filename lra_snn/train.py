@@ -19,6 +19,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.checkpoints import CellTag, verify_resumable
@@ -43,6 +44,20 @@ def _identity(cfg: DictConfig) -> dict[str, Any]:
 
 def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
+
+
+def _log_resolved_config(trainer: L.Trainer, cfg: DictConfig) -> None:
+    """Give every logger the whole resolved config (wandb: the run's config; CSV: hparams.yaml)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(config)
+
+
+def _finish_wandb(trainer: L.Trainer) -> None:
+    """Close the wandb run, so the next job of a multirun in this process starts its own run."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -73,6 +88,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [*_instantiate_all(cfg.callbacks), CellTag(cell)]
     trainer: L.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir),
                                      logger=_instantiate_all(cfg.logger), callbacks=callbacks)
+    _log_resolved_config(trainer, cfg)
     last = run_dir / "checkpoints" / "last.ckpt"
     try:
         if last.exists():
@@ -84,9 +100,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
     except Exception as error:
         message = f"{type(error).__name__} in cell {cfg.paths.cell}: {error}"
-        write_result(result_path, {**_identity(cfg), "status": "failed", "message": message,
-                                   "steps": trainer.global_step, "wall_time_s": time.time() - started})
+        if trainer.is_global_zero:
+            write_result(result_path, {**_identity(cfg), "status": "failed", "message": message,
+                                       "steps": trainer.global_step, "wall_time_s": time.time() - started})
         raise RunFailed(message) from error
+    finally:
+        _finish_wandb(trainer)
 
     record = {
         **_identity(cfg),

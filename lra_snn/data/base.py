@@ -7,8 +7,13 @@ classes it has, and counts its labels so runs can report the majority-class rate
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lightning as L
 import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from lra_snn.data.distributed import evaluation_sampler
 
 INPUT_KINDS = ("tokens", "values")
 
@@ -43,3 +48,12 @@ class ClassificationDataModule(L.LightningDataModule):
         """Data facts recorded beside a run's metrics: the test split's majority-class rate."""
         counts = self.class_counts("test")
         return {"test/majority_rate": float(counts.max() / counts.sum())}
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, collate_fn: Callable | None = None,
+                num_workers: int = 0) -> DataLoader:
+    """A DataLoader; evaluation loaders (``shuffle=False``) give each DDP rank an unpadded shard,
+    so every validation / test example is counted exactly once."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_fn,
+                      sampler=None if shuffle else evaluation_sampler(dataset),
+                      num_workers=num_workers, persistent_workers=num_workers > 0)

@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from lra_snn.data import listops
-from lra_snn.data.base import ClassificationDataModule
+from lra_snn.data.base import ClassificationDataModule, make_loader
 from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete, settings_hash
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.tokens import TokenDataset, TokenSplit, collate, load_token_split, save_token_split
@@ -176,11 +176,4 @@ class ListOpsDataModule(ClassificationDataModule):
         return self.splits[split]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            TokenDataset(self._split(split)),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=collate,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return make_loader(TokenDataset(self._split(split)), batch_size, shuffle, collate, self.num_workers)

@@ -1,7 +1,9 @@
-"""Prepare a task's data without training: ``python -m lra_snn.data.prepare data=<task> profile=<p>``.
+"""Prepare a task's data without training: ``python -m lra_snn.data.prepare data=<task> profile=<p>``
+(``make data-<task>``).
 
-Generates, downloads or reads the task's files as its data module does, and fills the cache,
-so a later training run starts at once. Uses the same config as training (conf/train.yaml).
+Downloads the task's canonical source where it has one (the data module's ``download()``:
+resumable, verified, atomic), generates the synthetic tasks, and fills the cache, so a later
+training run starts at once. Uses the same config as training (conf/train.yaml).
 """
 
 from __future__ import annotations
@@ -21,12 +23,11 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     datamodule = instantiate(cfg.data)
+    if hasattr(datamodule, "download"):
+        datamodule.download()
     datamodule.prepare_data()
     datamodule.setup("fit")
-    for split in ("train", "val", "test"):
-        counts = datamodule.class_counts(split)
-        log.info("%s %s: %d examples, majority class rate %.4f", cfg.task_name, split, counts.sum(),
-                 counts.max() / counts.sum())
+    log.info("%s ready: %s", cfg.task_name, datamodule.summary_metrics())
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class ClassificationTask(SequenceTask):
         self.metrics = nn.ModuleDict({
             f"{split}_acc": torchmetrics.classification.MulticlassAccuracy(n_classes, average="micro")
             for split in ("train", "val", "test")})
+        # example-weighted mean loss over the whole split (exact under DDP's unequal shards)
+        self.metrics.update({f"{split}_loss": torchmetrics.MeanMetric() for split in ("val", "test")})
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         if not self.hparams.pair:
@@ -66,10 +68,13 @@ class ClassificationTask(SequenceTask):
         loss = F.cross_entropy(logits.float(), batch["labels"])
         accuracy = self.metrics[f"{split}_acc"]
         accuracy(logits, batch["labels"])
-        on_step = split == "train"
         size = batch["labels"].shape[0]
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=size,
-                 sync_dist=not on_step)
+        if split == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        else:
+            mean_loss = self.metrics[f"{split}_loss"]
+            mean_loss.update(loss.detach(), weight=size)
+            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
         self.log(f"{split}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
         return loss
 

@@ -1,0 +1,402 @@
+"""Resumable, verified downloads and safe archive reading/extraction (data.md, "Caching and downloads").
+
+``fetch`` streams a URL into ``<dest>.part``, resuming an earlier partial file with an HTTP Range
+request, checks the size and the checksums given, and only then renames the file to ``dest``: a
+file under its final name is always complete and verified. ``extract`` unpacks a tar (any
+compression) or zip archive into a hidden sibling of the target folder and renames it into place
+when every member is written, refusing absolute paths, ``..`` components, links and special files.
+``iter_archive_files`` and ``reading_archive`` let a reader stream members without extracting them.
+``SOURCES`` records the canonical public files of the benchmark with their published sizes and
+checksums; nothing here runs at import time or from training code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import logging
+import lzma
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+log = logging.getLogger(__name__)
+
+PART_SUFFIX = ".part"
+TIMEOUT_S = 60  # seconds without data before a connection is given up (the partial file is kept)
+
+# Exceptions the standard library raises on a truncated or corrupt tar/zip/gzip/xz stream.
+ARCHIVE_READ_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A canonical public file: where it lives, its file name, and its size/checksums where known."""
+
+    url: str
+    filename: str
+    size: int | None = None
+    md5: str | None = None
+    sha256: str | None = None
+    note: str = ""
+
+
+SOURCES: dict[str, Source] = {
+    "lra_release": Source(
+        url="https://storage.googleapis.com/long-range-arena/lra_release.gz",
+        filename="lra_release.gz",
+        note="a gzipped tar despite its name, about 7.7 GB packed and 19 GB unpacked, nesting as "
+        "lra_release/lra_release/...; the LRA authors publish neither its exact size nor a checksum",
+    ),
+    "imdb": Source(
+        url="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+        filename="aclImdb_v1.tar.gz",
+        size=84_125_825,
+        md5="7c2ac02c03563afcf9b574c7e56c153a",
+        sha256="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+        note="size and checksums as recorded by torchtext (md5) and TensorFlow Datasets (sha256)",
+    ),
+    "cifar10": Source(
+        url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        filename="cifar-10-python.tar.gz",
+        size=170_498_071,
+        md5="c58f30108f718f92721af3b95e74349a",
+        note="md5 published on the CIFAR page",
+    ),
+    # The S3 bucket below is the copy the WikiText papers and torchtext used; it may be gone (it has
+    # answered 403/404 at times since the bucket's owner changed). If so, place wikitext-103-v1.zip
+    # (same md5) in <data_dir>/downloads/ by hand.
+    "wikitext103": Source(
+        url="https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
+        filename="wikitext-103-v1.zip",
+        md5="9ddaacaf6af0710eda8c456decff7832",
+        note="md5 as recorded by torchtext; the S3 mirror may no longer answer",
+    ),
+}
+
+
+class DownloadError(OSError):
+    """A download failed; the message names the URL and the file, and says whether a retry resumes."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file's size or checksum differs from the expected one."""
+
+
+class ArchiveError(ValueError):
+    """An archive is truncated, corrupt or holds unsafe members; the message names the archive."""
+
+    def __init__(self, archive: str | Path, problem: str) -> None:
+        self.archive = Path(archive)
+        super().__init__(f"archive {self.archive}: {problem}")
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def fetch_source(name: str, downloads_dir: str | Path) -> Path:
+    """Download ``SOURCES[name]`` into ``downloads_dir`` (verified with its recorded size and checksums)."""
+    if name not in SOURCES:
+        raise KeyError(f"unknown source {name!r}; known sources: {sorted(SOURCES)}")
+    source = SOURCES[name]
+    return fetch(
+        source.url,
+        Path(downloads_dir) / source.filename,
+        sha256=source.sha256,
+        md5=source.md5,
+        expected_size=source.size,
+    )
+
+
+def fetch(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    expected_size: int | None = None,
+    chunk_size: int = 1 << 20,
+) -> Path:
+    """Download ``url`` to ``dest`` unless ``dest`` exists, and return ``dest``.
+
+    Bytes go to ``dest`` + ".part"; a part file left by an interrupted call is resumed (HTTP Range;
+    a server that ignores Range restarts it). The finished file is checked against
+    ``expected_size``, ``sha256`` and ``md5`` (each when given) and renamed to ``dest``; on a
+    mismatch the part file is deleted and ``ChecksumError`` raised. A file already at ``dest`` is
+    verified the same way and, if it differs, reported (never deleted). ``file://`` URLs work.
+    """
+    dest = Path(dest)
+    if dest.is_file():
+        _verify(dest, url, sha256=sha256, md5=md5, expected_size=expected_size)
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_suffix(dest.suffix + PART_SUFFIX)
+    _download_into(url, part, expected_size, chunk_size)
+    try:
+        _verify(part, url, sha256=sha256, md5=md5, expected_size=expected_size)
+    except ChecksumError:
+        part.unlink()
+        raise
+    os.replace(part, dest)
+    log.info("downloaded %s -> %s (%d bytes)", url, dest, dest.stat().st_size)
+    return dest
+
+
+def _download_into(url: str, part: Path, expected_size: int | None, chunk_size: int) -> None:
+    """Append the rest of ``url`` to ``part`` (or rewrite it when the server cannot resume)."""
+    offset = part.stat().st_size if part.is_file() else 0
+    if expected_size is not None and offset > expected_size:
+        part.unlink()  # longer than the file can be: not a prefix of it
+        offset = 0
+    if expected_size is not None and offset == expected_size:
+        return
+    opened = _open_from(url, offset)
+    if opened is None:  # the server says the part file already holds every byte
+        return
+    stream, start = opened
+    written = start
+    try:
+        with stream, open(part, "ab" if start else "wb") as handle:
+            if offset and not start:
+                log.info("%s does not support resuming; downloading it again", url)
+            while chunk := stream.read(chunk_size):
+                handle.write(chunk)
+                written += len(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except (OSError, http.client.HTTPException) as error:
+        raise DownloadError(
+            f"download of {url} interrupted after {written} bytes ({error}); the partial file {part} is kept "
+            f"and the next call resumes it"
+        ) from error
+
+
+def _open_from(url: str, offset: int) -> tuple[IO[bytes], int] | None:
+    """A byte stream of ``url`` and the offset it starts at (``offset`` if resumed, else 0).
+
+    None when the server answers that the part file already holds every byte (HTTP 416 with a
+    total size equal to ``offset``).
+    """
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme == "file":
+        path = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+        if not path.is_file():
+            raise DownloadError(f"cannot download {url}: {path} does not exist")
+        start = offset if offset <= path.stat().st_size else 0  # a longer part file is no prefix of it
+        handle = open(path, "rb")
+        handle.seek(start)
+        return handle, start
+    if scheme not in ("http", "https"):
+        raise DownloadError(f"cannot download {url}: only http, https and file URLs are supported")
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:
+            if _total_size(error.headers.get("Content-Range", "")) == offset:
+                return None
+            return _open_from(url, 0)  # the part file is longer than the file: not a prefix of it
+        raise DownloadError(f"cannot download {url}: HTTP {error.code} {error.reason}") from error
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        raise DownloadError(f"cannot download {url}: {error}") from error
+    resumed = response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {offset}-")
+    return response, offset if resumed else 0
+
+
+def _total_size(content_range: str) -> int | None:
+    """The total size in a ``Content-Range: bytes */<total>`` header, or None when absent."""
+    total = content_range.rpartition("/")[2]
+    return int(total) if total.isdigit() else None
+
+
+def _verify(path: Path, url: str, *, sha256: str | None, md5: str | None, expected_size: int | None) -> None:
+    """Check ``path`` against the expected size and checksums; ``ChecksumError`` names what differs."""
+    size = path.stat().st_size
+    if expected_size is not None and size < expected_size and path.suffix == PART_SUFFIX:
+        raise DownloadError(
+            f"download of {url} ended after {size} of {expected_size} bytes; the partial file {path} is kept "
+            f"and the next call resumes it"
+        )
+    if expected_size is not None and size != expected_size:
+        raise _mismatch(path, url, f"size {size} bytes, expected {expected_size}")
+    wanted = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
+    if not wanted:
+        return
+    found = file_digests(path, tuple(wanted))
+    for name, value in wanted.items():
+        if found[name] != value:
+            raise _mismatch(path, url, f"{name} {found[name]}, expected {value}")
+
+
+def _mismatch(path: Path, url: str, problem: str) -> ChecksumError:
+    if path.suffix == PART_SUFFIX:
+        return ChecksumError(f"download of {url} is corrupt ({problem}); deleted {path}, run again to retry")
+    return ChecksumError(f"{path} (from {url}) differs from the published file ({problem}); delete it to download again")
+
+
+def file_digests(path: str | Path, algorithms: tuple[str, ...], chunk_size: int = 1 << 20) -> dict[str, str]:
+    """Hex digests of ``path`` for each hashlib algorithm name in ``algorithms``, in one pass."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            for digest in hashes.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in hashes.items()}
+
+
+# --------------------------------------------------------------------------- archives
+
+
+@contextmanager
+def reading_archive(archive: str | Path) -> Iterator[None]:
+    """Turn the errors of reading a truncated or corrupt archive into ``ArchiveError`` naming it."""
+    try:
+        yield
+    except ARCHIVE_READ_ERRORS as error:
+        raise ArchiveError(
+            archive, f"truncated or corrupt ({type(error).__name__}: {error}); delete it and download it again"
+        ) from error
+
+
+def member_path(archive: str | Path, name: str) -> str:
+    """The normalised relative path of archive member ``name`` ("a/./b" -> "a/b"); ``ArchiveError`` if it
+    is absolute, names a drive or climbs out of the target folder with ``..``."""
+    posix = name.replace("\\", "/")
+    parts = [part for part in posix.split("/") if part not in ("", ".")]
+    if posix.startswith("/") or ".." in parts or not parts or ":" in parts[0]:
+        raise ArchiveError(archive, f"member {name!r} would be written outside the target folder; refusing it")
+    return "/".join(parts)
+
+
+def iter_archive_files(
+    archive: str | Path, members: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, IO[bytes]]]:
+    """Yield ``(relative path, readable stream)`` for every regular file of a tar or zip archive.
+
+    ``members`` filters on the relative path. A stream is valid until the next item. A selected
+    link or special file is an ``ArchiveError``. Wrap the loop in ``reading_archive(archive)`` so
+    that read errors name the archive.
+    """
+    archive = Path(archive)
+    if not archive.is_file():
+        raise FileNotFoundError(f"archive {archive} does not exist")
+    with reading_archive(archive):
+        is_zip = zipfile.is_zipfile(archive)
+    if is_zip:
+        yield from _iter_zip_files(archive, members)
+    else:
+        yield from _iter_tar_files(archive, members)
+
+
+def _iter_tar_files(archive: Path, members: Callable[[str], bool] | None) -> Iterator[tuple[str, IO[bytes]]]:
+    with reading_archive(archive):
+        tar = tarfile.open(archive, mode="r:*")  # one forward pass; gzip then checks its length and CRC
+    with tar:
+        while True:
+            with reading_archive(archive):
+                member = tar.next()
+            if member is None:
+                _check_end_of_archive(tar, archive)
+                return
+            tar.members = []  # one forward pass needs no index; the LRA release holds about a million members
+            if member.isdir():
+                continue
+            name = member_path(archive, member.name)
+            if members is not None and not members(name):
+                continue
+            if not member.isfile():
+                raise ArchiveError(archive, f"member {member.name!r} is a link or special file; refusing it")
+            with reading_archive(archive):
+                stream = tar.extractfile(member)
+            yield name, stream
+
+
+def _check_end_of_archive(tar: tarfile.TarFile, archive: Path) -> None:
+    """Check that the archive ends with zero blocks and an intact compressed trailer.
+
+    ``tarfile`` ends its listing silently at a missing or damaged header after the first one, so
+    an archive cut at a member boundary, or with a damaged header, would otherwise read as a
+    shorter complete archive; reading the compressed stream to its end also checks its CRC.
+    """
+    with reading_archive(archive):
+        tar.fileobj.seek(tar.offset)
+        rest = 0
+        while chunk := tar.fileobj.read(1 << 20):
+            if chunk.count(0) != len(chunk):
+                raise ArchiveError(
+                    archive, f"damaged member header at byte {tar.offset} of the tar stream; delete it and download it again"
+                )
+            rest += len(chunk)
+    if rest == 0:
+        raise ArchiveError(archive, "ends without the end-of-archive marker (truncated); delete it and download it again")
+
+
+def _iter_zip_files(archive: Path, members: Callable[[str], bool] | None) -> Iterator[tuple[str, IO[bytes]]]:
+    with reading_archive(archive), zipfile.ZipFile(archive) as zip_file:
+        infos = zip_file.infolist()
+    with zipfile.ZipFile(archive) as zip_file:
+        for info in infos:
+            if info.is_dir():
+                continue
+            name = member_path(archive, info.filename)
+            if members is not None and not members(name):
+                continue
+            with reading_archive(archive):
+                stream = zip_file.open(info)
+            with stream:
+                yield name, stream
+
+
+def extract(archive: Path, dest_dir: Path, members: Callable[[str], bool] | None = None) -> Path:
+    """Unpack the regular files of ``archive`` (tar, any compression, or zip) into ``dest_dir``.
+
+    ``members`` selects files by their relative path. Files are written into a hidden sibling
+    folder that is renamed to ``dest_dir`` only when every selected member is written, so
+    ``dest_dir`` is either absent or complete; a non-empty ``dest_dir`` is returned as it is (delete
+    it to extract again). A truncated or corrupt archive, or one whose selection is empty, raises
+    ``ArchiveError`` and leaves ``dest_dir`` untouched.
+    """
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    if dest_dir.is_dir() and any(dest_dir.iterdir()):
+        log.info("%s already holds files; not extracting %s again", dest_dir, archive)
+        return dest_dir
+    dest_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = dest_dir.parent / f".{dest_dir.name}.extracting-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        count = _write_members(archive, staging, members)
+        if count == 0:
+            raise ArchiveError(archive, "no member matched the selection; nothing extracted")
+        if dest_dir.is_dir():
+            dest_dir.rmdir()  # empty (checked above)
+        os.replace(staging, dest_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("extracted %d files of %s into %s", count, archive, dest_dir)
+    return dest_dir
+
+
+def _write_members(archive: Path, target: Path, members: Callable[[str], bool] | None) -> int:
+    """Copy every selected regular file of ``archive`` below ``target``; return how many."""
+    count = 0
+    with reading_archive(archive):
+        for name, stream in iter_archive_files(archive, members):
+            path = target / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as handle:
+                shutil.copyfileobj(stream, handle, 1 << 20)
+            count += 1
+    return count

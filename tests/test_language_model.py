@@ -1,0 +1,167 @@
+"""The language-model task (WikiText-103 path): adaptive softmax loss against the perplexity metric,
+causality, refusal of non-causal encoders, learning on tiny data, and a run through ``lra_snn.train``."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from lra_snn.data.wikitext import WikiTextDataModule
+from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.models.blocks import S4DBlock
+from lra_snn.tasks.language_model import LanguageModelTask, usable_cutoffs
+from lra_snn.train import run
+
+# Lines in WikiText's format (leading space, space-separated tokens, `<unk>`-ed, headings as `= ... =`).
+LINES = [
+    " = Tropical Storm Arlene = \n",
+    " \n",
+    " The storm formed on June 1 and moved slowly to the north . \n",
+    " It brought heavy rain to Cuba and the Florida Keys , where <unk> flooding was reported . \n",
+    " The storm weakened over land and was absorbed by a front on June 4 . \n",
+    " \n",
+]
+LM_OVERRIDES = ("data=wikitext103", "model=s4d")  # the data config picks the LM task and a causal encoder
+
+
+def write_corpus(folder: Path) -> Path:
+    """wiki.{train,valid,test}.tokens: train repeats the lines, valid and test hold them once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, repeats in (("train", 8), ("valid", 1), ("test", 1)):
+        (folder / f"wiki.{split}.tokens").write_text("".join(LINES * repeats), encoding="utf-8")
+    return folder
+
+
+def make_task(vocab_size: int, cutoffs=(20_000, 40_000, 200_000), bidirectional: bool = False,
+              norm: str = "layer", **task_settings) -> LanguageModelTask:
+    torch.manual_seed(0)
+    layer = partial(S4DBlock, d_state=4, bidirectional=bidirectional)
+    encoder = SequenceEncoder(16, 2, layer, vocab_size=vocab_size, norm=norm, prenorm=True)
+    return LanguageModelTask(encoder, vocab_size, cutoffs=cutoffs, **task_settings)
+
+
+def random_batch(vocab_size: int, rows: int = 3, length: int = 12, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, vocab_size, (rows, length + 1), generator=generator)
+    lengths = torch.tensor([length, length - 5, 1])[:rows]
+    targets = tokens[:, 1:].clone()
+    targets[torch.arange(length)[None, :] >= lengths[:, None]] = -100
+    return {"inputs": tokens[:, :-1], "targets": targets, "lengths": lengths}
+
+
+def test_cutoffs_beyond_the_vocabulary_are_dropped_and_bad_ones_refused() -> None:
+    assert usable_cutoffs((20_000, 40_000, 200_000), 267_735) == [20_000, 40_000, 200_000]
+    assert usable_cutoffs((20_000, 40_000, 200_000), 33_278) == [20_000]
+    assert usable_cutoffs((20_000, 40_000, 200_000), 500) == []
+    with pytest.raises(ValueError, match="increasing positive integers"):
+        usable_cutoffs((40_000, 20_000), 267_735)
+    assert isinstance(make_task(300, cutoffs=(50, 150)).head, torch.nn.AdaptiveLogSoftmaxWithLoss)
+    assert isinstance(make_task(300).head, torch.nn.Linear)  # every S4 cutoff >= vocabulary: full softmax
+
+
+@pytest.mark.parametrize("cutoffs", [(50, 150), (20_000,)], ids=["adaptive", "full-softmax"])
+def test_loss_is_the_mean_nll_the_metrics_accumulate(cutoffs) -> None:
+    task = make_task(300, cutoffs=cutoffs)
+    batch = random_batch(300)
+    nll = task.token_nll(batch)
+    assert nll.shape == (int(batch["lengths"].sum()),)
+    # the scored tokens' log-probabilities from the full distribution agree with the loss path
+    log_probs = task.log_probs(batch["inputs"], batch["lengths"])
+    scored = batch["targets"] != -100
+    gathered = log_probs[scored].gather(1, batch["targets"][scored][:, None]).squeeze(1)
+    torch.testing.assert_close(-gathered, nll, rtol=1e-5, atol=1e-5)
+    if isinstance(task.head, torch.nn.AdaptiveLogSoftmaxWithLoss):
+        features = task(batch["inputs"], batch["lengths"])[scored]
+        torch.testing.assert_close(nll.mean(), task.head(features, batch["targets"][scored]).loss)
+    second = random_batch(300, seed=1)
+    loss_metric, ppl_metric = task.metrics["val_loss"], task.metrics["val_ppl"]
+    nlls = [task.token_nll(b) for b in (batch, second)]
+    for values in nlls:
+        loss_metric.update(values)
+        ppl_metric.update(values)
+    mean = torch.cat(nlls).double().mean()  # token-weighted over both batches, not a mean of batch means
+    torch.testing.assert_close(loss_metric.compute(), mean)
+    torch.testing.assert_close(ppl_metric.compute(), mean.exp())
+
+
+@pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
+def test_a_future_token_never_changes_earlier_log_probs(train_mode) -> None:
+    task = make_task(300, cutoffs=(50, 150)).train(train_mode)
+    inputs = torch.randint(0, 300, (2, 16), generator=torch.Generator().manual_seed(3))
+    lengths = torch.tensor([16, 16])
+    changed = inputs.clone()
+    changed[:, 10] = (inputs[:, 10] + 7) % 300
+    before, after = task.log_probs(inputs, lengths), task.log_probs(changed, lengths)
+    torch.testing.assert_close(after[:, :10], before[:, :10], rtol=0, atol=1e-5)
+    assert (after[:, 10:] - before[:, 10:]).abs().amax() > 1e-3
+
+
+def test_non_causal_or_mismatched_encoders_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"bidirectional; set model\.encoder\.layer\.bidirectional=false"):
+        make_task(300, bidirectional=True)
+    with pytest.raises(ValueError, match=r"BatchNorm.*set model\.encoder\.norm=layer"):
+        make_task(300, norm="batch")
+    encoder = SequenceEncoder(16, 1, partial(S4DBlock, d_state=4), vocab_size=200, norm="layer")
+    with pytest.raises(ValueError, match="embeds 200 tokens but the vocabulary has 300"):
+        LanguageModelTask(encoder, 300)
+    values = SequenceEncoder(16, 1, partial(S4DBlock, d_state=4), d_input=3, norm="layer")
+    with pytest.raises(ValueError, match="needs a token encoder"):
+        LanguageModelTask(values, 300)
+
+
+def test_a_few_training_steps_reduce_the_loss(tmp_path: Path) -> None:
+    L.seed_everything(0)
+    data = WikiTextDataModule(data_dir=tmp_path / "data", source_dir=write_corpus(tmp_path / "src"),
+                              max_length=16, global_batch=4)
+    data.prepare_data()
+    data.setup()
+    task = make_task(data.vocab_size, lr=0.01, weight_decay=0.0, warmup_steps=0, total_steps=100)
+    batches = list(data.train_dataloader())
+
+    def mean_train_nll() -> float:
+        with torch.no_grad():
+            return float(torch.cat([task.token_nll(b) for b in batches]).mean())
+
+    before = mean_train_nll()
+    trainer = L.Trainer(max_steps=12, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(task, datamodule=data)
+    after = mean_train_nll()
+    assert before > math.log(data.vocab_size) - 1  # starts near uniform
+    assert after < before - 0.5, (before, after)
+
+
+def test_train_run_end_to_end_records_perplexity(compose_train, tmp_path: Path) -> None:
+    source = write_corpus(tmp_path / "src")
+    cfg = compose_train(*LM_OVERRIDES, "profile=tiny", f"data.source_dir={source}")
+    assert cfg.monitor.metric == "val/ppl" and cfg.data.max_length == 32
+    record = run(cfg)
+    assert record["status"] == "completed", record.get("message")
+    metrics = record["metrics"]
+    for split in ("val", "test"):
+        assert math.isfinite(metrics[f"{split}/ppl"]) and metrics[f"{split}/ppl"] > 1
+        assert math.isclose(metrics[f"{split}/ppl"], math.exp(metrics[f"{split}/loss"]), rel_tol=1e-6)
+    test_tokens = sum(len(line.split()) + 1 for line in LINES)
+    assert metrics["test/tokens"] == test_tokens and metrics["test/unseen_tokens"] == 0
+    assert record["steps"] > 0
+
+
+def test_missing_wikitext103_records_no_data(compose_train) -> None:
+    record = run(compose_train(*LM_OVERRIDES, "profile=tiny"))
+    assert record["status"] == "no_data"
+    assert "make data-wikitext103" in record["message"] and "wiki.train.tokens" in record["message"]
+
+
+def test_profiles_shrink_the_data_and_keep_the_lm_recipe(compose_train) -> None:
+    full = compose_train(*LM_OVERRIDES, "profile=full")
+    assert (full.data.max_length, full.data.max_train_tokens, full.data.max_eval_tokens) == (8192, None, None)
+    assert (full.task.lr, full.task.weight_decay, full.task.warmup_steps) == (5e-4, 0.1, 1000)
+    assert list(full.task.cutoffs) == [20_000, 40_000, 200_000] and full.task.div_value == 4.0
+    mini = compose_train(*LM_OVERRIDES, "profile=mini")
+    assert (mini.data.max_length, mini.data.global_batch, mini.data.max_train_tokens) == (128, 8, 8192)
+    assert mini.task.warmup_steps == 16 and mini.task_name == "wikitext103"
