@@ -17,7 +17,7 @@ ARGS ?=
 THREADS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast lra-all smoke leaderboard plots wandb-sync bench clean
+.PHONY: help venv test test-fast lra-all smoke leaderboard plots wandb-sync bench bench-gpu clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ wandb-sync: venv ## upload the offline wandb runs under outputs/ (run `.venv/bin
 
 bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> results/bench/
 	$(PY) -m lra_snn.bench --threads $(THREADS) $(ARGS)
+
+bench-gpu: venv ## GPU job (on a CUDA machine): full-size kernel checks, copy bandwidth, primitive + neuron timings
+	OMP_NUM_THREADS=1 $(PY) scripts/bench_gpu.py --out $${OUT:-results/bench} $(ARGS)
 
 data-%: venv ## download / generate and cache one task at PROFILE: data-listops, data-text, data-pathx, ...
 	$(PY) -m lra_snn.data.prepare data=$* profile=$(PROFILE) hydra.run.dir=outputs/prepare/$* $(ARGS)

@@ -1,13 +1,16 @@
 """Neuron speed benchmark: the sequential loop against the parallel form (kernels.md, "Benchmark protocol").
 
 For each registered neuron and each length L, times ``forward_sequential`` (the plain time loop,
-the definition) and ``forward`` (the parallel training form), forward alone (inference, no
-autograd) and forward + backward (a training step), after warm-up; reports median and spread,
+the definition) and ``forward`` (the parallel training form, PyTorch backend), and with
+``--triton`` also ``forward`` through the Triton kernels (``lra_snn.ops``;
+CUDA, or the interpreter), forward alone (inference, no autograd) and forward + backward (a
+training step), after warm-up; reports median and spread,
 the sequential/parallel speedups (the PRF paper reports 6.57x for LIF at L = 1,024), and the
 PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384).
 Writes JSON records under ``--out`` and prints markdown tables.
 
     python -m lra_snn.bench [--neurons lif,dsn] [--lengths 256,1024,4096] [--device cuda]
+                            [--triton]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import platform
 import sys
 import time
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,8 +30,9 @@ import numpy as np
 import torch
 
 from lra_snn.neurons import NEURONS, neuron_class
+from lra_snn.ops.dispatch import TritonUnavailable
 
-IMPLEMENTATIONS = ("sequential", "parallel")
+IMPLEMENTATIONS = ("sequential", "parallel")  # always timed; "triton" too with --triton
 PASSES = ("forward", "forward_backward")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PAPER_PSN_OVER_DSN = "25.6x at L = 16,384 (DSN paper, training)"
@@ -52,6 +57,7 @@ class BenchConfig:
     psn_max_t: int = 4096
     seed: int = 0
     out: Path = Path("results/bench")
+    triton: bool = False
 
 
 def neuron_kwargs(name: str, length: int, config: BenchConfig) -> dict:
@@ -101,7 +107,7 @@ def spread(times: list[float]) -> dict:
 
 def make_pass(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad: torch.Tensor):
     """A no-argument callable running one forward (no autograd) or one forward + backward."""
-    run = neuron.forward if implementation == "parallel" else neuron.forward_sequential
+    run = neuron.forward_sequential if implementation == "sequential" else neuron.forward
 
     def forward() -> None:
         with torch.no_grad():
@@ -166,6 +172,8 @@ def bench_one(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad
         budget = config.seq_budget_s
     try:
         times, skip = measure(make_pass(neuron, implementation, pass_name, x, grad), config, device, budget)
+    except TritonUnavailable as err:
+        return {"status": "unavailable", "reason": str(err)}
     except Exception as err:  # a failing neuron is reported, and the run goes on to the others
         return {"status": "error", "reason": f"{type(err).__name__}: {err}"}
     if skip is not None:
@@ -175,35 +183,61 @@ def bench_one(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad
             "firing_rate": None if rate is None else float(rate)}
 
 
+def implementations_of(config: BenchConfig) -> tuple[str, ...]:
+    """The implementations timed: sequential and parallel, plus triton when asked for."""
+    return (*IMPLEMENTATIONS, "triton") if config.triton else IMPLEMENTATIONS
+
+
+def backend_option(cls: type, implementation: str) -> dict:
+    """The constructor option selecting the neuron's backend: "torch" for the parallel form,
+    "triton" for the kernels (empty for neurons without a ``backend`` argument)."""
+    if "backend" not in inspect.signature(cls).parameters:
+        return {}
+    return {"backend": "triton" if implementation == "triton" else "torch"}
+
+
 def bench_neuron_length(name: str, length: int, config: BenchConfig, device: torch.device, env: dict,
                         shorter: dict[tuple, dict]) -> list[dict]:
-    """The four records (sequential/parallel x forward/forward_backward) of one neuron at one L.
+    """The records (implementations x forward/forward_backward) of one neuron at one L.
 
     ``shorter`` holds this neuron's records at the previous length, keyed by (implementation, pass).
     """
     base = {"neuron": name, "length": length, **env}
+    implementations = implementations_of(config)
 
     def records_with(status: str, reason: str) -> list[dict]:
         return [{**base, "implementation": i, "pass": p, "status": status, "reason": reason}
-                for i in IMPLEMENTATIONS for p in PASSES]
+                for i in implementations for p in PASSES]
 
     try:
         cls = neuron_class(name)
     except (ImportError, AttributeError) as err:
         return records_with("unavailable", f"not importable: {type(err).__name__}: {err}")
-    torch.manual_seed(config.seed)
     dtype = DTYPES[config.dtype]
-    try:
-        neuron = cls(d_model=config.d_model, **neuron_kwargs(name, length, config)).to(device=device, dtype=dtype)
-    except ValueError as err:  # a documented refusal, e.g. the PSN's cap on T
-        return records_with("skipped", f"skipped: {err}")
-    except Exception as err:  # a broken neuron is reported, and the run goes on to the others
-        return records_with("error", f"{type(err).__name__}: {err}")
+    neurons = {}
+    for implementation in implementations:
+        if implementation == "triton" and not backend_option(cls, implementation):
+            neurons[implementation] = None  # no Triton kernel behind this neuron
+            continue
+        torch.manual_seed(config.seed)  # the same parameters for every implementation
+        try:
+            neurons[implementation] = cls(d_model=config.d_model, **neuron_kwargs(name, length, config),
+                                          **backend_option(cls, implementation)).to(device=device, dtype=dtype)
+        except ValueError as err:  # a documented refusal, e.g. the PSN's cap on T
+            return records_with("skipped", f"skipped: {err}")
+        except Exception as err:  # a broken neuron is reported, and the run goes on to the others
+            return records_with("error", f"{type(err).__name__}: {err}")
     x = torch.randn(config.batch, length, config.d_model, device=device, dtype=dtype, requires_grad=True)
     grad = torch.randn_like(x)
-    return [{**base, "implementation": i, "pass": p,
-             **bench_one(neuron, i, p, x, grad, config, device, shorter.get((i, p)))}
-            for i in IMPLEMENTATIONS for p in PASSES]
+    records = []
+    for i in implementations:
+        for p in PASSES:
+            if neurons[i] is None:
+                result = {"status": "unavailable", "reason": f"{name} has no Triton kernel"}
+            else:
+                result = bench_one(neurons[i], i, p, x, grad, config, device, shorter.get((i, p)))
+            records.append({**base, "implementation": i, "pass": p, **result})
+    return records
 
 
 def index_records(records: list[dict]) -> dict[tuple, dict]:
@@ -239,8 +273,34 @@ def summarize(records: list[dict], config: BenchConfig) -> dict:
                 entry[pass_name] = _ratio(_median(index, ("psn", "parallel", pass_name, length)),
                                           _median(index, ("dsn", "parallel", pass_name, length)))
             psn_over_dsn.append(entry)
-    return {"speedup_sequential_over_parallel": speedups, "psn_over_dsn": psn_over_dsn,
-            "psn_over_dsn_published": PAPER_PSN_OVER_DSN}
+    summary = {"speedup_sequential_over_parallel": speedups, "psn_over_dsn": psn_over_dsn,
+               "psn_over_dsn_published": PAPER_PSN_OVER_DSN}
+    if config.triton:
+        summary.update(triton_speedups(index, config))
+    return summary
+
+
+def triton_speedups(index: dict[tuple, dict], config: BenchConfig) -> dict:
+    """Speedups of the Triton kernels over the sequential loop and the PyTorch parallel form,
+    per neuron and L, and PSN (PyTorch) over DSN (Triton)."""
+    over = []
+    for name in config.neurons:
+        for length in config.lengths:
+            entry = {"neuron": name, "length": length}
+            for pass_name in PASSES:
+                triton = _median(index, (name, "triton", pass_name, length))
+                entry[f"sequential_{pass_name}"] = _ratio(_median(index, (name, "sequential", pass_name, length)),
+                                                          triton)
+                entry[f"parallel_{pass_name}"] = _ratio(_median(index, (name, "parallel", pass_name, length)),
+                                                        triton)
+            over.append(entry)
+    psn_over_dsn = []
+    if {"psn", "dsn"} <= set(config.neurons):
+        for length in config.lengths:
+            psn_over_dsn.append({"length": length, **{p: _ratio(_median(index, ("psn", "parallel", p, length)),
+                                                                _median(index, ("dsn", "triton", p, length)))
+                                                      for p in PASSES}})
+    return {"speedup_over_triton": over, "psn_over_dsn_triton": psn_over_dsn}
 
 
 def _cell(index: dict[tuple, dict], key: tuple) -> str:
@@ -273,10 +333,31 @@ def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
         for entry in summary["psn_over_dsn"]:
             lines.append(f"| {entry['length']} | {_fmt_ratio(entry['forward'])} | "
                          f"{_fmt_ratio(entry['forward_backward'])} |")
+    if "speedup_over_triton" in summary:
+        lines += ["", triton_table(index, summary)]
     gaps = [r for r in records if r["status"] != "ok"]
     if gaps:
         lines += ["", "Not timed:"]
         lines += [f"- {r['neuron']} L={r['length']} {r['implementation']} {r['pass']}: {r['reason']}" for r in gaps]
+    return "\n".join(lines)
+
+
+def triton_table(index: dict[tuple, dict], summary: dict) -> str:
+    """The Triton column: timings and speedups over the sequential loop and the PyTorch parallel form."""
+    lines = ["Triton kernels: median ms (interquartile range ms) and speedups (time of the other / Triton).", "",
+             "| neuron | L | triton fwd | triton fwd+bwd | seq/triton fwd+bwd | par/triton fwd | par/triton fwd+bwd |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for entry in summary["speedup_over_triton"]:
+        name, length = entry["neuron"], entry["length"]
+        lines.append(f"| {name} | {length} | {_cell(index, (name, 'triton', 'forward', length))} | "
+                     f"{_cell(index, (name, 'triton', 'forward_backward', length))} | "
+                     f"{_fmt_ratio(entry['sequential_forward_backward'])} | {_fmt_ratio(entry['parallel_forward'])} | "
+                     f"{_fmt_ratio(entry['parallel_forward_backward'])} |")
+    if summary["psn_over_dsn_triton"]:
+        lines += ["", f"PSN (PyTorch) / DSN (Triton) at equal L (published: {PAPER_PSN_OVER_DSN}):", "",
+                  "| L | fwd | fwd+bwd |", "|---:|---:|---:|"]
+        lines += [f"| {e['length']} | {_fmt_ratio(e['forward'])} | {_fmt_ratio(e['forward_backward'])} |"
+                  for e in summary["psn_over_dsn_triton"]]
     return "\n".join(lines)
 
 
@@ -301,7 +382,7 @@ def write_results(records: list[dict], summary: dict, config: BenchConfig, env: 
     meta = {"command": ["python", "-m", "lra_snn.bench", *argv], "created": stamp,
             "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
             "max_seq_length": config.max_seq_length, "seq_budget_s": config.seq_budget_s,
-            "psn_k": config.psn_k, "psn_max_t": config.psn_max_t, **env}
+            "psn_k": config.psn_k, "psn_max_t": config.psn_max_t, "triton": config.triton, **env}
     path.write_text(json.dumps({"meta": meta, "records": records, "summary": summary}, indent=1))
     return path
 
@@ -345,6 +426,8 @@ def parse_args(argv: list[str]) -> BenchConfig:
     p.add_argument("--psn-max-t", type=int, default=defaults.psn_max_t, help="cap on T for PSN / masked PSN")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", type=Path, default=defaults.out, help="folder for the JSON results")
+    p.add_argument("--triton", action="store_true",
+                   help="also time the Triton kernels (CUDA tensors, or CPU under TRITON_INTERPRET=1)")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.warmup < 1 or args.batch < 1 or args.d_model < 1 or args.threads < 0:
         p.error("--repeats, --warmup, --batch and --d-model must be positive, --threads >= 0")

@@ -6,7 +6,8 @@ removed and its role taken by an input-dependent decay,
     a_t = CausalDepthwiseConv1d_k(x)_t,   alpha_t = sigmoid(a_t) ** (1/tau),
     h_t = alpha_t h_{t-1} + (1 - alpha_t) x_t,   s_t = clip(round(h_t), 0, N),
 
-so training is one first-order linear scan with per-step decay (``lra_snn.ops.scan``) and
+so training is one first-order linear scan with per-step decay (``lra_snn.ops.linear_scan``; on
+CUDA the decay, scan and spike run fused in one Triton kernel, ``lra_snn.ops.dsn``) and
 inference streams with O(1) state. Integer spikes use a straight-through rectangle surrogate;
 the binary mode (N = 1) fires ``H(h - 0.5)`` with the ATan surrogate.
 """
@@ -22,7 +23,8 @@ from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import spike
-from lra_snn.ops.scan import linear_scan
+from lra_snn.ops.dsn import dsn_backend, fused_dsn
+from lra_snn.ops.linear_scan import linear_scan
 from lra_snn.params import tag
 
 
@@ -61,11 +63,12 @@ class DSN(Neuron):
     The decay conv is depthwise (one kernel of ``kernel_size`` taps and one bias per channel),
     causal (left zero padding of k-1), initialised like ``nn.Conv1d`` (uniform in
     +-1/sqrt(k)); its tensors are tagged ``"dynamics"``. ``binary=True`` sets N = 1 and fires
-    ``H(h - 0.5)`` with the ATan surrogate (``n_levels`` is then not used).
+    ``H(h - 0.5)`` with the ATan surrogate (``n_levels`` is then not used). ``backend``: None (the
+    fused Triton kernel on CUDA), "torch" or "triton" (see ``lra_snn.ops.dispatch``).
     """
 
     def __init__(self, d_model: int, *, kernel_size: int = 4, tau: float = 0.25, n_levels: int = 4,
-                 binary: bool = False) -> None:
+                 binary: bool = False, backend: str | None = None) -> None:
         super().__init__()
         for name, value in (("d_model", d_model), ("kernel_size", kernel_size), ("n_levels", n_levels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -77,6 +80,7 @@ class DSN(Neuron):
         self.tau = float(tau)
         self.binary = binary
         self.n_levels = 1 if binary else n_levels
+        self.backend = backend
         bound = 1 / math.sqrt(kernel_size)
         self.decay_weight = tag(nn.Parameter(torch.empty(d_model, kernel_size).uniform_(-bound, bound)), "dynamics")
         self.decay_bias = tag(nn.Parameter(torch.empty(d_model).uniform_(-bound, bound)), "dynamics")
@@ -96,7 +100,7 @@ class DSN(Neuron):
     def potential(self, x: Tensor) -> Tensor:
         """Membrane ``h`` for all steps by one parallel linear scan with per-step decay."""
         alpha, gain = decay_and_gain(self.decay_logits(x), self.tau)
-        return linear_scan(alpha, gain * x)
+        return linear_scan(alpha, gain * x, backend=self.backend)
 
     def potential_sequential(self, x: Tensor) -> Tensor:
         """Membrane ``h`` by the plain time loop of the definition (conv taps before t = 0 are zero)."""
@@ -119,7 +123,11 @@ class DSN(Neuron):
         return IntegerSpike.apply(h, self.n_levels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._record(self.fire(self.potential(x)))
+        logits = self.decay_logits(x)
+        if dsn_backend(logits, x, self.backend) == "triton":
+            return self._record(fused_dsn(logits, x, self.tau, self.n_levels, self.binary))
+        alpha, gain = decay_and_gain(logits, self.tau)
+        return self._record(self.fire(linear_scan(alpha, gain * x, backend="torch")))
 
     def forward_sequential(self, x: Tensor) -> Tensor:
         return self._record(self.fire(self.potential_sequential(x)))

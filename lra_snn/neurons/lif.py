@@ -3,7 +3,8 @@
 Definition (neurons.md section 1), beta = 1 - 1/tau, u_0 = s_0 = 0:
 ``u_t = beta * (u_{t-1} - V_th * s_{t-1}) + x_t``, ``s_t = H(u_t - V_th)``.
 Parallel form: the reset-free potential ``u'_t = beta * u'_{t-1} + x_t`` (chunked leaky integration),
-then the threshold scan (reset offsets ``b``, no autograd) and ``s = H(u' - V_th - b)``.
+then the threshold scan (reset offsets ``b``, no autograd) and ``s = H(u' - V_th - b)``; on CUDA
+all three run fused in one Triton kernel (``lra_snn.ops.lif``) when the reset is detached.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import Tensor
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import coupled_reset_spike, leaky_integrate, threshold_scan
+from lra_snn.ops.lif import fused_lif, lif_backend
 
 
 class LIFState(NamedTuple):
@@ -30,11 +32,12 @@ class DecoupledResetLIF(Neuron):
 
     ``detach_reset=True`` (default, as in the paper): the reset term carries no gradient, so
     gradients flow through ``u'`` only. ``detach_reset=False``: gradients also flow through the
-    spikes in the reset (full BPTT), computed in parallel by one reverse scan.
+    spikes in the reset (full BPTT), computed in parallel by one reverse scan. ``backend``: None
+    (the fused Triton kernel on CUDA when it applies), "torch" or "triton" (``lra_snn.ops.dispatch``).
     """
 
     def __init__(self, d_model: int, *, tau: float = 2.0, v_th: float = 1.0, detach_reset: bool = True,
-                 surrogate: str = "atan") -> None:
+                 surrogate: str = "atan", backend: str | None = None) -> None:
         super().__init__()
         if tau < 1:
             raise ValueError(f"tau must be >= 1 (decay beta = 1 - 1/tau in [0, 1)), got {tau}")
@@ -47,6 +50,7 @@ class DecoupledResetLIF(Neuron):
         self.v_th = float(v_th)
         self.detach_reset = detach_reset
         self.surrogate = surrogate
+        self.backend = backend
 
     def _check_channels(self, x: Tensor) -> None:
         if x.shape[-1] != self.d_model:
@@ -56,6 +60,10 @@ class DecoupledResetLIF(Neuron):
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
         self._check_input(x)
         self._check_channels(x)
+        if lif_backend(x, self.detach_reset, self.backend) == "triton":
+            spikes, count = fused_lif(x, self.beta, self.v_th, self.surrogate)
+            self.firing_rate = count.sum().float() / spikes.numel()
+            return spikes
         excess = self._excess(x)
         offset = threshold_scan(excess.detach(), self.v_th, self.beta)
         if self.detach_reset:
@@ -66,7 +74,7 @@ class DecoupledResetLIF(Neuron):
 
     def _excess(self, x: Tensor) -> Tensor:
         """Reset-free potential minus the threshold, ``u'_t - V_th``."""
-        return leaky_integrate(x, self.beta) - self.v_th
+        return leaky_integrate(x, self.beta, backend=self.backend) - self.v_th
 
     def margin(self, x: Tensor) -> Tensor:
         """``u_t - V_th`` (B, L, D) from the parallel form, without autograd (for tests and analysis)."""

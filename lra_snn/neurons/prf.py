@@ -4,7 +4,9 @@ Complex membrane without explicit reset, per channel ``A = exp(Delta * (-1/tau +
 ``z_t = A * z_{t-1} + Delta * x_t``, ``s_t = H(Re z_t - V_th)``. Since x is real, ``Re z`` is
 the causal convolution of x with ``K[t] = Delta * exp(-Delta*t/tau) * cos(Delta*theta*t)``,
 computed by FFT (zero-padded to 2L, no wrap-around); gradients reach ``log_Delta`` and
-``theta`` through K. The step form keeps ``z = u + i*r`` as two real states.
+``theta`` through K. On CUDA (or when forced) the complex recurrence itself runs instead as the
+Triton complex scan (``lra_snn.ops.complex_scan``), gradients then reaching A and Delta. The
+step form keeps ``z = u + i*r`` as two real states.
 
 ``reset=True`` is the paper's "PRF with reset" ablation, defined here (neurons.md) as the same
 membrane plus the soft-reset offset of the decoupled-reset LIF with decay ``Re(A)``:
@@ -23,6 +25,8 @@ from torch import Tensor, nn
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import threshold_scan
+from lra_snn.ops import dispatch
+from lra_snn.ops.complex_scan import complex_scan
 from lra_snn.params import tag
 
 
@@ -92,12 +96,13 @@ class PRF(Neuron):
     ``theta_max`` (default pi/6, the paper's ListOps value) sets the init range of theta and
     is task-specific (Text pi/8, Retrieval pi/7, Image 8*pi, Pathfinder 2*pi/0.6): set it in
     the config. ``log_Delta`` starts uniform in ``[log delta_min, log delta_max]``.
-    Computation runs in the input dtype, promoted to at least float32.
+    Computation runs in the input dtype, promoted to at least float32. ``backend``: None (the
+    Triton complex scan on CUDA, else FFT), "torch" (FFT) or "triton" (see ``lra_snn.ops.dispatch``).
     """
 
     def __init__(self, d_model: int, *, theta_max: float = math.pi / 6, tau: float = 2.0, v_th: float = 1.0,
                  delta_min: float = 1e-3, delta_max: float = 1e-1, reset: bool = False,
-                 surrogate: str = "atan") -> None:
+                 surrogate: str = "atan", backend: str | None = None) -> None:
         super().__init__()
         if not 0 < delta_min <= delta_max:
             raise ValueError(f"need 0 < delta_min <= delta_max, got {delta_min}, {delta_max}")
@@ -110,6 +115,7 @@ class PRF(Neuron):
         self.v_th = float(v_th)
         self.reset = reset
         self.surrogate = surrogate
+        self.backend = backend
         log_delta = torch.empty(d_model).uniform_(math.log(delta_min), math.log(delta_max))
         self.log_delta = tag(nn.Parameter(log_delta), "dynamics")
         self.theta = tag(nn.Parameter(torch.rand(d_model) * theta_max), "dynamics")
@@ -130,12 +136,20 @@ class PRF(Neuron):
         self._check_input(x)
         self._check_channels(x)
         dtype = torch.promote_types(x.dtype, torch.float32)
-        kernel = prf_kernel(self.log_delta.to(dtype), self.theta.to(dtype), self.tau, x.shape[1])
-        excess = causal_fft_conv(x.to(dtype), kernel) - self.v_th
+        excess = self._membrane(x.to(dtype)) - self.v_th
         if not self.reset:
             return excess
         decay = self._dynamics(dtype)[1].detach()
         return excess - threshold_scan(excess.detach(), self.v_th, decay)
+
+    def _membrane(self, x: Tensor) -> Tensor:
+        """``Re z`` (B, L, D): the Triton complex scan where the dispatch picks it, else FFT convolution."""
+        if dispatch.select_backend("complex_scan", [x], self.backend) == "triton":
+            delta, real_a, imag_a = self._dynamics(x.dtype)
+            drive = torch.complex(delta * x, torch.zeros_like(x))
+            return complex_scan(torch.complex(real_a, imag_a), drive, backend="triton").real
+        kernel = prf_kernel(self.log_delta.to(x.dtype), self.theta.to(x.dtype), self.tau, x.shape[1])
+        return causal_fft_conv(x, kernel)
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
+from lra_snn.ops.refractory import refractory_backend, refractory_iteration
 from lra_snn.params import tag
 
 
@@ -55,22 +56,28 @@ class BoundaryCompression(NamedTuple):
 
 @torch.no_grad()
 def boundary_compression(excess: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float,
-                         max_iters: int | None) -> BoundaryCompression:
+                         max_iters: int | None, backend: str | None = None) -> BoundaryCompression:
     """Iterate ``s^(m+1) = F(s^(m))`` from ``s^(0) = H(excess)`` until two iterates agree.
 
     ``excess = u' - V_th`` (B, L, D); ``v_th``, ``rho`` per channel (D,). Stops after
-    ``max_iters`` iterations (``None``: until converged, at most L + 1 iterations).
+    ``max_iters`` iterations (``None``: until converged, at most L + 1 iterations). ``backend``
+    (None | "torch" | "triton"): each iteration as one Triton kernel pass where the dispatch
+    picks it, else traces by leaky integration.
     """
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"max_iters must be a positive integer or None, got {max_iters}")
+    fused = refractory_backend(excess, v_th, rho, backend) == "triton"
     cap = excess.shape[1] + 1 if max_iters is None else max_iters
     spikes = (excess >= 0).to(excess.dtype)
     iteration = 0
     while True:
         iteration += 1
-        reset_trace = beta * spike_trace(spikes, beta)
-        refractory_trace = spike_trace(spikes, gamma)
-        update = (refractory_margin(excess, v_th, rho, reset_trace, refractory_trace) >= 0).to(excess.dtype)
+        if fused:
+            update, reset_trace, refractory_trace = refractory_iteration(excess, spikes, v_th, rho, beta, gamma)
+        else:
+            reset_trace = beta * spike_trace(spikes, beta)
+            refractory_trace = spike_trace(spikes, gamma)
+            update = (refractory_margin(excess, v_th, rho, reset_trace, refractory_trace) >= 0).to(excess.dtype)
         converged = torch.equal(update, spikes)
         if converged or iteration == cap:
             return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged)
@@ -97,11 +104,13 @@ class RefractoryLIF(Neuron):
     Gradients: the spikes inside the reset and refractory terms are detached, but ``V_th`` and
     ``rho`` multiplying them stay differentiable. Detaching the whole term (as the decoupled
     reset does with its threshold) would leave ``rho`` without any gradient, since rho enters
-    the dynamics only through the refractory term.
+    the dynamics only through the refractory term. ``backend``: None (Triton kernels on CUDA),
+    "torch" or "triton" (see ``lra_snn.ops.dispatch``).
     """
 
     def __init__(self, d_model: int, *, tau: float = 2.0, gamma: float = 0.5, v_th_init: float = 1.0,
-                 rho_init: float = 0.5, max_iters: int | None = 3, surrogate: str = "atan") -> None:
+                 rho_init: float = 0.5, max_iters: int | None = 3, surrogate: str = "atan",
+                 backend: str | None = None) -> None:
         super().__init__()
         if tau < 1 or not 0 <= gamma < 1:
             raise ValueError(f"need tau >= 1 and 0 <= gamma < 1, got tau={tau}, gamma={gamma}")
@@ -116,6 +125,7 @@ class RefractoryLIF(Neuron):
         self.gamma = float(gamma)
         self.max_iters = max_iters
         self.surrogate = surrogate
+        self.backend = backend
         self.raw_v_th = tag(nn.Parameter(torch.full((d_model,), _inverse_softplus(v_th_init))), "dynamics")
         self.raw_rho = tag(nn.Parameter(torch.full((d_model,), _inverse_softplus(rho_init))), "dynamics")
         self.iterations_used: int | None = None
@@ -140,9 +150,9 @@ class RefractoryLIF(Neuron):
         self._check_input(x)
         self._check_channels(x)
         v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
-        excess = leaky_integrate(x, self.beta) - v_th
+        excess = leaky_integrate(x, self.beta, backend=self.backend) - v_th
         solution = boundary_compression(excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma,
-                                        self.max_iters)
+                                        self.max_iters, self.backend)
         margin = refractory_margin(excess, v_th, rho, solution.reset_trace, solution.refractory_trace)
         return margin, solution
 

@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 from lra_snn.neurons.surrogate import spike
-from lra_snn.ops.scan import linear_scan
+from lra_snn.ops import dispatch
+from lra_snn.ops.linear_scan import linear_scan
 
 
 def _per_channel(value: float | Tensor, like: Tensor, name: str) -> Tensor:
@@ -93,18 +94,22 @@ def threshold_scan(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, 
     return offset.transpose(0, 1)
 
 
-def leaky_integrate(x: Tensor, decay: float, chunk: int = 32) -> Tensor:
+def leaky_integrate(x: Tensor, decay: float, chunk: int = 32, backend: str | None = None) -> Tensor:
     """``h_t = decay * h_{t-1} + x_t`` along dim 1 of x (B, L, D), h_0 = 0, differentiable in x.
 
-    Chunked: within each chunk of ``chunk`` steps a product with the lower-triangular matrix
-    ``decay^(i-j)``, then the chunk-end states are carried across chunks by a short linear scan
-    (decay^chunk per chunk). Fewer passes over memory than a doubling scan for a constant decay.
+    PyTorch path, chunked: within each chunk of ``chunk`` steps a product with the lower-triangular
+    matrix ``decay^(i-j)``, then the chunk-end states are carried across chunks by a short linear
+    scan (decay^chunk per chunk). Fewer passes over memory than a doubling scan for a constant
+    decay. ``backend`` (None | "torch" | "triton"): where the dispatch picks Triton, the Triton
+    linear scan with a per-channel decay runs instead.
     """
     if x.dim() != 3 or x.shape[1] == 0:
         raise ValueError(f"leaky_integrate expects (batch, length >= 1, channels), got shape {tuple(x.shape)}")
     if not 0 <= decay <= 1:
         raise ValueError(f"decay must lie in [0, 1], got {decay}")
     batch, length, channels = x.shape
+    if dispatch.select_backend("linear_scan", [x], backend) == "triton":
+        return linear_scan(torch.full((channels,), decay, dtype=x.dtype, device=x.device), x, backend="triton")
     size = min(chunk, length)
     chunks = -(-length // size)
     blocks = torch.nn.functional.pad(x, (0, 0, 0, chunks * size - length)).view(batch, chunks, size, channels)
@@ -113,7 +118,7 @@ def leaky_integrate(x: Tensor, decay: float, chunk: int = 32) -> Tensor:
     powers = torch.tensor(decay, dtype=x.dtype, device=x.device) ** lag.clamp_min(0)
     within = torch.matmul(torch.where(lag >= 0, powers, torch.zeros_like(powers)), blocks)
     decay_chunk = torch.full((channels,), decay ** size, dtype=x.dtype, device=x.device)
-    ends = linear_scan(decay_chunk, within[:, :, -1])
+    ends = linear_scan(decay_chunk, within[:, :, -1], backend=backend)
     carried = torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], 1)
     entry_decay = torch.tensor(decay, dtype=x.dtype, device=x.device) ** (index + 1).to(x.dtype)
     h = within + entry_decay.view(1, 1, size, 1) * carried.unsqueeze(2)
@@ -124,10 +129,11 @@ def spike_trace(spikes: Tensor, decay: float) -> Tensor:
     """``h_t = sum_{i<t} decay^(t-1-i) s_i``: the trace of the spikes strictly before step t.
 
     A causal convolution of the spike train (B, L, D) with ``(0, 1, decay, decay^2, ...)``,
-    i.e. the leaky integration ``h_t = decay * h_{t-1} + s_{t-1}``.
+    i.e. the leaky integration ``h_t = decay * h_{t-1} + s_{t-1}`` (PyTorch path; the Triton
+    kernel of the refractory iteration, ``lra_snn.ops.refractory``, fuses it).
     """
     previous = torch.cat([torch.zeros_like(spikes[:, :1]), spikes[:, :-1]], 1)
-    return leaky_integrate(previous, decay)
+    return leaky_integrate(previous, decay, backend="torch")
 
 
 def surrogate_derivative(margin: Tensor, surrogate: str) -> Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.lif import DecoupledResetLIF
-from lra_snn.ops.scan import linear_scan_sequential
+from lra_snn.ops.linear_scan import linear_scan_sequential
 
 # input regime -> (scale, bias, lowest and highest accepted firing rate)
 REGIMES = {"sparse": (0.4, 0.0, 0.003, 0.03), "dense": (2.0, 1.0, 0.35, 0.70)}

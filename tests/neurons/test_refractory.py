@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.refractory import RefractoryLIF, boundary_compression
 from lra_snn.neurons.threshold_scan import leaky_integrate
-from lra_snn.ops.scan import linear_scan_sequential
+from lra_snn.ops.linear_scan import linear_scan_sequential
 from lra_snn.params import group_of
 
 # input regime -> (scale, bias, lowest and highest accepted firing rate)

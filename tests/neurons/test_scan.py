@@ -1,4 +1,4 @@
-"""Scans under the neurons: the parallel first-order scan (lra_snn/ops/scan.py), the chunked
+"""Scans under the neurons: the parallel first-order scan (lra_snn/ops/linear_scan), the chunked
 leaky integration, spike traces and the threshold scan (lra_snn/neurons/threshold_scan.py),
 each against a plain loop of its definition."""
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace, threshold_scan
-from lra_snn.ops.scan import linear_scan, linear_scan_sequential
+from lra_snn.ops.linear_scan import linear_scan, linear_scan_sequential
 
 LENGTHS = [1, 7, 33, 1000]
 

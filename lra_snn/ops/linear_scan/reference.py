@@ -1,9 +1,11 @@
-"""First-order linear recurrence ``h_t = a_t * h_{t-1} + b_t`` over time, in parallel (PyTorch).
+"""PyTorch reference of the first-order scan ``h_t = a_t * h_{t-1} + b_t`` over time (kernels.md).
 
 The associative scan of kernels.md: pairs ``(a, b)`` combine as ``(a1*a2, a2*b1 + b2)``; here
 by recursive doubling (log2 L passes, no Python loop over time, no division by cumulative
 products, so it stays exact where a long product underflows). Backward is the reverse scan
-``g_t = dy_t + a_{t+1} g_{t+1}``, ``db_t = g_t``, ``da_t = g_t h_{t-1}``.
+``g_t = dy_t + a_{t+1} g_{t+1}``, ``db_t = g_t``, ``da_t = g_t h_{t-1}``; for complex tensors the
+decay and state enter conjugated (``conj(a_{t+1})``, ``conj(h_{t-1})``), PyTorch's convention.
+``linear_scan_sequential`` is the plain time loop the parallel forms are tested against.
 """
 
 from __future__ import annotations
@@ -53,15 +55,16 @@ class _LinearScan(torch.autograd.Function):
         a, h, h0 = ctx.saved_tensors
         # g_t = dy_t + a_{t+1} g_{t+1}: a forward scan of the time-reversed gradient with the decay
         # shifted by one step (a constant decay needs no shift: g_L = 0 makes its last value moot).
+        a = a.conj()
         a_next = a if a.shape[1] == 1 else torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], 1)
         g = _doubling_scan(a_next.flip(1), dy.flip(1)).flip(1)
         h_prev = torch.cat([h0.unsqueeze(1) if ctx.has_h0 else torch.zeros_like(h[:, :1]), h[:, :-1]], 1)
-        da = _reduce_to(g * h_prev, ctx.a_shape) if ctx.needs_input_grad[0] else None
+        da = _reduce_to(g * h_prev.conj(), ctx.a_shape) if ctx.needs_input_grad[0] else None
         dh0 = g[:, 0] * a[:, 0] if ctx.has_h0 and ctx.needs_input_grad[2] else None
         return da, g, dh0
 
 
-def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+def linear_scan_torch(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     """Solve ``h_t = a_t * h_{t-1} + b_t`` along dim 1 of ``b`` (B, L, ...).
 
     ``a`` broadcasts to ``b`` (per step ``(B, L, D)`` or per channel ``(D,)``); ``h0`` is the

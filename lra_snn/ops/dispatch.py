@@ -1,0 +1,103 @@
+"""Backend choice for the neuron primitives: Triton kernels on CUDA tensors, else PyTorch (kernels.md, "Dispatch").
+
+Each primitive (``lra_snn.ops.<name>``) asks ``select_backend`` which implementation to run.
+Triton is chosen on CUDA tensors when triton imports and the primitive supports the dtype and
+shape; on CPU tensors only when the Triton interpreter is on (``TRITON_INTERPRET=1``, set before
+triton is imported), and then only when asked for explicitly. ``explain`` returns the reason
+Triton was not used (None when it was usable); the reason is also logged once at INFO.
+``allocate`` creates every kernel output buffer, so tests can poison them with NaN.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+from typing import Iterable
+
+import torch
+from torch import Tensor
+
+BACKENDS = ("torch", "triton")
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+logger = logging.getLogger(__name__)
+
+
+class TritonUnavailable(ValueError):
+    """``backend="triton"`` was forced where the kernel cannot run; the message says why."""
+
+
+def interpreter_on() -> bool:
+    """Whether the Triton interpreter is requested (kernels then run on CPU tensors, slowly)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+@functools.lru_cache(maxsize=1)
+def triton_import_error() -> str | None:
+    """None when ``import triton`` works, else the reason it does not."""
+    try:
+        importlib.import_module("triton")
+    except ImportError as err:
+        return f"triton is not importable ({err}); install the 'gpu' extra (pip install -e '.[gpu]')"
+    return None
+
+
+def explain(primitive: str, tensors: Iterable[Tensor], unsupported: str | None = None) -> str | None:
+    """Why the Triton kernel of ``primitive`` cannot run on ``tensors``, or None when it can.
+
+    ``unsupported`` is the primitive's own reason (a shape or option its kernel does not cover).
+    """
+    for tensor in tensors:  # checked first: CPU-only runs never pay for importing triton
+        if tensor.device.type != "cuda" and not interpreter_on():
+            return (f"{primitive}: tensors are on {tensor.device.type}; the Triton kernel runs on CUDA tensors "
+                    "(or on CPU under TRITON_INTERPRET=1, set before triton is imported)")
+        if tensor.dtype not in SUPPORTED_DTYPES:
+            return f"{primitive}: dtype {tensor.dtype} is not supported by the Triton kernel ({SUPPORTED_DTYPES})"
+    reason = triton_import_error()
+    if reason is not None:
+        return reason
+    if unsupported is not None:
+        return f"{primitive}: {unsupported}"
+    return None
+
+
+def select_backend(primitive: str, tensors: Iterable[Tensor], backend: str | None = None,
+                   unsupported: str | None = None) -> str:
+    """"torch" or "triton" for ``primitive`` on ``tensors``.
+
+    ``backend=None`` picks Triton on CUDA tensors when ``explain`` finds no obstacle (it never
+    picks the interpreter by itself); "torch" forces PyTorch; "triton" forces the kernel and
+    raises ``TritonUnavailable`` (a ValueError) with the reason when it cannot run.
+    """
+    if backend not in (None, *BACKENDS):
+        raise ValueError(f"{primitive}: unknown backend {backend!r}; choose one of {BACKENDS} or None (automatic)")
+    if backend == "torch":
+        return "torch"
+    tensors = list(tensors)
+    reason = explain(primitive, tensors, unsupported)
+    if backend == "triton":
+        if reason is not None:
+            raise TritonUnavailable(f"backend='triton' was forced but cannot run: {reason}")
+        return "triton"
+    if reason is None and all(t.device.type == "cuda" for t in tensors):
+        return "triton"
+    log_once(reason or f"{primitive}: CPU tensors use PyTorch unless backend='triton' is forced")
+    return "torch"
+
+
+@functools.lru_cache(maxsize=None)
+def log_once(reason: str) -> None:
+    """Log at INFO, once per distinct reason, that the PyTorch path runs instead of Triton."""
+    logger.info("using the PyTorch path, not Triton: %s", reason)
+
+
+def allocate(shape: tuple[int, ...] | torch.Size, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """An uninitialised output buffer on ``like``'s device (every kernel writes all of it)."""
+    return torch.empty(shape, device=like.device, dtype=like.dtype if dtype is None else dtype)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The arithmetic dtype of a kernel: float64 stays, everything else runs in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32

@@ -1,0 +1,117 @@
+"""Triton kernels of the fused decoupled-reset LIF (PRF paper arXiv 2410.03530; kernels.md).
+
+One pass over memory: reset-free potential ``u'_t = beta u'_{t-1} + x_t``, the threshold scan
+``m_t = u'_t - V_th - b_t``, ``s_t = H(m_t)``, ``b_{t+1} = beta (b_t + V_th s_t)``, the spikes and
+the firing count. One program per (batch, channel tile) steps through time (the threshold scan is
+sequential; channels give the parallelism). Backward through the potential with the reset
+detached: ``dx_t = sum_{j>=t} beta^(j-t) H'(m_j) ds_j``, one reverse loop with the surrogate
+derivative ``H'`` of ``lra_snn.neurons.surrogate`` (atan alpha = 2, triangle, rect width 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from lra_snn.ops import dispatch
+from lra_snn.ops.linear_scan.triton import kernel_dtype, kernel_scalars, tile_sizes
+
+SURROGATE_CODES = {"atan": 0, "triangle": 1, "rect": 2}
+
+
+@triton.jit
+def surrogate_slope(v, SURROGATE: tl.constexpr):
+    """dH/dv at ``v``: atan ``1 / (1 + (pi v)^2)``, triangle ``max(0, 1 - |v|)``, rect ``[|v| <= 1/2]``."""
+    if SURROGATE == 0:
+        slope = 1.0 / (1.0 + (3.141592653589793 * v) * (3.141592653589793 * v))
+    elif SURROGATE == 1:
+        slope = tl.maximum(1.0 - tl.abs(v), 0.0)
+    else:
+        slope = tl.where(tl.abs(v) <= 0.5, 1.0, 0.0)
+    return slope
+
+
+@triton.jit
+def lif_forward_kernel(x_ptr, spikes_ptr, margin_ptr, count_ptr, scalars_ptr, length, channels,
+                       COMPUTE: tl.constexpr, BLOCK_D: tl.constexpr):
+    beta = tl.load(scalars_ptr)
+    v_th = tl.load(scalars_ptr + 1)
+    batch = tl.program_id(0)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    ok = cols < channels
+    pointer = batch * length * channels + cols
+    potential = tl.zeros([BLOCK_D], dtype=COMPUTE)
+    offset = tl.zeros([BLOCK_D], dtype=COMPUTE)
+    count = tl.zeros([BLOCK_D], dtype=COMPUTE)
+    for _ in range(length):
+        potential = beta * potential + tl.load(x_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
+        margin = potential - v_th - offset
+        fired = tl.where(margin >= 0, 1.0, 0.0).to(COMPUTE)
+        tl.store(spikes_ptr + pointer, fired.to(spikes_ptr.dtype.element_ty), mask=ok)
+        tl.store(margin_ptr + pointer, margin.to(margin_ptr.dtype.element_ty), mask=ok)
+        count += fired
+        offset = beta * (offset + v_th * fired)
+        pointer += channels
+    tl.store(count_ptr + batch * channels + cols, count.to(count_ptr.dtype.element_ty), mask=ok)
+
+
+@triton.jit
+def lif_backward_kernel(margin_ptr, dspikes_ptr, dx_ptr, scalars_ptr, length, channels,
+                        SURROGATE: tl.constexpr, COMPUTE: tl.constexpr, BLOCK_D: tl.constexpr):
+    beta = tl.load(scalars_ptr)
+    batch = tl.program_id(0)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    ok = cols < channels
+    pointer = batch * length * channels + (length - 1) * channels + cols
+    grad = tl.zeros([BLOCK_D], dtype=COMPUTE)
+    for _ in range(length):
+        margin = tl.load(margin_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
+        dspikes = tl.load(dspikes_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
+        grad = beta * grad + surrogate_slope(margin, SURROGATE) * dspikes
+        tl.store(dx_ptr + pointer, grad.to(dx_ptr.dtype.element_ty), mask=ok)
+        pointer -= channels
+
+
+class FusedLIF(torch.autograd.Function):
+    """Spikes (B, L, D) and firing counts (B, D) of the decoupled-reset LIF; gradient to ``x`` only."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, beta: float, v_th: float, surrogate: str) -> tuple[Tensor, Tensor]:
+        x = x.contiguous()
+        batch, length, channels = x.shape
+        block_d = tile_sizes()[1]
+        spikes = dispatch.allocate(x.shape, x)
+        margin = dispatch.allocate(x.shape, x, dtype=dispatch.compute_dtype(x.dtype))
+        count = dispatch.allocate((batch, channels), x, dtype=margin.dtype)
+        lif_forward_kernel[(batch, triton.cdiv(channels, block_d))](
+            x, spikes, margin, count, kernel_scalars([beta, v_th], x), length, channels,
+            COMPUTE=kernel_dtype(x.dtype), BLOCK_D=block_d)
+        ctx.save_for_backward(margin)
+        ctx.beta, ctx.surrogate, ctx.x_dtype = beta, surrogate, x.dtype
+        ctx.mark_non_differentiable(count)
+        return spikes, count
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dspikes: Tensor, _dcount: Tensor):
+        (margin,) = ctx.saved_tensors
+        batch, length, channels = margin.shape
+        block_d = tile_sizes()[1]
+        dx = dispatch.allocate(margin.shape, margin, dtype=ctx.x_dtype)
+        lif_backward_kernel[(batch, triton.cdiv(channels, block_d))](
+            margin, dspikes.contiguous(), dx, kernel_scalars([ctx.beta], margin), length, channels,
+            SURROGATE=SURROGATE_CODES[ctx.surrogate], COMPUTE=kernel_dtype(margin.dtype), BLOCK_D=block_d)
+        return dx, None, None, None
+
+
+def fused_lif_triton(x: Tensor, beta: float, v_th: float, surrogate: str) -> tuple[Tensor, Tensor]:
+    """Spikes (B, L, D) and spike counts (B, D) of the LIF with detached soft reset, in one kernel."""
+    if surrogate not in SURROGATE_CODES:
+        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {tuple(SURROGATE_CODES)}")
+    if not (math.isfinite(beta) and math.isfinite(v_th)):
+        raise ValueError(f"beta and v_th must be finite, got {beta}, {v_th}")
+    return FusedLIF.apply(x, float(beta), float(v_th), surrogate)

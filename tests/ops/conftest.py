@@ -1,0 +1,45 @@
+"""Fixtures of the kernel tests: the Triton interpreter on machines without CUDA, NaN-poisoned outputs.
+
+``TRITON_INTERPRET=1`` must be set before triton is imported (kernels.md, "Correctness without a
+GPU"), hence at the top of this conftest. Every kernel output buffer is allocated full of NaN
+(``dispatch.allocate`` patched) so an element a kernel forgets to write fails the comparison.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+
+from lra_snn.ops import dispatch  # noqa: E402
+
+
+def nan_buffer(shape, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An output buffer full of NaN (in place of ``dispatch.allocate``'s uninitialised one)."""
+    return torch.full(tuple(shape), float("nan"), device=like.device, dtype=like.dtype if dtype is None else dtype)
+
+
+@pytest.fixture(autouse=True)
+def poisoned_outputs(monkeypatch):
+    """Kernel outputs start as NaN in every test here."""
+    monkeypatch.setattr(dispatch, "allocate", nan_buffer)
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """CUDA when present (kernels compiled for the GPU), else the CPU under the Triton interpreter."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (full-size kernel check); the interpreter tests cover the CPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

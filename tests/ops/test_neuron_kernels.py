@@ -1,0 +1,108 @@
+"""Fused neuron kernels under the Triton interpreter against their references (kernels.md):
+the decoupled-reset LIF (lra_snn/ops/lif), the DSN (lra_snn/ops/dsn) and one refractory
+boundary-compression iteration (lra_snn/ops/refractory); forward exactly, gradients against the
+PyTorch parallel forms of lra_snn.neurons (float64, where both sum the same terms)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lra_snn.neurons.dsn import IntegerSpike, decay_and_gain
+from lra_snn.neurons.surrogate import spike
+from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
+from lra_snn.ops.dsn import dsn_sequential, fused_dsn
+from lra_snn.ops.lif import fused_lif, lif_sequential
+from lra_snn.ops.linear_scan import linear_scan
+from lra_snn.ops.refractory import refractory_iteration, refractory_iteration_sequential
+
+LENGTHS = [1, 7, 33]
+
+
+def currents(batch: int, length: int, channels: int, seed: int, device="cpu", dtype=torch.float64) -> torch.Tensor:
+    """Inputs that make a LIF (V_th = 1) fire on a fair share of steps."""
+    g = torch.Generator().manual_seed(seed)
+    return (0.4 + 0.8 * torch.randn(batch, length, channels, generator=g, dtype=torch.float64)).to(device, dtype)
+
+
+def assert_written(*tensors: torch.Tensor) -> None:
+    for t in tensors:
+        assert not torch.isnan(t).any(), "the kernel left unwritten (NaN) elements"
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+@pytest.mark.parametrize("surrogate", ["atan", "triangle", "rect"])
+def test_fused_lif_matches_reference(length, surrogate, device):
+    x = currents(2, length, 19, seed=length, device=device)
+    dy = currents(2, length, 19, seed=100 + length, device=device)
+    xt = x.clone().requires_grad_()
+    spikes, count = fused_lif(xt, 0.5, 1.0, surrogate)
+    (dx,) = torch.autograd.grad(spikes, xt, dy)
+    assert_written(spikes, count, dx)
+    ref_spikes, margin, ref_count = lif_sequential(x, 0.5, 1.0)
+    torch.testing.assert_close(spikes, ref_spikes, rtol=0, atol=0)
+    torch.testing.assert_close(count, ref_count, rtol=0, atol=0)
+    # gradient of the PyTorch parallel form: surrogate at the margin, back through u' only
+    xr = x.clone().requires_grad_()
+    excess = leaky_integrate(xr, 0.5, backend="torch") - 1.0
+    (dx_ref,) = torch.autograd.grad(spike(excess - (excess.detach() - margin), surrogate), xr, dy)
+    torch.testing.assert_close(dx, dx_ref, rtol=1e-10, atol=1e-12)
+
+
+def torch_dsn(logits: torch.Tensor, x: torch.Tensor, tau: float, n_levels: int, binary: bool) -> torch.Tensor:
+    """The DSN neuron's PyTorch path from the decay logits."""
+    alpha, gain = decay_and_gain(logits, tau)
+    h = linear_scan(alpha, gain * x, backend="torch")
+    return spike(h - 0.5, "atan") if binary else IntegerSpike.apply(h, n_levels)
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+@pytest.mark.parametrize("binary", [False, True], ids=["integer", "binary"])
+def test_fused_dsn_matches_reference(length, binary, device):
+    g = torch.Generator().manual_seed(length)
+    logits = 2 * torch.randn(2, length, 19, generator=g, dtype=torch.float64).to(device)
+    x = 3 * currents(2, length, 19, seed=length, device=device)
+    dy = currents(2, length, 19, seed=200 + length, device=device)
+    leaves = [logits.clone().requires_grad_(), x.clone().requires_grad_()]
+    spikes = fused_dsn(*leaves, 0.25, 4, binary)
+    grads = torch.autograd.grad(spikes, leaves, dy)
+    assert_written(spikes, *grads)
+    torch.testing.assert_close(spikes, dsn_sequential(logits, x, 0.25, 4, binary)[1], rtol=0, atol=0)
+    ref_leaves = [logits.clone().requires_grad_(), x.clone().requires_grad_()]
+    ref_grads = torch.autograd.grad(torch_dsn(*ref_leaves, 0.25, 4, binary), ref_leaves, dy)
+    for name, got, expected in zip(("dlogits", "dx"), grads, ref_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-11, msg=lambda m, n=name: f"{n}: {m}")
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_refractory_iteration_matches_references(length, device):
+    g = torch.Generator().manual_seed(length)
+    excess = currents(2, length, 19, seed=length, device=device) - 0.5
+    spikes = (torch.rand(2, length, 19, generator=g) < 0.4).double().to(device)
+    v_th = (0.5 + torch.rand(19, generator=g, dtype=torch.float64)).to(device)
+    rho = (0.2 + torch.rand(19, generator=g, dtype=torch.float64)).to(device)
+    got = refractory_iteration(excess, spikes, v_th, rho, 0.5, 0.3)
+    assert_written(*got)
+    expected = refractory_iteration_sequential(excess, spikes, v_th, rho, 0.5, 0.3)
+    for name, a, b in zip(("update", "reset", "refractory"), got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=lambda m, n=name: f"{n}: {m}")
+    # and the traces the neuron's PyTorch path builds by leaky integration
+    torch.testing.assert_close(got[1], 0.5 * spike_trace(spikes, 0.5), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got[2], spike_trace(spikes, 0.3), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_fused_kernels_full_size_on_gpu(device):
+    # float32 at B=8, L=16,384, D=256: spikes may differ only where a margin sits within rounding of 0
+    x = currents(8, 16384, 256, seed=0, device=device, dtype=torch.float32)
+    spikes, count = fused_lif(x, 0.5, 1.0, "atan")
+    ref_spikes, margin, _ = lif_sequential(x.double(), 0.5, 1.0)
+    mismatch = (spikes.double() != ref_spikes) & (margin.abs() > 1e-4)
+    assert not mismatch.any(), f"{int(mismatch.sum())} LIF spikes differ away from the threshold"
+    torch.testing.assert_close(count.sum(), spikes.sum(), rtol=0, atol=0)
+    logits = torch.randn_like(x)
+    dsn_spikes = fused_dsn(logits, 3 * x, 0.25, 4, False)
+    h, _ = dsn_sequential(logits.double(), 3 * x.double(), 0.25, 4, False)
+    near_half = ((h + 0.5) - torch.floor(h + 0.5)).abs() < 1e-4
+    mismatch = (dsn_spikes.double() != torch.floor(h + 0.5).clamp(0, 4)) & ~near_half
+    assert not mismatch.any(), f"{int(mismatch.sum())} DSN spikes differ away from a rounding boundary"
