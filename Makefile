@@ -9,7 +9,7 @@ EXTRAS ?= dev
 
 # Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax).
 PROFILE ?= mini
-MODELS ?= s4d
+MODELS ?= s4d,prf,spike_ssm,psn_ssm,masked_psn_ssm,sliding_psn_ssm,dsn_ssm,lif_ssm
 TASKS ?= listops
 SEEDS ?= 1,2,3
 ARGS ?=

@@ -420,6 +420,11 @@ def _majority_row(groups: list[Group]) -> tuple[list[str], list[str]]:
     return ["*majority class (test)*", *cells, "-", "-"], notes
 
 
+def format_energy(millijoules: float) -> str:
+    """Energy per example with 3 significant digits, in mJ, or in uJ below 1 mJ."""
+    return f"{millijoules:.3g} mJ" if millijoules >= 1 else f"{millijoules * 1000:.3g} uJ"
+
+
 def _activity_cell(group: Group | None) -> str:
     completed = group.with_status("completed") if group else []
     firing = _mean_or_none([run.firing_rate for run in completed])
@@ -427,7 +432,7 @@ def _activity_cell(group: Group | None) -> str:
     if firing is None and energy is None:
         return "-"
     firing_text = f"{firing:.2f} %" if firing is not None else "-"
-    energy_text = f"{energy:.3f} mJ" if energy is not None else "-"
+    energy_text = format_energy(energy) if energy is not None else "-"
     return f"{firing_text} / {energy_text}"
 
 
@@ -667,6 +672,10 @@ def _rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _significant(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
 def csv_row(group: Group) -> dict:
     """One CSV row: everything needed to cite and reproduce a (profile, model, task) cell."""
     values = group.values
@@ -687,7 +696,7 @@ def csv_row(group: Group) -> dict:
         "n_failed": len(group.with_status("failed")),
         "majority_rate_pct": _rounded(_mean_or_none([run.majority_rate for run in completed])),
         "firing_rate_pct": _rounded(_mean_or_none([run.firing_rate for run in completed])),
-        "energy_mj": _rounded(_mean_or_none([run.energy_mj for run in completed])),
+        "energy_mj": _significant(_mean_or_none([run.energy_mj for run in completed])),
         "n_params": ";".join(str(n) for n in n_params),
         "wall_time_s": _rounded(_mean_or_none([run.wall_time_s for run in completed]), 1),
         "config_hash": group.config_hash,

@@ -36,6 +36,8 @@ class PSN(Neuron):
     ``max_T`` caps T because the layer holds T^2 weights.
     """
 
+    causal = False  # every output sees all T inputs (masked PSN: until lambda reaches 1)
+
     def __init__(self, d_model: int, *, T: int, max_T: int = 4096) -> None:
         super().__init__()
         name = type(self).__name__

@@ -35,13 +35,16 @@ def usable_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> list[int]:
 def non_causal_parts(encoder: nn.Module) -> list[str]:
     """Names of the encoder's submodules that let a step see later steps.
 
-    Bidirectional layers (any module with ``bidirectional = True``) read the future directly;
+    Bidirectional layers (any module with ``bidirectional = True``) and non-causal neurons
+    (``causal = False``: PSN, masked PSN) read the future directly;
     BatchNorm in training normalises every step with statistics that include later steps.
     """
     found = []
     for name, module in encoder.named_modules():
         if getattr(module, "bidirectional", False) is True:
             found.append(f"{name or 'encoder'} (bidirectional; set model.encoder.layer.bidirectional=false)")
+        elif getattr(module, "causal", True) is False:
+            found.append(f"{name} ({type(module).__name__} mixes all steps; use a causal neuron)")
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             found.append(f"{name} (BatchNorm mixes later steps into its statistics; set model.encoder.norm=layer)")
     return found

@@ -1,0 +1,158 @@
+"""The model zoo: every `model=<name>` composes, builds and trains a step; neurons swap by config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from lra_snn.config import PROJECT_ROOT
+from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.models.blocks import S4DBlock
+from lra_snn.models.s4d import S4DKernel
+from lra_snn.models.sd_tcm import SDTCMBlock
+from lra_snn.models.zoo import PadToLength, fixed_length_neuron
+from lra_snn.neurons import build_neuron
+from lra_snn.neurons.base import Neuron
+from lra_snn.neurons.dsn import DSN
+from lra_snn.neurons.lif import DecoupledResetLIF
+from lra_snn.neurons.prf import PRF
+from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
+from lra_snn.neurons.refractory import RefractoryLIF
+from lra_snn.params import group_of
+
+VOCAB = 18
+# zoo name -> (block, spiking neuron class, or None for the GELU baseline)
+ZOO = {
+    "s4d": (S4DBlock, None),
+    "prf": (SDTCMBlock, PRF),
+    "spike_ssm": (S4DBlock, RefractoryLIF),
+    "psn_ssm": (S4DBlock, PSN),
+    "masked_psn_ssm": (S4DBlock, MaskedPSN),
+    "sliding_psn_ssm": (S4DBlock, SlidingPSN),
+    "dsn_ssm": (S4DBlock, DSN),
+    "lif_ssm": (S4DBlock, DecoupledResetLIF),
+}
+
+
+def spiking_neuron(block: nn.Module) -> nn.Module | None:
+    """The block's configured spiking neuron, unwrapped from a fixed-length adapter."""
+    neuron = block.temporal if isinstance(block, SDTCMBlock) else block.activation
+    if not isinstance(neuron, Neuron):
+        return None
+    return neuron.neuron if isinstance(neuron, PadToLength) else neuron
+
+
+def build_encoder(cfg) -> SequenceEncoder:
+    return instantiate(cfg.model.encoder, vocab_size=VOCAB)
+
+
+def tiny_batch(length: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(3, VOCAB, (3, length), generator=generator), torch.tensor([length, 17, 5])
+
+
+def test_every_model_config_is_in_the_zoo_table():
+    names = {path.stem for path in (PROJECT_ROOT / "conf" / "model").glob("*.yaml")}
+    assert names == set(ZOO)
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_model_builds_and_runs_forward_backward(compose_train, name):
+    torch.manual_seed(0)
+    cfg = compose_train(f"model={name}", "profile=tiny", "model.encoder.n_layers=2")
+    assert cfg.model.name == name
+    encoder = build_encoder(cfg)
+    block_class, neuron_class = ZOO[name]
+    assert all(isinstance(b.layer, block_class) for b in encoder.blocks)
+    neuron = spiking_neuron(encoder.blocks[0].layer)
+    assert (neuron is None) if neuron_class is None else type(neuron) is neuron_class
+    inputs, lengths = tiny_batch()
+    features = encoder(inputs, lengths)
+    assert features.shape == (3, 24, cfg.model.encoder.d_model) and torch.isfinite(features).all()
+    features.square().mean().backward()
+    missing = [n for n, p in encoder.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, f"parameters without a finite gradient: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_ssm_and_neuron_dynamics_tensors_are_tagged_dynamics(compose_train, name):
+    encoder = build_encoder(compose_train(f"model={name}", "profile=tiny"))
+    for module_name, module in encoder.named_modules():
+        if isinstance(module, (Neuron, S4DKernel)):
+            for p_name, p in module.named_parameters(recurse=False):
+                if not (isinstance(module, S4DKernel) and p_name == "C"):  # C is an ordinary weight
+                    assert group_of(p) == "dynamics", f"{module_name}.{p_name}"
+    amplitudes = [m.channel_mix.amplitude for m in encoder.modules() if isinstance(m, SDTCMBlock)]
+    assert all(group_of(a) == "dynamics" for a in amplitudes)
+    assert bool(amplitudes) == (name == "prf")
+
+
+@pytest.mark.parametrize(("overrides", "block_class", "neuron_class"), [
+    (["model=lif_ssm", "model/neuron=dsn"], S4DBlock, DSN),
+    (["model=psn_ssm", "model/neuron=sliding_psn"], S4DBlock, SlidingPSN),
+    (["model=prf", "model/neuron=lif"], SDTCMBlock, DecoupledResetLIF),
+    (["model=s4d", "+model/neuron=refractory_lif"], S4DBlock, RefractoryLIF),
+    (["model=lif_ssm", "model/block=sd_tcm"], SDTCMBlock, DecoupledResetLIF),
+])
+def test_neuron_and_block_swap_by_config(compose_train, overrides, block_class, neuron_class):
+    encoder = build_encoder(compose_train(*overrides, "profile=tiny"))
+    block = encoder.blocks[0].layer
+    assert type(block) is block_class and type(spiking_neuron(block)) is neuron_class
+    inputs, lengths = tiny_batch()
+    assert torch.isfinite(encoder(inputs, lengths)).all()
+
+
+def test_masked_psn_brings_its_lambda_schedule_and_no_other_neuron_does(compose_train):
+    with_mask = compose_train("model=lif_ssm", "model/neuron=masked_psn", "profile=tiny")
+    assert with_mask.callbacks.masked_psn_lambda._target_ == "lra_snn.callbacks.MaskedPSNLambdaSchedule"
+    assert "masked_psn_lambda" in compose_train("model=masked_psn_ssm").callbacks
+    for name in sorted(set(ZOO) - {"masked_psn_ssm"}):
+        assert "masked_psn_lambda" not in compose_train(f"model={name}").callbacks, name
+    assert "energy" in compose_train("model=s4d").callbacks
+
+
+def test_fixed_length_neurons_take_T_from_the_data(compose_train):
+    cfg = compose_train("model=psn_ssm", "profile=tiny")
+    assert cfg.model.encoder.layer.neuron.T == cfg.data.max_length == 60
+    encoder = build_encoder(cfg)
+    assert encoder.blocks[0].layer.activation.T == 60
+
+
+def test_s4d_keeps_its_meaning(compose_train):
+    layer = compose_train("model=s4d", "profile=full").model.encoder.layer
+    assert layer._target_ == "lra_snn.models.blocks.S4DBlock" and "neuron" not in layer
+    assert (layer.d_state, layer.init, layer.bidirectional) == (4, "inv", True)
+
+
+def test_pad_to_length_equals_the_neuron_on_explicitly_padded_input():
+    torch.manual_seed(5)
+    wrapped = fixed_length_neuron("psn", 4, T=10)
+    x = torch.randn(2, 7, 4)
+    expected = wrapped.neuron(torch.cat([x, torch.zeros(2, 3, 4)], 1))[:, :7]
+    spikes = wrapped(x)
+    assert torch.equal(spikes, expected)
+    assert wrapped.firing_rate.item() == pytest.approx(expected.mean().item())
+    assert torch.equal(wrapped.forward_sequential(x), expected)
+
+
+def test_pad_to_length_on_a_causal_neuron_streams_like_the_neuron():
+    torch.manual_seed(6)
+    wrapped = fixed_length_neuron("masked_psn", 3, T=8, k=2)
+    wrapped.neuron.lambda_ = 1.0
+    x = torch.randn(2, 5, 3)
+    state = wrapped.init_state(2)
+    steps = []
+    for x_t in x.unbind(1):
+        s_t, state = wrapped.step(x_t, state)
+        steps.append(s_t)
+    assert torch.equal(torch.stack(steps, 1), wrapped(x))
+
+
+def test_pad_to_length_refuses_longer_inputs_and_variable_length_neurons():
+    wrapped = fixed_length_neuron("psn", 4, T=6)
+    with pytest.raises(ValueError, match="at most T=6 steps but the input has 9"):
+        wrapped(torch.randn(1, 9, 4))
+    with pytest.raises(ValueError, match="fixed-length neuron"):
+        PadToLength(build_neuron("lif", 4))

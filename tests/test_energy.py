@@ -1,0 +1,183 @@
+"""Energy accounting on hand-countable toy networks: known spikes -> known ACs, known shapes -> known MACs."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lra_snn.metrics.energy import (
+    EnergyMeter, OpCounter, energy_mj, holds_spikes, neuron_macs_per_step, s4d_macs_per_step, uncounted_layers)
+from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.models.blocks import S4DBlock
+from lra_snn.models.sd_tcm import ThresholdSpike
+from lra_snn.models.zoo import fixed_length_neuron
+from lra_snn.neurons import build_neuron
+from lra_snn.neurons.base import Neuron
+
+S, Q = 0.9, 0.1  # a value that spikes (>= 0.5) and one that does not
+# (sequence, step, channel); sequence 1 has length 2, so its last step is padding
+INPUTS = torch.tensor([
+    [[S, Q, S, Q], [Q, Q, Q, Q], [S, S, S, Q]],   # 2 + 0 + 3 spikes
+    [[S, Q, Q, Q], [Q, S, Q, Q], [S, S, S, S]],   # 1 + 1 (+ 4 in the padding, not counted)
+])
+LENGTHS = torch.tensor([3, 2])
+SPIKES, STEPS = 7, 5            # counted spikes, counted steps
+SYNAPSE_OUT, DENSE_OUT = 5, 3
+
+
+class Toy(nn.Module):
+    """A threshold neuron feeding a Linear (ACs) and a Linear reading the real input (MACs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spiking = ThresholdSpike(4, v_th=0.5)
+        self.synapse = nn.Linear(4, SYNAPSE_OUT)
+        self.dense = nn.Linear(4, DENSE_OUT)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.synapse(self.spiking(x)).sum() + self.dense(x).sum()
+
+
+class IntegerNeuron(Neuron):
+    """Integer spikes ``clip(round(x), 0, 3)``; declares 2 MACs per step and channel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._record(x.round().clamp(0, 3))
+
+    def macs_per_step(self) -> int:
+        return 2
+
+
+def count(model: nn.Module, lengths: torch.Tensor | None, *inputs: torch.Tensor) -> OpCounter:
+    """Counts of one forward pass ``model(*inputs)`` over sequences of true lengths ``lengths``."""
+    counter = OpCounter(model).attach()
+    counter.set_lengths(lengths)
+    with torch.no_grad():
+        model(*inputs)
+    counter.detach()
+    return counter
+
+
+def test_known_spikes_give_known_acs_and_known_shapes_give_known_macs():
+    counter = count(Toy(), LENGTHS, INPUTS)
+    layers = counter.layers
+    assert layers["spiking"].spikes == SPIKES and layers["spiking"].neuron_steps == STEPS * 4
+    assert counter.firing_rates() == {"spiking": pytest.approx(SPIKES / (STEPS * 4))}
+    assert layers["synapse"].acs == SPIKES * SYNAPSE_OUT and layers["synapse"].macs == 0
+    assert layers["dense"].macs == STEPS * 4 * DENSE_OUT and layers["dense"].acs == 0
+    assert counter.total_acs() == 35 and counter.total_macs() == 60
+    assert energy_mj(counter.total_acs(), counter.total_macs()) == pytest.approx((0.9 * 35 + 4.6 * 60) * 1e-9)
+
+
+def test_without_lengths_every_step_counts():
+    counter = count(Toy(), None, INPUTS)
+    assert counter.layers["spiking"].spikes == SPIKES + 4
+    assert counter.total_acs() == (SPIKES + 4) * SYNAPSE_OUT and counter.total_macs() == 6 * 4 * DENSE_OUT
+
+
+def test_integer_spikes_count_their_value():
+    model = nn.Sequential(IntegerNeuron(), nn.Linear(2, 4))
+    x = torch.tensor([[[2.2, 0.0], [3.9, -1.0], [0.6, 1.4]]])   # spikes 2, 0 | 3, 0 | 1, 1 -> 7
+    counter = count(model, torch.tensor([3]), x)
+    assert counter.layers["0"].spikes == 7 and counter.firing_rates()["0"] == pytest.approx(7 / 6)
+    assert counter.layers["1"].acs == 7 * 4
+    assert counter.layers["0"].macs == 3 * 2 * 2  # steps x channels x declared MACs
+
+
+def test_backbone_counts_input_layer_s4d_and_gelu_mixer_as_macs():
+    torch.manual_seed(0)
+    d_model, d_state = 4, 4
+    encoder = SequenceEncoder(d_model, 1, lambda d_model: S4DBlock(d_model, d_state, bidirectional=True), d_input=2)
+    inputs = torch.randint(0, 3, (2, 5, 2)).float()  # integer-valued data still counts as real input (MACs)
+    lengths = torch.tensor([5, 3])
+    counter = count(encoder, lengths, inputs, lengths)
+    steps = 8
+    s4d_per_step = 2 * d_model * (d_state // 2) * 8 + d_model  # directions x channels x modes x 8, + D skip
+    assert s4d_macs_per_step(encoder.blocks[0].layer.ssm) == s4d_per_step
+    assert counter.layers["encoder"].macs == steps * 2 * d_model
+    assert counter.layers["blocks.0.layer.ssm"].macs == steps * s4d_per_step
+    assert counter.layers["blocks.0.layer.mix"].macs == steps * d_model * 2 * d_model
+    assert counter.total_acs() == 0 and counter.mean_firing_rate() is None
+
+
+def test_spiking_block_counts_neuron_dynamics_and_synaptic_acs():
+    torch.manual_seed(1)
+    block = S4DBlock(4, 4, neuron=lambda d_model: build_neuron("lif", d_model))
+    x = 3 * torch.randn(2, 6, 4)
+    spikes = block.activation(block.ssm(x))
+    counter = count(block, None, x)
+    assert counter.layers["activation"].spikes == spikes.sum().item() > 0
+    assert counter.layers["activation"].macs == 12 * 4 * 1  # LIF: 1 MAC per step and channel
+    assert counter.layers["mix"].acs == spikes.sum().item() * 8 and counter.layers["mix"].macs == 0
+
+
+def test_a_wrapped_neuron_is_counted_once_at_its_wrapper():
+    model = nn.Sequential(fixed_length_neuron("psn", 3, T=8))
+    counter = count(model, None, torch.randn(2, 5, 3))
+    assert list(counter.layers) == ["0"]
+    assert counter.layers["0"].neuron_steps == 2 * 5 * 3 and counter.layers["0"].macs == 2 * 5 * 3 * 8
+
+
+@pytest.mark.parametrize(("name", "kwargs", "macs"), [
+    ("lif", {}, 1), ("prf", {}, 5), ("prf", {"reset": True}, 6), ("refractory_lif", {}, 2),
+    ("psn", {"T": 16}, 16), ("masked_psn", {"T": 16, "k": 3}, 16), ("sliding_psn", {"k": 5}, 5), ("dsn", {}, 6),
+])
+def test_neuron_dynamics_costs(name, kwargs, macs):
+    assert neuron_macs_per_step(build_neuron(name, 2, **kwargs)) == macs
+
+
+def test_masked_psn_costs_its_band_once_fully_masked_and_unknown_neurons_are_refused():
+    neuron = build_neuron("masked_psn", 2, T=16, k=3)
+    neuron.lambda_ = 1.0
+    assert neuron_macs_per_step(neuron) == 3
+
+    class Unknown(Neuron):
+        pass
+
+    with pytest.raises(ValueError, match="macs_per_step"):
+        neuron_macs_per_step(Unknown())
+
+
+def test_spike_detection_and_uncounted_layers():
+    assert holds_spikes(torch.tensor([0.0, 1.0, 3.0])) and not holds_spikes(torch.tensor([0.0, 0.5]))
+    assert not holds_spikes(torch.tensor([-1.0, 1.0]))
+    model = nn.Sequential(nn.Conv1d(2, 2, 3), nn.Linear(2, 2), nn.LayerNorm(2))
+    assert uncounted_layers(model) == ["0 (Conv1d)"]
+
+
+class ToyTask(L.LightningModule):
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self.network(batch["inputs"])
+
+
+def run_test(network: nn.Module) -> dict[str, float]:
+    batches = [{"inputs": INPUTS, "lengths": LENGTHS, "labels": torch.zeros(2, dtype=torch.long)}]
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[EnergyMeter()])
+    return trainer.test(ToyTask(network), DataLoader(batches, batch_size=None), verbose=False)[0]
+
+
+def test_energy_meter_logs_per_example_counts_through_trainer_test():
+    metrics = run_test(Toy())
+    assert metrics["test/firing_rate/network.spiking"] == pytest.approx(SPIKES / (STEPS * 4))
+    assert metrics["test/firing_rate"] == pytest.approx(SPIKES / (STEPS * 4))
+    assert metrics["test/acs"] == pytest.approx(35 / 2) and metrics["test/macs"] == pytest.approx(60 / 2)
+    assert metrics["test/energy_mj"] == pytest.approx((0.9 * 35 + 4.6 * 60) * 1e-9 / 2)
+
+
+def test_energy_meter_logs_no_firing_rate_for_a_network_without_spiking_layers():
+    metrics = run_test(nn.Linear(4, 3))
+    assert "test/firing_rate" not in metrics and metrics["test/macs"] == pytest.approx(STEPS * 4 * 3 / 2)
+    assert metrics["test/acs"] == 0 and metrics["test/energy_mj"] == pytest.approx(4.6 * 30 * 1e-9)
+
+
+def test_energy_meter_refuses_negative_energies():
+    with pytest.raises(ValueError, match="must be >= 0"):
+        EnergyMeter(ac_energy_pj=-1.0)
