@@ -7,11 +7,16 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev
 
-# Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax).
+# Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax; TASKS=all: every task).
+ALL_MODELS := s4d,prf,spike_ssm,psn_ssm,masked_psn_ssm,sliding_psn_ssm,dsn_ssm,lif_ssm
+ALL_TASKS := listops,text,retrieval,image,pathfinder,pathx,wikitext103
 PROFILE ?= mini
-MODELS ?= s4d,prf,spike_ssm,psn_ssm,masked_psn_ssm,sliding_psn_ssm,dsn_ssm,lif_ssm
+MODELS ?= $(ALL_MODELS)
 TASKS ?= listops
-SEEDS ?= 1,2,3
+SEEDS ?= 1
+# Local parallel cells (Hydra's joblib launcher), each on THREADS torch threads.
+JOBS ?= 2
+SWEEP_TASKS = $(if $(filter all,$(TASKS)),$(ALL_TASKS),$(TASKS))
 ARGS ?=
 # torch CPU threads per run (1 is fastest for these small models on a shared 2-core machine; 0 = torch default)
 THREADS ?= 1
@@ -21,7 +26,7 @@ THREADS ?= 1
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=$(PROFILE) MODELS=$(MODELS) TASKS=$(TASKS) SEEDS=$(SEEDS) TORCH=$(TORCH) ARGS='...'"
+	@echo "  variables: PROFILE=$(PROFILE) MODELS=$(MODELS) TASKS=$(TASKS) SEEDS=$(SEEDS) JOBS=$(JOBS) THREADS=$(THREADS) TORCH=$(TORCH) ARGS='...'"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,12 +47,13 @@ test-fast: venv ## run the test suite without the tests marked slow
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow"
 
 lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
-	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(TASKS) seed=$(SEEDS) profile=$(PROFILE) \
-		torch_threads=$(THREADS) trainer.enable_progress_bar=false $(ARGS)
+	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
+		hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
+		trainer.enable_progress_bar=false $(ARGS)
 	$(PY) -m lra_snn.leaderboard
 
 smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
-	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(TASKS) seed=1 profile=tiny \
+	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=1 profile=tiny \
 		torch_threads=$(THREADS) trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
 	$(PY) -m lra_snn.leaderboard --results results/smoke/runs --out results/smoke
 
