@@ -20,7 +20,7 @@ INPUT_KINDS = ("tokens", "values")
 
 class ClassificationDataModule(L.LightningDataModule):
     """Subclasses set ``task``, ``n_classes``, ``input_kind`` and ``vocab_size`` or ``d_input``,
-    and implement ``class_counts``."""
+    ``batch_size`` and ``eval_batch_size``, and implement ``_loader`` and ``class_counts``."""
 
     task: str
     n_classes: int
@@ -28,6 +28,21 @@ class ClassificationDataModule(L.LightningDataModule):
     pair: bool = False
     vocab_size: int | None = None
     d_input: int | None = None
+
+    batch_size: int
+    eval_batch_size: int
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
 
     def encoder_kwargs(self) -> dict[str, int]:
         """What the zoo encoder needs to know about the inputs."""

@@ -281,15 +281,6 @@ class ImageDataModule(ClassificationDataModule):
         check_settings(directory, self.cache_settings())
         self.splits = {split: _load_images(directory / split) for split in SPLITS}
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
     def class_counts(self, split: str) -> np.ndarray:
         """Images per class in ``split``."""
         return np.bincount(self._split(split)[1], minlength=self.n_classes)

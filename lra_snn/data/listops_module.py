@@ -145,15 +145,6 @@ class ListOpsDataModule(ClassificationDataModule):
         check_settings(directory, self.cache_settings())
         self.splits = {split: load_token_split(directory / split) for split in SPLITS}
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
     def class_counts(self, split: str) -> np.ndarray:
         """Examples per class (length ``n_classes``) in ``split``."""
         return np.bincount(self._split(split).labels, minlength=self.n_classes)

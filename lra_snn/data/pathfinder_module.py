@@ -274,15 +274,6 @@ class PathfinderDataModule(ClassificationDataModule):
                                np.load(directory / split / LABELS_FILE, mmap_mode="r")) for split in SPLITS}
         self.skipped_images = len(_read_skipped(directory))
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
     def class_counts(self, split: str) -> np.ndarray:
         """Examples per class (length 2) in ``split``."""
         return np.bincount(self._split(split)[1], minlength=self.n_classes)

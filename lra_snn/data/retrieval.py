@@ -322,15 +322,6 @@ class RetrievalDataModule(ClassificationDataModule):
         self.vocab_size = load_tokenizer(directory, level=self.level, max_length=self.max_length).vocab_size
         self.splits = {split: load_pair_split(directory / split) for split in SPLITS}
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
     def class_counts(self, split: str) -> np.ndarray:
         """Pairs per class (0: no citation, 1: citation) in ``split``."""
         return np.bincount(self._split(split).labels, minlength=self.n_classes)

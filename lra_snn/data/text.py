@@ -366,15 +366,6 @@ class TextDataModule(ClassificationDataModule):
         self.splits = {split: load_token_split(directory / split) for split in self.stored_splits()}
         self.splits.setdefault("val", self.splits["test"])
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
-
     def class_counts(self, split: str) -> np.ndarray:
         """Reviews per class (neg, pos) in ``split``."""
         return np.bincount(self._split(split).labels, minlength=self.n_classes)
