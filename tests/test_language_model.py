@@ -16,25 +16,9 @@ from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
 from lra_snn.tasks.language_model import LanguageModelTask, usable_cutoffs
 from lra_snn.train import run
+from tests.fakes import LINES, write_corpus
 
-# Lines in WikiText's format (leading space, space-separated tokens, `<unk>`-ed, headings as `= ... =`).
-LINES = [
-    " = Tropical Storm Arlene = \n",
-    " \n",
-    " The storm formed on June 1 and moved slowly to the north . \n",
-    " It brought heavy rain to Cuba and the Florida Keys , where <unk> flooding was reported . \n",
-    " The storm weakened over land and was absorbed by a front on June 4 . \n",
-    " \n",
-]
 LM_OVERRIDES = ("data=wikitext103", "model=s4d")  # the data config picks the LM task and a causal encoder
-
-
-def write_corpus(folder: Path) -> Path:
-    """wiki.{train,valid,test}.tokens: train repeats the lines, valid and test hold them once."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, repeats in (("train", 8), ("valid", 1), ("test", 1)):
-        (folder / f"wiki.{split}.tokens").write_text("".join(LINES * repeats), encoding="utf-8")
-    return folder
 
 
 def make_task(vocab_size: int, cutoffs=(20_000, 40_000, 200_000), bidirectional: bool = False,

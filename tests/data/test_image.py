@@ -3,7 +3,6 @@ value and token batches, safe unpickling, bad batches and archives, the cache an
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import re
@@ -19,34 +18,7 @@ from lra_snn.data.download import ArchiveError, file_digests
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.tokens import holdout_split
 from lra_snn.train import run
-
-
-def fake_batch(n: int, seed: int) -> dict[bytes, object]:
-    """A batch in the real pickle format: bytes keys, (n, 3072) uint8 data, a list of int labels."""
-    rng = np.random.default_rng(seed)
-    return {
-        b"batch_label": f"fake batch {seed}".encode(),
-        b"labels": [int(label) for label in np.arange(n) % 10],
-        b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
-        b"filenames": [f"img_{seed}_{i}.png".encode() for i in range(n)],
-    }
-
-
-def fake_batches(n_per_batch: int = 20) -> dict[str, dict[bytes, object]]:
-    names = image.TRAIN_BATCHES + image.TEST_BATCHES
-    return {name: fake_batch(n_per_batch, seed) for seed, name in enumerate(names)}
-
-
-def write_cifar_archive(path: Path, batches: dict[str, dict[bytes, object] | bytes]) -> Path:
-    """A tar.gz laid out as ``cifar-10-python.tar.gz``: ``cifar-10-batches-py/<batch>`` pickles plus the meta file."""
-    files = {"batches.meta": pickle.dumps({b"label_names": [b"airplane"] * 10}, protocol=2)}
-    files.update({name: b if isinstance(b, bytes) else pickle.dumps(b, protocol=2) for name, b in batches.items()})
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"{image.BATCH_FOLDER}/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+from tests.fakes import fake_batches, write_cifar_archive
 
 
 @pytest.fixture

@@ -16,30 +16,9 @@ from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.text import load_tokenizer
 from lra_snn.data.tokens import EOS_ID, PAD_ID
 from lra_snn.train import run
+from tests.fakes import write_tsv_folder
 
 QUOTED = 'We say "citation graphs" and \'don\'t\' quote'
-
-
-def fake_rows(n_per_class: int, seed: int) -> list[str]:
-    """TSV lines ``label, id1, id2, text1, text2`` with quotes inside the abstracts (they are text)."""
-    rng = np.random.default_rng(seed)
-    words = ["parsing", "corpus", "model", "translation", '"quoted"', "it's", "graph", "tagging"]
-    rows = []
-    for index in range(2 * n_per_class):
-        label = index % 2
-        first, second = (" ".join(rng.choice(words, size=int(rng.integers(3, 30)))) for _ in range(2))
-        rows.append(f"{label}\tacl-{index}a\tacl-{index}b\t{first}\t{second}")
-    return rows
-
-
-def write_tsv_folder(folder: Path, n_per_class: dict[str, int], seed: int = 0) -> Path:
-    """The three AAN TSVs in ``folder``, labels written as LRA's files may hold them ("1" and "0.0")."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for offset, (split, name) in enumerate(retrieval.SPLIT_FILES.items()):
-        rows = fake_rows(n_per_class[split], seed + offset)
-        rows[0] = rows[0].replace("0\t", "0.0\t", 1)
-        (folder / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return folder
 
 
 @pytest.fixture
