@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,11 @@ from omegaconf import DictConfig
 
 from lra_snn.config import PROJECT_ROOT, register_resolvers
 
-
+# The kernel tests run Triton's interpreter on CPU-only machines. It must be switched on before
+# anything imports triton (Lightning may, while other test modules are collected), so here, first.
+# The dispatch never picks the interpreter by itself: other tests keep the PyTorch paths.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 # Small tensors: one thread is faster and immune to oversubscription on a busy 2-core machine.
 torch.set_num_threads(1)

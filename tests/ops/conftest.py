@@ -1,22 +1,16 @@
 """Fixtures of the kernel tests: the Triton interpreter on machines without CUDA, NaN-poisoned outputs.
 
 ``TRITON_INTERPRET=1`` must be set before triton is imported (kernels.md, "Correctness without a
-GPU"), hence at the top of this conftest. Every kernel output buffer is allocated full of NaN
+GPU"), so the root ``tests/conftest.py`` sets it on machines without CUDA. Every kernel output buffer is allocated full of NaN
 (``dispatch.allocate`` patched) so an element a kernel forgets to write fails the comparison.
 """
 
 from __future__ import annotations
 
-import os
-
+import pytest
 import torch
 
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import pytest  # noqa: E402
-
-from lra_snn.ops import dispatch  # noqa: E402
+from lra_snn.ops import dispatch
 
 
 def nan_buffer(shape, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
