@@ -60,6 +60,16 @@ def _finish_wandb(trainer: L.Trainer) -> None:
             logger.experiment.finish()
 
 
+def _failed(cfg: DictConfig, result_path: Path, error: Exception, steps: int, started: float,
+            write: bool) -> RunFailed:
+    """Record the cell as failed (when ``write``: rank zero) and return the error to raise."""
+    message = f"{type(error).__name__} in cell {cfg.paths.cell}: {error}"
+    if write:
+        write_result(result_path, {**_identity(cfg), "status": "failed", "message": message,
+                                   "steps": steps, "wall_time_s": time.time() - started})
+    return RunFailed(message)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run one cell and return the record written to its result file."""
     result_path = Path(cfg.paths.result_file)
@@ -81,13 +91,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.error("no data for %s: %s", cfg.task_name, missing)
         return record
 
-    encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
-    task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
     run_dir = Path(cfg.paths.run_dir)
     cell = cell_hash(cfg)
-    callbacks = [*_instantiate_all(cfg.callbacks), CellTag(cell)]
-    trainer: L.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir),
-                                     logger=_instantiate_all(cfg.logger), callbacks=callbacks)
+    try:
+        encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
+        task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
+        callbacks = [*_instantiate_all(cfg.callbacks), CellTag(cell)]
+        trainer: L.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir),
+                                         logger=_instantiate_all(cfg.logger), callbacks=callbacks)
+    except Exception as error:  # a model or trainer that cannot be built: the cell fails, recorded
+        raise _failed(cfg, result_path, error, steps=0, started=started, write=True) from error
     _log_resolved_config(trainer, cfg)
     last = run_dir / "checkpoints" / "last.ckpt"
     try:
@@ -99,11 +112,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         val = trainer.validate(task, datamodule=datamodule, ckpt_path=best)
         test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
     except Exception as error:
-        message = f"{type(error).__name__} in cell {cfg.paths.cell}: {error}"
-        if trainer.is_global_zero:
-            write_result(result_path, {**_identity(cfg), "status": "failed", "message": message,
-                                       "steps": trainer.global_step, "wall_time_s": time.time() - started})
-        raise RunFailed(message) from error
+        raise _failed(cfg, result_path, error, trainer.global_step, started, trainer.is_global_zero) from error
     finally:
         _finish_wandb(trainer)
 

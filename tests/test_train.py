@@ -100,3 +100,10 @@ def test_sweep_progress_line():
     assert count_cells(["model=s4d,prf", "seed=1,2,3", "profile=tiny"]) == 6
     assert progress_line(1, 6, 0.0) == "sweep: cell 1 of 6, 0.0 min elapsed, estimate after the first cell"
     assert progress_line(3, 6, 240.0) == "sweep: cell 3 of 6, 4.0 min elapsed, ~8.0 min left"
+
+
+def test_a_model_that_cannot_be_built_fails_the_cell_on_record(compose_train):
+    cfg = compose_train("profile=tiny", "model.encoder.layer.init=hippo")
+    with pytest.raises(RunFailed, match="unknown S4D init"):
+        run(cfg)
+    assert json.loads(open(cfg.paths.result_file).read())["status"] == "failed"

@@ -21,6 +21,15 @@ class SequenceTask(L.LightningModule):
         scheduler = warmup_cosine(optimizer, hp.warmup_steps, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def log_solver_convergence(self) -> None:
+        """Log ``train/unconverged_fraction``: the mean, over neurons solved by a capped parallel
+        iteration (the refractory LIF's boundary compression), of the fraction of steps the last
+        iteration left unconverged (neurons.md section 3)."""
+        fractions = [m.unconverged_fraction for m in self.modules()
+                     if getattr(m, "unconverged_fraction", None) is not None]
+        if fractions:
+            self.log("train/unconverged_fraction", sum(fractions) / len(fractions), on_step=True, on_epoch=True)
+
     @staticmethod
     def check_finite(loss: torch.Tensor, step: int) -> None:
         """Stop with a message naming the step when the training loss is NaN or infinite."""

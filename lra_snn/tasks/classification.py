@@ -81,6 +81,7 @@ class ClassificationTask(SequenceTask):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, "train")
         self.check_finite(loss, self.global_step)
+        self.log_solver_convergence()
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

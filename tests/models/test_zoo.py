@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -18,6 +21,7 @@ from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.dsn import DSN
 from lra_snn.neurons.lif import DecoupledResetLIF
 from lra_snn.neurons.prf import PRF
+from lra_snn.train import run
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from lra_snn.neurons.refractory import RefractoryLIF
 from lra_snn.params import group_of
@@ -156,3 +160,11 @@ def test_pad_to_length_refuses_longer_inputs_and_variable_length_neurons():
         wrapped(torch.randn(1, 9, 4))
     with pytest.raises(ValueError, match="fixed-length neuron"):
         PadToLength(build_neuron("lif", 4))
+
+
+def test_refractory_solver_convergence_is_logged_in_training(compose_train):
+    cfg = compose_train("model=spike_ssm", "profile=tiny", "trainer.max_epochs=1")
+    run(cfg)
+    rows = list(csv.DictReader(open(Path(cfg.paths.run_dir) / "logs" / "metrics.csv")))
+    logged = [float(r["train/unconverged_fraction_step"]) for r in rows if r.get("train/unconverged_fraction_step")]
+    assert logged and all(0.0 <= value <= 1.0 for value in logged)
