@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import lightning as L
 import numpy as np
-from torch.utils.data import DataLoader, Dataset
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lra_snn.data.distributed import evaluation_sampler
 
@@ -65,10 +66,32 @@ class ClassificationDataModule(L.LightningDataModule):
         return {"test/majority_rate": float(counts.max() / counts.sum())}
 
 
+class EpochSeededSampler(Sampler[int]):
+    """A random permutation per epoch drawn from ``(seed, epoch)`` alone, not from the global RNG:
+    a run resumed from a checkpoint at epoch k sees exactly the batches of an uninterrupted run.
+    Lightning calls ``set_epoch`` before every training epoch."""
+
+    def __init__(self, n_examples: int, seed: int) -> None:
+        self.n_examples = n_examples
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n_examples, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n_examples
+
+
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, collate_fn: Callable | None = None,
                 num_workers: int = 0) -> DataLoader:
-    """A DataLoader; evaluation loaders (``shuffle=False``) give each DDP rank an unpadded shard,
-    so every validation / test example is counted exactly once."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_fn,
-                      sampler=None if shuffle else evaluation_sampler(dataset),
+    """A DataLoader. Training loaders shuffle with an ``EpochSeededSampler`` seeded from the run's
+    seed (``torch.initial_seed()``, set by ``seed_everything``); evaluation loaders give each DDP
+    rank an unpadded shard, so every validation / test example is counted exactly once."""
+    sampler = EpochSeededSampler(len(dataset), torch.initial_seed()) if shuffle else evaluation_sampler(dataset)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
                       num_workers=num_workers, persistent_workers=num_workers > 0)

@@ -1,0 +1,72 @@
+"""A sweep killed mid-cell (SIGTERM, then SIGKILL) and relaunched ends with the same results as an
+uninterrupted sweep: completed cells are not rerun, the interrupted cell resumes from last.ckpt."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lra_snn.config import PROJECT_ROOT
+
+SWEEP = [sys.executable, "-m", "lra_snn.train", "-m", "data=listops", "model=s4d", "seed=1,2", "profile=tiny",
+         "trainer.max_epochs=8", "trainer.deterministic=true", "torch_threads=1", "trainer.enable_progress_bar=false"]
+COMPARED = ("val/acc", "val/loss", "test/acc", "test/loss")
+
+
+def sweep_command(data: Path, root: Path) -> list[str]:
+    return [*SWEEP, f"paths.data_dir={data}", f"paths.output_dir={root}/outputs", f"paths.results_dir={root}/results"]
+
+
+def results(root: Path) -> dict[int, dict]:
+    return {json.loads(p.read_text())["seed"]: json.loads(p.read_text()) for p in (root / "results").rglob("result.json")}
+
+
+def interrupt_during_second_cell(command: list[str], root: Path) -> None:
+    """Start the sweep; once seed 1 is done and seed 2 has written last.ckpt, SIGTERM then SIGKILL it."""
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (list((root / "results").rglob("seed_1/result.json"))
+               and list((root / "outputs").rglob("seed_2/checkpoints/last.ckpt"))):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the sweep ended (or stalled) before it could be interrupted inside the second cell")
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.mark.slow
+def test_killed_and_relaunched_sweep_matches_an_uninterrupted_one(tmp_path):
+    data = tmp_path / "data"
+    subprocess.run(sweep_command(data, tmp_path / "straight"), cwd=PROJECT_ROOT, check=True, capture_output=True,
+                   timeout=600)
+    straight = results(tmp_path / "straight")
+
+    root = tmp_path / "killed"
+    interrupt_during_second_cell(sweep_command(data, root), root)
+    interrupted = results(root)
+    assert set(interrupted) == {1}, "the second cell must not have completed before the kill"
+    first_finished = interrupted[1]["finished_at"]
+
+    relaunch = subprocess.run(sweep_command(data, root), cwd=PROJECT_ROOT, check=True, capture_output=True,
+                              text=True, timeout=600)
+    resumed = results(root)
+    assert resumed[1]["finished_at"] == first_finished, "a completed cell was run again"
+    assert "resuming from" in relaunch.stdout + relaunch.stderr
+    for seed in (1, 2):
+        assert resumed[seed]["status"] == "completed"
+        assert resumed[seed]["steps"] == straight[seed]["steps"]
+        for key in COMPARED:
+            assert resumed[seed]["metrics"][key] == straight[seed]["metrics"][key], (seed, key)
