@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra.errors import MissingConfigException
+from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.leaderboard import build_leaderboard
@@ -107,3 +107,8 @@ def test_a_model_that_cannot_be_built_fails_the_cell_on_record(compose_train):
     with pytest.raises(RunFailed, match="unknown S4D init"):
         run(cfg)
     assert json.loads(open(cfg.paths.result_file).read())["status"] == "failed"
+
+
+def test_a_typo_in_an_override_key_is_refused_naming_it(compose_train):
+    with pytest.raises(ConfigCompositionException, match="trainer.max_epoch'"):
+        compose_train("trainer.max_epoch=3")
