@@ -42,3 +42,10 @@ class Neuron(nn.Module):
     def _check_input(x: Tensor) -> None:
         if x.dim() != 3:
             raise ValueError(f"neuron input must be (batch, length, channels), got shape {tuple(x.shape)}")
+
+    def _check_channels(self, x: Tensor) -> None:
+        """``_check_input`` plus: the channel count equals the neuron's ``d_model`` (per-channel parameters)."""
+        self._check_input(x)
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"{type(self).__name__} has d_model={self.d_model} channels, input has {x.shape[-1]} "
+                             f"(shape {tuple(x.shape)})")

@@ -85,10 +85,6 @@ class DSN(Neuron):
         self.decay_weight = tag(nn.Parameter(torch.empty(d_model, kernel_size).uniform_(-bound, bound)), "dynamics")
         self.decay_bias = tag(nn.Parameter(torch.empty(d_model).uniform_(-bound, bound)), "dynamics")
 
-    def _check_channels(self, x: Tensor) -> None:
-        self._check_input(x)
-        if x.shape[2] != self.d_model:
-            raise ValueError(f"DSN(d_model={self.d_model}) got {x.shape[2]} channels (input shape {tuple(x.shape)})")
 
     def decay_logits(self, x: Tensor) -> Tensor:
         """``a = CausalDepthwiseConv1d_k(x)`` for all steps (B, L, D)."""

@@ -52,13 +52,9 @@ class DecoupledResetLIF(Neuron):
         self.surrogate = surrogate
         self.backend = backend
 
-    def _check_channels(self, x: Tensor) -> None:
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"{type(self).__name__} has d_model={self.d_model} channels, input has {x.shape[-1]}")
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
-        self._check_input(x)
         self._check_channels(x)
         if lif_backend(x, self.detach_reset, self.backend) == "triton":
             spikes, count = fused_lif(x, self.beta, self.v_th, self.surrogate)
@@ -78,7 +74,6 @@ class DecoupledResetLIF(Neuron):
 
     def margin(self, x: Tensor) -> Tensor:
         """``u_t - V_th`` (B, L, D) from the parallel form, without autograd (for tests and analysis)."""
-        self._check_input(x)
         self._check_channels(x)
         with torch.no_grad():
             excess = self._excess(x)
@@ -98,7 +93,6 @@ class DecoupledResetLIF(Neuron):
 
     def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The definition as a time loop: spikes and margins ``u_t - V_th``, both (B, L, D)."""
-        self._check_input(x)
         self._check_channels(x)
         state = self.init_state(x.shape[0], x.device, x.dtype)
         spikes, potentials = [], []

@@ -120,9 +120,6 @@ class PRF(Neuron):
         self.log_delta = tag(nn.Parameter(log_delta), "dynamics")
         self.theta = tag(nn.Parameter(torch.rand(d_model) * theta_max), "dynamics")
 
-    def _check_channels(self, x: Tensor) -> None:
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"PRF has d_model={self.d_model} channels, input has {x.shape[-1]}")
 
     def _dynamics(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         """``Delta``, ``Re A = exp(-Delta/tau) cos(Delta theta)`` and ``Im A``, per channel in ``dtype``."""
@@ -133,7 +130,6 @@ class PRF(Neuron):
 
     def _margin(self, x: Tensor) -> Tensor:
         """``Re z_t - V_th - b_t`` (B, L, D) by FFT convolution, differentiable in x and the dynamics."""
-        self._check_input(x)
         self._check_channels(x)
         dtype = torch.promote_types(x.dtype, torch.float32)
         excess = self._membrane(x.to(dtype)) - self.v_th
@@ -162,7 +158,6 @@ class PRF(Neuron):
 
     def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The definition: the complex recurrence as a time loop; spikes and margins (B, L, D)."""
-        self._check_input(x)
         self._check_channels(x)
         dtype = torch.promote_types(x.dtype, torch.float32)
         delta, real_a, imag_a = self._dynamics(dtype)

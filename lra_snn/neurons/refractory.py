@@ -141,13 +141,9 @@ class RefractoryLIF(Neuron):
         """Per-channel refractory magnitude ``softplus(raw_rho)`` > 0."""
         return F.softplus(self.raw_rho)
 
-    def _check_channels(self, x: Tensor) -> None:
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"RefractoryLIF has d_model={self.d_model} channels, input has {x.shape[-1]}")
 
     def _solve(self, x: Tensor) -> tuple[Tensor, BoundaryCompression]:
         """Margins ``u_t - V_th - r_t`` (differentiable) from the boundary-compression iteration."""
-        self._check_input(x)
         self._check_channels(x)
         v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
         excess = leaky_integrate(x, self.beta, backend=self.backend) - v_th
@@ -187,7 +183,6 @@ class RefractoryLIF(Neuron):
 
     def _loop(self, x: Tensor) -> tuple[list[RefractoryState], Tensor, Tensor]:
         """The definition as a time loop: the state after every step, and ``V_th``, ``rho`` used."""
-        self._check_input(x)
         self._check_channels(x)
         v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
         state = self.init_state(x.shape[0], x.device, x.dtype)

@@ -199,7 +199,7 @@ def test_init_tags_and_shapes():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"DSN\(d_model=4\) got 3 channels"):
+    with pytest.raises(ValueError, match=r"DSN has d_model=4 channels, input has 3"):
         DSN(4)(torch.randn(2, 5, 3))
     with pytest.raises(ValueError, match="batch, length, channels"):
         DSN(4).forward_sequential(torch.randn(5, 4))
