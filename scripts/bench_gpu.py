@@ -8,6 +8,9 @@
 3. Primitive timings, PyTorch path vs Triton, forward and forward+backward, at each L: median
    and spread, the kernel's bytes moved per call as GB/s and as a fraction of the copy bandwidth;
    inputs rotate over enough copies to exceed twice the L2 cache.
+3a. Before 3: a tile sweep (``lra_snn.ops.tiles``): candidate (chunk, channels, warps) tiles for
+   the chunked-scan kernels and for the sequential LIF threshold scan, timed at one length; the
+   fastest of each kind is used for the rest of the run and recorded.
 4. Neuron timings through ``lra_snn.bench`` with the Triton column (sequential / PyTorch parallel
    / Triton), with the speedups next to the papers' (LIF parallel vs sequential, PRF paper
    6.57x at L = 1k to 16.5x at 32k; PSN / DSN 25.6x at 16k).
@@ -31,7 +34,7 @@ import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 
@@ -46,6 +49,7 @@ from lra_snn.ops.complex_scan import complex_scan  # noqa: E402
 from lra_snn.ops.dsn import fused_dsn  # noqa: E402
 from lra_snn.ops.linear_scan import linear_scan  # noqa: E402
 from lra_snn.ops.refractory import refractory_iteration  # noqa: E402
+from lra_snn.ops.tiles import GPU_TILES, Tile, override_tiles, tile  # noqa: E402
 
 PUBLISHED = {"lif_parallel_over_sequential_training": "6.57x at L = 1,024 to 16.5x at L = 32,768 (PRF paper)",
              "psn_over_dsn_training": bench.PAPER_PSN_OVER_DSN}
@@ -229,6 +233,60 @@ def make_call(primitive: Primitive, backend: str, pass_name: str) -> Callable[[l
     return forward if pass_name == "forward" else forward_backward
 
 
+TILE_CANDIDATES = {
+    "scan": [Tile(64, 32, 2), Tile(128, 32, 4), Tile(256, 32, 8), Tile(128, 16, 2), Tile(128, 64, 4),
+             Tile(256, 64, 8), Tile(64, 64, 4), Tile(256, 16, 4)],
+    "sequential": [Tile(8, 32, 1), Tile(16, 32, 1), Tile(32, 32, 1), Tile(16, 16, 1), Tile(16, 64, 2),
+                   Tile(32, 64, 2)],
+}
+TINY_TILE_CANDIDATES = {"scan": [Tile(16, 16, 1), Tile(8, 8, 1)], "sequential": [Tile(16, 16, 1), Tile(4, 8, 1)]}
+# what each kind's sweep times: (primitive, pass); the LIF forward is the one sequential kernel
+SWEEP_WORKLOAD = {"scan": [("scan_per_step", "forward_backward"), ("dsn_fused", "forward_backward")],
+                  "sequential": [("lif_fused", "forward")]}
+
+
+def sweep_tiles(candidates: dict[str, list[Tile]], batch: int, length: int, channels: int, device: torch.device,
+                warmup: int, repeats: int) -> tuple[dict[str, Tile], list[dict]]:
+    """Time each candidate tile of each kind on that kind's workload; the fastest tile per kind
+    (a tile that fails to compile or run is recorded with its error and skipped)."""
+    by_name = {p.name: p for p in PRIMITIVES}
+    g = torch.Generator().manual_seed(3)
+    best: dict[str, Tile] = {}
+    records = []
+    for kind, tiles in candidates.items():
+        workload = [(by_name[name], pass_name) for name, pass_name in SWEEP_WORKLOAD[kind]]
+        inputs = {p.name: [[_cast(t, torch.float32) for t in p.make_inputs(batch, length, channels, device, g)]]
+                  for p, _ in workload}
+        timings = {}
+        for candidate in tiles:
+            record = {"kind": kind, "tile": asdict(candidate), "length": length, "batch": batch, "channels": channels}
+            try:
+                with override_tiles(**{kind: candidate}):
+                    medians = {f"{p.name}/{pass_name}": bench.spread(time_rotating(
+                        make_call(p, "triton", pass_name), inputs[p.name], device, warmup, repeats))["median_s"]
+                        for p, pass_name in workload}
+            except Exception as err:  # e.g. a tile too large for the registers: recorded, not chosen
+                records.append({**record, "status": "error", "reason": f"{type(err).__name__}: {err}"})
+                continue
+            timings[candidate] = sum(medians.values())
+            records.append({**record, "status": "ok", "median_s": medians, "total_s": timings[candidate]})
+        best[kind] = min(timings, key=timings.get) if timings else tile(kind)
+        for record in records:
+            if record["kind"] == kind:
+                record["chosen"] = record["tile"] == asdict(best[kind])
+    return best, records
+
+
+def tile_table(records: list[dict]) -> str:
+    lines = ["| kind | chunk | channels | warps | workload ms | chosen |", "|---|---:|---:|---:|---:|---|"]
+    for r in records:
+        t = r["tile"]
+        total = f"{1e3 * r['total_s']:.3g}" if r["status"] == "ok" else r["status"]
+        lines.append(f"| {r['kind']} | {t['chunk']} | {t['block_d']} | {t['num_warps']} | {total} | "
+                     f"{'yes' if r.get('chosen') else ''} |")
+    return "\n".join(lines)
+
+
 def _ms(record: dict | None) -> str:
     if record is None or record["status"] != "ok":
         return "-" if record is None else record["status"]
@@ -279,23 +337,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--copy-mib", type=int, default=1024, help="buffer size of the copy-bandwidth measurement")
     p.add_argument("--neurons", type=bench._name_list, default=["lif", "prf", "refractory_lif", "dsn", "psn"])
     p.add_argument("--seq-budget-s", type=float, default=20.0, help="as in lra_snn.bench: skip slower loops")
+    p.add_argument("--sweep-length", type=int, default=16384, help="L of the tile sweep")
+    p.add_argument("--no-sweep", action="store_true", help="keep the default tiles (lra_snn.ops.tiles)")
     p.add_argument("--tiny", action="store_true", help="CPU/interpreter sizes (for the test of this script)")
     args = p.parse_args(argv)
     if args.tiny:
         args.lengths, args.batch, args.d_model, args.check_length, args.check_batch = [17], 1, 4, 33, 2
-        args.repeats, args.warmup, args.copy_mib = 1, 1, 1
+        args.repeats, args.warmup, args.copy_mib, args.sweep_length = 1, 1, 1, 17
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = bench.device_name(device)
-    print(f"device: {name}; Triton interpreter: {os.environ.get('TRITON_INTERPRET', '0') == '1'}", file=sys.stderr)
-    checks = [check_primitive(p, args.check_batch, args.check_length, args.d_model, device, args.tolerance)
-              for p in PRIMITIVES]
-    copy = copy_bandwidth(args.copy_mib * 2 ** 20, device, max(args.repeats, 3))
+def time_everything(args: argparse.Namespace, device: torch.device, copy: dict):
+    """Primitive records, neuron records, and the neuron benchmark's config and environment."""
     primitive_records = []
     for length in args.lengths:
         for p in PRIMITIVES:
@@ -307,20 +360,41 @@ def main(argv: list[str] | None = None) -> int:
                                max_seq_length=max(args.lengths), seq_budget_s=args.seq_budget_s,
                                psn_max_t=max(args.lengths), triton=True, out=args.out)
     env = bench.environment(device, config)
-    neuron_records = bench.run_benchmark(config, device, env)
+    return primitive_records, bench.run_benchmark(config, device, env), config, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = bench.device_name(device)
+    print(f"device: {name}; Triton interpreter: {os.environ.get('TRITON_INTERPRET', '0') == '1'}", file=sys.stderr)
+    checks = [check_primitive(p, args.check_batch, args.check_length, args.d_model, device, args.tolerance)
+              for p in PRIMITIVES]
+    copy = copy_bandwidth(args.copy_mib * 2 ** 20, device, max(args.repeats, 3))
+    chosen, sweep = {kind: tile(kind) for kind in GPU_TILES}, []
+    if not args.no_sweep:
+        chosen, sweep = sweep_tiles(TINY_TILE_CANDIDATES if args.tiny else TILE_CANDIDATES, args.batch,
+                                    args.sweep_length, args.d_model, device, args.warmup, args.repeats)
+        print(f"done: tile sweep, chosen {chosen}", file=sys.stderr, flush=True)
+    with override_tiles(**chosen):
+        primitive_records, neuron_records, config, env = time_everything(args, device, copy)
     summary = bench.summarize(neuron_records, config)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     meta = {"command": ["python", "scripts/bench_gpu.py", *argv], "created": stamp, "device_name": name,
             "torch": torch.__version__, "triton": triton.__version__, "cuda": torch.version.cuda,
             "python": platform.python_version(), "interpreter": os.environ.get("TRITON_INTERPRET", "0") == "1",
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
-    result = {"meta": meta, "published": PUBLISHED, "correctness": checks, "copy_bandwidth": copy,
+    tiles = {"chosen": {kind: asdict(t) for kind, t in chosen.items()}, "sweep": sweep}
+    result = {"meta": meta, "published": PUBLISHED, "correctness": checks, "copy_bandwidth": copy, "tiles": tiles,
               "primitives": primitive_records, "neurons": {"records": neuron_records, "summary": summary}}
     table = "\n\n".join([
         f"# Kernel benchmark on {name} (torch {torch.__version__}, triton {triton.__version__})",
         f"Copy bandwidth (device to device, read + write): {copy['gb_per_s']:.0f} GB/s",
         f"Correctness at full size, float32 Triton vs float64 PyTorch (tolerance {args.tolerance:g}):",
         correctness_table(checks),
+        f"Tile sweep at L={args.sweep_length} (the chosen tiles time everything below):",
+        tile_table(sweep) if sweep else "(not run: --no-sweep)",
         f"Primitives, B={args.batch}, D={args.d_model}, float32: median ms (interquartile range ms):",
         primitive_table(primitive_records),
         f"Published: LIF parallel vs sequential {PUBLISHED['lif_parallel_over_sequential_training']}; "

@@ -36,6 +36,13 @@ def test_tiny_run_writes_json_and_tables(bench_gpu, tmp_path, capsys):
     assert [c["primitive"] for c in result["correctness"]] == names
     assert all(c["ok"] and c["length"] == 33 for c in result["correctness"])
     assert result["copy_bandwidth"]["gb_per_s"] > 0
+    sweep = result["tiles"]["sweep"]
+    assert [(r["kind"], r["status"]) for r in sweep] == [("scan", "ok")] * 2 + [("sequential", "ok")] * 2
+    for kind in ("scan", "sequential"):
+        (chosen,) = [r for r in sweep if r["kind"] == kind and r["chosen"]]
+        assert chosen["total_s"] == min(r["total_s"] for r in sweep if r["kind"] == kind)
+        assert result["tiles"]["chosen"][kind] == chosen["tile"]
+    assert set(sweep[0]["median_s"]) == {"scan_per_step/forward_backward", "dsn_fused/forward_backward"}
     timed = {(r["primitive"], r["backend"], r["pass"]) for r in result["primitives"] if r["status"] == "ok"}
     for name in names:
         passes = ["forward"] if name == "refractory_iteration" else ["forward", "forward_backward"]
@@ -50,6 +57,7 @@ def test_tiny_run_writes_json_and_tables(bench_gpu, tmp_path, capsys):
     assert result["meta"]["interpreter"] is not torch.cuda.is_available() and result["meta"]["triton"]
     assert "| primitive | L | pass | torch ms | triton ms | speedup | triton GB/s | of copy |" in out
     assert "| scan_per_step | 17 | forward_backward |" in out
+    assert "| kind | chunk | channels | warps | workload ms | chosen |" in out
     assert "PSN (PyTorch) / DSN (Triton)" in out and "16.5x" in out
 
 

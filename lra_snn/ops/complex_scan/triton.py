@@ -16,7 +16,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.linear_scan.triton import kernel_dtype, last_row, tile_sizes
+from lra_snn.ops.triton_common import kernel_dtype, last_row, launch
 
 
 @triton.jit
@@ -144,13 +144,13 @@ class TritonComplexScan(torch.autograd.Function):
         a, b = a.contiguous(), b.contiguous()
         h0 = h0.contiguous() if h0 is not None else None
         batch, length, channels = b.shape
-        chunk, block_d = tile_sizes()
         h = dispatch.allocate(b.shape, b)
         real = _real_view(b)
-        complex_scan_forward_kernel[(batch, triton.cdiv(channels, block_d))](
+        grid, meta = launch("scan", batch, channels)
+        complex_scan_forward_kernel[grid](
             _real_view(a), real, _real_view(h0) if h0 is not None else real, _real_view(h), length, channels,
             A_PER_STEP=a.dim() == 3, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(real.dtype),
-            CHUNK=chunk, BLOCK_D=block_d)
+            **meta)
         ctx.save_for_backward(a, h, h0)
         return h
 
@@ -160,16 +160,16 @@ class TritonComplexScan(torch.autograd.Function):
         a, h, h0 = ctx.saved_tensors
         per_step = a.dim() == 3
         batch, length, channels = h.shape
-        chunk, block_d = tile_sizes()
+        grid, meta = launch("scan", batch, channels)
         db = dispatch.allocate(h.shape, h)
         da = dispatch.allocate(h.shape if per_step else (batch, channels), h)
         dh0 = dispatch.allocate((batch, channels), h) if h0 is not None else None
         real_h = _real_view(h)
-        complex_scan_backward_kernel[(batch, triton.cdiv(channels, block_d))](
+        complex_scan_backward_kernel[grid](
             _real_view(a), real_h, _real_view(h0) if h0 is not None else real_h, _real_view(dy),
             _real_view(db), _real_view(da), _real_view(dh0) if dh0 is not None else real_h, length, channels,
             A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(real_h.dtype),
-            CHUNK=chunk, BLOCK_D=block_d)
+            **meta)
         return (da if per_step else da.sum(0)), db, dh0
 
 

@@ -3,8 +3,9 @@
 One pass: from the causal-conv logits ``a`` (computed by PyTorch), the decay in log space
 ``log alpha = logsigmoid(a) / tau`` (no underflow), ``h_t = alpha_t h_{t-1} + (1 - alpha_t) x_t``
 and the spikes ``clip(round(h), 0, N)`` or binary ``H(h - 1/2)``. One program per (batch,
-channel tile) steps through time. Backward, one reverse loop: ``dh_t`` from the spike surrogate
-(straight-through inside [0, N], or ATan for binary), ``g_t = dh_t + alpha_{t+1} g_{t+1}``,
+channel tile) walks time in chunks, the membrane by ``tl.associative_scan`` with a carry (the
+recurrence is linear; the spikes do not feed back). Backward, one reverse scan: ``dh_t`` from the
+spike surrogate (straight-through inside [0, N], or ATan for binary), ``g_t = dh_t + alpha_{t+1} g_{t+1}``,
 ``dx_t = g_t (1 - alpha_t)``, ``da_t = g_t alpha_t (h_{t-1} - x_t) sigmoid(-a_t) / tau``.
 """
 
@@ -16,7 +17,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.linear_scan.triton import kernel_dtype, kernel_scalars, tile_sizes
+from lra_snn.ops.triton_common import kernel_dtype, kernel_scalars, launch, scan_chunk
 from lra_snn.ops.lif.triton import surrogate_slope
 
 
@@ -35,58 +36,63 @@ def one_minus_exp(log_alpha):
 
 @triton.jit
 def dsn_forward_kernel(logit_ptr, x_ptr, h_ptr, spikes_ptr, scalars_ptr, length, channels,
-                       BINARY: tl.constexpr, COMPUTE: tl.constexpr, BLOCK_D: tl.constexpr):
+                       BINARY: tl.constexpr, COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     inv_tau = tl.load(scalars_ptr)
     n_levels = tl.load(scalars_ptr + 1)
     batch = tl.program_id(0)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    ok = cols < channels
-    pointer = batch * length * channels + cols
-    h = tl.zeros([BLOCK_D], dtype=COMPUTE)
-    for _ in range(length):
-        log_alpha = log_decay(tl.load(logit_ptr + pointer, mask=ok, other=0.0).to(COMPUTE), inv_tau)
-        x = tl.load(x_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
-        h = tl.exp(log_alpha) * h + one_minus_exp(log_alpha) * x
+    col_ok = cols < channels
+    rows = tl.arange(0, CHUNK)
+    base = batch * length * channels
+    carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
+    for start in range(0, length, CHUNK):
+        t = start + rows
+        ok = (t < length)[:, None] & col_ok[None, :]
+        offsets = base + t[:, None] * channels + cols[None, :]
+        log_alpha = log_decay(tl.load(logit_ptr + offsets, mask=ok, other=0.0).to(COMPUTE), inv_tau)
+        x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
+        h, carry = scan_chunk(tl.where(ok, tl.exp(log_alpha), 1.0), one_minus_exp(log_alpha) * x, carry, rows, CHUNK)
         if BINARY:
             fired = tl.where(h >= 0.5, 1.0, 0.0)
         else:
             fired = tl.minimum(tl.maximum(tl.floor(h + 0.5), 0.0), n_levels)
-        tl.store(h_ptr + pointer, h.to(h_ptr.dtype.element_ty), mask=ok)
-        tl.store(spikes_ptr + pointer, fired.to(spikes_ptr.dtype.element_ty), mask=ok)
-        pointer += channels
+        tl.store(h_ptr + offsets, h.to(h_ptr.dtype.element_ty), mask=ok)
+        tl.store(spikes_ptr + offsets, fired.to(spikes_ptr.dtype.element_ty), mask=ok)
 
 
 @triton.jit
 def dsn_backward_kernel(logit_ptr, x_ptr, h_ptr, dspikes_ptr, dlogit_ptr, dx_ptr, scalars_ptr, length, channels,
-                        BINARY: tl.constexpr, COMPUTE: tl.constexpr, BLOCK_D: tl.constexpr):
+                        BINARY: tl.constexpr, COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     inv_tau = tl.load(scalars_ptr)
     n_levels = tl.load(scalars_ptr + 1)
     batch = tl.program_id(0)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    ok = cols < channels
-    first = batch * length * channels + cols
-    pointer = first + (length - 1) * channels
-    grad = tl.zeros([BLOCK_D], dtype=COMPUTE)
-    alpha_next = tl.zeros([BLOCK_D], dtype=COMPUTE)
-    for _ in range(length):
-        logit = tl.load(logit_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
-        x = tl.load(x_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
-        h = tl.load(h_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
-        h_prev = tl.load(h_ptr + pointer - channels, mask=ok & (pointer > first), other=0.0).to(COMPUTE)
-        dspikes = tl.load(dspikes_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
+    col_ok = cols < channels
+    rows = tl.arange(0, CHUNK)
+    base = batch * length * channels
+    carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
+    for start in range(0, length, CHUNK):
+        t = length - 1 - (start + rows)  # reversed time
+        ok = (t >= 0)[:, None] & col_ok[None, :]
+        offsets = base + t[:, None] * channels + cols[None, :]
+        logit = tl.load(logit_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
+        x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
+        h = tl.load(h_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
+        h_prev = tl.load(h_ptr + offsets - channels, mask=ok & (t >= 1)[:, None], other=0.0).to(COMPUTE)
+        dspikes = tl.load(dspikes_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
+        has_next = ok & (t + 1 < length)[:, None]
+        logit_next = tl.load(logit_ptr + offsets + channels, mask=has_next, other=0.0).to(COMPUTE)
+        alpha_next = tl.where(has_next, tl.exp(log_decay(logit_next, inv_tau)), tl.where(ok, 0.0, 1.0))
         if BINARY:
             dh = dspikes * surrogate_slope(h - 0.5, 0)
         else:
             dh = tl.where((h >= 0) & (h <= n_levels), dspikes, 0.0)
-        grad = dh + alpha_next * grad
+        grad, carry = scan_chunk(alpha_next, dh, carry, rows, CHUNK)
         log_alpha = log_decay(logit, inv_tau)
-        alpha = tl.exp(log_alpha)
         sigmoid_neg = 1.0 / (1.0 + tl.exp(logit))
-        tl.store(dx_ptr + pointer, (grad * one_minus_exp(log_alpha)).to(dx_ptr.dtype.element_ty), mask=ok)
-        dlogit = grad * alpha * (h_prev - x) * sigmoid_neg * inv_tau
-        tl.store(dlogit_ptr + pointer, dlogit.to(dlogit_ptr.dtype.element_ty), mask=ok)
-        alpha_next = alpha
-        pointer -= channels
+        tl.store(dx_ptr + offsets, (grad * one_minus_exp(log_alpha)).to(dx_ptr.dtype.element_ty), mask=ok)
+        dlogit = grad * tl.exp(log_alpha) * (h_prev - x) * sigmoid_neg * inv_tau
+        tl.store(dlogit_ptr + offsets, dlogit.to(dlogit_ptr.dtype.element_ty), mask=ok)
 
 
 class FusedDSN(torch.autograd.Function):
@@ -96,12 +102,12 @@ class FusedDSN(torch.autograd.Function):
     def forward(ctx, logits: Tensor, x: Tensor, tau: float, n_levels: int, binary: bool) -> Tensor:
         logits, x = logits.contiguous(), x.contiguous()
         batch, length, channels = x.shape
-        block_d = tile_sizes()[1]
         h = dispatch.allocate(x.shape, x, dtype=dispatch.compute_dtype(x.dtype))
         spikes = dispatch.allocate(x.shape, x)
-        dsn_forward_kernel[(batch, triton.cdiv(channels, block_d))](
+        grid, meta = launch("scan", batch, channels)
+        dsn_forward_kernel[grid](
             logits, x, h, spikes, kernel_scalars([1.0 / tau, n_levels], x), length, channels,
-            BINARY=binary, COMPUTE=kernel_dtype(x.dtype), BLOCK_D=block_d)
+            BINARY=binary, COMPUTE=kernel_dtype(x.dtype), **meta)
         ctx.save_for_backward(logits, x, h)
         ctx.settings = (1.0 / tau, float(n_levels), binary)
         return spikes
@@ -112,12 +118,12 @@ class FusedDSN(torch.autograd.Function):
         logits, x, h = ctx.saved_tensors
         inv_tau, n_levels, binary = ctx.settings
         batch, length, channels = x.shape
-        block_d = tile_sizes()[1]
         dlogits = dispatch.allocate(x.shape, logits)
         dx = dispatch.allocate(x.shape, x)
-        dsn_backward_kernel[(batch, triton.cdiv(channels, block_d))](
+        grid, meta = launch("scan", batch, channels)
+        dsn_backward_kernel[grid](
             logits, x, h, dspikes.contiguous(), dlogits, dx, kernel_scalars([inv_tau, n_levels], x), length, channels,
-            BINARY=binary, COMPUTE=kernel_dtype(x.dtype), BLOCK_D=block_d)
+            BINARY=binary, COMPUTE=kernel_dtype(x.dtype), **meta)
         return dlogits, dx, None, None, None
 
 

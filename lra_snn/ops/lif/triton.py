@@ -2,9 +2,10 @@
 
 One pass over memory: reset-free potential ``u'_t = beta u'_{t-1} + x_t``, the threshold scan
 ``m_t = u'_t - V_th - b_t``, ``s_t = H(m_t)``, ``b_{t+1} = beta (b_t + V_th s_t)``, the spikes and
-the firing count. One program per (batch, channel tile) steps through time (the threshold scan is
-sequential; channels give the parallelism). Backward through the potential with the reset
-detached: ``dx_t = sum_{j>=t} beta^(j-t) H'(m_j) ds_j``, one reverse loop with the surrogate
+the firing count. One program per (batch, channel tile) walks time in chunks: each chunk is loaded
+as one tile (many loads in flight), then the threshold scan, which is sequential, takes its rows in
+turn in registers. Backward through the potential with the reset detached:
+``dx_t = sum_{j>=t} beta^(j-t) H'(m_j) ds_j``, a chunked reverse scan with the surrogate
 derivative ``H'`` of ``lra_snn.neurons.surrogate`` (atan alpha = 2, triangle, rect width 1).
 """
 
@@ -18,7 +19,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.linear_scan.triton import kernel_dtype, kernel_scalars, tile_sizes
+from lra_snn.ops.triton_common import kernel_dtype, kernel_scalars, launch, scan_chunk
 
 SURROGATE_CODES = {"atan": 0, "triangle": 1, "rect": 2}
 
@@ -37,43 +38,57 @@ def surrogate_slope(v, SURROGATE: tl.constexpr):
 
 @triton.jit
 def lif_forward_kernel(x_ptr, spikes_ptr, margin_ptr, count_ptr, scalars_ptr, length, channels,
-                       COMPUTE: tl.constexpr, BLOCK_D: tl.constexpr):
+                       COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     beta = tl.load(scalars_ptr)
     v_th = tl.load(scalars_ptr + 1)
     batch = tl.program_id(0)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    ok = cols < channels
-    pointer = batch * length * channels + cols
+    col_ok = cols < channels
+    rows = tl.arange(0, CHUNK)
+    base = batch * length * channels
     potential = tl.zeros([BLOCK_D], dtype=COMPUTE)
     offset = tl.zeros([BLOCK_D], dtype=COMPUTE)
     count = tl.zeros([BLOCK_D], dtype=COMPUTE)
-    for _ in range(length):
-        potential = beta * potential + tl.load(x_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
-        margin = potential - v_th - offset
-        fired = tl.where(margin >= 0, 1.0, 0.0).to(COMPUTE)
-        tl.store(spikes_ptr + pointer, fired.to(spikes_ptr.dtype.element_ty), mask=ok)
-        tl.store(margin_ptr + pointer, margin.to(margin_ptr.dtype.element_ty), mask=ok)
-        count += fired
-        offset = beta * (offset + v_th * fired)
-        pointer += channels
-    tl.store(count_ptr + batch * channels + cols, count.to(count_ptr.dtype.element_ty), mask=ok)
+    for start in range(0, length, CHUNK):
+        t = start + rows
+        ok = (t < length)[:, None] & col_ok[None, :]
+        offsets = base + t[:, None] * channels + cols[None, :]
+        x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)  # the whole chunk in flight at once
+        spikes = tl.zeros([CHUNK, BLOCK_D], dtype=COMPUTE)
+        margins = tl.zeros([CHUNK, BLOCK_D], dtype=COMPUTE)
+        for i in tl.static_range(CHUNK):  # the threshold scan, row by row in registers
+            row = rows[:, None] == i
+            potential = beta * potential + tl.sum(tl.where(row, x, 0.0), axis=0)
+            margin = potential - v_th - offset
+            fired = tl.where(margin >= 0, 1.0, 0.0).to(COMPUTE)
+            offset = beta * (offset + v_th * fired)
+            count += tl.where(start + i < length, fired, 0.0)
+            spikes = tl.where(row, fired[None, :], spikes)
+            margins = tl.where(row, margin[None, :], margins)
+        tl.store(spikes_ptr + offsets, spikes.to(spikes_ptr.dtype.element_ty), mask=ok)
+        tl.store(margin_ptr + offsets, margins.to(margin_ptr.dtype.element_ty), mask=ok)
+    tl.store(count_ptr + batch * channels + cols, count.to(count_ptr.dtype.element_ty), mask=col_ok)
 
 
 @triton.jit
-def lif_backward_kernel(margin_ptr, dspikes_ptr, dx_ptr, scalars_ptr, length, channels,
-                        SURROGATE: tl.constexpr, COMPUTE: tl.constexpr, BLOCK_D: tl.constexpr):
+def lif_backward_kernel(margin_ptr, dspikes_ptr, dx_ptr, scalars_ptr, length, channels, SURROGATE: tl.constexpr,
+                        COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     beta = tl.load(scalars_ptr)
     batch = tl.program_id(0)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    ok = cols < channels
-    pointer = batch * length * channels + (length - 1) * channels + cols
-    grad = tl.zeros([BLOCK_D], dtype=COMPUTE)
-    for _ in range(length):
-        margin = tl.load(margin_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
-        dspikes = tl.load(dspikes_ptr + pointer, mask=ok, other=0.0).to(COMPUTE)
-        grad = beta * grad + surrogate_slope(margin, SURROGATE) * dspikes
-        tl.store(dx_ptr + pointer, grad.to(dx_ptr.dtype.element_ty), mask=ok)
-        pointer -= channels
+    col_ok = cols < channels
+    rows = tl.arange(0, CHUNK)
+    base = batch * length * channels
+    carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
+    for start in range(0, length, CHUNK):
+        t = length - 1 - (start + rows)  # reversed time
+        ok = (t >= 0)[:, None] & col_ok[None, :]
+        offsets = base + t[:, None] * channels + cols[None, :]
+        margin = tl.load(margin_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
+        dspikes = tl.load(dspikes_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
+        grad, carry = scan_chunk(tl.where(ok, beta, 1.0), surrogate_slope(margin, SURROGATE) * dspikes, carry, rows,
+                                 CHUNK)
+        tl.store(dx_ptr + offsets, grad.to(dx_ptr.dtype.element_ty), mask=ok)
 
 
 class FusedLIF(torch.autograd.Function):
@@ -83,13 +98,12 @@ class FusedLIF(torch.autograd.Function):
     def forward(ctx, x: Tensor, beta: float, v_th: float, surrogate: str) -> tuple[Tensor, Tensor]:
         x = x.contiguous()
         batch, length, channels = x.shape
-        block_d = tile_sizes()[1]
         spikes = dispatch.allocate(x.shape, x)
         margin = dispatch.allocate(x.shape, x, dtype=dispatch.compute_dtype(x.dtype))
         count = dispatch.allocate((batch, channels), x, dtype=margin.dtype)
-        lif_forward_kernel[(batch, triton.cdiv(channels, block_d))](
-            x, spikes, margin, count, kernel_scalars([beta, v_th], x), length, channels,
-            COMPUTE=kernel_dtype(x.dtype), BLOCK_D=block_d)
+        grid, meta = launch("sequential", batch, channels)
+        lif_forward_kernel[grid](x, spikes, margin, count, kernel_scalars([beta, v_th], x), length, channels,
+                                 COMPUTE=kernel_dtype(x.dtype), **meta)
         ctx.save_for_backward(margin)
         ctx.beta, ctx.surrogate, ctx.x_dtype = beta, surrogate, x.dtype
         ctx.mark_non_differentiable(count)
@@ -100,11 +114,10 @@ class FusedLIF(torch.autograd.Function):
     def backward(ctx, dspikes: Tensor, _dcount: Tensor):
         (margin,) = ctx.saved_tensors
         batch, length, channels = margin.shape
-        block_d = tile_sizes()[1]
         dx = dispatch.allocate(margin.shape, margin, dtype=ctx.x_dtype)
-        lif_backward_kernel[(batch, triton.cdiv(channels, block_d))](
-            margin, dspikes.contiguous(), dx, kernel_scalars([ctx.beta], margin), length, channels,
-            SURROGATE=SURROGATE_CODES[ctx.surrogate], COMPUTE=kernel_dtype(margin.dtype), BLOCK_D=block_d)
+        grid, meta = launch("scan", batch, channels)
+        lif_backward_kernel[grid](margin, dspikes.contiguous(), dx, kernel_scalars([ctx.beta], margin), length, channels,
+                                  SURROGATE=SURROGATE_CODES[ctx.surrogate], COMPUTE=kernel_dtype(margin.dtype), **meta)
         return dx, None, None, None
 
 

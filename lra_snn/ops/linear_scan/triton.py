@@ -18,34 +18,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-
-def tile_sizes() -> tuple[int, int]:
-    """(CHUNK time steps, BLOCK_D channels) per tile: small under the interpreter, where each
-    tile costs Python work, larger on a GPU to keep many loads in flight."""
-    return (16, 16) if dispatch.interpreter_on() else (128, 32)
-
-
-def kernel_scalars(values: list[float], like: Tensor) -> Tensor:
-    """Scalar kernel parameters as a tensor in the arithmetic dtype (a Python float argument
-    would reach the kernel as float32, too coarse for float64 inputs)."""
-    return torch.tensor(values, dtype=dispatch.compute_dtype(like.dtype), device=like.device)
-
-
-def kernel_dtype(dtype: torch.dtype):
-    """The Triton arithmetic dtype for tensors of ``dtype``."""
-    return tl.float64 if dispatch.compute_dtype(dtype) == torch.float64 else tl.float32
-
-
-@triton.jit
-def combine_affine(a_left, b_left, a_right, b_right):
-    """Compose two steps ``h -> a h + b`` (left first)."""
-    return a_left * a_right, a_right * b_left + b_right
-
-
-@triton.jit
-def last_row(values, rows, CHUNK: tl.constexpr):
-    """The row ``CHUNK - 1`` of a (CHUNK, BLOCK_D) tile."""
-    return tl.sum(tl.where(rows[:, None] == CHUNK - 1, values, 0.0), axis=0)
+from lra_snn.ops.triton_common import kernel_dtype, launch, scan_chunk
 
 
 @triton.jit
@@ -70,10 +43,8 @@ def scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
             a = tl.load(a_ptr + offsets, mask=ok, other=1.0).to(COMPUTE)
         else:
             a = tl.where(ok, tl.broadcast_to(a_channel[None, :], [CHUNK, BLOCK_D]), 1.0)
-        a_prod, h = tl.associative_scan((a, b), 0, combine_affine)
-        h = h + a_prod * carry[None, :]
+        h, carry = scan_chunk(a, b, carry, rows, CHUNK)
         tl.store(h_ptr + offsets, h.to(h_ptr.dtype.element_ty), mask=ok)
-        carry = last_row(h, rows, CHUNK)
 
 
 @triton.jit
@@ -102,10 +73,8 @@ def scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, dh0_ptr, 
             a_next = tl.where(ok, a_next, 1.0)
         else:
             a_next = tl.where(ok, tl.broadcast_to(a_channel[None, :], [CHUNK, BLOCK_D]), 1.0)
-        a_prod, g = tl.associative_scan((a_next, dy), 0, combine_affine)
-        g = g + a_prod * carry[None, :]
+        g, carry = scan_chunk(a_next, dy, carry, rows, CHUNK)
         tl.store(db_ptr + offsets, g.to(db_ptr.dtype.element_ty), mask=ok)
-        carry = last_row(g, rows, CHUNK)
         h_prev = tl.load(h_ptr + offsets - channels, mask=ok & (t >= 1)[:, None], other=0.0).to(COMPUTE)
         h_prev = tl.where((t == 0)[:, None], h0[None, :], h_prev)
         da = g * h_prev
@@ -122,21 +91,17 @@ def scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, dh0_ptr, 
         tl.store(dh0_ptr + batch * channels + cols, (carry * a_first).to(dh0_ptr.dtype.element_ty), mask=col_ok)
 
 
-def _grid(b: Tensor, block_d: int) -> tuple[int, int]:
-    return b.shape[0], triton.cdiv(b.shape[2], block_d)
-
-
 class TritonLinearScan(torch.autograd.Function):
     """``h`` from ``a`` ((B, L, D) or (D,)), ``b`` (B, L, D) and ``h0`` ((B, D) or None), contiguous."""
 
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
         per_step = a.dim() == 3
-        chunk, block_d = tile_sizes()
         h = dispatch.allocate(b.shape, b)
-        scan_forward_kernel[_grid(b, block_d)](
+        grid, meta = launch("scan", b.shape[0], b.shape[2])
+        scan_forward_kernel[grid](
             a, b, h0 if h0 is not None else b, h, b.shape[1], b.shape[2],
-            A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(b.dtype), CHUNK=chunk, BLOCK_D=block_d)
+            A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(b.dtype), **meta)
         ctx.save_for_backward(a, h, h0)
         return h
 
@@ -150,10 +115,10 @@ class TritonLinearScan(torch.autograd.Function):
         db = dispatch.allocate(h.shape, h)
         da = dispatch.allocate(h.shape if per_step else (batch, channels), h, dtype=dispatch.compute_dtype(a.dtype))
         dh0 = dispatch.allocate((batch, channels), h) if h0 is not None else None
-        chunk, block_d = tile_sizes()
-        scan_backward_kernel[_grid(h, block_d)](
+        grid, meta = launch("scan", batch, channels)
+        scan_backward_kernel[grid](
             a, h, h0 if h0 is not None else h, dy, db, da, dh0 if dh0 is not None else h, h.shape[1], channels,
-            A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(h.dtype), CHUNK=chunk, BLOCK_D=block_d)
+            A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(h.dtype), **meta)
         da = (da if per_step else da.sum(0)).to(a.dtype)
         return da, db, dh0
 
