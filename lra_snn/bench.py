@@ -51,6 +51,7 @@ class BenchConfig:
     device: str = "cpu"
     dtype: str = "float32"
     max_seq_length: int = 4096
+    seq_lengths: list[int] | None = None  # the only lengths with a sequential loop timed (None: all)
     seq_budget_s: float = 20.0
     threads: int = 0
     psn_k: int = 32
@@ -129,6 +130,8 @@ def seq_skip_reason(length: int, config: BenchConfig, shorter: dict | None) -> s
     """
     if length > config.max_seq_length:
         return f"skipped: too slow (L={length} > --max-seq-length={config.max_seq_length})"
+    if config.seq_lengths is not None and length not in config.seq_lengths:
+        return f"skipped: not in --seq-lengths={','.join(map(str, config.seq_lengths))}"
     if shorter is None:
         return None
     if shorter["status"] == "skipped" and shorter["reason"].startswith("skipped: too slow"):
@@ -381,8 +384,8 @@ def write_results(records: list[dict], summary: dict, config: BenchConfig, env: 
     path = config.out / f"bench_{env['device']}_{stamp}.json"
     meta = {"command": ["python", "-m", "lra_snn.bench", *argv], "created": stamp,
             "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
-            "max_seq_length": config.max_seq_length, "seq_budget_s": config.seq_budget_s,
-            "psn_k": config.psn_k, "psn_max_t": config.psn_max_t, "triton": config.triton, **env}
+            "max_seq_length": config.max_seq_length, "seq_lengths": config.seq_lengths,
+            "seq_budget_s": config.seq_budget_s, "psn_k": config.psn_k, "psn_max_t": config.psn_max_t, "triton": config.triton, **env}
     path.write_text(json.dumps({"meta": meta, "records": records, "summary": summary}, indent=1))
     return path
 
@@ -418,6 +421,8 @@ def parse_args(argv: list[str]) -> BenchConfig:
     p.add_argument("--dtype", choices=sorted(DTYPES), default=defaults.dtype)
     p.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length,
                    help="longest L at which the sequential loop is timed")
+    p.add_argument("--seq-lengths", type=_int_list, default=None,
+                   help="time the sequential loop only at these lengths (default: every length)")
     p.add_argument("--seq-budget-s", type=float, default=defaults.seq_budget_s,
                    help="skip a sequential measurement (warm-up + repeats) predicted to take longer than this")
     p.add_argument("--threads", type=int, default=defaults.threads,

@@ -336,13 +336,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--copy-mib", type=int, default=1024, help="buffer size of the copy-bandwidth measurement")
     p.add_argument("--neurons", type=bench._name_list, default=["lif", "prf", "refractory_lif", "dsn", "psn"])
-    p.add_argument("--seq-budget-s", type=float, default=20.0, help="as in lra_snn.bench: skip slower loops")
+    p.add_argument("--seq-budget-s", type=float, default=30.0, help="as in lra_snn.bench: skip slower loops")
+    p.add_argument("--seq-lengths", type=bench._int_list, default=[1024, 16384, 32768],
+                   help="lengths at which the sequential loops are timed (the papers' anchors; each costs seconds)")
     p.add_argument("--sweep-length", type=int, default=16384, help="L of the tile sweep")
     p.add_argument("--no-sweep", action="store_true", help="keep the default tiles (lra_snn.ops.tiles)")
     p.add_argument("--tiny", action="store_true", help="CPU/interpreter sizes (for the test of this script)")
     args = p.parse_args(argv)
     if args.tiny:
         args.lengths, args.batch, args.d_model, args.check_length, args.check_batch = [17], 1, 4, 33, 2
+        args.seq_lengths = [17]
         args.repeats, args.warmup, args.copy_mib, args.sweep_length = 1, 1, 1, 17
     return args
 
@@ -357,7 +360,8 @@ def time_everything(args: argparse.Namespace, device: torch.device, copy: dict):
         print(f"done: primitives at L={length}", file=sys.stderr, flush=True)
     config = bench.BenchConfig(neurons=args.neurons, lengths=sorted(args.lengths), batch=args.batch,
                                d_model=args.d_model, repeats=args.repeats, warmup=args.warmup, device=device.type,
-                               max_seq_length=max(args.lengths), seq_budget_s=args.seq_budget_s,
+                               max_seq_length=max(args.lengths), seq_lengths=args.seq_lengths,
+                               seq_budget_s=args.seq_budget_s,
                                psn_max_t=max(args.lengths), triton=True, out=args.out)
     env = bench.environment(device, config)
     return primitive_records, bench.run_benchmark(config, device, env), config, env

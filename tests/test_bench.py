@@ -95,6 +95,12 @@ def test_slow_sequential_loops_are_skipped_with_a_reason(tmp_path, capsys):
     assert "one call took" in by_key[("sliding_psn", "sequential", "forward_backward", 16)]["reason"]
     assert "already at L=16" in by_key[("sliding_psn", "sequential", "forward_backward", 33)]["reason"]
     assert "--seq-budget-s=1e-09" in table and code == 0
+    code, result, table = run(tmp_path / "chosen", capsys, *small, "--lengths", "7,16,33", "--seq-lengths", "7,33")
+    by_key = bench.index_records(result["records"])
+    assert [by_key[("sliding_psn", "sequential", "forward", n)]["status"] for n in (7, 16, 33)] == \
+        ["ok", "skipped", "ok"]
+    assert by_key[("sliding_psn", "sequential", "forward", 16)]["reason"] == "skipped: not in --seq-lengths=7,33"
+    assert by_key[("sliding_psn", "parallel", "forward", 16)]["status"] == "ok"
 
 
 def test_bad_arguments_are_refused(capsys):

@@ -33,8 +33,13 @@ def assert_written(*tensors: torch.Tensor) -> None:
 @pytest.mark.parametrize("length", LENGTHS)
 @pytest.mark.parametrize("surrogate", ["atan", "triangle", "rect"])
 def test_fused_lif_matches_reference(length, surrogate, device):
-    x = currents(2, length, 19, seed=length, device=device)
-    dy = currents(2, length, 19, seed=100 + length, device=device)
+    check_fused_lif(2, length, 19, surrogate, device)
+
+
+def check_fused_lif(batch: int, length: int, channels: int, surrogate: str, device) -> None:
+    """Spikes and counts exactly as the time loop, the gradient as the PyTorch parallel form (float64)."""
+    x = currents(batch, length, channels, seed=length, device=device)
+    dy = currents(batch, length, channels, seed=100 + length, device=device)
     xt = x.clone().requires_grad_()
     spikes, count = fused_lif(xt, 0.5, 1.0, surrogate)
     (dx,) = torch.autograd.grad(spikes, xt, dy)
@@ -59,10 +64,15 @@ def torch_dsn(logits: torch.Tensor, x: torch.Tensor, tau: float, n_levels: int, 
 @pytest.mark.parametrize("length", LENGTHS)
 @pytest.mark.parametrize("binary", [False, True], ids=["integer", "binary"])
 def test_fused_dsn_matches_reference(length, binary, device):
+    check_fused_dsn(2, length, 19, binary, device)
+
+
+def check_fused_dsn(batch: int, length: int, channels: int, binary: bool, device) -> None:
+    """Spikes exactly as the time loop, gradients as the neuron's PyTorch path (float64)."""
     g = torch.Generator().manual_seed(length)
-    logits = 2 * torch.randn(2, length, 19, generator=g, dtype=torch.float64).to(device)
-    x = 3 * currents(2, length, 19, seed=length, device=device)
-    dy = currents(2, length, 19, seed=200 + length, device=device)
+    logits = 2 * torch.randn(batch, length, channels, generator=g, dtype=torch.float64).to(device)
+    x = 3 * currents(batch, length, channels, seed=length, device=device)
+    dy = currents(batch, length, channels, seed=200 + length, device=device)
     leaves = [logits.clone().requires_grad_(), x.clone().requires_grad_()]
     spikes = fused_dsn(*leaves, 0.25, 4, binary)
     grads = torch.autograd.grad(spikes, leaves, dy)
@@ -76,11 +86,16 @@ def test_fused_dsn_matches_reference(length, binary, device):
 
 @pytest.mark.parametrize("length", LENGTHS)
 def test_refractory_iteration_matches_references(length, device):
+    check_refractory_iteration(2, length, 19, device)
+
+
+def check_refractory_iteration(batch: int, length: int, channels: int, device) -> None:
+    """Next iterate and traces as the time loop and as the neuron's leaky integration (float64)."""
     g = torch.Generator().manual_seed(length)
-    excess = currents(2, length, 19, seed=length, device=device) - 0.5
-    spikes = (torch.rand(2, length, 19, generator=g) < 0.4).double().to(device)
-    v_th = (0.5 + torch.rand(19, generator=g, dtype=torch.float64)).to(device)
-    rho = (0.2 + torch.rand(19, generator=g, dtype=torch.float64)).to(device)
+    excess = currents(batch, length, channels, seed=length, device=device) - 0.5
+    spikes = (torch.rand(batch, length, channels, generator=g) < 0.4).double().to(device)
+    v_th = (0.5 + torch.rand(channels, generator=g, dtype=torch.float64)).to(device)
+    rho = (0.2 + torch.rand(channels, generator=g, dtype=torch.float64)).to(device)
     got = refractory_iteration(excess, spikes, v_th, rho, 0.5, 0.3)
     assert_written(*got)
     expected = refractory_iteration_sequential(excess, spikes, v_th, rho, 0.5, 0.3)
@@ -89,6 +104,14 @@ def test_refractory_iteration_matches_references(length, device):
     # and the traces the neuron's PyTorch path builds by leaky integration
     torch.testing.assert_close(got[1], 0.5 * spike_trace(spikes, 0.5), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(got[2], spike_trace(spikes, 0.3), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_fused_kernels_forward_and_backward_full_size_float64_on_gpu(device):
+    # the interpreter checks above, repeated at B=2, L=16,385, D=256 with the GPU's compiled kernels
+    check_fused_lif(2, 16385, 256, "atan", device)
+    check_fused_dsn(2, 16385, 256, False, device)
+    check_refractory_iteration(2, 16385, 256, device)
 
 
 @pytest.mark.gpu
