@@ -22,6 +22,9 @@ _MACHINE_KEYS = {
     "trainer": ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
                 "log_every_n_steps", "enable_model_summary"),
 }
+# nested keys that do not change what a run computes either: the neuron kernels' backend (Triton
+# and PyTorch compute the same function, to float rounding; lra_snn.kernel_parity checks it)
+_MACHINE_PATHS = {"model": (("encoder", "layer", "neuron", "backend"),)}
 _HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
 
 
@@ -34,8 +37,22 @@ def cell_hash(cfg: DictConfig) -> str:
             value = OmegaConf.to_container(value, resolve=True)
         if isinstance(value, dict):
             value = {k: v for k, v in value.items() if k not in _MACHINE_KEYS.get(section, ())}
+            for path in _MACHINE_PATHS.get(section, ()):
+                value = _without(value, path)
         content[section] = value
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _without(tree: dict, path: tuple[str, ...]) -> dict:
+    """``tree`` without the key at ``path`` (unchanged when the path is absent)."""
+    head, *rest = path
+    if head not in tree:
+        return tree
+    if not rest:
+        return {k: v for k, v in tree.items() if k != head}
+    if not isinstance(tree[head], dict):
+        return tree
+    return {**tree, head: _without(tree[head], tuple(rest))}
 
 
 def register_resolvers() -> None:

@@ -46,6 +46,18 @@ def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
 
 
+def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """The task of ``cfg`` (encoder + head + optimiser settings), sized by the datamodule's inputs and classes."""
+    encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
+    return instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
+
+
+def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
+    """The trainer of ``cfg`` with its loggers and callbacks plus ``extra_callbacks``, rooted at the run folder."""
+    return instantiate(cfg.trainer, default_root_dir=str(cfg.paths.run_dir), logger=_instantiate_all(cfg.logger),
+                       callbacks=[*_instantiate_all(cfg.callbacks), *extra_callbacks])
+
+
 def _log_resolved_config(trainer: L.Trainer, cfg: DictConfig) -> None:
     """Give every logger the whole resolved config (wandb: the run's config; CSV: hparams.yaml)."""
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -94,11 +106,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.run_dir)
     cell = cell_hash(cfg)
     try:
-        encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
-        task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
-        callbacks = [*_instantiate_all(cfg.callbacks), CellTag(cell)]
-        trainer: L.Trainer = instantiate(cfg.trainer, default_root_dir=str(run_dir),
-                                         logger=_instantiate_all(cfg.logger), callbacks=callbacks)
+        task = build_task(cfg, datamodule)
+        trainer = build_trainer(cfg, [CellTag(cell)])
     except Exception as error:  # a model or trainer that cannot be built: the cell fails, recorded
         raise _failed(cfg, result_path, error, steps=0, started=started, write=True) from error
     _log_resolved_config(trainer, cfg)

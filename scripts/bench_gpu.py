@@ -350,21 +350,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def time_everything(args: argparse.Namespace, device: torch.device, copy: dict):
-    """Primitive records, neuron records, and the neuron benchmark's config and environment."""
-    primitive_records = []
+def time_primitives(args: argparse.Namespace, device: torch.device, copy: dict) -> list[dict]:
+    """Every primitive at every length, PyTorch path and Triton."""
+    records = []
     for length in args.lengths:
         for p in PRIMITIVES:
-            primitive_records += time_primitive(p, args.batch, length, args.d_model, device, args.warmup,
-                                                args.repeats, copy["gb_per_s"])
+            records += time_primitive(p, args.batch, length, args.d_model, device, args.warmup, args.repeats,
+                                      copy["gb_per_s"])
         print(f"done: primitives at L={length}", file=sys.stderr, flush=True)
-    config = bench.BenchConfig(neurons=args.neurons, lengths=sorted(args.lengths), batch=args.batch,
-                               d_model=args.d_model, repeats=args.repeats, warmup=args.warmup, device=device.type,
-                               max_seq_length=max(args.lengths), seq_lengths=args.seq_lengths,
-                               seq_budget_s=args.seq_budget_s,
-                               psn_max_t=max(args.lengths), triton=True, out=args.out)
-    env = bench.environment(device, config)
-    return primitive_records, bench.run_benchmark(config, device, env), config, env
+    return records
+
+
+def neuron_config(args: argparse.Namespace, device: torch.device) -> bench.BenchConfig:
+    return bench.BenchConfig(neurons=args.neurons, lengths=sorted(args.lengths), batch=args.batch,
+                             d_model=args.d_model, repeats=args.repeats, warmup=args.warmup, device=device.type,
+                             max_seq_length=max(args.lengths), seq_lengths=args.seq_lengths,
+                             seq_budget_s=args.seq_budget_s, psn_max_t=max(args.lengths), triton=True, out=args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,25 +374,38 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = bench.device_name(device)
     print(f"device: {name}; Triton interpreter: {os.environ.get('TRITON_INTERPRET', '0') == '1'}", file=sys.stderr)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"bench_gpu_{slug}_{stamp}.json"
+    meta = {"command": ["python", "scripts/bench_gpu.py", *argv], "created": stamp, "device_name": name,
+            "torch": torch.__version__, "triton": triton.__version__, "cuda": torch.version.cuda,
+            "python": platform.python_version(), "interpreter": os.environ.get("TRITON_INTERPRET", "0") == "1",
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    result = {"meta": meta, "published": PUBLISHED}
+
+    def save(**parts) -> None:  # after each phase, so a job stopped by a time limit keeps what it measured
+        result.update(parts)
+        path.write_text(json.dumps(result, indent=1))
+
     checks = [check_primitive(p, args.check_batch, args.check_length, args.d_model, device, args.tolerance)
               for p in PRIMITIVES]
     copy = copy_bandwidth(args.copy_mib * 2 ** 20, device, max(args.repeats, 3))
+    save(correctness=checks, copy_bandwidth=copy)
     chosen, sweep = {kind: tile(kind) for kind in GPU_TILES}, []
     if not args.no_sweep:
         chosen, sweep = sweep_tiles(TINY_TILE_CANDIDATES if args.tiny else TILE_CANDIDATES, args.batch,
                                     args.sweep_length, args.d_model, device, args.warmup, args.repeats)
         print(f"done: tile sweep, chosen {chosen}", file=sys.stderr, flush=True)
+    save(tiles={"chosen": {kind: asdict(t) for kind, t in chosen.items()}, "sweep": sweep})
+    config = neuron_config(args, device)
+    env = bench.environment(device, config)
     with override_tiles(**chosen):
-        primitive_records, neuron_records, config, env = time_everything(args, device, copy)
+        primitive_records = time_primitives(args, device, copy)
+        save(primitives=primitive_records)
+        neuron_records = bench.run_benchmark(config, device, env)
     summary = bench.summarize(neuron_records, config)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    meta = {"command": ["python", "scripts/bench_gpu.py", *argv], "created": stamp, "device_name": name,
-            "torch": torch.__version__, "triton": triton.__version__, "cuda": torch.version.cuda,
-            "python": platform.python_version(), "interpreter": os.environ.get("TRITON_INTERPRET", "0") == "1",
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
-    tiles = {"chosen": {kind: asdict(t) for kind, t in chosen.items()}, "sweep": sweep}
-    result = {"meta": meta, "published": PUBLISHED, "correctness": checks, "copy_bandwidth": copy, "tiles": tiles,
-              "primitives": primitive_records, "neurons": {"records": neuron_records, "summary": summary}}
+    save(neurons={"records": neuron_records, "summary": summary})
     table = "\n\n".join([
         f"# Kernel benchmark on {name} (torch {torch.__version__}, triton {triton.__version__})",
         f"Copy bandwidth (device to device, read + write): {copy['gb_per_s']:.0f} GB/s",
@@ -404,10 +418,6 @@ def main(argv: list[str] | None = None) -> int:
         f"Published: LIF parallel vs sequential {PUBLISHED['lif_parallel_over_sequential_training']}; "
         f"PSN / DSN {PUBLISHED['psn_over_dsn_training']}.",
         bench.markdown_table(neuron_records, summary, env)])
-    args.out.mkdir(parents=True, exist_ok=True)
-    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-    path = args.out / f"bench_gpu_{slug}_{stamp}.json"
-    path.write_text(json.dumps(result, indent=1))
     path.with_suffix(".md").write_text(table + "\n")
     print(table)
     print(f"\nresults: {path}")

@@ -1,0 +1,23 @@
+"""The cell hash (lra_snn/config.py): machine settings leave it alone, settings of the computation change it."""
+
+from __future__ import annotations
+
+from lra_snn.config import PROJECT_ROOT, cell_hash
+
+
+def test_kernel_backend_and_devices_do_not_change_the_cell(compose_train):
+    base = cell_hash(compose_train("model=lif_ssm", "data=listops", "profile=tiny"))
+    for machine in ("model.encoder.layer.neuron.backend=triton", "model.encoder.layer.neuron.backend=torch",
+                    "trainer.devices=2", "data.num_workers=3"):
+        assert cell_hash(compose_train("model=lif_ssm", "data=listops", "profile=tiny", machine)) == base, machine
+    for computation in ("model.encoder.layer.neuron.tau=3.0", "model.encoder.d_model=48", "data.batch_size=8"):
+        assert cell_hash(compose_train("model=lif_ssm", "data=listops", "profile=tiny", computation)) != base, \
+            computation
+
+
+def test_committed_results_are_found_under_the_current_cells(compose_train):
+    # a hash change would orphan results/runs and make `make lra-all` retrain every cell
+    for model in ("s4d", "lif_ssm", "dsn_ssm", "prf", "spike_ssm"):
+        cells = PROJECT_ROOT / "results" / "runs" / "mini" / "listops" / model
+        current = cell_hash(compose_train(f"model={model}", "data=listops", "profile=mini"))
+        assert (cells / current).is_dir(), f"{model}: no results under cell {current} (have {sorted(cells.iterdir())})"
