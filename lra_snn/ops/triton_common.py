@@ -54,3 +54,24 @@ def scan_chunk(a, b, carry, rows, CHUNK: tl.constexpr):
     a_prod, h = tl.associative_scan((a, b), 0, combine_affine)
     h = h + a_prod * carry[None, :]
     return h, last_row(h, rows, CHUNK)
+
+
+@triton.jit
+def program_tile(length, channels, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+    """This program's channels, which of them exist, the row indices of a chunk, and the offset of
+    its batch element in a contiguous (B, L, D) tensor (grid: batch x channel tiles)."""
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    return cols, cols < channels, tl.arange(0, CHUNK), tl.program_id(0) * length * channels
+
+
+@triton.jit
+def chunk_at(start, rows, cols, col_ok, base, length, channels, REVERSED: tl.constexpr):
+    """Time steps of the chunk ``start`` rows from the first (the last when ``REVERSED``) step, the
+    mask of the elements that exist, and their offsets in the (B, L, D) tensor."""
+    if REVERSED:
+        t = length - 1 - (start + rows)
+        ok = (t >= 0)[:, None] & col_ok[None, :]
+    else:
+        t = start + rows
+        ok = (t < length)[:, None] & col_ok[None, :]
+    return t, ok, base + t[:, None] * channels + cols[None, :]

@@ -16,7 +16,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.triton_common import kernel_dtype, last_row, launch
+from lra_snn.ops.triton_common import chunk_at, kernel_dtype, last_row, launch, program_tile
 
 
 @triton.jit
@@ -30,11 +30,8 @@ def combine_complex_affine(ar_l, ai_l, br_l, bi_l, ar_r, ai_r, br_r, bi_r):
 def complex_scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
                                 A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
                                 CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
     carry_r = tl.zeros([BLOCK_D], dtype=COMPUTE)
     carry_i = tl.zeros([BLOCK_D], dtype=COMPUTE)
     if HAS_H0:
@@ -43,9 +40,8 @@ def complex_scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
     ar_channel = tl.load(a_ptr + 2 * cols, mask=col_ok, other=1.0).to(COMPUTE)
     ai_channel = tl.load(a_ptr + 2 * cols + 1, mask=col_ok, other=0.0).to(COMPUTE)
     for start in range(0, length, CHUNK):
-        t = start + rows
-        ok = (t < length)[:, None] & col_ok[None, :]
-        offsets = 2 * (base + t[:, None] * channels + cols[None, :])
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
+        offsets = 2 * offsets  # interleaved (real, imag)
         br = tl.load(b_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         bi = tl.load(b_ptr + offsets + 1, mask=ok, other=0.0).to(COMPUTE)
         if A_PER_STEP:
@@ -67,11 +63,8 @@ def complex_scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
 def complex_scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, dh0_ptr, length, channels,
                                  A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
                                  CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
     carry_r = tl.zeros([BLOCK_D], dtype=COMPUTE)
     carry_i = tl.zeros([BLOCK_D], dtype=COMPUTE)
     da_sum_r = tl.zeros([BLOCK_D], dtype=COMPUTE)
@@ -84,9 +77,8 @@ def complex_scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, d
         h0_r = tl.load(h0_ptr + 2 * (batch * channels + cols), mask=col_ok, other=0.0).to(COMPUTE)
         h0_i = tl.load(h0_ptr + 2 * (batch * channels + cols) + 1, mask=col_ok, other=0.0).to(COMPUTE)
     for start in range(0, length, CHUNK):
-        t = length - 1 - (start + rows)  # reversed time
-        ok = (t >= 0)[:, None] & col_ok[None, :]
-        offsets = 2 * (base + t[:, None] * channels + cols[None, :])
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, True)  # reversed time
+        offsets = 2 * offsets  # interleaved (real, imag)
         dyr = tl.load(dy_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         dyi = tl.load(dy_ptr + offsets + 1, mask=ok, other=0.0).to(COMPUTE)
         if A_PER_STEP:

@@ -17,7 +17,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.triton_common import kernel_dtype, kernel_scalars, launch, scan_chunk
+from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, launch, program_tile, scan_chunk
 from lra_snn.ops.lif.triton import surrogate_slope
 
 
@@ -39,16 +39,10 @@ def dsn_forward_kernel(logit_ptr, x_ptr, h_ptr, spikes_ptr, scalars_ptr, length,
                        BINARY: tl.constexpr, COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     inv_tau = tl.load(scalars_ptr)
     n_levels = tl.load(scalars_ptr + 1)
-    batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t = start + rows
-        ok = (t < length)[:, None] & col_ok[None, :]
-        offsets = base + t[:, None] * channels + cols[None, :]
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         log_alpha = log_decay(tl.load(logit_ptr + offsets, mask=ok, other=0.0).to(COMPUTE), inv_tau)
         x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         h, carry = scan_chunk(tl.where(ok, tl.exp(log_alpha), 1.0), one_minus_exp(log_alpha) * x, carry, rows, CHUNK)
@@ -65,16 +59,10 @@ def dsn_backward_kernel(logit_ptr, x_ptr, h_ptr, dspikes_ptr, dlogit_ptr, dx_ptr
                         BINARY: tl.constexpr, COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     inv_tau = tl.load(scalars_ptr)
     n_levels = tl.load(scalars_ptr + 1)
-    batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t = length - 1 - (start + rows)  # reversed time
-        ok = (t >= 0)[:, None] & col_ok[None, :]
-        offsets = base + t[:, None] * channels + cols[None, :]
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, True)  # reversed time
         logit = tl.load(logit_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         h = tl.load(h_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)

@@ -19,7 +19,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.triton_common import kernel_dtype, kernel_scalars, launch, scan_chunk
+from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, launch, program_tile, scan_chunk
 
 SURROGATE_CODES = {"atan": 0, "triangle": 1, "rect": 2}
 
@@ -41,18 +41,13 @@ def lif_forward_kernel(x_ptr, spikes_ptr, margin_ptr, count_ptr, scalars_ptr, le
                        COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     beta = tl.load(scalars_ptr)
     v_th = tl.load(scalars_ptr + 1)
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
     potential = tl.zeros([BLOCK_D], dtype=COMPUTE)
     offset = tl.zeros([BLOCK_D], dtype=COMPUTE)
     count = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t = start + rows
-        ok = (t < length)[:, None] & col_ok[None, :]
-        offsets = base + t[:, None] * channels + cols[None, :]
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)  # the whole chunk in flight at once
         spikes = tl.zeros([CHUNK, BLOCK_D], dtype=COMPUTE)
         margins = tl.zeros([CHUNK, BLOCK_D], dtype=COMPUTE)
@@ -74,16 +69,10 @@ def lif_forward_kernel(x_ptr, spikes_ptr, margin_ptr, count_ptr, scalars_ptr, le
 def lif_backward_kernel(margin_ptr, dspikes_ptr, dx_ptr, scalars_ptr, length, channels, SURROGATE: tl.constexpr,
                         COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     beta = tl.load(scalars_ptr)
-    batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t = length - 1 - (start + rows)  # reversed time
-        ok = (t >= 0)[:, None] & col_ok[None, :]
-        offsets = base + t[:, None] * channels + cols[None, :]
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, True)  # reversed time
         margin = tl.load(margin_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         dspikes = tl.load(dspikes_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         grad, carry = scan_chunk(tl.where(ok, beta, 1.0), surrogate_slope(margin, SURROGATE) * dspikes, carry, rows,

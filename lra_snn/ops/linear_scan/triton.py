@@ -18,26 +18,21 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.triton_common import kernel_dtype, launch, scan_chunk
+from lra_snn.ops.triton_common import chunk_at, kernel_dtype, launch, program_tile, scan_chunk
 
 
 @triton.jit
 def scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
                         A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
                         CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     if HAS_H0:
         carry = tl.load(h0_ptr + batch * channels + cols, mask=col_ok, other=0.0).to(COMPUTE)
     a_channel = tl.load(a_ptr + cols, mask=col_ok, other=1.0).to(COMPUTE)
     for start in range(0, length, CHUNK):
-        t = start + rows
-        ok = (t < length)[:, None] & col_ok[None, :]
-        offsets = base + t[:, None] * channels + cols[None, :]
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         b = tl.load(b_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         if A_PER_STEP:
             a = tl.load(a_ptr + offsets, mask=ok, other=1.0).to(COMPUTE)
@@ -51,11 +46,8 @@ def scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
 def scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, dh0_ptr, length, channels,
                          A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
                          CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
-    base = batch * length * channels
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     da_sum = tl.zeros([BLOCK_D], dtype=COMPUTE)
     a_channel = tl.load(a_ptr + cols, mask=col_ok, other=1.0).to(COMPUTE)
@@ -63,9 +55,7 @@ def scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, dh0_ptr, 
     if HAS_H0:
         h0 = tl.load(h0_ptr + batch * channels + cols, mask=col_ok, other=0.0).to(COMPUTE)
     for start in range(0, length, CHUNK):
-        t = length - 1 - (start + rows)  # reversed time
-        ok = (t >= 0)[:, None] & col_ok[None, :]
-        offsets = base + t[:, None] * channels + cols[None, :]
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, True)  # reversed time
         dy = tl.load(dy_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         if A_PER_STEP:
             has_next = ok & (t + 1 < length)[:, None]

@@ -18,7 +18,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.triton_common import kernel_dtype, kernel_scalars, launch, scan_chunk
+from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, launch, program_tile, scan_chunk
 
 
 @triton.jit
@@ -27,19 +27,13 @@ def refractory_iteration_kernel(excess_ptr, spikes_ptr, v_th_ptr, rho_ptr, updat
                                 BLOCK_D: tl.constexpr):
     beta = tl.load(scalars_ptr)
     gamma = tl.load(scalars_ptr + 1)
-    batch = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < channels
-    rows = tl.arange(0, CHUNK)
+    cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     v_th = tl.load(v_th_ptr + cols, mask=col_ok, other=0.0).to(COMPUTE)
     rho = tl.load(rho_ptr + cols, mask=col_ok, other=0.0).to(COMPUTE)
-    base = batch * length * channels
     reset_carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     refractory_carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t = start + rows
-        ok = (t < length)[:, None] & col_ok[None, :]
-        offsets = base + t[:, None] * channels + cols[None, :]
+        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         excess = tl.load(excess_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         # the spike of the step before: traces hold the spikes strictly before t
         previous = tl.load(spikes_ptr + offsets - channels, mask=ok & (t >= 1)[:, None], other=0.0).to(COMPUTE)
