@@ -9,6 +9,7 @@ the same config hash is not run again (``skip_completed``).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from lra_snn.checkpoints import CellTag, verify_resumable
 from lra_snn.config import cell_hash, register_resolvers
 from lra_snn.data.errors import DataNotFoundError
+from lra_snn.override_hints import unknown_key_hints
 from lra_snn.results import git_commit, library_versions, read_result, write_result
 
 log = logging.getLogger(__name__)
@@ -158,5 +160,17 @@ def main(cfg: DictConfig) -> float | None:
     return (record.get("metrics") or {}).get(cfg.monitor.metric)
 
 
+def cli() -> None:
+    """Command-line entry (``python -m lra_snn.train``, ``lra-train``): ``main``, and when Hydra
+    refuses the command, a hint naming the config keys closest to any unknown override key."""
+    try:
+        main()
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            for hint in unknown_key_hints(sys.argv[1:]):
+                print(hint, file=sys.stderr)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -30,6 +30,7 @@ if not torch.cuda.is_available():  # before triton is imported anywhere
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -44,7 +45,7 @@ from torch import Tensor  # noqa: E402
 from lra_snn import bench  # noqa: E402
 from lra_snn.neurons.dsn import IntegerSpike, decay_and_gain  # noqa: E402
 from lra_snn.neurons.lif import DecoupledResetLIF  # noqa: E402
-from lra_snn.neurons.threshold_scan import spike_trace  # noqa: E402
+from lra_snn.neurons.threshold_scan import spike_trace, threshold_scan  # noqa: E402
 from lra_snn.ops.complex_scan import complex_scan  # noqa: E402
 from lra_snn.ops.dsn import fused_dsn  # noqa: E402
 from lra_snn.ops.linear_scan import linear_scan  # noqa: E402
@@ -67,6 +68,8 @@ class Primitive:
     arrays_forward: int
     arrays_backward: int | None  # None: forward only (no autograd)
     spiking: bool
+    # for a primitive whose output is not the spike train itself: the spikes, for the correctness check
+    spikes_of: Callable[[list[Tensor], Tensor], Tensor] | None = None
 
 
 def _decays(shape, device, g) -> Tensor:
@@ -98,6 +101,11 @@ def _refractory(inputs: list[Tensor], backend: str) -> Tensor:
     return (margin >= 0).to(excess.dtype)
 
 
+def _threshold(inputs: list[Tensor], backend: str) -> Tensor:
+    excess, decay = inputs
+    return threshold_scan(excess, 1.0, decay, backend="triton" if backend == "triton" else "torch")
+
+
 def _complex_inputs(b, length, d, device, g) -> list[Tensor]:
     a = torch.polar(0.05 + 0.9 * torch.rand(d, generator=g, dtype=torch.float64),
                     torch.randn(d, generator=g, dtype=torch.float64))
@@ -117,6 +125,8 @@ PRIMITIVES = [
               lambda b, n, d, dev, g: [_normal((b, n, d), dev, g, 0.8), (torch.rand(b, n, d, generator=g) < 0.3)
                                        .double().to(dev), _decays((d,), dev, g) + 0.5, _decays((d,), dev, g)],
               _refractory, 5, None, True),
+    Primitive("threshold_scan", lambda b, n, d, dev, g: [_normal((b, n, d), dev, g, 1.0, 0.3), _decays((d,), dev, g)],
+              _threshold, 2, None, True, spikes_of=lambda inputs, offsets: (inputs[0] >= offsets).to(offsets.dtype)),
 ]
 
 
@@ -151,8 +161,11 @@ def check_primitive(primitive: Primitive, batch: int, length: int, channels: int
                     tolerance: float) -> dict:
     """Triton in float32 against the PyTorch path in float64 at one (full) size."""
     inputs = primitive.make_inputs(batch, length, channels, device, torch.Generator().manual_seed(0))
-    got = outputs_and_grads(primitive, [_cast(t, torch.float32) for t in inputs], "triton", dy_seed=1)
+    inputs32 = [_cast(t, torch.float32) for t in inputs]
+    got = outputs_and_grads(primitive, inputs32, "triton", dy_seed=1)
     expected = outputs_and_grads(primitive, inputs, "torch", dy_seed=1)
+    if primitive.spikes_of is not None:
+        got[0], expected[0] = primitive.spikes_of(inputs32, got[0]), primitive.spikes_of(inputs, expected[0])
     names = ["output"] + [f"grad_{i}" for i in range(len(got) - 1)]
     errors = {n: relative_error(a, b) for n, a, b in zip(names, got, expected)}
     record = {"primitive": primitive.name, "batch": batch, "length": length, "channels": channels,
@@ -240,9 +253,9 @@ TILE_CANDIDATES = {
                    Tile(32, 64, 2)],
 }
 TINY_TILE_CANDIDATES = {"scan": [Tile(16, 16, 1), Tile(8, 8, 1)], "sequential": [Tile(16, 16, 1), Tile(4, 8, 1)]}
-# what each kind's sweep times: (primitive, pass); the LIF forward is the one sequential kernel
+# what each kind's sweep times: (primitive, pass); the sequential kernels are the LIF forward and the threshold scan
 SWEEP_WORKLOAD = {"scan": [("scan_per_step", "forward_backward"), ("dsn_fused", "forward_backward")],
-                  "sequential": [("lif_fused", "forward")]}
+                  "sequential": [("lif_fused", "forward"), ("threshold_scan", "forward")]}
 
 
 def sweep_tiles(candidates: dict[str, list[Tile]], batch: int, length: int, channels: int, device: torch.device,
@@ -335,10 +348,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--copy-mib", type=int, default=1024, help="buffer size of the copy-bandwidth measurement")
-    p.add_argument("--neurons", type=bench._name_list, default=["lif", "prf", "refractory_lif", "dsn", "psn"])
+    p.add_argument("--neurons", type=bench._name_list, default=["lif", "dsn", "psn", "prf", "refractory_lif"],
+                   help="in this order (the papers' comparisons first: a time limit cuts the end)")
     p.add_argument("--seq-budget-s", type=float, default=30.0, help="as in lra_snn.bench: skip slower loops")
-    p.add_argument("--seq-lengths", type=bench._int_list, default=[1024, 16384, 32768],
-                   help="lengths at which the sequential loops are timed (the papers' anchors; each costs seconds)")
+    p.add_argument("--seq-lengths", type=bench._int_list, default=[1024, 32768],
+                   help="lengths at which the sequential loops are timed (the PRF paper's anchors; each costs seconds)")
     p.add_argument("--sweep-length", type=int, default=16384, help="L of the tile sweep")
     p.add_argument("--no-sweep", action="store_true", help="keep the default tiles (lra_snn.ops.tiles)")
     p.add_argument("--tiny", action="store_true", help="CPU/interpreter sizes (for the test of this script)")
@@ -403,9 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     with override_tiles(**chosen):
         primitive_records = time_primitives(args, device, copy)
         save(primitives=primitive_records)
-        neuron_records = bench.run_benchmark(config, device, env)
-    summary = bench.summarize(neuron_records, config)
-    save(neurons={"records": neuron_records, "summary": summary})
+        neuron_records = []
+        for neuron in args.neurons:  # one at a time, each saved with the summary so far
+            neuron_records += bench.run_benchmark(dataclasses.replace(config, neurons=[neuron]), device, env)
+            summary = bench.summarize(neuron_records, config)
+            save(neurons={"records": neuron_records, "summary": summary})
     table = "\n\n".join([
         f"# Kernel benchmark on {name} (torch {torch.__version__}, triton {triton.__version__})",
         f"Copy bandwidth (device to device, read + write): {copy['gb_per_s']:.0f} GB/s",

@@ -4,7 +4,8 @@ Definition (neurons.md section 1), beta = 1 - 1/tau, u_0 = s_0 = 0:
 ``u_t = beta * (u_{t-1} - V_th * s_{t-1}) + x_t``, ``s_t = H(u_t - V_th)``.
 Parallel form: the reset-free potential ``u'_t = beta * u'_{t-1} + x_t`` (chunked leaky integration),
 then the threshold scan (reset offsets ``b``, no autograd) and ``s = H(u' - V_th - b)``; on CUDA
-all three run fused in one Triton kernel (``lra_snn.ops.lif``) when the reset is detached.
+all three run fused in one Triton kernel (``lra_snn.ops.lif``) when the reset is detached, else
+each primitive (leaky integration, threshold scan, the reset's reverse scan) runs its own kernel.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import Tensor
 
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import SURROGATES, spike
-from lra_snn.neurons.threshold_scan import coupled_reset_spike, leaky_integrate, threshold_scan
+from lra_snn.neurons.threshold_scan import coupled_reset_spike, leaky_integrate, scan_backend, threshold_scan
 from lra_snn.ops.lif import fused_lif, lif_backend
 
 
@@ -33,7 +34,8 @@ class DecoupledResetLIF(Neuron):
     ``detach_reset=True`` (default, as in the paper): the reset term carries no gradient, so
     gradients flow through ``u'`` only. ``detach_reset=False``: gradients also flow through the
     spikes in the reset (full BPTT), computed in parallel by one reverse scan. ``backend``: None
-    (the fused Triton kernel on CUDA when it applies), "torch" or "triton" (``lra_snn.ops.dispatch``).
+    (Triton kernels on CUDA: the fused one when the reset is detached), "torch" or "triton"
+    (``lra_snn.ops.dispatch``).
     """
 
     def __init__(self, d_model: int, *, tau: float = 2.0, v_th: float = 1.0, detach_reset: bool = True,
@@ -56,16 +58,16 @@ class DecoupledResetLIF(Neuron):
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
         self._check_channels(x)
-        if lif_backend(x, self.detach_reset, self.backend) == "triton":
+        if self.detach_reset and lif_backend(x, self.detach_reset, self.backend) == "triton":
             spikes, count = fused_lif(x, self.beta, self.v_th, self.surrogate)
             self.firing_rate = count.sum().float() / spikes.numel()
             return spikes
         excess = self._excess(x)
-        offset = threshold_scan(excess.detach(), self.v_th, self.beta)
+        offset = threshold_scan(excess.detach(), self.v_th, self.beta, scan_backend(self.backend, excess))
         if self.detach_reset:
             spikes = spike(excess - offset, self.surrogate)
         else:
-            spikes = coupled_reset_spike(excess, offset, self.v_th, self.beta, self.surrogate)
+            spikes = coupled_reset_spike(excess, offset, self.v_th, self.beta, self.surrogate, self.backend)
         return self._record(spikes)
 
     def _excess(self, x: Tensor) -> Tensor:
@@ -77,7 +79,7 @@ class DecoupledResetLIF(Neuron):
         self._check_channels(x)
         with torch.no_grad():
             excess = self._excess(x)
-            return excess - threshold_scan(excess, self.v_th, self.beta)
+            return excess - threshold_scan(excess, self.v_th, self.beta, scan_backend(self.backend, excess))
 
     def init_state(self, batch: int, device: torch.device | None = None,
                    dtype: torch.dtype = torch.float32) -> LIFState:

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import SURROGATES, spike
-from lra_snn.neurons.threshold_scan import threshold_scan
+from lra_snn.neurons.threshold_scan import scan_backend, threshold_scan
 from lra_snn.ops import dispatch
 from lra_snn.ops.complex_scan import complex_scan
 from lra_snn.params import tag
@@ -136,7 +136,7 @@ class PRF(Neuron):
         if not self.reset:
             return excess
         decay = self._dynamics(dtype)[1].detach()
-        return excess - threshold_scan(excess.detach(), self.v_th, decay)
+        return excess - threshold_scan(excess.detach(), self.v_th, decay, scan_backend(self.backend, excess))
 
     def _membrane(self, x: Tensor) -> Tensor:
         """``Re z`` (B, L, D): the Triton complex scan where the dispatch picks it, else FFT convolution."""

@@ -6,7 +6,7 @@ the reset-free potential ``u'_t = beta * u'_{t-1} + x_t`` in parallel. A soft re
 potential and the reset offset ``b_1 = 0``, ``b_{t+1} = decay * (b_t + V_th * s_t)``, i.e.
 ``b_t = V_th * sum_{i<t} decay^(t-i) s_i`` (the threshold is ``d_t = V_th + b_t``). The spikes
 ``s_t = [u'_t - V_th >= b_t]`` need one cheap pass over time without autograd
-(``threshold_scan``); gradients then flow through ``u'`` only (reset detached), or through the
+(``threshold_scan``; a Triton kernel on CUDA tensors); gradients then flow through ``u'`` only (reset detached), or through the
 reset as well via ``coupled_reset_spike``, whose backward is one reverse linear scan.
 ``spike_trace`` is the causal convolution of a spike train with a decaying kernel, used by the
 refractory neuron's parallel iterations (neurons.md section 3).
@@ -21,6 +21,7 @@ from torch import Tensor
 from lra_snn.neurons.surrogate import spike
 from lra_snn.ops import dispatch
 from lra_snn.ops.linear_scan import linear_scan
+from lra_snn.ops.threshold_scan import threshold_scan_backend, threshold_scan_kernel
 
 
 def _per_channel(value: float | Tensor, like: Tensor, name: str) -> Tensor:
@@ -58,13 +59,20 @@ def _scan_offsets_numpy(excess: Tensor, offset: Tensor, v_th: Tensor, decay: Ten
         offset_t[t + 1] *= decay
 
 
-BACKENDS = ("numpy", "torch")
+HOST_LOOPS = ("numpy", "torch")
+BACKENDS = (*HOST_LOOPS, "triton")
 
 
 def _default_backend(excess: Tensor) -> str:
-    """NumPy for float32/float64 CPU tensors (cheapest per step), torch otherwise."""
+    """The host loop for ``excess``: NumPy for float32/float64 CPU tensors (cheapest per step), torch otherwise."""
     numpy_ok = excess.device.type == "cpu" and excess.dtype in (torch.float32, torch.float64)
     return "numpy" if numpy_ok else "torch"
+
+
+def scan_backend(neuron_backend: str | None, excess: Tensor) -> str | None:
+    """``threshold_scan``'s backend for a neuron's ``backend`` option (None | "torch" | "triton"):
+    "torch" (the PyTorch path, no Triton) is the host loop; the others pass through."""
+    return _default_backend(excess) if neuron_backend == "torch" else neuron_backend
 
 
 @torch.no_grad()
@@ -73,23 +81,26 @@ def threshold_scan(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, 
 
     ``excess`` is the reset-free potential minus the threshold; the neuron spikes at t iff
     ``excess_t - b_t >= 0``. ``v_th`` and ``decay`` are scalars or per-channel (D,) tensors.
-    One pass over time on contiguous (B, D) slices, in place, without autograd. ``backend``:
-    "numpy" (float32/float64 CPU tensors only) or "torch"; None picks numpy where it can.
+    One pass over time without autograd. ``backend``: "triton" (the kernel of
+    ``lra_snn.ops.threshold_scan``; raises where it cannot run), "numpy" (float32/float64 CPU tensors
+    only) or "torch" (host loops over contiguous (B, D) slices, in place); None picks Triton on CUDA
+    tensors where the dispatch can, else numpy where it can, else torch.
     """
     if excess.dim() != 3:
         raise ValueError(f"threshold_scan expects (batch, length, channels), got shape {tuple(excess.shape)}")
-    if backend is None:
-        backend = _default_backend(excess)
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown threshold_scan backend {backend!r}; choose one of {BACKENDS}")
+    if backend not in (None, *BACKENDS):
+        raise ValueError(f"unknown threshold_scan backend {backend!r}; choose one of {BACKENDS} or None")
     if backend == "numpy" and _default_backend(excess) != "numpy":
         raise ValueError(f"the numpy backend needs a float32/float64 CPU tensor, got {excess.dtype} on "
                          f"{excess.device}; use backend='torch'")
     v_th = _per_channel(v_th, excess, "v_th")
     decay = _per_channel(decay, excess, "decay")
+    if backend in (None, "triton") and threshold_scan_backend(excess, backend) == "triton":
+        channels = excess.shape[-1]
+        return threshold_scan_kernel(excess, v_th.expand(channels), decay.expand(channels))
     time_major = excess.transpose(0, 1).contiguous()
     offset = torch.empty_like(time_major)
-    scan = _scan_offsets_numpy if backend == "numpy" else _scan_offsets_torch
+    scan = _scan_offsets_numpy if (backend or _default_backend(excess)) == "numpy" else _scan_offsets_torch
     scan(time_major, offset, v_th, decay)
     return offset.transpose(0, 1)
 
@@ -148,10 +159,11 @@ class _CoupledResetSpike(torch.autograd.Function):
     """``H(excess - b)`` with the gradient of the sequential neuron whose reset is not detached."""
 
     @staticmethod
-    def forward(ctx, excess: Tensor, offset: Tensor, v_th: Tensor, decay: Tensor, surrogate: str) -> Tensor:
+    def forward(ctx, excess: Tensor, offset: Tensor, v_th: Tensor, decay: Tensor, surrogate: str,
+                backend: str | None) -> Tensor:
         margin = excess - offset
         ctx.save_for_backward(margin, v_th, decay)
-        ctx.surrogate = surrogate
+        ctx.surrogate, ctx.backend = surrogate, backend
         return (margin >= 0).to(excess.dtype)
 
     @staticmethod
@@ -164,18 +176,19 @@ class _CoupledResetSpike(torch.autograd.Function):
         # recurrence E_t = slope_t * g_t + decay * (1 - V_th * slope_t) * E_{t+1},
         # and delta_t = E_t - decay * E_{t+1}.
         coefficient = (decay * (1 - v_th * slope)).flip(1)
-        inclusive = linear_scan(coefficient, (slope * grad_spikes).flip(1)).flip(1)
+        inclusive = linear_scan(coefficient, (slope * grad_spikes).flip(1), backend=ctx.backend).flip(1)
         following = torch.cat([inclusive[:, 1:], torch.zeros_like(inclusive[:, :1])], 1)
-        return inclusive - decay * following, None, None, None, None
+        return inclusive - decay * following, None, None, None, None, None
 
 
 def coupled_reset_spike(excess: Tensor, offset: Tensor, v_th: float | Tensor, decay: float | Tensor,
-                        surrogate: str) -> Tensor:
+                        surrogate: str, backend: str | None = None) -> Tensor:
     """Spikes ``H(excess - offset)`` whose gradient also flows through the reset (not detached).
 
     ``offset`` must come from ``threshold_scan(excess, v_th, decay)``; the gradient reaches
-    ``excess`` only (``v_th`` and ``decay`` are constants here).
+    ``excess`` only (``v_th`` and ``decay`` are constants here). ``backend`` (None | "torch" |
+    "triton") is the reverse scan's (``lra_snn.ops.linear_scan``).
     """
     v_th = _per_channel(v_th, excess, "v_th")
     decay = _per_channel(decay, excess, "decay")
-    return _CoupledResetSpike.apply(excess, offset.detach(), v_th, decay, surrogate)
+    return _CoupledResetSpike.apply(excess, offset.detach(), v_th, decay, surrogate, backend)

@@ -45,7 +45,7 @@ def test_tiny_run_writes_json_and_tables(bench_gpu, tmp_path, capsys):
     assert set(sweep[0]["median_s"]) == {"scan_per_step/forward_backward", "dsn_fused/forward_backward"}
     timed = {(r["primitive"], r["backend"], r["pass"]) for r in result["primitives"] if r["status"] == "ok"}
     for name in names:
-        passes = ["forward"] if name == "refractory_iteration" else ["forward", "forward_backward"]
+        passes = ["forward"] if name in ("refractory_iteration", "threshold_scan") else ["forward", "forward_backward"]
         assert {(name, b, p) for b in ("torch", "triton") for p in passes} <= timed
     triton_rows = [r for r in result["primitives"] if r["backend"] == "triton"]
     assert all(r["fraction_of_copy"] == pytest.approx(r["gb_per_s"] / result["copy_bandwidth"]["gb_per_s"])

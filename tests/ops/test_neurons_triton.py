@@ -11,13 +11,14 @@ from lra_snn.neurons import build_neuron
 CASES = {
     "lif": {},
     "lif_triangle": {"surrogate": "triangle"},
+    "lif_coupled_reset": {"detach_reset": False},
     "dsn": {},
     "dsn_binary": {"binary": True},
     "prf": {"theta_max": 1.0, "delta_min": 0.05, "delta_max": 0.5},
     "prf_reset": {"theta_max": 1.0, "delta_min": 0.05, "delta_max": 0.5, "reset": True},
     "refractory_lif": {"max_iters": None},
 }
-REGISTRY_NAME = {"lif_triangle": "lif", "dsn_binary": "dsn", "prf_reset": "prf"}
+REGISTRY_NAME = {"lif_triangle": "lif", "lif_coupled_reset": "lif", "dsn_binary": "dsn", "prf_reset": "prf"}
 
 
 def neuron_pair(case: str, channels: int, device: torch.device):

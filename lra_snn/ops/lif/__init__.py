@@ -20,7 +20,8 @@ def _kernel_problem(x: Tensor, detach_reset: bool) -> str | None:
     if x.dim() != 3:
         return f"the kernel takes x of shape (B, L, D), got {tuple(x.shape)}"
     if not detach_reset:
-        return "detach_reset=False (gradient through the reset) is not fused; it runs the PyTorch reverse scan"
+        return ("detach_reset=False (gradient through the reset) is not fused; the neuron runs the primitives "
+                "(leaky integration, threshold scan, reverse scan), each dispatched on its own")
     return None
 
 
