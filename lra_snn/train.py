@@ -60,6 +60,12 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Train
                        callbacks=[*_instantiate_all(cfg.callbacks), *extra_callbacks])
 
 
+def best_checkpoint(trainer: L.Trainer) -> str | None:
+    """The best checkpoint of the monitored metric so far (None: none saved; the last weights are evaluated)."""
+    monitored = [c for c in trainer.checkpoint_callbacks if c.monitor is not None]
+    return (monitored[0].best_model_path or None) if monitored else None
+
+
 def _log_resolved_config(trainer: L.Trainer, cfg: DictConfig) -> None:
     """Give every logger the whole resolved config (wandb: the run's config; CSV: hparams.yaml)."""
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -119,7 +125,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             verify_resumable(last, cell)
             log.info("resuming from %s", last)
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
-        best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+        best = best_checkpoint(trainer)
         val = trainer.validate(task, datamodule=datamodule, ckpt_path=best)
         test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
     except Exception as error:
@@ -134,7 +140,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             **{key: float(value) for results in (val, test) for key, value in results[0].items()},
             **datamodule.summary_metrics(),
         },
-        "best_checkpoint": best and trainer.checkpoint_callback.best_model_path,
+        "best_checkpoint": best,
         "wall_time_s": time.time() - started,
         "steps": trainer.global_step,
         "n_params": sum(p.numel() for p in task.parameters()),

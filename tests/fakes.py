@@ -1,13 +1,15 @@
 """Tiny datasets in the real on-disk formats, shared by the data tests and the experiment runs:
-CIFAR-10 python batches, LRA's AAN retrieval TSVs and WikiText token files."""
+CIFAR-10 python batches, LRA's AAN retrieval TSVs and WikiText token files; and a crash on cue."""
 
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import tarfile
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 
 from lra_snn.data import image, retrieval
@@ -78,3 +80,25 @@ def write_corpus(folder: Path) -> Path:
     for split, repeats in (("train", 8), ("valid", 1), ("test", 1)):
         (folder / f"wiki.{split}.tokens").write_text("".join(LINES * repeats), encoding="utf-8")
     return folder
+
+
+class CrashAtStep(L.Callback):
+    """Raises after training step ``step`` (a run killed mid-epoch, for the resume tests)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError(f"crash injected after step {self.step}")
+
+
+class BatchLabels(L.Callback):
+    """Appends each training step's number and batch labels to a JSON-lines file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        with self.path.open("a") as log:
+            log.write(json.dumps({"step": trainer.global_step, "labels": batch["labels"].tolist()}) + "\n")

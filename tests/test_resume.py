@@ -1,5 +1,6 @@
 """A sweep killed mid-cell (SIGTERM, then SIGKILL) and relaunched ends with the same results as an
-uninterrupted sweep: completed cells are not rerun, the interrupted cell resumes from last.ckpt."""
+uninterrupted sweep: completed cells are not rerun, the interrupted cell resumes from last.ckpt.
+A run that dies inside an epoch resumes from its step checkpoint with the rest of that epoch's batches."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.train import RunFailed, run
 
 SWEEP = [sys.executable, "-m", "lra_snn.train", "-m", "data=listops", "model=s4d", "seed=1,2", "profile=tiny",
          "trainer.max_epochs=8", "trainer.deterministic=true", "torch_threads=1", "trainer.enable_progress_bar=false"]
@@ -70,3 +73,32 @@ def test_killed_and_relaunched_sweep_matches_an_uninterrupted_one(tmp_path):
         assert resumed[seed]["steps"] == straight[seed]["steps"]
         for key in COMPARED:
             assert resumed[seed]["metrics"][key] == straight[seed]["metrics"][key], (seed, key)
+
+
+def logged_batches(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_run_killed_inside_an_epoch_resumes_with_the_rest_of_its_batches(compose_train, tmp_path):
+    # tiny ListOps: 256 examples in batches of 32, 8 steps an epoch; a step checkpoint every 3 steps
+    def cell(name: str, *extra: str):
+        return compose_train("data=listops", "model=s4d", "profile=tiny", "trainer.max_epochs=3",
+                             "trainer.deterministic=true", "callbacks.step_checkpoint.every_n_train_steps=3",
+                             "+callbacks.batches._target_=tests.fakes.BatchLabels",
+                             f"+callbacks.batches.path={tmp_path}/{name}.jsonl", f"paths.output_dir={tmp_path}/{name}",
+                             f"paths.results_dir={tmp_path}/{name}_results", *extra)
+
+    expected = run(cell("straight"))
+    with pytest.raises(RunFailed, match="crash injected after step 13"):
+        run(cell("killed", "+callbacks.crash._target_=tests.fakes.CrashAtStep", "+callbacks.crash.step=13"))
+    last = next((tmp_path / "killed").rglob("last.ckpt"))
+    assert torch.load(last, weights_only=False)["global_step"] == 12  # inside the second epoch (steps 9-16)
+    before_crash = logged_batches(tmp_path / "killed.jsonl")
+    resumed = run(cell("killed"))
+    after_restart = logged_batches(tmp_path / "killed.jsonl")[len(before_crash):]
+    # the steps after the checkpoint are trained again, on the same batches, and the epoch ends where it should
+    # (without ResumeMidEpoch the second epoch would start its data over: this comparison fails)
+    assert [b for b in before_crash if b["step"] <= 12] + after_restart == logged_batches(tmp_path / "straight.jsonl")
+    assert resumed["status"] == "completed" and resumed["steps"] == expected["steps"] == 24
+    for key in COMPARED:
+        assert resumed["metrics"][key] == expected["metrics"][key], key

@@ -69,19 +69,29 @@ class ClassificationDataModule(L.LightningDataModule):
 class EpochSeededSampler(Sampler[int]):
     """A random permutation per epoch drawn from ``(seed, epoch)`` alone, not from the global RNG:
     a run resumed from a checkpoint at epoch k sees exactly the batches of an uninterrupted run.
-    Lightning calls ``set_epoch`` before every training epoch."""
+    Lightning calls ``set_epoch`` before every training epoch. ``resume_after(n)`` makes the next
+    pass start after the first ``n`` examples of its epoch's permutation (a run resumed from a
+    mid-epoch checkpoint, ``lra_snn.checkpoints.ResumeMidEpoch``); ``len`` stays the whole epoch."""
 
     def __init__(self, n_examples: int, seed: int) -> None:
         self.n_examples = n_examples
         self.seed = seed
         self.epoch = 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume_after(self, n_examples: int) -> None:
+        """Leave out the first ``n_examples`` of the next pass (they were trained before the restart)."""
+        if not 0 <= n_examples <= self.n_examples:
+            raise ValueError(f"cannot resume after {n_examples} of {self.n_examples} examples")
+        self._skip = n_examples
+
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n_examples, generator=generator).tolist())
+        skip, self._skip = self._skip, 0
+        return iter(torch.randperm(self.n_examples, generator=generator)[skip:].tolist())
 
     def __len__(self) -> int:
         return self.n_examples
