@@ -8,30 +8,81 @@ classes it has, and counts its labels so runs can report the majority-class rate
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from lra_snn.data.cache import cache_dir, check_settings, is_complete
 from lra_snn.data.distributed import evaluation_sampler
+from lra_snn.data.errors import DataNotFoundError
 
 INPUT_KINDS = ("tokens", "values")
+SPLITS = ("train", "val", "test")
 
 
 class ClassificationDataModule(L.LightningDataModule):
-    """Subclasses set ``task``, ``n_classes``, ``input_kind`` and ``vocab_size`` or ``d_input``,
-    ``batch_size`` and ``eval_batch_size``, and implement ``_loader`` and ``class_counts``."""
+    """Subclasses set ``task``, ``n_classes``, ``input_kind`` and ``vocab_size`` or ``d_input`` and
+    ``make_target`` (the command that creates the data), call ``_set_loading`` in ``__init__``, and
+    implement ``cache_settings``, ``_loader`` and ``class_counts``. The splits live in a cache folder
+    keyed by every setting (``lra_snn.data.cache``): ``setup`` loads them from ``built_cache_dir``."""
 
     task: str
     n_classes: int
     input_kind: str
+    make_target: str
     pair: bool = False
     vocab_size: int | None = None
     d_input: int | None = None
 
+    data_dir: Path
     batch_size: int
     eval_batch_size: int
+    num_workers: int
+    splits: dict[str, Any]
+
+    def _set_loading(self, data_dir: str | Path, batch_size: int, eval_batch_size: int | None,
+                     num_workers: int) -> None:
+        """Where the data lives and how it is batched (evaluation batches default to training's size)."""
+        self.data_dir = Path(data_dir)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.splits = {}
+
+    def downloads_dir(self) -> Path:
+        return self.data_dir / "downloads"
+
+    @property
+    def cache_name(self) -> str:
+        """The folder of this module's caches under ``<data_dir>/cache/``."""
+        return self.task
+
+    def cache_settings(self) -> dict[str, Any]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def cache_dir(self) -> Path:
+        """Folder of the cached splits for the current settings."""
+        return cache_dir(self.data_dir, self.cache_name, self.cache_settings())
+
+    def built_cache_dir(self, what: str) -> Path:
+        """``cache_dir()`` after checking that ``prepare_data`` built it with the current settings."""
+        directory = self.cache_dir()
+        if not is_complete(directory):
+            raise DataNotFoundError(directory, self.make_target, detail=f"{what} not built; call prepare_data() first")
+        check_settings(directory, self.cache_settings())
+        return directory
+
+    def _split(self, split: str) -> Any:
+        """The loaded split ``split`` (after ``setup``)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if not self.splits:
+            raise RuntimeError(f"{type(self).__name__}: call prepare_data() and setup() before reading splits")
+        return self.splits[split]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:  # pragma: no cover - interface
         raise NotImplementedError

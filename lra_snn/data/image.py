@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from lra_snn.data.base import ClassificationDataModule, make_loader
-from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete
+from lra_snn.data.cache import ensure_built
 from lra_snn.data.download import SOURCES, fetch_source, iter_archive_files, reading_archive
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.tokens import SPECIAL_TOKENS, balanced_subset, holdout_split
@@ -192,10 +192,11 @@ class ImageDataModule(ClassificationDataModule):
     with ``pixel_mean``/``pixel_std`` in gray levels) or "tokens" (vocabulary 259). ``val_fraction``
     of train is held out with ``split_seed``; ``n_train``/``n_val``/``n_test`` take seeded
     class-balanced subsets (None: all). The cache holds gray levels only, so mode and normalisation
-    change no cache. Training batches are shuffled with torch's global generator.
+    change no cache. Training batches are shuffled in an order fixed by (seed, epoch).
     """
 
     task = "image"
+    make_target = MAKE_TARGET
     n_classes = 10
 
     def __init__(
@@ -221,7 +222,7 @@ class ImageDataModule(ClassificationDataModule):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if pixel_std <= 0:
             raise ValueError(f"pixel_std must be positive, got {pixel_std}")
-        self.data_dir = Path(data_dir)
+        self._set_loading(data_dir, batch_size, eval_batch_size, num_workers)
         self.archives = [Path(a) for a in archives] if archives else [self.downloads_dir() / SOURCES["cifar10"].filename]
         self.mode = mode
         self.input_kind = mode
@@ -235,15 +236,8 @@ class ImageDataModule(ClassificationDataModule):
         self.split_seed = split_seed
         self.subset_sizes = {"train": n_train, "val": n_val, "test": n_test}
         self.subset_seed = subset_seed
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
-        self.splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ locations and settings
-
-    def downloads_dir(self) -> Path:
-        return self.data_dir / "downloads"
 
     def cache_settings(self) -> dict[str, Any]:
         """Every setting the cached gray levels depend on (the source included)."""
@@ -255,9 +249,6 @@ class ImageDataModule(ClassificationDataModule):
             "holdout": {"fraction": self.val_fraction, "seed": self.split_seed},
             "subsets": {**self.subset_sizes, "seed": self.subset_seed},
         }
-
-    def cache_dir(self) -> Path:
-        return cache_dir(self.data_dir, self.task, self.cache_settings())
 
     # ------------------------------------------------------------------ Lightning hooks
 
@@ -275,10 +266,7 @@ class ImageDataModule(ClassificationDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the cached splits (built by ``prepare_data``)."""
-        directory = self.cache_dir()
-        if not is_complete(directory):
-            raise DataNotFoundError(directory, MAKE_TARGET, detail="image cache not built; call prepare_data() first")
-        check_settings(directory, self.cache_settings())
+        directory = self.built_cache_dir("image cache")
         self.splits = {split: _load_images(directory / split) for split in SPLITS}
 
     def class_counts(self, split: str) -> np.ndarray:
@@ -300,13 +288,6 @@ class ImageDataModule(ClassificationDataModule):
                                                self.n_classes, name=f"the {split} split")]
             _save_images(target / split, images[chosen], labels[chosen])
         log.info("image: converted %s in %.1f s", source, time.perf_counter() - started)
-
-    def _split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not self.splits:
-            raise RuntimeError("ImageDataModule: call prepare_data() and setup() before reading splits")
-        return self.splits[split]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return make_loader(ImageDataset(*self._split(split)), batch_size, shuffle,

@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader
 
 from lra_snn.data import listops
 from lra_snn.data.base import ClassificationDataModule, make_loader
-from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete, settings_hash
+from lra_snn.data.cache import ensure_built, is_complete, settings_hash
 from lra_snn.data.errors import DataNotFoundError
-from lra_snn.data.tokens import TokenDataset, TokenSplit, collate, load_token_split, save_token_split
+from lra_snn.data.tokens import TokenDataset, collate, load_token_split, save_token_split
 
 SOURCES = ("generate", "release")
 SPLITS = tuple(listops.SPLIT_FILES)
@@ -33,11 +33,12 @@ class ListOpsDataModule(ClassificationDataModule):
     (bounds and seed as given); ``source="release"`` reads ``basic_{train,val,test}.tsv`` from
     ``release_dir`` (or its ``listops-1000``, ``lra_release/listops-1000`` or
     ``lra_release/lra_release/listops-1000`` subfolder). ``max_seq_len`` bounds a sequence
-    including EOS; a longer expression is an error. Training batches are shuffled with torch's
-    global generator, which ``lightning.seed_everything`` seeds.
+    including EOS; a longer expression is an error. Training batches are shuffled in an order fixed
+    by (seed, epoch).
     """
 
     task = "listops"
+    make_target = listops.MAKE_TARGET
     n_classes = 10
     input_kind = "tokens"
 
@@ -65,7 +66,7 @@ class ListOpsDataModule(ClassificationDataModule):
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
         if source == "release" and release_dir is None:
             raise ValueError("source='release' needs release_dir (the folder holding listops-1000/)")
-        self.data_dir = Path(data_dir)
+        self._set_loading(data_dir, batch_size, eval_batch_size, num_workers)
         self.source = source
         self.release_dir = None if release_dir is None else Path(release_dir)
         self.generator_settings = {
@@ -78,12 +79,8 @@ class ListOpsDataModule(ClassificationDataModule):
             "max_args": max_args,
             "seed": generator_seed,
         }
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
         self.tokenizer = listops.ListOpsTokenizer(max_length=max_seq_len)
         self.vocab_size = self.tokenizer.vocab_size
-        self.splits: dict[str, TokenSplit] = {}
 
     # ------------------------------------------------------------------ locations and settings
 
@@ -122,10 +119,6 @@ class ListOpsDataModule(ClassificationDataModule):
             }
         return settings
 
-    def cache_dir(self) -> Path:
-        """Folder of the tokenised splits for the current settings."""
-        return cache_dir(self.data_dir, self.task, self.cache_settings())
-
     # ------------------------------------------------------------------ Lightning hooks
 
     def prepare_data(self) -> None:
@@ -137,12 +130,7 @@ class ListOpsDataModule(ClassificationDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the three tokenised splits from the cache (built by ``prepare_data``)."""
-        directory = self.cache_dir()
-        if not is_complete(directory):
-            raise DataNotFoundError(
-                directory, listops.MAKE_TARGET, detail="tokenised cache not built; call prepare_data() first"
-            )
-        check_settings(directory, self.cache_settings())
+        directory = self.built_cache_dir("tokenised cache")
         self.splits = {split: load_token_split(directory / split) for split in SPLITS}
 
     def class_counts(self, split: str) -> np.ndarray:
@@ -158,13 +146,6 @@ class ListOpsDataModule(ClassificationDataModule):
         for split, name in listops.SPLIT_FILES.items():
             sequences, labels = self.tokenizer.encode_file(folder / name)
             save_token_split(target / split, sequences, labels, vocab_size=self.vocab_size)
-
-    def _split(self, split: str) -> TokenSplit:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not self.splits:
-            raise RuntimeError("ListOpsDataModule: call prepare_data() and setup() before reading splits")
-        return self.splits[split]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return make_loader(TokenDataset(self._split(split)), batch_size, shuffle, collate, self.num_workers)

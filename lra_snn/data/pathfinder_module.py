@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lra_snn.data import pathfinder, pathfinder_reader
 from lra_snn.data.base import ClassificationDataModule, make_loader
-from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete, settings_hash
+from lra_snn.data.cache import ensure_built, is_complete, settings_hash
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.pathfinder_reader import ImageRecord
 from lra_snn.data.tokens import SPECIAL_TOKENS
@@ -178,7 +178,7 @@ class PathfinderDataModule(ClassificationDataModule):
         if source == "generate" and difficulty not in pathfinder.DIFFICULTIES:
             raise ValueError(f"source='generate' needs difficulty in {sorted(pathfinder.DIFFICULTIES)} "
                              f"(it sets the contour length), got {difficulty!r}")
-        self.data_dir = Path(data_dir)
+        self._set_loading(data_dir, batch_size, eval_batch_size, num_workers)
         self.source = source
         self.release_dir = None if release_dir is None else Path(release_dir)
         self.resolution = resolution
@@ -200,10 +200,6 @@ class PathfinderDataModule(ClassificationDataModule):
             self.generator_settings = {"params": self.params.as_dict(), "n_images": n_images,
                                        "images_per_batch": images_per_batch, "seed": generator_seed,
                                        "generator_version": pathfinder.GENERATOR_VERSION}
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
-        self.splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.skipped_images: int | None = None
 
     def _snake_params(self, overrides: Mapping[str, Any]) -> pathfinder.SnakeParams:
@@ -248,9 +244,11 @@ class PathfinderDataModule(ClassificationDataModule):
             }
         return settings
 
-    def cache_dir(self) -> Path:
-        """Folder of the decoded splits for the current settings."""
-        return cache_dir(self.data_dir, STORAGE, self.cache_settings())
+    cache_name = STORAGE  # both resolutions share one folder; the settings tell them apart
+
+    @property
+    def make_target(self) -> str:
+        return f"make data-{self.task}"
 
     # ------------------------------------------------------------------ Lightning hooks
 
@@ -265,11 +263,7 @@ class PathfinderDataModule(ClassificationDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the three decoded splits from the cache (built by ``prepare_data``)."""
-        directory = self.cache_dir()
-        if not is_complete(directory):
-            raise DataNotFoundError(directory, f"make data-{self.task}",
-                                    detail="decoded cache not built; call prepare_data() first")
-        check_settings(directory, self.cache_settings())
+        directory = self.built_cache_dir("decoded cache")
         self.splits = {split: (np.load(directory / split / IMAGES_FILE, mmap_mode="r"),
                                np.load(directory / split / LABELS_FILE, mmap_mode="r")) for split in SPLITS}
         self.skipped_images = len(_read_skipped(directory))
@@ -296,13 +290,6 @@ class PathfinderDataModule(ClassificationDataModule):
             skipped += write_split(target / split, [records[i] for i in indices], self.resolution)
         (target / SKIPPED_FILE).write_text("".join(f"{path}\n" for path in skipped), encoding="utf-8")
         pathfinder_reader.warn_skipped(skipped)
-
-    def _split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not self.splits:
-            raise RuntimeError("PathfinderDataModule: call prepare_data() and setup() before reading splits")
-        return self.splits[split]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return make_loader(self.dataset(split), batch_size, shuffle, _PixelCollate(self.mode), self.num_workers)

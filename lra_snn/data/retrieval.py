@@ -29,7 +29,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
 from lra_snn.data.base import ClassificationDataModule, make_loader
-from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete
+from lra_snn.data.cache import ensure_built
 from lra_snn.data.download import extract, fetch_source
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.tokens import PAD_ID, TokenSplit, balanced_subset, load_token_split, save_token_split
@@ -223,10 +223,11 @@ class RetrievalDataModule(ClassificationDataModule):
     ``release_dir`` holds the TSVs (itself, or its ``tsv_data``, ``lra_release/tsv_data`` or
     ``lra_release/lra_release/tsv_data``). ``n_train``/``n_val``/``n_test`` take seeded
     class-balanced subsets (None: all). The character vocabulary is counted on both documents of
-    the training pairs in use. Training batches are shuffled with torch's global generator.
+    the training pairs in use. Training batches are shuffled in an order fixed by (seed, epoch).
     """
 
     task = "retrieval"
+    make_target = MAKE_TARGET
     n_classes = 2
     input_kind = "tokens"
     pair = True
@@ -252,23 +253,16 @@ class RetrievalDataModule(ClassificationDataModule):
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
         if max_length < 2:
             raise ValueError(f"max_length counts EOS and must be at least 2, got {max_length}")
-        self.data_dir = Path(data_dir)
+        self._set_loading(data_dir, batch_size, eval_batch_size, num_workers)
         self.release_dir = Path(release_dir) if release_dir is not None else self.data_dir / "lra_release"
         self.level = level
         self.min_freq = min_freq
         self.max_length = max_length
         self.subset_sizes = {"train": n_train, "val": n_val, "test": n_test}
         self.subset_seed = subset_seed
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
         self.vocab_size = len(ByteTokenizer.vocab) if level == "byte" else None  # char: known once the cache exists
-        self.splits: dict[str, PairSplit] = {}
 
     # ------------------------------------------------------------------ locations and settings
-
-    def downloads_dir(self) -> Path:
-        return self.data_dir / "downloads"
 
     def cache_settings(self) -> dict[str, Any]:
         """Every setting the tokenised cache depends on (the TSVs' folder and sizes included)."""
@@ -286,9 +280,6 @@ class RetrievalDataModule(ClassificationDataModule):
         if self.level == "char":
             settings["min_freq"] = self.min_freq
         return settings
-
-    def cache_dir(self) -> Path:
-        return cache_dir(self.data_dir, self.task, self.cache_settings())
 
     # ------------------------------------------------------------------ Lightning hooks
 
@@ -315,10 +306,7 @@ class RetrievalDataModule(ClassificationDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the cached pair splits (built by ``prepare_data``) after checking settings and vocabulary."""
-        directory = self.cache_dir()
-        if not is_complete(directory):
-            raise DataNotFoundError(directory, MAKE_TARGET, detail="tokenised cache not built; call prepare_data() first")
-        check_settings(directory, self.cache_settings())
+        directory = self.built_cache_dir("tokenised cache")
         self.vocab_size = load_tokenizer(directory, level=self.level, max_length=self.max_length).vocab_size
         self.splits = {split: load_pair_split(directory / split) for split in SPLITS}
 
@@ -349,13 +337,6 @@ class RetrievalDataModule(ClassificationDataModule):
         save_tokenizer(target, tokenizer, {split: len(indices) for split, indices in selected.items()})
         log.info("retrieval: tokenised %s in %.1f s (%s level, vocabulary %d)", folder, time.perf_counter() - started,
                  self.level, tokenizer.vocab_size)
-
-    def _split(self, split: str) -> PairSplit:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not self.splits:
-            raise RuntimeError("RetrievalDataModule: call prepare_data() and setup() before reading splits")
-        return self.splits[split]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return make_loader(PairDataset(self._split(split)), batch_size, shuffle,

@@ -27,7 +27,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from lra_snn.data.base import ClassificationDataModule, make_loader
-from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete
+from lra_snn.data.cache import ensure_built
 from lra_snn.data.download import SOURCES, fetch_source, iter_archive_files, reading_archive
 from lra_snn.data.errors import CacheMismatchError, DataFormatError, DataNotFoundError
 from lra_snn.data.tokens import (
@@ -35,7 +35,6 @@ from lra_snn.data.tokens import (
     SPECIAL_TOKENS,
     UNK_ID,
     TokenDataset,
-    TokenSplit,
     balanced_subset,
     collate,
     holdout_split,
@@ -262,10 +261,11 @@ class TextDataModule(ClassificationDataModule):
     ``val_split="test"`` validates on the test split itself (LRA, S4); ``"train"`` holds out
     ``val_fraction`` of train (seeded by ``split_seed``). ``n_train``/``n_val``/``n_test`` take
     seeded class-balanced subsets (None: all). The character vocabulary is counted on the
-    training reviews in use. Training batches are shuffled with torch's global generator.
+    training reviews in use. Training batches are shuffled in an order fixed by (seed, epoch).
     """
 
     task = "text"
+    make_target = MAKE_TARGET
     n_classes = 2
     input_kind = "tokens"
 
@@ -296,7 +296,7 @@ class TextDataModule(ClassificationDataModule):
         if val_split == "test" and n_val is not None:
             raise ValueError("n_val applies to val_split='train' only; with val_split='test' validation is the test split")
         _check_max_length(max_length)
-        self.data_dir = Path(data_dir)
+        self._set_loading(data_dir, batch_size, eval_batch_size, num_workers)
         self.archives = [Path(a) for a in archives] if archives else [self.downloads_dir() / SOURCES["imdb"].filename]
         self.level = level
         self.min_freq = min_freq
@@ -306,16 +306,9 @@ class TextDataModule(ClassificationDataModule):
         self.split_seed = split_seed
         self.subset_sizes = {"train": n_train, "val": n_val, "test": n_test}
         self.subset_seed = subset_seed
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
         self.vocab_size = len(ByteTokenizer.vocab) if level == "byte" else None  # char: known once the cache exists
-        self.splits: dict[str, TokenSplit] = {}
 
     # ------------------------------------------------------------------ locations and settings
-
-    def downloads_dir(self) -> Path:
-        return self.data_dir / "downloads"
 
     def cache_settings(self) -> dict[str, Any]:
         """Every setting the tokenised cache depends on (the source included)."""
@@ -333,9 +326,6 @@ class TextDataModule(ClassificationDataModule):
         if self.val_split == "train":
             settings["holdout"] = {"fraction": self.val_fraction, "seed": self.split_seed}
         return settings
-
-    def cache_dir(self) -> Path:
-        return cache_dir(self.data_dir, self.task, self.cache_settings())
 
     def stored_splits(self) -> tuple[str, ...]:
         """Splits written to the cache: validation only when held out of train (else it is the test split)."""
@@ -358,10 +348,7 @@ class TextDataModule(ClassificationDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the cached splits (built by ``prepare_data``) after checking settings and vocabulary."""
-        directory = self.cache_dir()
-        if not is_complete(directory):
-            raise DataNotFoundError(directory, MAKE_TARGET, detail="tokenised cache not built; call prepare_data() first")
-        check_settings(directory, self.cache_settings())
+        directory = self.built_cache_dir("tokenised cache")
         self.vocab_size = load_tokenizer(directory, level=self.level, max_length=self.max_length).vocab_size
         self.splits = {split: load_token_split(directory / split) for split in self.stored_splits()}
         self.splits.setdefault("val", self.splits["test"])
@@ -404,13 +391,6 @@ class TextDataModule(ClassificationDataModule):
                                                     self.subset_seed, self.n_classes, name=f"the {split} split")])
             for split, (source, indices) in chosen.items()
         }
-
-    def _split(self, split: str) -> TokenSplit:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not self.splits:
-            raise RuntimeError("TextDataModule: call prepare_data() and setup() before reading splits")
-        return self.splits[split]
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return make_loader(TokenDataset(self._split(split)), batch_size, shuffle,
