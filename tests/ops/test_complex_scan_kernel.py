@@ -37,6 +37,16 @@ def test_triton_complex_scan_matches_loop(per_step, length, device):
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-11, msg=lambda m, n=name: f"{n}: {m}")
 
 
+@pytest.mark.slow
+def test_triton_complex_scan_on_a_long_odd_sequence(device):
+    # 1,001 steps: 63 chunks under the interpreter, each carrying the state of the one before
+    a, b, h0, dy = complex_inputs(1, 1001, 3, False, torch.complex128, device, seed=3)
+    got = value_and_grads(lambda *t: complex_scan(*t, backend="triton"), (a, b, h0), dy)
+    expected = value_and_grads(complex_scan_sequential, (a, b, h0), dy)
+    for name, g, e in zip(("z", "da", "db", "dh0"), got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-11, msg=lambda m, n=name: f"{n}: {m}")
+
+
 def test_complex_scan_rejects_real_tensors_when_forced():
     a, b = torch.rand(3), torch.randn(2, 4, 3)
     with pytest.raises(ValueError, match="complex64/complex128"):

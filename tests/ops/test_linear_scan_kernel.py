@@ -43,6 +43,15 @@ def test_triton_scan_matches_loop_float64(per_step, length, device):
 
 
 @pytest.mark.slow
+def test_triton_scan_on_a_long_odd_sequence(device):
+    # 1,001 steps: 63 chunks under the interpreter, each carrying the state of the one before
+    a, b, h0, dy = scan_inputs(1, 1001, 3, True, torch.float64, device, seed=3)
+    got = value_and_grads(lambda *t: linear_scan(*t, backend="triton"), (a, b, h0), dy)
+    expected = value_and_grads(linear_scan_sequential, (a, b, h0), dy)
+    assert_close_all(got, expected, rtol=1e-10, atol=1e-11)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("per_step", [True, False], ids=["per_step", "per_channel"])
 def test_triton_scan_float32_many_chunks(per_step, device):
     # float32 over 257 steps: errors of the chunked products and carries stay within ~1e-5

@@ -106,6 +106,14 @@ def check_refractory_iteration(batch: int, length: int, channels: int, device) -
     torch.testing.assert_close(got[2], spike_trace(spikes, 0.3), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
+def test_fused_kernels_on_a_long_odd_sequence(device):
+    # 1,001 steps: 63 chunks under the interpreter, each carrying the state of the one before
+    check_fused_lif(1, 1001, 3, "atan", device)
+    check_fused_dsn(1, 1001, 3, False, device)
+    check_refractory_iteration(1, 1001, 3, device)
+
+
 @pytest.mark.gpu
 def test_fused_kernels_forward_and_backward_full_size_float64_on_gpu(device):
     # the interpreter checks above, repeated at B=2, L=16,385, D=256 with the GPU's compiled kernels

@@ -16,7 +16,7 @@ def excess_of(batch: int, length: int, channels: int, seed: int, device, dtype=t
     return (0.3 + torch.randn(batch, length, channels, generator=g, dtype=torch.float64)).to(device, dtype)
 
 
-@pytest.mark.parametrize("length", [1, 7, 33, 100])
+@pytest.mark.parametrize("length", [1, 7, 33, pytest.param(1001, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("per_channel", [False, True], ids=["scalar", "per_channel"])
 def test_kernel_matches_the_time_loop(length, per_channel, device):
     excess = excess_of(2, length, 19, seed=length, device=device)
