@@ -107,6 +107,12 @@ class Run:
         return (self.mtime, str(self.path))
 
 
+def short_commit(commit: str) -> str:
+    """The first 12 hex digits of a commit, keeping a "+dirty" mark (uncommitted changes at run time)."""
+    sha, dirty, _ = commit.partition("+dirty")
+    return sha[:12] + ("+dirty" if dirty else "")
+
+
 def primary_metric_name(task: str) -> str:
     """The metric a task is ranked by: test perplexity for language modelling, else test accuracy."""
     return "test/ppl" if task == LM_TASK else "test/acc"
@@ -448,7 +454,7 @@ def _activity_table(models: dict[str, dict[str, Group]]) -> str | None:
 def _provenance_table(groups: list[Group]) -> str:
     rows = []
     for group in groups:
-        commits = sorted({run.git_commit[:12] for run in group.runs})
+        commits = sorted({short_commit(run.git_commit) for run in group.runs})
         seeds = ", ".join(str(run.seed) for run in group.runs)
         rows.append([group.model, TASK_TITLES[group.task], seeds, group.config_hash, ", ".join(commits)])
     return markdown_table(["Model", "Task", "Seeds", "Config hash", "Commit(s)"], rows)

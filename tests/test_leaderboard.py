@@ -215,11 +215,12 @@ def test_firing_rate_energy_and_provenance_tables(tmp_path):
     write_result(tmp_path, "a", seed=1, model="prf", metrics={"test/firing_rate": 0.02, "test/energy_mj": 0.1},
                  git_commit="1111111111111111")
     write_result(tmp_path, "b", seed=2, model="prf", metrics={"test/firing_rate": 0.04, "test/energy_mj": 0.2},
-                 git_commit="2222222222222222")
+                 git_commit="2222222222222222+dirty")
     markdown, _ = lb.build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "### Firing rate", "prf")[1] == "3.00 % / 150 uJ"
     provenance = table_row(markdown, "### Provenance (tiny)", "prf")
-    assert provenance == ["prf", "ListOps", "1, 2", "cfg000000001", "111111111111, 222222222222"]
+    # a run made with uncommitted changes keeps its mark
+    assert provenance == ["prf", "ListOps", "1, 2", "cfg000000001", "111111111111, 222222222222+dirty"]
 
 
 def test_csv_rows_carry_what_a_citation_needs(tmp_path):
