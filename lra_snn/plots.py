@@ -29,6 +29,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from lra_snn.leaderboard import Group, group_runs, load_runs, mean_and_std, primary_metric_name  # noqa: E402
 
@@ -66,6 +67,9 @@ def plot_accuracy_vs_energy(groups: dict[tuple[str, str, str], Group], out: Path
                         textcoords="offset points", xytext=(5, 5), fontsize=8)
         if min(p["energy_mj"] for p in points) > 0:
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1-2-5 ticks, plain numbers
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         metric = primary_metric_name(task)
         ax.set_xlabel("test energy per example (mJ)")
         ax.set_ylabel(f"{metric} (%)" if metric == "test/acc" else metric)
