@@ -75,7 +75,7 @@ NEURON_BACKEND_KEY = "model.encoder.layer.neuron.backend"  # the same key in the
 EARLY_STEPS = 10
 CONF_DIR = PROJECT_ROOT / "conf"
 # no validation, checkpoints, loggers or progress output: only the training steps are run and timed
-QUIET_TRAINING = ("logger=none", "~callbacks.checkpoint", "~callbacks.lr_monitor",
+QUIET_TRAINING = ("logger=none", "~callbacks.checkpoint", "~callbacks.step_checkpoint", "~callbacks.lr_monitor",
                   "++trainer.enable_checkpointing=false", "++trainer.limit_val_batches=0",
                   "++trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
                   "trainer.enable_model_summary=false")
