@@ -38,6 +38,7 @@ class RunFailed(RuntimeError):
 
 
 def _identity(cfg: DictConfig) -> dict[str, Any]:
+    """What a result file says about its run; read when the cell starts (the commit whose code runs)."""
     return {"task": cfg.task_name, "model": cfg.model.name, "seed": int(cfg.seed),
             "profile": cfg.profile_name, "config_hash": cell_hash(cfg),
             "git_commit": git_commit(), "versions": library_versions(),
@@ -80,12 +81,12 @@ def _finish_wandb(trainer: L.Trainer) -> None:
             logger.experiment.finish()
 
 
-def _failed(cfg: DictConfig, result_path: Path, error: Exception, steps: int, started: float,
-            write: bool) -> RunFailed:
+def _failed(cfg: DictConfig, identity: dict[str, Any], result_path: Path, error: Exception, steps: int,
+            started: float, write: bool) -> RunFailed:
     """Record the cell as failed (when ``write``: rank zero) and return the error to raise."""
     message = f"{type(error).__name__} in cell {cfg.paths.cell}: {error}"
     if write:
-        write_result(result_path, {**_identity(cfg), "status": "failed", "message": message,
+        write_result(result_path, {**identity, "status": "failed", "message": message,
                                    "steps": steps, "wall_time_s": time.time() - started})
     return RunFailed(message)
 
@@ -102,11 +103,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.torch_threads)
     L.seed_everything(cfg.seed, workers=True)
     started = time.time()
+    identity = _identity(cfg)
     datamodule = instantiate(cfg.data)
     try:
         datamodule.prepare_data()
     except DataNotFoundError as missing:
-        record = {**_identity(cfg), "status": "no_data", "message": str(missing)}
+        record = {**identity, "status": "no_data", "message": str(missing)}
         write_result(result_path, record)
         log.error("no data for %s: %s", cfg.task_name, missing)
         return record
@@ -117,7 +119,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         task = build_task(cfg, datamodule)
         trainer = build_trainer(cfg, [CellTag(cell)])
     except Exception as error:  # a model or trainer that cannot be built: the cell fails, recorded
-        raise _failed(cfg, result_path, error, steps=0, started=started, write=True) from error
+        raise _failed(cfg, identity, result_path, error, steps=0, started=started, write=True) from error
     _log_resolved_config(trainer, cfg)
     last = run_dir / "checkpoints" / "last.ckpt"
     try:
@@ -129,12 +131,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         val = trainer.validate(task, datamodule=datamodule, ckpt_path=best)
         test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
     except Exception as error:
-        raise _failed(cfg, result_path, error, trainer.global_step, started, trainer.is_global_zero) from error
+        raise _failed(cfg, identity, result_path, error, trainer.global_step, started,
+                      trainer.is_global_zero) from error
     finally:
         _finish_wandb(trainer)
 
     record = {
-        **_identity(cfg),
+        **identity,
         "status": "completed",
         "metrics": {
             **{key: float(value) for results in (val, test) for key, value in results[0].items()},

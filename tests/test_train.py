@@ -112,3 +112,21 @@ def test_a_model_that_cannot_be_built_fails_the_cell_on_record(compose_train):
 def test_a_typo_in_an_override_key_is_refused_naming_it(compose_train):
     with pytest.raises(ConfigCompositionException, match="trainer.max_epoch'"):
         compose_train("trainer.max_epoch=3")
+
+
+def test_the_recorded_commit_is_the_one_at_the_start_of_the_cell(compose_train, monkeypatch):
+    # a sweep may outlive a commit: the result names the code the cell started with
+    import lra_snn.train as train_module
+
+    head = {"commit": "at-start"}
+    build_task = train_module.build_task
+
+    def build_then_commit(*args, **kwargs):
+        task = build_task(*args, **kwargs)
+        head["commit"] = "committed-while-training"
+        return task
+
+    monkeypatch.setattr(train_module, "git_commit", lambda: head["commit"])
+    monkeypatch.setattr(train_module, "build_task", build_then_commit)
+    record = run(compose_train("data=listops", "model=s4d", "profile=tiny", "trainer.max_epochs=1"))
+    assert record["git_commit"] == "at-start"
