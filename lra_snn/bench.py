@@ -84,6 +84,11 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or "cpu"
 
 
+def device_slug(name: str) -> str:
+    """A file-name-safe form of a device name (for result file names)."""
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
 def time_once(fn: Callable[[], None], device: torch.device) -> float:
     """Wall time of one call in seconds (CUDA events around it on a GPU)."""
     if device.type == "cuda":
@@ -385,7 +390,8 @@ def write_results(records: list[dict], summary: dict, config: BenchConfig, env: 
     meta = {"command": ["python", "-m", "lra_snn.bench", *argv], "created": stamp,
             "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
             "max_seq_length": config.max_seq_length, "seq_lengths": config.seq_lengths,
-            "seq_budget_s": config.seq_budget_s, "psn_k": config.psn_k, "psn_max_t": config.psn_max_t, "triton": config.triton, **env}
+            "seq_budget_s": config.seq_budget_s, "psn_k": config.psn_k, "psn_max_t": config.psn_max_t,
+            "triton": config.triton, **env}
     path.write_text(json.dumps({"meta": meta, "records": records, "summary": summary}, indent=1))
     return path
 

@@ -12,19 +12,21 @@ import hashlib
 import json
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
 
-# keys that do not change what a run computes
-_MACHINE_KEYS = {
-    "data": ("data_dir", "release_dir", "source_dir", "archives", "num_workers"),
-    "trainer": ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
-                "log_every_n_steps", "enable_model_summary"),
+# keys that do not change what a run computes, as paths inside their section: where data and
+# outputs live, devices and logging, and the neuron kernels' backend (Triton and PyTorch compute
+# the same function, to float rounding; lra_snn.kernel_parity checks it)
+_MACHINE_PATHS = {
+    "data": (("data_dir",), ("release_dir",), ("source_dir",), ("archives",), ("num_workers",)),
+    "trainer": tuple((key,) for key in ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
+                                        "log_every_n_steps", "enable_model_summary")),
+    "model": (("encoder", "layer", "neuron", "backend"),),
 }
-# nested keys that do not change what a run computes either: the neuron kernels' backend (Triton
-# and PyTorch compute the same function, to float rounding; lra_snn.kernel_parity checks it)
-_MACHINE_PATHS = {"model": (("encoder", "layer", "neuron", "backend"),)}
 _HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
 
 
@@ -36,7 +38,6 @@ def cell_hash(cfg: DictConfig) -> str:
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value, resolve=True)
         if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if k not in _MACHINE_KEYS.get(section, ())}
             for path in _MACHINE_PATHS.get(section, ()):
                 value = _without(value, path)
         content[section] = value
@@ -61,3 +62,10 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("cell_hash"):
         OmegaConf.register_new_resolver("cell_hash", lambda *, _root_: cell_hash(_root_))
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    """The train config composed from ``conf/`` with ``overrides`` (outside a Hydra run)."""
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=overrides)

@@ -59,12 +59,11 @@ from pathlib import Path  # noqa: E402
 from typing import Any, Iterator  # noqa: E402
 
 import lightning as L  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from lra_snn.bench import device_name, spread  # noqa: E402
-from lra_snn.config import PROJECT_ROOT, register_resolvers  # noqa: E402
+from lra_snn.bench import device_name, device_slug, spread  # noqa: E402
+from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train  # noqa: E402
 from lra_snn.ops import dispatch  # noqa: E402
 from lra_snn.results import git_commit, library_versions  # noqa: E402
 from lra_snn.train import build_task, build_trainer  # noqa: E402
@@ -73,7 +72,6 @@ KERNEL_MODELS = ("lif_ssm", "dsn_ssm", "spike_ssm", "prf")  # zoo models whose n
 BACKENDS = ("torch", "triton")
 NEURON_BACKEND_KEY = "model.encoder.layer.neuron.backend"  # the same key in the S4D and SD-TCM blocks
 EARLY_STEPS = 10
-CONF_DIR = PROJECT_ROOT / "conf"
 # no validation, checkpoints, loggers or progress output: only the training steps are run and timed
 QUIET_TRAINING = ("logger=none", "~callbacks.checkpoint", "~callbacks.step_checkpoint", "~callbacks.lr_monitor",
                   "++trainer.enable_checkpointing=false", "++trainer.limit_val_batches=0",
@@ -138,13 +136,6 @@ def run_overrides(model: str, options: argparse.Namespace, workdir: Path) -> lis
             *options.override]
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    """The train config composed from ``conf/`` with ``overrides``."""
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=overrides)
-
-
 def train_steps(cfg: DictConfig, backend: str) -> dict[str, Any]:
     """Fit ``cfg`` for its ``trainer.max_steps`` and return the run's record (losses, step times, dispatch)."""
     if cfg.torch_threads:
@@ -174,7 +165,7 @@ def run_backend(model: str, backend: str, overrides: list[str]) -> dict[str, Any
     all_overrides = [*overrides, f"{NEURON_BACKEND_KEY}={backend}"]
     started = time.time()
     try:
-        record = train_steps(compose_config(all_overrides), backend)
+        record = train_steps(compose_train(all_overrides), backend)
     except Exception as error:  # a failed run is a result: the report says which and why
         record = {"status": "failed", "backend": backend, "error": f"{type(error).__name__}: {error}"}
     elapsed = time.time() - started
@@ -261,11 +252,6 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
     if dispatch.interpreter_on():
         lines.append("\nTriton ran under the interpreter (TRITON_INTERPRET=1): its step times are no kernel speeds.")
     return "\n".join(lines)
-
-
-def device_slug(name: str) -> str:
-    """A file-name-safe form of a device name."""
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
 def report_path(options: argparse.Namespace) -> Path:

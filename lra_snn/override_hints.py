@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import difflib
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from lra_snn.config import PROJECT_ROOT, register_resolvers
+from lra_snn.config import CONF_DIR, compose_train
 
-CONF_DIR = PROJECT_ROOT / "conf"
 _ABSENT = object()
 
 
@@ -54,10 +52,8 @@ def unknown_key_hints(args: list[str]) -> list[str]:
     groups, keys = _split(args)
     if not keys:
         return []
-    register_resolvers()
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg: DictConfig = compose("train", overrides=groups)
+        cfg: DictConfig = compose_train(groups)
     except Exception:  # a bad group choice: Hydra's own message already lists the options
         return []
     paths = key_paths(OmegaConf.to_container(cfg, resolve=False))

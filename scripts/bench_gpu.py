@@ -389,9 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     name = bench.device_name(device)
     print(f"device: {name}; Triton interpreter: {os.environ.get('TRITON_INTERPRET', '0') == '1'}", file=sys.stderr)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench_gpu_{slug}_{stamp}.json"
+    path = args.out / f"bench_gpu_{bench.device_slug(name)}_{stamp}.json"
     meta = {"command": ["python", "scripts/bench_gpu.py", *argv], "created": stamp, "device_name": name,
             "torch": torch.__version__, "triton": triton.__version__, "cuda": torch.version.cuda,
             "python": platform.python_version(), "interpreter": os.environ.get("TRITON_INTERPRET", "0") == "1",

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from lra_snn.config import PROJECT_ROOT, register_resolvers
+from lra_snn import config
 
 # The kernel tests run Triton's interpreter on CPU-only machines. It must be switched on before
 # anything imports triton (Lightning may, while other test modules are collected), so here, first.
@@ -37,10 +36,7 @@ def train_overrides(tmp_path) -> list[str]:
 @pytest.fixture
 def compose_train(tmp_path):
     """compose_train(*overrides) -> the resolved-on-access train config, isolated under tmp_path."""
-    register_resolvers()
-
     def _compose(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-            return compose("train", overrides=[*isolated_overrides(tmp_path), *overrides])
+        return config.compose_train([*isolated_overrides(tmp_path), *overrides])
 
     return _compose

@@ -37,8 +37,8 @@ class Tile:
                 raise ValueError(f"Tile.{name} must be a power of two, got {value}")
 
 
-KINDS = ("scan", "sequential")
 GPU_TILES = {"scan": Tile(chunk=128, block_d=32, num_warps=4), "sequential": Tile(chunk=16, block_d=32, num_warps=1)}
+KINDS = tuple(GPU_TILES)
 INTERPRETER_TILE = Tile(chunk=16, block_d=16, num_warps=1)
 _overrides: dict[str, Tile] = {}
 

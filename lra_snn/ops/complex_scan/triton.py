@@ -40,7 +40,7 @@ def complex_scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
     ar_channel = tl.load(a_ptr + 2 * cols, mask=col_ok, other=1.0).to(COMPUTE)
     ai_channel = tl.load(a_ptr + 2 * cols + 1, mask=col_ok, other=0.0).to(COMPUTE)
     for start in range(0, length, CHUNK):
-        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
+        _, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         offsets = 2 * offsets  # interleaved (real, imag)
         br = tl.load(b_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         bi = tl.load(b_ptr + offsets + 1, mask=ok, other=0.0).to(COMPUTE)

@@ -42,7 +42,7 @@ def dsn_forward_kernel(logit_ptr, x_ptr, h_ptr, spikes_ptr, scalars_ptr, length,
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
+        _, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         log_alpha = log_decay(tl.load(logit_ptr + offsets, mask=ok, other=0.0).to(COMPUTE), inv_tau)
         x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         h, carry = scan_chunk(tl.where(ok, tl.exp(log_alpha), 1.0), one_minus_exp(log_alpha) * x, carry, rows, CHUNK)

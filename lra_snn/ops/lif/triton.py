@@ -3,8 +3,9 @@
 One pass over memory: reset-free potential ``u'_t = beta u'_{t-1} + x_t``, the threshold scan
 ``m_t = u'_t - V_th - b_t``, ``s_t = H(m_t)``, ``b_{t+1} = beta (b_t + V_th s_t)``, the spikes and
 the firing count. One program per (batch, channel tile) walks time in chunks: each chunk is loaded
-as one tile (many loads in flight), then the threshold scan, which is sequential, takes its rows in
-turn in registers. Backward through the potential with the reset detached:
+as one tile (many loads in flight), ``u'`` is its associative scan, and the threshold scan, which
+is sequential, takes its rows in turn in registers (``threshold_chunk``, shared with
+``lra_snn.ops.threshold_scan``). Backward through the potential with the reset detached:
 ``dx_t = sum_{j>=t} beta^(j-t) H'(m_j) ds_j``, a chunked reverse scan with the surrogate
 derivative ``H'`` of ``lra_snn.neurons.surrogate`` (atan alpha = 2, triangle, rect width 1).
 """
@@ -19,6 +20,7 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
+from lra_snn.ops.threshold_scan.triton import threshold_chunk
 from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, launch, program_tile, scan_chunk
 
 SURROGATE_CODES = {"atan": 0, "triangle": 1, "rect": 2}
@@ -47,19 +49,14 @@ def lif_forward_kernel(x_ptr, spikes_ptr, margin_ptr, count_ptr, scalars_ptr, le
     offset = tl.zeros([BLOCK_D], dtype=COMPUTE)
     count = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
+        _, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)  # the whole chunk in flight at once
-        spikes = tl.zeros([CHUNK, BLOCK_D], dtype=COMPUTE)
-        margins = tl.zeros([CHUNK, BLOCK_D], dtype=COMPUTE)
-        for i in tl.static_range(CHUNK):  # the threshold scan, row by row in registers
-            row = rows[:, None] == i
-            potential = beta * potential + tl.sum(tl.where(row, x, 0.0), axis=0)
-            margin = potential - v_th - offset
-            fired = tl.where(margin >= 0, 1.0, 0.0).to(COMPUTE)
-            offset = beta * (offset + v_th * fired)
-            count += tl.where(start + i < length, fired, 0.0)
-            spikes = tl.where(row, fired[None, :], spikes)
-            margins = tl.where(row, margin[None, :], margins)
+        reset_free, potential = scan_chunk(tl.where(ok, beta, 1.0), x, potential, rows, CHUNK)
+        excess = reset_free - v_th
+        resets, offset = threshold_chunk(excess, offset, v_th, beta, rows, CHUNK)
+        margins = excess - resets
+        spikes = tl.where(margins >= 0, 1.0, 0.0).to(COMPUTE)
+        count += tl.sum(tl.where(ok, spikes, 0.0), axis=0)
         tl.store(spikes_ptr + offsets, spikes.to(spikes_ptr.dtype.element_ty), mask=ok)
         tl.store(margin_ptr + offsets, margins.to(margin_ptr.dtype.element_ty), mask=ok)
     tl.store(count_ptr + batch * channels + cols, count.to(count_ptr.dtype.element_ty), mask=col_ok)
@@ -72,7 +69,7 @@ def lif_backward_kernel(margin_ptr, dspikes_ptr, dx_ptr, scalars_ptr, length, ch
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
     for start in range(0, length, CHUNK):
-        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, True)  # reversed time
+        _, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, True)  # reversed time
         margin = tl.load(margin_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         dspikes = tl.load(dspikes_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         grad, carry = scan_chunk(tl.where(ok, beta, 1.0), surrogate_slope(margin, SURROGATE) * dspikes, carry, rows,

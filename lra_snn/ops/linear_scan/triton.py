@@ -32,7 +32,7 @@ def scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
         carry = tl.load(h0_ptr + batch * channels + cols, mask=col_ok, other=0.0).to(COMPUTE)
     a_channel = tl.load(a_ptr + cols, mask=col_ok, other=1.0).to(COMPUTE)
     for start in range(0, length, CHUNK):
-        t, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
+        _, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         b = tl.load(b_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         if A_PER_STEP:
             a = tl.load(a_ptr + offsets, mask=ok, other=1.0).to(COMPUTE)

@@ -19,6 +19,19 @@ from lra_snn.ops.triton_common import chunk_at, kernel_dtype, launch, program_ti
 
 
 @triton.jit
+def threshold_chunk(excess, offset, v_th, decay, rows, CHUNK: tl.constexpr):
+    """Offsets of one (CHUNK, BLOCK_D) chunk of ``excess`` from the offset before it, row by row in
+    registers, and the offset after it (``v_th`` and ``decay``: scalars or per channel)."""
+    offsets = tl.zeros_like(excess)
+    for i in tl.static_range(CHUNK):
+        row = rows[:, None] == i
+        offsets = tl.where(row, offset[None, :], offsets)
+        fired = tl.where(tl.sum(tl.where(row, excess, 0.0), axis=0) >= offset, 1.0, 0.0)
+        offset = decay * (offset + v_th * fired)
+    return offsets, offset
+
+
+@triton.jit
 def threshold_scan_forward_kernel(excess_ptr, offset_ptr, v_th_ptr, decay_ptr, length, channels,
                                   COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
@@ -28,12 +41,7 @@ def threshold_scan_forward_kernel(excess_ptr, offset_ptr, v_th_ptr, decay_ptr, l
     for start in range(0, length, CHUNK):
         _, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, False)
         excess = tl.load(excess_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
-        out = tl.zeros([CHUNK, BLOCK_D], dtype=COMPUTE)
-        for i in tl.static_range(CHUNK):
-            row = rows[:, None] == i
-            out = tl.where(row, offset[None, :], out)
-            fired = tl.where(tl.sum(tl.where(row, excess, 0.0), axis=0) >= offset, 1.0, 0.0)
-            offset = decay * (offset + v_th * fired)
+        out, offset = threshold_chunk(excess, offset, v_th, decay, rows, CHUNK)
         tl.store(offset_ptr + offsets, out.to(offset_ptr.dtype.element_ty), mask=ok)
 
 
