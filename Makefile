@@ -50,24 +50,24 @@ lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, 
 	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
 		hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
 		trainer.enable_progress_bar=false $(ARGS)
-	$(PY) -m lra_snn.leaderboard
+	$(PY) -m lra_snn.cli.leaderboard
 
 smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
 	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=1 profile=tiny \
 		torch_threads=$(THREADS) trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
-	$(PY) -m lra_snn.leaderboard --results results/smoke/runs --out results/smoke
+	$(PY) -m lra_snn.cli.leaderboard --results results/smoke/runs --out results/smoke
 
 leaderboard: venv ## rebuild results/leaderboard.md and .csv from every results/runs/**/result.json
-	$(PY) -m lra_snn.leaderboard
+	$(PY) -m lra_snn.cli.leaderboard
 
 plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell
-	$(PY) -m lra_snn.plots --results results/runs --bench results/bench --out results/figures
+	$(PY) -m lra_snn.cli.plots --results results/runs --bench results/bench --out results/figures
 
 wandb-sync: venv ## upload the offline wandb runs under outputs/ (run `.venv/bin/wandb login` once first)
 	find outputs -type d -name 'offline-run-*' -print0 | xargs -0 -r $(VENV)/bin/wandb sync
 
 bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> results/bench/
-	$(PY) -m lra_snn.bench --threads $(THREADS) $(ARGS)
+	$(PY) -m lra_snn.cli.bench --threads $(THREADS) $(ARGS)
 
 bench-gpu: venv ## GPU job (on a CUDA machine): full-size kernel checks, copy bandwidth, primitive + neuron timings
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_gpu.py --out $${OUT:-results/bench} $(ARGS)

@@ -11,7 +11,7 @@
 3a. Before 3: a tile sweep (``lra_snn.ops.tiles``): candidate (chunk, channels, warps) tiles for
    the chunked-scan kernels and for the sequential LIF threshold scan, timed at one length; the
    fastest of each kind is used for the rest of the run and recorded.
-4. Neuron timings through ``lra_snn.bench`` with the Triton column (sequential / PyTorch parallel
+4. Neuron timings through ``lra_snn.cli.bench`` with the Triton column (sequential / PyTorch parallel
    / Triton), with the speedups next to the papers' (LIF parallel vs sequential, PRF paper
    6.57x at L = 1k to 16.5x at 32k; PSN / DSN 25.6x at 16k).
 
@@ -42,7 +42,7 @@ from typing import Callable  # noqa: E402
 import triton  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from lra_snn import bench  # noqa: E402
+from lra_snn.cli import bench  # noqa: E402
 from lra_snn.neurons.dsn import IntegerSpike, decay_and_gain  # noqa: E402
 from lra_snn.neurons.lif import DecoupledResetLIF  # noqa: E402
 from lra_snn.neurons.threshold_scan import spike_trace, threshold_scan  # noqa: E402
@@ -350,7 +350,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--copy-mib", type=int, default=1024, help="buffer size of the copy-bandwidth measurement")
     p.add_argument("--neurons", type=bench._name_list, default=["lif", "dsn", "psn", "prf", "refractory_lif"],
                    help="in this order (the papers' comparisons first: a time limit cuts the end)")
-    p.add_argument("--seq-budget-s", type=float, default=30.0, help="as in lra_snn.bench: skip slower loops")
+    p.add_argument("--seq-budget-s", type=float, default=30.0, help="as in lra_snn.cli.bench: skip slower loops")
     p.add_argument("--seq-lengths", type=bench._int_list, default=[1024, 32768],
                    help="lengths at which the sequential loops are timed (the PRF paper's anchors; each costs seconds)")
     p.add_argument("--sweep-length", type=int, default=16384, help="L of the tile sweep")

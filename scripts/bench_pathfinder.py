@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from lra_snn.bench import device_name
+from lra_snn.cli.bench import device_name
 from lra_snn.data.pathfinder import SnakeParams, write_release
 from lra_snn.data.pathfinder_module import PathfinderDataModule
 from lra_snn.models.backbone import SequenceEncoder

@@ -8,7 +8,7 @@
 # 2. the full-size kernel tests (pytest -m gpu tests/ops);
 # 3. scripts/bench_gpu.py: correctness at full size, copy bandwidth, tile sweep, primitive and
 #    neuron timings with the papers' ratios beside ours;
-# 4. python -m lra_snn.kernel_parity: a short training run at the published ListOps recipe (model,
+# 4. python -m lra_snn.cli.kernel_parity: a short training run at the published ListOps recipe (model,
 #    optimizer, lengths 500-2000; 6,400 generated training examples, enough for the 200 steps), Triton
 #    path against PyTorch path, loss curves and step times, for the LIF and DSN models.
 # Every step has its own time limit (seconds: GPU_TESTS_LIMIT, BENCH_LIMIT, PARITY_LIMIT; together
@@ -47,6 +47,6 @@ step gpu_tests "${GPU_TESTS_LIMIT:-120}" "$PY" -m pytest -q -m gpu tests/ops -p 
 # shellcheck disable=SC2086  # the *_ARGS are word-split on purpose
 step bench_gpu "${BENCH_LIMIT:-270}" "$PY" scripts/bench_gpu.py --out "$OUT" $BENCH_ARGS
 # shellcheck disable=SC2086
-step kernel_parity "${PARITY_LIMIT:-180}" "$PY" -m lra_snn.kernel_parity --out "$OUT" --data-dir "$DATA_DIR" $PARITY_ARGS
+step kernel_parity "${PARITY_LIMIT:-180}" "$PY" -m lra_snn.cli.kernel_parity --out "$OUT" --data-dir "$DATA_DIR" $PARITY_ARGS
 cat "$OUT/summary.txt"
 exit $status

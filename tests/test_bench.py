@@ -1,4 +1,4 @@
-"""End-to-end run of the neuron speed benchmark (``python -m lra_snn.bench``) on tiny sizes."""
+"""End-to-end run of the neuron speed benchmark (``python -m lra_snn.cli.bench``) on tiny sizes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lra_snn import bench
+from lra_snn.cli import bench
 from lra_snn.neurons import NEURONS
 
 TINY = ["--lengths", "16,33", "--repeats", "2", "--warmup", "1", "--batch", "2", "--d-model", "4",

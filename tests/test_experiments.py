@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lra_snn.config import PROJECT_ROOT
-from lra_snn.train import run
+from lra_snn.cli.train import run
 from tests.fakes import fake_batches, write_corpus, write_cifar_archive, write_tsv_folder
 
 CONF = PROJECT_ROOT / "conf"

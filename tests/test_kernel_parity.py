@@ -1,4 +1,4 @@
-"""The Triton-vs-PyTorch training parity tool (``python -m lra_snn.kernel_parity``), in process on tiny
+"""The Triton-vs-PyTorch training parity tool (``python -m lra_snn.cli.kernel_parity``), in process on tiny
 runs: on a CPU the Triton runs go through the interpreter (tests/conftest.py switches it on)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from lra_snn import kernel_parity
+from lra_snn.cli import kernel_parity
 from lra_snn.ops import dispatch
 from lra_snn.ops.dsn import triton as dsn_triton
 from lra_snn.ops.lif import triton as lif_triton

@@ -15,7 +15,7 @@ from lra_snn.data.wikitext import WikiTextDataModule
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
 from lra_snn.tasks.language_model import LanguageModelTask, usable_cutoffs
-from lra_snn.train import run
+from lra_snn.cli.train import run
 from tests.fakes import LINES, write_corpus
 
 LM_OVERRIDES = ("data=wikitext103", "model=s4d")  # the data config picks the LM task and a causal encoder

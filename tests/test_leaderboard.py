@@ -1,4 +1,4 @@
-"""Tests for lra_snn.leaderboard: result files -> markdown/CSV tables, and results/reference.yaml.
+"""Tests for lra_snn.cli.leaderboard: result files -> markdown/CSV tables, and results/reference.yaml.
 
 Fake result files (schema version 1) are written into tmp_path with fixed modification times so
 the "newest config" rule is deterministic; expected numbers are worked out by hand.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lra_snn import leaderboard as lb
+from lra_snn.cli import leaderboard as lb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = REPO_ROOT / "results" / "reference.yaml"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from lra_snn.config import PROJECT_ROOT
-from lra_snn.override_hints import unknown_key_hints
+from lra_snn.config.override_hints import unknown_key_hints
 
 
 def test_a_typo_is_matched_to_the_key_it_misspells():

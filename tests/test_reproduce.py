@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from lra_snn import reproduce
-from lra_snn.train import run
+from lra_snn.cli import reproduce
+from lra_snn.cli.train import run
 
 CELL = ("data=listops", "model=s4d", "profile=tiny", "torch_threads=1", "trainer.deterministic=true")
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from lra_snn.config import PROJECT_ROOT
-from lra_snn.train import RunFailed, run
+from lra_snn.cli.train import RunFailed, run
 
 SWEEP = [sys.executable, "-m", "lra_snn.train", "-m", "data=listops", "model=s4d", "seed=1,2", "profile=tiny",
          "trainer.max_epochs=8", "trainer.deterministic=true", "torch_threads=1", "trainer.enable_progress_bar=false"]

@@ -122,7 +122,7 @@ class EpochSeededSampler(Sampler[int]):
     a run resumed from a checkpoint at epoch k sees exactly the batches of an uninterrupted run.
     Lightning calls ``set_epoch`` before every training epoch. ``resume_after(n)`` makes the next
     pass start after the first ``n`` examples of its epoch's permutation (a run resumed from a
-    mid-epoch checkpoint, ``lra_snn.checkpoints.ResumeMidEpoch``); ``len`` stays the whole epoch."""
+    mid-epoch checkpoint, ``lra_snn.training.checkpoints.ResumeMidEpoch``); ``len`` stays the whole epoch."""
 
     def __init__(self, n_examples: int, seed: int) -> None:
         self.n_examples = n_examples

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lra_snn.params import tag
+from lra_snn.training.params import tag
 
 S4D_INITS = ("lin", "inv", "legs")
 

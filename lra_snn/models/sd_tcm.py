@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import SURROGATES, spike
-from lra_snn.params import tag
+from lra_snn.training.params import tag
 
 
 class ThresholdSpike(Neuron):

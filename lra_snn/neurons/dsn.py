@@ -25,7 +25,7 @@ from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import spike
 from lra_snn.ops.dsn import dsn_backend, fused_dsn
 from lra_snn.ops.linear_scan import linear_scan
-from lra_snn.params import tag
+from lra_snn.training.params import tag
 
 
 class IntegerSpike(torch.autograd.Function):

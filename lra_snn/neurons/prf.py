@@ -27,7 +27,7 @@ from lra_snn.neurons.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import scan_backend, threshold_scan
 from lra_snn.ops import dispatch
 from lra_snn.ops.complex_scan import complex_scan
-from lra_snn.params import tag
+from lra_snn.training.params import tag
 
 
 def prf_kernel(log_delta: Tensor, theta: Tensor, tau: float, length: int) -> Tensor:

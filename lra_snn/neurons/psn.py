@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import spike
-from lra_snn.params import tag
+from lra_snn.training.params import tag
 
 _INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1
 
@@ -113,7 +113,7 @@ class MaskedPSN(PSN):
 
     ``M_k[i, j] = 1`` iff ``j <= i <= j + k - 1`` (step i sees inputs i-k+1 .. i). ``lambda_``
     starts at 0 (a plain PSN) and is raised to 1 during training by
-    ``lra_snn.callbacks.MaskedPSNLambdaSchedule``; once it is 1 the neuron is causal with a
+    ``lra_snn.training.callbacks.MaskedPSNLambdaSchedule``; once it is 1 the neuron is causal with a
     window of k steps and can stream (state: step index and the last k-1 inputs), up to T steps.
     """
 
@@ -151,7 +151,7 @@ class MaskedPSN(PSN):
         if self.lambda_ < 1.0:
             raise RuntimeError(
                 f"MaskedPSN can stream only once lambda_ = 1 (fully masked, causal); lambda_ is "
-                f"{self.lambda_:g}: finish the schedule of lra_snn.callbacks.MaskedPSNLambdaSchedule, "
+                f"{self.lambda_:g}: finish the schedule of lra_snn.training.callbacks.MaskedPSNLambdaSchedule, "
                 "or set neuron.lambda_ = 1.0, or call forward on the whole sequence"
             )
 

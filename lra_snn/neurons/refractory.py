@@ -29,7 +29,7 @@ from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
 from lra_snn.ops.refractory import refractory_backend, refractory_iteration
-from lra_snn.params import tag
+from lra_snn.training.params import tag
 
 
 def _inverse_softplus(value: float) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from lra_snn.optim import param_groups, warmup_cosine
+from lra_snn.training.optim import param_groups, warmup_cosine
 
 
 class SequenceTask(L.LightningModule):

@@ -17,7 +17,7 @@ from lra_snn.data import download, image
 from lra_snn.data.download import ArchiveError, file_digests
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.tokens import holdout_split
-from lra_snn.train import run
+from lra_snn.cli.train import run
 from tests.fakes import fake_batches, write_cifar_archive
 
 

@@ -23,7 +23,7 @@ from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.pathfinder import SnakeParams, draw_image, write_release
 from lra_snn.data.pathfinder_module import PathfinderDataModule, split_indices
 from lra_snn.data.pathfinder_reader import SkippedImagesWarning
-from lra_snn.train import run
+from lra_snn.cli.train import run
 
 CENTRELINE_SAMPLES = 41  # points per primitive when measuring distances independently of the generator
 

@@ -15,7 +15,7 @@ from lra_snn.data import download, retrieval
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.text import load_tokenizer
 from lra_snn.data.tokens import EOS_ID, PAD_ID
-from lra_snn.train import run
+from lra_snn.cli.train import run
 from tests.fakes import write_tsv_folder
 
 QUOTED = 'We say "citation graphs" and \'don\'t\' quote'

@@ -17,7 +17,7 @@ from lra_snn.data import download, text
 from lra_snn.data.download import ArchiveError, file_digests
 from lra_snn.data.errors import CacheMismatchError, DataFormatError, DataNotFoundError
 from lra_snn.data.tokens import EOS_ID, PAD_ID, UNK_ID
-from lra_snn.train import run
+from lra_snn.cli.train import run
 
 SHARED_ARCHIVE = Path("imdb") / "aclImdb_v1_posneg.tar.gz"
 

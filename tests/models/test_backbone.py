@@ -8,7 +8,7 @@ from torch import nn
 
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
-from lra_snn.optim import param_groups, warmup_cosine
+from lra_snn.training.optim import param_groups, warmup_cosine
 from lra_snn.tasks.classification import ClassificationTask
 
 

@@ -21,10 +21,10 @@ from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.dsn import DSN
 from lra_snn.neurons.lif import DecoupledResetLIF
 from lra_snn.neurons.prf import PRF
-from lra_snn.train import run
+from lra_snn.cli.train import run
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from lra_snn.neurons.refractory import RefractoryLIF
-from lra_snn.params import group_of
+from lra_snn.training.params import group_of
 
 VOCAB = 18
 # zoo name -> (block, spiking neuron class, or None for the GELU baseline)
@@ -110,7 +110,7 @@ def test_neuron_and_block_swap_by_config(compose_train, overrides, block_class, 
 
 def test_masked_psn_brings_its_lambda_schedule_and_no_other_neuron_does(compose_train):
     with_mask = compose_train("model=lif_ssm", "model/neuron=masked_psn", "profile=tiny")
-    assert with_mask.callbacks.masked_psn_lambda._target_ == "lra_snn.callbacks.MaskedPSNLambdaSchedule"
+    assert with_mask.callbacks.masked_psn_lambda._target_ == "lra_snn.training.callbacks.MaskedPSNLambdaSchedule"
     assert "masked_psn_lambda" in compose_train("model=masked_psn_ssm").callbacks
     for name in sorted(set(ZOO) - {"masked_psn_ssm"}):
         assert "masked_psn_lambda" not in compose_train(f"model={name}").callbacks, name

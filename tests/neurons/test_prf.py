@@ -11,7 +11,7 @@ import torch
 
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.prf import PRF, causal_fft_conv, prf_kernel
-from lra_snn.params import group_of
+from lra_snn.training.params import group_of
 
 # (reset, input regime) -> (scale, bias, lowest and highest accepted firing rate)
 REGIMES = {

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from lra_snn.callbacks import MaskedPSNLambdaSchedule, masked_psn_lambda
+from lra_snn.training.callbacks import MaskedPSNLambdaSchedule, masked_psn_lambda
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
-from lra_snn.params import group_of
+from lra_snn.training.params import group_of
 
 F64_ATOL = 1e-9
 F32_TOL = 1e-5

@@ -13,7 +13,7 @@ from lra_snn.neurons import build_neuron
 from lra_snn.neurons.refractory import RefractoryLIF, boundary_compression
 from lra_snn.neurons.threshold_scan import leaky_integrate
 from lra_snn.ops.linear_scan import linear_scan_sequential
-from lra_snn.params import group_of
+from lra_snn.training.params import group_of
 
 # input regime -> (scale, bias, lowest and highest accepted firing rate)
 REGIMES = {"sparse": (0.4, 0.0, 0.003, 0.03), "dense": (2.0, 1.0, 0.3, 0.65)}

@@ -5,7 +5,7 @@ hundred steps) shows the Triton path and the PyTorch path give the same loss cur
 tolerance and reports the step time of each"; kernels.md ("Correctness without a GPU") adds why: the
 interpreter hides GPU rounding differences, so the comparison must be repeated on the GPU at full size.
 
-    python -m lra_snn.kernel_parity [--models lif_ssm,dsn_ssm,spike_ssm,prf] [--task listops]
+    python -m lra_snn.cli.kernel_parity [--models lif_ssm,dsn_ssm,spike_ssm,prf] [--task listops]
         [--recipe full|tiny] [--steps 300] [--seed 1] [--tolerance 1e-4] [--warmup-steps 5]
         [--out results/bench] [--workdir DIR] [--data-dir DIR] [--override KEY=VALUE ...]
 
@@ -62,11 +62,11 @@ import lightning as L  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from lra_snn.bench import device_name, device_slug, spread  # noqa: E402
+from lra_snn.cli.bench import device_name, device_slug, spread  # noqa: E402
 from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train  # noqa: E402
 from lra_snn.ops import dispatch  # noqa: E402
-from lra_snn.results import git_commit, library_versions  # noqa: E402
-from lra_snn.train import build_task, build_trainer  # noqa: E402
+from lra_snn.results.record import git_commit, library_versions  # noqa: E402
+from lra_snn.cli.train import build_task, build_trainer  # noqa: E402
 
 KERNEL_MODELS = ("lif_ssm", "dsn_ssm", "spike_ssm", "prf")  # zoo models whose neuron has Triton kernels
 BACKENDS = ("torch", "triton")
@@ -265,7 +265,7 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], options: argpar
     """The JSON report at ``path``: meta and the per-model results so far."""
     name = device_name(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     stamp = path.stem.rsplit("_", 1)[-1]
-    meta = {"command": ["python", "-m", "lra_snn.kernel_parity", *argv], "created": stamp, "device_name": name,
+    meta = {"command": ["python", "-m", "lra_snn.cli.kernel_parity", *argv], "created": stamp, "device_name": name,
             "versions": library_versions(), "git_commit": git_commit(),
             "triton_interpreter": dispatch.interpreter_on(), "seed": options.seed, "recipe": options.recipe,
             "task": options.task, "steps": options.steps, "tolerance": options.tolerance,
@@ -291,7 +291,7 @@ def _positive_int(text: str) -> int:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m lra_snn.kernel_parity",
+    parser = argparse.ArgumentParser(prog="python -m lra_snn.cli.kernel_parity",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=_models, default=list(KERNEL_MODELS),

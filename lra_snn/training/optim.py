@@ -1,6 +1,6 @@
 """AdamW parameter groups and the warmup-cosine schedule of the S4 code base (recipes.md).
 
-Groups come from the tags parameters carry (``lra_snn.params``): "dynamics" (SSM A, dt and
+Groups come from the tags parameters carry (``lra_snn.training.params``): "dynamics" (SSM A, dt and
 neuron dynamics) at their own lr with weight decay 0; "no_decay" (biases, norms, embeddings)
 at the global lr with weight decay 0; everything else at the global lr and weight decay.
 """
@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from lra_snn.params import group_of, tag_no_decay
+from lra_snn.training.params import group_of, tag_no_decay
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, dynamics_lr: float) -> list[dict]:

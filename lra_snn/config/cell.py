@@ -1,26 +1,20 @@
-"""OmegaConf resolvers the Hydra configs use, and the hash that names an experiment cell.
+"""The hash that names an experiment cell (``${cell_hash:}`` in the configs).
 
-``${project_root:}`` is the repository root (so paths do not depend on the working directory);
-``${cell_hash:}`` hashes every setting that changes what a run computes (data, model, task,
-training length and precision, profile) and nothing machine-specific (paths, devices, workers,
-logging), so a changed config becomes a new cell and seeds of one config share a cell.
+It covers every setting that changes what a run computes (data, model, task, training length and
+precision, profile) and nothing machine-specific (paths, devices, workers, logging), so a changed
+config becomes a new cell and seeds of one config share a cell.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = PROJECT_ROOT / "conf"
 
 # keys that do not change what a run computes, as paths inside their section: where data and
 # outputs live, devices and logging, and the neuron kernels' backend (Triton and PyTorch compute
-# the same function, to float rounding; lra_snn.kernel_parity checks it)
+# the same function, to float rounding; lra_snn.cli.kernel_parity checks it)
 _MACHINE_PATHS = {
     "data": (("data_dir",), ("release_dir",), ("source_dir",), ("archives",), ("num_workers",)),
     "trainer": tuple((key,) for key in ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
@@ -56,16 +50,3 @@ def _without(tree: dict, path: tuple[str, ...]) -> dict:
     return {**tree, head: _without(tree[head], tuple(rest))}
 
 
-def register_resolvers() -> None:
-    """Register the resolvers once (safe to call repeatedly)."""
-    if not OmegaConf.has_resolver("project_root"):
-        OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
-    if not OmegaConf.has_resolver("cell_hash"):
-        OmegaConf.register_new_resolver("cell_hash", lambda *, _root_: cell_hash(_root_))
-
-
-def compose_train(overrides: list[str]) -> DictConfig:
-    """The train config composed from ``conf/`` with ``overrides`` (outside a Hydra run)."""
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=overrides)

@@ -4,15 +4,15 @@ sequence length, and training curves per cell (PNG, matplotlib).
 - ``acc_vs_energy_<profile>_<task>.png``: one point per model, the mean over seeds of the test
   metric at the best-validation checkpoint against the mean test energy per example (mJ, the
   ``EnergyMeter`` convention), with the seed standard deviation as error bars. The runs that
-  count are the leaderboard's (``lra_snn.leaderboard``: newest config of each cell, one per seed).
+  count are the leaderboard's (``lra_snn.cli.leaderboard``: newest config of each cell, one per seed).
 - ``bench_speedup_<device>.png``: sequential / parallel time ratio per neuron against L, forward
-  and forward + backward, from the newest ``lra_snn.bench`` JSON of each device.
+  and forward + backward, from the newest ``lra_snn.cli.bench`` JSON of each device.
 - ``curves/<profile>_<task>_<model>_<hash>.png``: training loss per step and validation metrics,
   one line per seed, from each run's CSV log (``<run_dir>/logs/metrics.csv``).
 
 A kind of figure with no data is skipped with a printed reason.
 
-    python -m lra_snn.plots [--results results/runs] [--bench results/bench] [--out results/figures]
+    python -m lra_snn.cli.plots [--results results/runs] [--bench results/bench] [--out results/figures]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from lra_snn.leaderboard import Group, group_runs, load_runs, mean_and_std, primary_metric_name  # noqa: E402
+from lra_snn.cli.leaderboard import Group, group_runs, load_runs, mean_and_std, primary_metric_name  # noqa: E402
 
 PASS_TITLES = {"forward": "forward (inference)", "forward_backward": "forward + backward (training)"}
 CURVE_PANELS = (("train/loss_step", "training loss"), ("val/loss", "validation loss"), ("val/acc", "validation accuracy"))
@@ -90,7 +90,7 @@ def newest_bench_per_device(bench_dir: Path) -> dict[str, dict]:
             data = json.loads(path.read_text())
             device, created = data["meta"]["device"], data["meta"]["created"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
-            print(f"plots: skipped bench file {path}: not a lra_snn.bench result ({type(err).__name__}: {err})")
+            print(f"plots: skipped bench file {path}: not a lra_snn.cli.bench result ({type(err).__name__}: {err})")
             continue
         if device not in newest or created > newest[device]["meta"]["created"]:
             newest[device] = data
@@ -224,7 +224,7 @@ def draw_all(results: Path, bench: Path, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lra_snn.plots", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lra_snn.cli.plots", description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of result.json files")
     parser.add_argument("--bench", type=Path, default=Path("results/bench"), help="folder of bench_*.json files")
     parser.add_argument("--out", type=Path, default=Path("results/figures"), help="folder for the PNG files")

@@ -14,7 +14,7 @@ LRA accuracy"), each number citing its paper. Rules:
 - a file that is not JSON, has another schema version or lacks a required field is listed in the
   notes and skipped; the rest still builds.
 
-CLI: ``python -m lra_snn.leaderboard [--results DIR] [--out DIR] [--reference FILE] [--profile P]``.
+CLI: ``python -m lra_snn.cli.leaderboard [--results DIR] [--out DIR] [--reference FILE] [--profile P]``.
 """
 
 from __future__ import annotations
@@ -798,7 +798,7 @@ def write_leaderboard(markdown: str, rows: list[dict], out_dir: str | Path) -> t
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m lra_snn.leaderboard",
+        prog="python -m lra_snn.cli.leaderboard",
         description="Turn result.json files into results/leaderboard.md and .csv beside the published numbers.",
     )
     parser.add_argument("--results", default="results/runs",

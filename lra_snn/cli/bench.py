@@ -9,7 +9,7 @@ the sequential/parallel speedups (the PRF paper reports 6.57x for LIF at L = 1,0
 PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384).
 Writes JSON records under ``--out`` and prints markdown tables.
 
-    python -m lra_snn.bench [--neurons lif,dsn] [--lengths 256,1024,4096] [--device cuda]
+    python -m lra_snn.cli.bench [--neurons lif,dsn] [--lengths 256,1024,4096] [--device cuda]
                             [--triton]
 """
 
@@ -387,7 +387,7 @@ def write_results(records: list[dict], summary: dict, config: BenchConfig, env: 
     config.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = config.out / f"bench_{env['device']}_{stamp}.json"
-    meta = {"command": ["python", "-m", "lra_snn.bench", *argv], "created": stamp,
+    meta = {"command": ["python", "-m", "lra_snn.cli.bench", *argv], "created": stamp,
             "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
             "max_seq_length": config.max_seq_length, "seq_lengths": config.seq_lengths,
             "seq_budget_s": config.seq_budget_s, "psn_k": config.psn_k, "psn_max_t": config.psn_max_t,
@@ -416,7 +416,7 @@ def _name_list(text: str) -> list[str]:
 
 def parse_args(argv: list[str]) -> BenchConfig:
     defaults = BenchConfig(neurons=list(NEURONS), lengths=[256, 1024, 4096])
-    p = argparse.ArgumentParser(prog="python -m lra_snn.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m lra_snn.cli.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--neurons", type=_name_list, default=defaults.neurons, help="comma-separated registry names")
     p.add_argument("--lengths", type=_int_list, default=defaults.lengths, help="comma-separated sequence lengths")
     p.add_argument("--batch", type=int, default=defaults.batch)

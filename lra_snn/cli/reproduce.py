@@ -49,7 +49,7 @@ def load_record(path: Path) -> dict[str, Any]:
     if record.get("status") != "completed":
         raise ReproduceError(f"{path}: status is {record.get('status')!r}; only completed runs can be reproduced")
     if not isinstance(record.get("config"), dict) or not isinstance(record.get("metrics"), dict):
-        raise ReproduceError(f"{path}: lacks the recorded 'config' or 'metrics' (written by lra_snn.train?)")
+        raise ReproduceError(f"{path}: lacks the recorded 'config' or 'metrics' (written by lra_snn.cli.train?)")
     return record
 
 
@@ -118,7 +118,7 @@ def format_rows(rows: list[dict]) -> str:
 
 def reproduce(path: Path, out: Path, data_dir: Path, tolerance: float, overrides: list[str]) -> tuple[bool, dict]:
     """Re-run the cell of ``path`` into ``out``; (all metrics match, report)."""
-    from lra_snn.train import run  # heavy import (Lightning) only once the input is known to be usable
+    from lra_snn.cli.train import run  # heavy import (Lightning) only once the input is known to be usable
 
     record = load_record(path)
     cfg = rebuild_config(record, out, data_dir, overrides)

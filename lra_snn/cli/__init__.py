@@ -1,0 +1,1 @@
+"""Command-line tools: train, reproduce, leaderboard, plots, bench, kernel parity (each ``python -m lra_snn.cli.<name>``)."""

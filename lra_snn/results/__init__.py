@@ -1,0 +1,1 @@
+"""Result files and the leaderboard built from them."""

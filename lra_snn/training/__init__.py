@@ -1,0 +1,1 @@
+"""Training plumbing: optimizer groups and schedule, callbacks, checkpoints, sweep progress."""
