@@ -43,6 +43,7 @@ SIDE = 32
 PIXELS = SIDE * SIDE
 N_CHANNELS = 3
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma
+_GRAY_WEIGHTS_PER_MILLE = (299, 587, 114)  # the same weights in integer thousandths (they sum to 1000)
 MODES = ("values", "tokens")
 SPLITS = ("train", "val", "test")
 MAKE_TARGET = "make data-image"
@@ -96,10 +97,14 @@ def load_batch(data: bytes, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_grayscale(images: np.ndarray) -> np.ndarray:
-    """BT.601 gray levels (N, 1024) uint8 of CIFAR rows (N, 3072), rounded to the nearest level."""
-    channels = images.reshape(len(images), N_CHANNELS, PIXELS).astype(np.float32)
-    gray = np.tensordot(np.asarray(GRAY_WEIGHTS, dtype=np.float32), channels, axes=([0], [1]))
-    return np.clip(np.floor(gray + 0.5), 0, 255).astype(np.uint8)
+    """BT.601 gray levels (N, 1024) uint8 of CIFAR rows (N, 3072), rounded to the nearest level (halves up).
+
+    Integer arithmetic (weights in thousandths), so every machine and batch size gives the same
+    levels: a float dot product depends on the BLAS kernel and can round a .5 either way.
+    """
+    channels = images.reshape(len(images), N_CHANNELS, PIXELS).astype(np.int32)
+    red, green, blue = (weight * channels[:, i] for i, weight in enumerate(_GRAY_WEIGHTS_PER_MILLE))
+    return ((red + green + blue + 500) // 1000).astype(np.uint8)
 
 
 def locate_source(candidates: Sequence[str | Path]) -> Path:

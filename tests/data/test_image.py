@@ -49,6 +49,20 @@ def test_grayscale_uses_bt601_weights_and_rounds() -> None:
     assert gray[:, 0].tolist() == [76, 150, 29, 124] and gray.dtype == np.uint8 and gray.shape == (4, 1024)
 
 
+def test_grayscale_is_exact_integer_rounding_at_every_batch_size() -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 256, size=(257, 3072), dtype=np.uint8)
+    planes = rows.reshape(257, 3, 1024).astype(np.int64)
+    # independent definition: round(0.299 R + 0.587 G + 0.114 B) with halves up, in exact integers
+    expected = (299 * planes[:, 0] + 587 * planes[:, 1] + 114 * planes[:, 2] + 500) // 1000
+    assert np.array_equal(image.to_grayscale(rows), expected)
+    for size in (1, 2, 7, 64, 256):
+        assert np.array_equal(image.to_grayscale(rows[:size]), expected[:size])
+    tie = np.zeros((1, 3072), dtype=np.uint8)
+    tie[0, 2048:] = 250  # 0.114 * 250 = 28.5 exactly: a half, which rounds up
+    assert image.to_grayscale(tie)[0, 0] == 29
+
+
 def test_pixels_are_flattened_row_major() -> None:
     rows, cols = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
     planes = np.stack([rows * 8, rows * 8, rows * 8]).astype(np.uint8)  # gray equals the row's level
