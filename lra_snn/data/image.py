@@ -47,7 +47,7 @@ _GRAY_WEIGHTS_PER_MILLE = (299, 587, 114)  # the same weights in integer thousan
 MODES = ("values", "tokens")
 SPLITS = ("train", "val", "test")
 MAKE_TARGET = "make data-image"
-CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+CACHE_FORMAT = 2  # bump when the cached arrays change meaning (2: exact integer gray levels)
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
 
