@@ -72,7 +72,7 @@ bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> re
 bench-gpu: venv ## GPU job (on a CUDA machine): full-size kernel checks, copy bandwidth, primitive + neuron timings
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_gpu.py --out $${OUT:-results/bench} $(ARGS)
 
-gpu-job: venv ## issue 7's whole GPU job: full-size kernel tests, bench-gpu, Triton-vs-PyTorch training parity
+gpu-job: venv ## the whole GPU job: full-size kernel tests, bench-gpu, Triton-vs-PyTorch training parity
 	PY=$(PY) bash scripts/gpu_job.sh
 
 wheels: venv ## pure-Python wheels a bare GPU machine lacks (hydra-core, omegaconf, antlr4) -> wheels/ (git-ignored)

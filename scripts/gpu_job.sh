@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole GPU job of issue 7 in one command, for a machine with a CUDA GPU (README, "GPU job").
+# The whole GPU check in one command, for a machine with a CUDA GPU (README, "GPU job").
 #
 #   bash scripts/gpu_job.sh                  # results under $OUT (default results/bench/gpu_job_<stamp>)
 #
@@ -11,8 +11,8 @@
 # 4. python -m lra_snn.cli.kernel_parity: a short training run at the published ListOps recipe (model,
 #    optimizer, lengths 500-2000; 6,400 generated training examples, enough for the 200 steps), Triton
 #    path against PyTorch path, loss curves and step times, for the LIF and DSN models.
-# Every step has its own time limit (seconds: GPU_TESTS_LIMIT, BENCH_LIMIT, PARITY_LIMIT; together
-# under the device tool's 600 s per command) and log, so one overrun does not lose the others;
+# Every step has its own time limit (seconds: GPU_TESTS_LIMIT, BENCH_LIMIT, PARITY_LIMIT; by default
+# together under 600 s) and log, so one overrun does not lose the others;
 # BENCH_ARGS and PARITY_ARGS replace the steps' default arguments; WHEELS is the wheel folder,
 # DATA_DIR where the parity run's data is generated.
 # summary.txt lists each step's exit status; the script exits 1 when any step failed.

@@ -25,7 +25,7 @@ from lra_snn.data.errors import DataNotFoundError
 CONF = PROJECT_ROOT / "conf"
 TASK_COLUMNS = {"listops": "ListOps", "text": "Text", "retrieval": "Retrieval", "image": "Image",
                 "pathfinder": "Pathfinder", "pathx": "Path-X", "wt103": "WikiText-103"}
-# PRF paper (SD-TCM models), as quoted in the model-zoo issue
+# parameter counts of the PRF paper's SD-TCM models per task (arXiv 2410.03530)
 PUBLISHED = {"PRF paper (SD-TCM)": {"listops": 272e3, "text": 830e3, "retrieval": 1.1e6, "image": 4.1e6,
                                     "pathfinder": 1.3e6}}
 

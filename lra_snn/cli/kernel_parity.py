@@ -1,9 +1,10 @@
 """Training parity of the Triton kernels and the PyTorch paths: one short run per backend, curves compared.
 
-Issue 7 asks that "a short real training run on the GPU (e.g. ListOps at the full recipe for a few
-hundred steps) shows the Triton path and the PyTorch path give the same loss curve within float
-tolerance and reports the step time of each"; kernels.md ("Correctness without a GPU") adds why: the
-interpreter hides GPU rounding differences, so the comparison must be repeated on the GPU at full size.
+A short real training run (e.g. ListOps at the full recipe for a few hundred steps) shows whether
+the Triton path and the PyTorch path give the same loss curve within float tolerance, and reports the
+step time of each. The kernel tests run under the Triton interpreter on the CPU, which hides GPU
+rounding differences (docs/kernels.md, "Correctness without a GPU"), so this comparison is repeated on
+the GPU at full size.
 
     python -m lra_snn.cli.kernel_parity [--models lif_ssm,dsn_ssm,spike_ssm,prf] [--task listops]
         [--recipe full|tiny] [--steps 300] [--seed 1] [--tolerance 1e-4] [--warmup-steps 5]
