@@ -1,4 +1,5 @@
-"""Tests for lra_snn.cli.leaderboard: result files -> markdown/CSV tables, and results/reference.yaml.
+"""Tests for the leaderboard (lra_snn.results and lra_snn.cli.leaderboard): result files ->
+markdown/CSV tables, and results/reference.yaml.
 
 Fake result files (schema version 1) are written into tmp_path with fixed modification times so
 the "newest config" rule is deterministic; expected numbers are worked out by hand.
@@ -13,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from lra_snn.cli import leaderboard as lb
+from lra_snn.cli.leaderboard import main
+from lra_snn.results.board import mean_and_std
+from lra_snn.results.reference import ReferenceFileError, load_reference
+from lra_snn.results.render import CSV_COLUMNS, build_leaderboard, csv_text
+from lra_snn.results.runs import LRA_TASKS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = REPO_ROOT / "results" / "reference.yaml"
@@ -70,7 +75,7 @@ def test_mean_and_sample_std_over_seeds(tmp_path):
     # 59.20, 59.51, 58.89 %: mean 59.20, deviations 0, +0.31, -0.31 -> std sqrt(2 * 0.31^2 / 2) = 0.31
     for seed, acc in [(1, 0.5920), (2, 0.5951), (3, 0.5889)]:
         write_result(tmp_path, f"s{seed}", seed=seed, metrics={"test/acc": acc})
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "59.20 +- 0.31 (3)"
     (row,) = rows
     assert row["mean"] == pytest.approx(59.20, abs=1e-9)
@@ -80,21 +85,21 @@ def test_mean_and_sample_std_over_seeds(tmp_path):
 
 def test_single_seed_shows_mean_and_count_without_spread(tmp_path):
     write_result(tmp_path, "a", metrics={"test/acc": 0.612})
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "61.20 (1)"
     assert rows[0]["std"] is None
 
 
 def test_mean_and_std_rejects_no_values():
     with pytest.raises(ValueError, match="at least one value"):
-        lb.mean_and_std([])
+        mean_and_std([])
 
 
 def test_wikitext_perplexity_column_is_not_percent(tmp_path):
     for seed, ppl in [(1, 30.0), (2, 32.0)]:
         write_result(tmp_path, f"w{seed}", seed=seed, task="wikitext103",
                      metrics={"test/acc": None, "test/ppl": ppl})
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     row = table_row(markdown, "## Profile: tiny", "s4d")
     assert row[-1] == "31.00 +- 1.41 (2)"  # std of 30, 32 = sqrt(2) = 1.414
     assert row[7] == "-"  # LRA avg: perplexity is never averaged with accuracies
@@ -107,7 +112,7 @@ def test_average_uses_only_completed_lra_tasks(tmp_path):
     write_result(tmp_path, "r", task="retrieval", status="failed", message="CUDA OOM", metrics={"test/acc": None})
     write_result(tmp_path, "i", task="image", status="no_data", message="no data: make data-image")
     write_result(tmp_path, "w", task="wikitext103", metrics={"test/acc": None, "test/ppl": 40.0})
-    markdown, _ = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     row = table_row(markdown, "## Profile: tiny", "s4d")
     assert row[1:8] == ["60.00 (1)", "80.00 (1)", "failed (1)", "no data: make data-image",
                         "not run", "not run", "70.00 (2 tasks)"]
@@ -120,7 +125,7 @@ def test_average_uses_only_completed_lra_tasks(tmp_path):
 def test_no_data_cell_and_note(tmp_path):
     write_result(tmp_path, "p", task="pathx", status="no_data",
                  message="no data: make data-pathx (looked for data/lra_release/pathx)")
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[6] == "no data: make data-pathx"
     assert "looked for data/lra_release/pathx" in notes_of(markdown)
     assert rows[0]["status"] == "no_data" and rows[0]["mean"] is None
@@ -131,7 +136,7 @@ def test_failed_and_nan_loss_runs_are_marked_and_explained(tmp_path):
     failed = write_result(tmp_path, "crash", seed=2, status="failed", message="RuntimeError:\n  loss is nan",
                           metrics={"test/acc": None})
     diverged = write_result(tmp_path, "nan", seed=3, metrics={"test/acc": 0.1, "test/loss": float("nan")})
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "55.00 (1), failed (2)"
     notes = notes_of(markdown)
     assert f"seed 2 failed: RuntimeError: loss is nan (`{failed}`)" in notes
@@ -150,7 +155,7 @@ def test_bad_files_are_reported_and_the_rest_builds(tmp_path):
     no_seed.write_text(json.dumps(record))
     old = write_result(tmp_path, "old", schema_version=0)
     percent = write_result(tmp_path, "percent", seed=9, metrics={"test/acc": 61.0})
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     notes = notes_of(markdown)
     assert f"skipped `{corrupt}`: not valid JSON" in notes
     assert f"skipped `{no_seed}`: missing required field 'seed'" in notes
@@ -167,7 +172,7 @@ def test_differing_config_hashes_keep_the_newest_config(tmp_path):
     for seed, acc in [(1, 0.70), (2, 0.72)]:
         write_result(tmp_path, f"new{seed}", seed=seed, config_hash="newcfg", mtime=200.0 + seed,
                      metrics={"test/acc": acc})
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "71.00 +- 1.41 (2)"
     notes = notes_of(markdown)
     assert "2 run(s) of older config(s) oldcfg superseded by config newcfg" in notes
@@ -179,7 +184,7 @@ def test_a_seed_run_twice_counts_once(tmp_path):
     first = write_result(tmp_path, "first", seed=1, status="failed", message="node lost",
                          metrics={"test/acc": None}, mtime=100.0)
     write_result(tmp_path, "rerun", seed=1, metrics={"test/acc": 0.64}, mtime=200.0)
-    markdown, _ = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "64.00 (1)"
     assert f"left out the older `{first}`" in notes_of(markdown)
 
@@ -190,13 +195,13 @@ def test_a_seed_run_twice_counts_once(tmp_path):
 def test_profiles_get_separate_tables_full_first(tmp_path):
     write_result(tmp_path, "tiny", profile="tiny", metrics={"test/acc": 0.40})
     write_result(tmp_path, "full", profile="full", metrics={"test/acc": 0.58})
-    markdown, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert markdown.index("## Profile: full") < markdown.index("## Profile: tiny")
     assert "## Profile: mini" not in markdown
     assert table_row(markdown, "## Profile: full", "s4d")[1] == "58.00 (1)"
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "40.00 (1)"
     assert [row["profile"] for row in rows] == ["full", "tiny"]
-    filtered, filtered_rows = lb.build_leaderboard(tmp_path, REFERENCE, profile="tiny")
+    filtered, filtered_rows = build_leaderboard(tmp_path, REFERENCE, profile="tiny")
     assert "## Profile: full" not in filtered and [r["profile"] for r in filtered_rows] == ["tiny"]
 
 
@@ -205,7 +210,7 @@ def test_majority_rate_row_and_disagreement_note(tmp_path):
     write_result(tmp_path, "b", model="prf", metrics={"test/majority_rate": 0.175})
     write_result(tmp_path, "c", model="prf", task="text", metrics={"test/majority_rate": 0.5})
     write_result(tmp_path, "d", model="s4d", task="text", metrics={"test/majority_rate": 0.52})
-    markdown, _ = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     row = table_row(markdown, "## Profile: tiny", "*majority class (test)*")
     assert row[1:4] == ["17.50", "50.00-52.00", "-"]
     assert "tiny/text: runs report different test majority-class rates (50.00, 52.00)" in notes_of(markdown)
@@ -216,7 +221,7 @@ def test_firing_rate_energy_and_provenance_tables(tmp_path):
                  git_commit="1111111111111111")
     write_result(tmp_path, "b", seed=2, model="prf", metrics={"test/firing_rate": 0.04, "test/energy_mj": 0.2},
                  git_commit="2222222222222222+dirty")
-    markdown, _ = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "### Firing rate", "prf")[1] == "3.00 % / 150 uJ"
     provenance = table_row(markdown, "### Provenance (tiny)", "prf")
     # a run made with uncommitted changes keeps its mark
@@ -227,9 +232,9 @@ def test_csv_rows_carry_what_a_citation_needs(tmp_path):
     for seed, acc in [(1, 0.60), (2, 0.62), (3, 0.64)]:
         write_result(tmp_path, f"s{seed}", seed=seed, metrics={"test/acc": acc, "test/firing_rate": 0.03},
                      wall_time_s=10.0 * seed)
-    _, rows = lb.build_leaderboard(tmp_path, REFERENCE)
+    _, rows = build_leaderboard(tmp_path, REFERENCE)
     (row,) = rows
-    assert set(row) == set(lb.CSV_COLUMNS)
+    assert set(row) == set(CSV_COLUMNS)
     assert row == {
         "profile": "tiny", "model": "s4d", "task": "listops", "metric": "test/acc (%)",
         "status": "completed", "mean": 62.0, "std": 2.0, "n_seeds": 3, "seeds": "1;2;3", "n_failed": 0,
@@ -237,7 +242,7 @@ def test_csv_rows_carry_what_a_citation_needs(tmp_path):
         "wall_time_s": 20.0, "config_hash": "cfg000000001",
         "git_commits": "abc1234def5678abc1234def5678abc1234def56", "n_superseded": 0,
     }
-    parsed = list(csv.DictReader(lb.csv_text(rows).splitlines()))
+    parsed = list(csv.DictReader(csv_text(rows).splitlines()))
     assert parsed[0]["mean"] == "62.0" and parsed[0]["energy_mj"] == ""
 
 
@@ -262,20 +267,20 @@ RECIPES_PERPLEXITY = {"S4 (updated)": 21.0, "SpikingSSMs": 33.94, "SPikE-SSM": 3
 
 
 def test_reference_matches_recipes_table():
-    reference = lb.load_reference(REFERENCE)
+    reference = load_reference(REFERENCE)
     rows = {row.model: row for row in reference.rows}
     assert list(rows) == list(RECIPES_TABLE)
     for model, expected in RECIPES_TABLE.items():
         row = rows[model]
-        assert tuple(row.results[task] for task in lb.LRA_TASKS) + (row.avg,) == expected, model
+        assert tuple(row.results[task] for task in LRA_TASKS) + (row.avg,) == expected, model
         assert row.results["wikitext103"] == RECIPES_PERPLEXITY.get(model, "-"), model
     assert rows["S4D-Inv"].results["listops"] == 60.18
     assert rows["PRF (SD-TCM)"].results["pathfinder"] == 91.76
 
 
 def test_reference_averages_agree_with_task_numbers_and_every_number_is_cited():
-    for row in lb.load_reference(REFERENCE).rows:
-        numbers = [row.results[t] for t in lb.LRA_TASKS if isinstance(row.results[t], float)]
+    for row in load_reference(REFERENCE).rows:
+        numbers = [row.results[t] for t in LRA_TASKS if isinstance(row.results[t], float)]
         if numbers:
             assert row.avg_tasks == len(numbers), row.model
             assert sum(numbers) / len(numbers) == pytest.approx(row.avg, abs=0.0051), row.model
@@ -284,7 +289,7 @@ def test_reference_averages_agree_with_task_numbers_and_every_number_is_cited():
 
 
 def test_published_table_is_separate_and_carries_the_notes(tmp_path):
-    markdown, _ = lb.build_leaderboard(tmp_path, REFERENCE)
+    markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     published = markdown.split("## Published", 1)[1]
     assert table_row(published, "| Model |", "PRF (SD-TCM)") == [
         "PRF (SD-TCM)", "59.20", "86.33", "89.88", "84.77", "91.76", "not solved", "82.39 (5 tasks)", "-"]
@@ -309,10 +314,10 @@ def test_reference_validation_names_the_entry(tmp_path, edit, message):
     edit(raw["published"][0])
     broken = tmp_path / "reference.yaml"
     broken.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    with pytest.raises(lb.ReferenceFileError, match="published\\[0\\] \\(Transformer \\(LRA paper\\)\\)") as err:
-        lb.load_reference(broken)
+    with pytest.raises(ReferenceFileError, match="published\\[0\\] \\(Transformer \\(LRA paper\\)\\)") as err:
+        load_reference(broken)
     assert message in str(err.value)
-    markdown, _ = lb.build_leaderboard(tmp_path / "runs", broken)
+    markdown, _ = build_leaderboard(tmp_path / "runs", broken)
     assert "Published numbers could not be read" in markdown
 
 
@@ -321,12 +326,12 @@ def test_reference_validation_names_the_entry(tmp_path, edit, message):
 
 def test_cli_without_results_writes_both_files_and_exits_zero(tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "out"
-    code = lb.main(["--results", str(runs), "--out", str(out), "--reference", str(REFERENCE)])
+    code = main(["--results", str(runs), "--out", str(out), "--reference", str(REFERENCE)])
     assert code == 0
     markdown = (out / "leaderboard.md").read_text(encoding="utf-8")
     assert f"No results yet under `{runs}`" in markdown
     assert "| S4D-Inv | 60.18 |" in markdown
-    assert (out / "leaderboard.csv").read_text(encoding="utf-8") == ",".join(lb.CSV_COLUMNS) + "\n"
+    assert (out / "leaderboard.csv").read_text(encoding="utf-8") == ",".join(CSV_COLUMNS) + "\n"
     assert capsys.readouterr().out == markdown
     assert sorted(p.name for p in out.iterdir()) == ["leaderboard.csv", "leaderboard.md"]
 
@@ -335,7 +340,7 @@ def test_cli_with_results_and_profile_filter(tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_result(runs, "a", profile="mini", metrics={"test/acc": 0.5})
     write_result(runs, "b", profile="tiny", metrics={"test/acc": 0.4})
-    assert lb.main(["--results", str(runs), "--out", str(out), "--reference", str(REFERENCE),
+    assert main(["--results", str(runs), "--out", str(out), "--reference", str(REFERENCE),
                     "--profile", "mini"]) == 0
     rows = list(csv.DictReader((out / "leaderboard.csv").read_text(encoding="utf-8").splitlines()))
     assert [(r["profile"], r["mean"]) for r in rows] == [("mini", "50.0")]

@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="needs pip install -e .[plots]")
 from lra_snn.cli import bench, plots  # noqa: E402
-from lra_snn.cli.leaderboard import group_runs, load_runs  # noqa: E402
+from lra_snn.results.board import group_runs  # noqa: E402
 from lra_snn.results.record import write_result  # noqa: E402
+from lra_snn.results.runs import load_runs  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (model, seed, test accuracy, energy per example in mJ)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from lra_snn.config import PROJECT_ROOT
-from lra_snn.cli.leaderboard import build_leaderboard
-from lra_snn.training.sweep_progress import count_cells, progress_line
 from lra_snn.cli.train import RunFailed, run
+from lra_snn.config import PROJECT_ROOT
+from lra_snn.results.render import build_leaderboard
+from lra_snn.training.sweep_progress import count_cells, progress_line
 
 
 def test_tiny_listops_s4d_writes_a_complete_result(compose_train):

@@ -4,7 +4,7 @@ sequence length, and training curves per cell (PNG, matplotlib).
 - ``acc_vs_energy_<profile>_<task>.png``: one point per model, the mean over seeds of the test
   metric at the best-validation checkpoint against the mean test energy per example (mJ, the
   ``EnergyMeter`` convention), with the seed standard deviation as error bars. The runs that
-  count are the leaderboard's (``lra_snn.cli.leaderboard``: newest config of each cell, one per seed).
+  count are the leaderboard's (``lra_snn.results.board``: newest config of each cell, one per seed).
 - ``bench_speedup_<device>.png``: sequential / parallel time ratio per neuron against L, forward
   and forward + backward, from the newest ``lra_snn.cli.bench`` JSON of each device.
 - ``curves/<profile>_<task>_<model>_<hash>.png``: training loss per step and validation metrics,
@@ -31,7 +31,8 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from lra_snn.cli.leaderboard import Group, group_runs, load_runs, mean_and_std, primary_metric_name  # noqa: E402
+from lra_snn.results.board import Group, group_runs, mean_and_std  # noqa: E402
+from lra_snn.results.runs import load_runs, primary_metric_name  # noqa: E402
 
 PASS_TITLES = {"forward": "forward (inference)", "forward_backward": "forward + backward (training)"}
 CURVE_PANELS = (("train/loss_step", "training loss"), ("val/loss", "validation loss"), ("val/acc", "validation accuracy"))

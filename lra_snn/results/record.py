@@ -1,4 +1,4 @@
-"""The per-run result file (``result.json``, schema 1) read by the leaderboard.
+"""The per-run result file (``result.json``, schema 1): writing it and reading it back.
 
 It records the resolved config, the metrics at the best validation checkpoint, wall time,
 optimizer steps, parameter count, device, library versions and the git commit.
@@ -7,18 +7,18 @@ optimizer steps, parameter count, device, library versions and the git commit.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.results.atomic import write_atomically
 
 SCHEMA_VERSION = 1
+RESULT_FILENAME = "result.json"
 _LIBRARIES = ("torch", "lightning", "torchmetrics", "hydra-core", "numpy", "datasets", "triton")
 
 
@@ -47,13 +47,8 @@ def git_commit() -> str:
 
 def write_result(path: Path, record: dict[str, Any]) -> None:
     """Write ``record`` (plus schema version) as JSON atomically: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"schema_version": SCHEMA_VERSION, "finished_at": datetime.now(timezone.utc).isoformat(), **record}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".result-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
