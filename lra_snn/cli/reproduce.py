@@ -87,9 +87,11 @@ def rebuild_config(record: dict[str, Any], out: Path, data_dir: Path, overrides:
     cfg = OmegaConf.create(repoint(config, moves))
     cfg.skip_completed = False
     try:
-        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+        merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     except Exception as err:
         raise ReproduceError(f"bad override in {overrides}: {err}") from None
+    assert isinstance(merged, DictConfig)
+    return merged
 
 
 def compare_metrics(recorded: dict[str, float], rerun: dict[str, float], tolerance: float) -> list[dict]:

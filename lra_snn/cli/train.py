@@ -20,11 +20,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.training.checkpoints import CellTag, verify_resumable
 from lra_snn.config import CONF_DIR, cell_hash, register_resolvers
+from lra_snn.data.base import TaskData
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.config.override_hints import unknown_key_hints
 from lra_snn.results.record import git_commit, library_versions, read_result, write_result
@@ -49,7 +51,7 @@ def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
 
 
-def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+def build_task(cfg: DictConfig, datamodule: TaskData) -> L.LightningModule:
     """The task of ``cfg`` (encoder + head + optimiser settings), sized by the datamodule's inputs and classes."""
     encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
     return instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
@@ -63,15 +65,16 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Train
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
     """The best checkpoint of the monitored metric so far (None: none saved; the last weights are evaluated)."""
-    monitored = [c for c in trainer.checkpoint_callbacks if c.monitor is not None]
+    monitored = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor is not None]
     return (monitored[0].best_model_path or None) if monitored else None
 
 
 def _log_resolved_config(trainer: L.Trainer, cfg: DictConfig) -> None:
     """Give every logger the whole resolved config (wandb: the run's config; CSV: hparams.yaml)."""
     config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)
     for logger in trainer.loggers:
-        logger.log_hyperparams(config)
+        logger.log_hyperparams({str(key): value for key, value in config.items()})
 
 
 def _finish_wandb(trainer: L.Trainer) -> None:

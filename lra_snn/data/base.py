@@ -7,9 +7,9 @@ classes it has, and counts its labels so runs can report the majority-class rate
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import lightning as L
 import numpy as np
@@ -21,6 +21,14 @@ from lra_snn.data.distributed import evaluation_sampler
 from lra_snn.data.errors import DataNotFoundError
 
 INPUT_KINDS = ("tokens", "values")
+
+
+class TaskData(Protocol):
+    """What the encoder and the task need to know from a data module (every task's module has it)."""
+
+    def encoder_kwargs(self) -> dict[str, int]: ...
+
+    def task_kwargs(self) -> Mapping[str, int | bool]: ...
 SPLITS = ("train", "val", "test")
 
 
@@ -98,11 +106,13 @@ class ClassificationDataModule(L.LightningDataModule):
 
     def encoder_kwargs(self) -> dict[str, int]:
         """What the zoo encoder needs to know about the inputs."""
-        if self.input_kind == "tokens":
-            return {"vocab_size": self.vocab_size}
-        if self.input_kind == "values":
-            return {"d_input": self.d_input}
-        raise ValueError(f"{type(self).__name__}.input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        key = {"tokens": "vocab_size", "values": "d_input"}.get(self.input_kind)
+        if key is None:
+            raise ValueError(f"{type(self).__name__}.input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        value = getattr(self, key)
+        if not isinstance(value, int):
+            raise ValueError(f"{type(self).__name__}.{key} must be set for {self.input_kind} inputs, got {value!r}")
+        return {key: value}
 
     def task_kwargs(self) -> dict[str, int | bool]:
         """What the classification task needs: the number of classes and whether inputs are pairs."""
@@ -153,6 +163,7 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, collate_fn: Ca
     """A DataLoader. Training loaders shuffle with an ``EpochSeededSampler`` seeded from the run's
     seed (``torch.initial_seed()``, set by ``seed_everything``); evaluation loaders give each DDP
     rank an unpadded shard, so every validation / test example is counted exactly once."""
-    sampler = EpochSeededSampler(len(dataset), torch.initial_seed()) if shuffle else evaluation_sampler(dataset)
+    sized = cast(Sized, dataset)  # map-style datasets here all have a length
+    sampler = EpochSeededSampler(len(sized), torch.initial_seed()) if shuffle else evaluation_sampler(sized)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
                       num_workers=num_workers, persistent_workers=num_workers > 0)

@@ -10,10 +10,11 @@ evaluated together, so a run can prove the count equals the split size.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sized
+from typing import cast
 
 import lightning as L
 import torch
-from torch.utils.data import DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 
 
 def shard_bounds(n_examples: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -34,7 +35,7 @@ class UnpaddedDistributedSampler(DistributedSampler):
     """
 
     def __init__(self, dataset: Sized, num_replicas: int | None = None, rank: int | None = None) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        super().__init__(cast(Dataset, dataset), num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
         self.start, self.stop = shard_bounds(len(dataset), self.rank, self.num_replicas)
         self.num_samples = self.stop - self.start
 

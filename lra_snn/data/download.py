@@ -310,7 +310,7 @@ def _iter_tar_files(archive: Path, members: Callable[[str], bool] | None) -> Ite
             if member is None:
                 _check_end_of_archive(tar, archive)
                 return
-            tar.members = []  # one forward pass needs no index; the LRA release holds about a million members
+            tar.members = []  # type: ignore[attr-defined]  # one forward pass needs no index; the LRA release holds about a million members
             if member.isdir():
                 continue
             name = member_path(archive, member.name)
@@ -320,6 +320,8 @@ def _iter_tar_files(archive: Path, members: Callable[[str], bool] | None) -> Ite
                 raise ArchiveError(archive, f"member {member.name!r} is a link or special file; refusing it")
             with reading_archive(archive):
                 stream = tar.extractfile(member)
+            if stream is None:
+                raise ArchiveError(archive, f"member {member.name!r} could not be read as a file")
             yield name, stream
 
 

@@ -271,8 +271,10 @@ def write_release(
 # --------------------------------------------------------------------------- reading
 
 
-def locate_release(release_dir: str | Path) -> Path:
+def locate_release(release_dir: str | Path | None) -> Path:
     """The folder holding ``basic_{train,val,test}.tsv``: ``release_dir`` itself or the release's nesting below it."""
+    if release_dir is None:
+        raise ValueError("source='release' needs data.release_dir=<folder of the LRA release>")
     root = Path(release_dir)
     candidates = [
         root,

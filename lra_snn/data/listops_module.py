@@ -145,7 +145,7 @@ class ListOpsDataModule(ClassificationDataModule):
     def _write_token_splits(self, folder: Path, target: Path) -> None:
         for split, name in listops.SPLIT_FILES.items():
             sequences, labels = self.tokenizer.encode_file(folder / name)
-            save_token_split(target / split, sequences, labels, vocab_size=self.vocab_size)
+            save_token_split(target / split, sequences, labels, vocab_size=self.tokenizer.vocab_size)
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return make_loader(TokenDataset(self._split(split)), batch_size, shuffle, collate, self.num_workers)

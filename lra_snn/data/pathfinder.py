@@ -340,9 +340,12 @@ def _place_targets(grower: _SnakeGrower) -> tuple[list[int], list[int]] | None:
     if not usable.size:
         return None
     seed_b = seeds_b[grower.rng.choice(usable)]
-    start_discs = [grower.add_tip_disc(seed, snake) for seed, snake in zip((seed_a, seed_b), TARGET_SNAKES)]
-    if None in start_discs:
-        return None
+    start_discs = []
+    for seed, snake in zip((seed_a, seed_b), TARGET_SNAKES):
+        start = grower.add_tip_disc(seed, snake)
+        if start is None:
+            return None
+        start_discs.append(start)
     end_discs = []
     for snake, seed in zip(TARGET_SNAKES, (seed_a, seed_b)):
         grown = any(grower.grow(seed, p.contour_length, snake) for _ in range(p.max_snake_tries))

@@ -68,7 +68,8 @@ def write_split(target: Path, records: Sequence[ImageRecord], resolution: int) -
     target.mkdir(parents=True)
     filling = target / ("filling-" + IMAGES_FILE)
     images = open_memmap(filling, mode="w+", dtype=np.uint8, shape=(len(records), resolution, resolution))
-    labels, skipped = [], []
+    labels: list[int] = []
+    skipped: list[Path] = []
     for record in records:
         pixels = pathfinder_reader.load_image(record, resolution)
         if pixels is None:
@@ -184,11 +185,12 @@ class PathfinderDataModule(ClassificationDataModule):
         self.resolution = resolution
         self.difficulty = difficulty
         self.task = TASK_NAMES.get(resolution, f"pathfinder{resolution}")
+        self.make_target = f"make data-{self.task}"
         self.mode = mode
         self.input_kind = mode
         self.vocab_size = N_LEVELS + TOKEN_OFFSET if mode == "tokens" else None
         self.d_input = 1 if mode == "values" else None
-        self.split_settings = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": split_seed}
+        self.split_settings: dict[str, Any] = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": split_seed}
         if not (val_fraction > 0 and test_fraction > 0 and val_fraction + test_fraction < 1):
             raise ValueError(f"need val_fraction > 0, test_fraction > 0 and their sum below 1, got "
                              f"{val_fraction}, {test_fraction}")
@@ -205,6 +207,7 @@ class PathfinderDataModule(ClassificationDataModule):
     def _snake_params(self, overrides: Mapping[str, Any]) -> pathfinder.SnakeParams:
         """LRA's generator settings at this resolution with ``overrides``; the difficulty sets the contour length."""
         overrides = dict(overrides)
+        assert self.difficulty is not None  # checked in __init__ for generated data
         contour_length = pathfinder.DIFFICULTIES[self.difficulty]
         if overrides.setdefault("contour_length", contour_length) != contour_length:
             raise ValueError(f"generator.contour_length={overrides['contour_length']} contradicts "
@@ -217,7 +220,7 @@ class PathfinderDataModule(ClassificationDataModule):
 
     def generated_dir(self) -> Path:
         """Folder of the generated release's build (holds ``pathfinder<res>/`` and ``meta.json``)."""
-        return self.data_dir / STORAGE / "generated" / settings_hash(self.generator_settings)
+        return self.data_dir / STORAGE / "generated" / settings_hash(self._generator_settings())
 
     def release_folder(self) -> Path:
         """The folder holding the difficulty folders (generated ones must exist already)."""
@@ -246,16 +249,12 @@ class PathfinderDataModule(ClassificationDataModule):
 
     cache_name = STORAGE  # both resolutions share one folder; the settings tell them apart
 
-    @property
-    def make_target(self) -> str:
-        return f"make data-{self.task}"
-
     # ------------------------------------------------------------------ Lightning hooks
 
     def prepare_data(self) -> None:
         """Generate the images if needed, then decode them into the cache unless it is complete."""
         if self.source == "generate":
-            ensure_built(self.generated_dir(), self.generator_settings, self._write_generated)
+            ensure_built(self.generated_dir(), self._generator_settings(), self._write_generated)
         folder = self.release_folder()
         directory = ensure_built(self.cache_dir(), self.cache_settings(),
                                  lambda target: self._write_cache(folder, target))
@@ -278,8 +277,14 @@ class PathfinderDataModule(ClassificationDataModule):
 
     # ------------------------------------------------------------------ helpers
 
+    def _generator_settings(self) -> dict[str, Any]:
+        if self.generator_settings is None:
+            raise ValueError(f"{self.task}: generator settings exist only for source='generate', not {self.source!r}")
+        return self.generator_settings
+
     def _write_generated(self, target: Path) -> None:
-        settings = self.generator_settings
+        settings = self._generator_settings()
+        assert self.params is not None  # set with the generator settings
         pathfinder.write_release(target, self.params, settings["n_images"], seed=settings["seed"],
                                  images_per_batch=settings["images_per_batch"], workers=max(self.num_workers, 1))
 

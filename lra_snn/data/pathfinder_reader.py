@@ -49,9 +49,11 @@ class ImageRecord:
     line: int
 
 
-def locate_release(release_dir: str | Path, resolution: int) -> Path:
+def locate_release(release_dir: str | Path | None, resolution: int) -> Path:
     """The folder holding the difficulty folders: ``release_dir`` itself or ``pathfinder<res>`` below it
     (also inside the release's ``lra_release/`` or ``lra_release/lra_release/`` nesting)."""
+    if release_dir is None:
+        raise ValueError("source='release' needs data.release_dir=<folder of the LRA release>")
     root = Path(release_dir)
     name = f"pathfinder{resolution}"
     candidates = [root, root / name, root / "lra_release" / name, root / "lra_release" / "lra_release" / name]

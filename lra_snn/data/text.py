@@ -246,7 +246,7 @@ def _iter_review_files(source: Path) -> Iterator[tuple[str, bytes]]:
             yield f"aclImdb/{path.relative_to(root).as_posix()}", path.read_bytes()
         return
     with reading_archive(source):
-        for name, stream in iter_archive_files(source, members=REVIEW_NAME.fullmatch):
+        for name, stream in iter_archive_files(source, members=lambda name: REVIEW_NAME.fullmatch(name) is not None):
             yield name, stream.read()
 
 

@@ -56,7 +56,7 @@ class TokenSplit:
 
 
 def save_token_split(
-    directory: str | Path, sequences: Sequence[np.ndarray], labels: Sequence[int], vocab_size: int
+    directory: str | Path, sequences: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray, vocab_size: int
 ) -> None:
     """Write ``sequences`` (id arrays) and their ``labels`` into ``directory`` as one flat split."""
     if len(sequences) != len(labels):

@@ -372,6 +372,7 @@ class WikiTextDataModule(L.LightningDataModule):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         self._require_setup()
+        assert self.vocabulary is not None  # loaded by setup() with the streams
         if rows is None:
             rows = self.global_batch if split == "train" else self.eval_global_batch
         return StreamWindows(self.streams[split], rows, self.max_length, self.vocabulary.eos_id, rank, world_size)

@@ -17,6 +17,8 @@ class MeanTokenNLL(Metric):
 
     full_state_update = False
     higher_is_better = False
+    nll_sum: Tensor
+    tokens: Tensor
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

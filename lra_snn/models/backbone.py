@@ -26,7 +26,9 @@ class SequenceNorm(nn.Module):
         if kind not in NORMS:
             raise ValueError(f"unknown norm {kind!r}; choose one of {NORMS}")
         self.kind = kind
-        self.norm = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": lambda d: nn.Identity()}[kind](d_model)
+        norms: dict[str, Callable[[int], nn.Module]] = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm,
+                                                        "none": lambda d: nn.Identity()}
+        self.norm = norms[kind](d_model)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.kind == "batch":
@@ -62,10 +64,13 @@ class SequenceEncoder(nn.Module):
                  vocab_size: int | None = None, d_input: int | None = None, norm: str = "batch",
                  prenorm: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
-        if (vocab_size is None) == (d_input is None):
-            raise ValueError("give exactly one of vocab_size (token inputs) or d_input (real-valued inputs)")
         self.d_model = d_model
-        self.encoder = nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(d_input, d_model)
+        if vocab_size is not None and d_input is None:
+            self.encoder: nn.Module = nn.Embedding(vocab_size, d_model)
+        elif d_input is not None and vocab_size is None:
+            self.encoder = nn.Linear(d_input, d_model)
+        else:
+            raise ValueError("give exactly one of vocab_size (token inputs) or d_input (real-valued inputs)")
         self.blocks = nn.ModuleList(
             ResidualBlock(layer(d_model=d_model), d_model, norm, prenorm, dropout) for _ in range(n_layers))
         self.final_norm = SequenceNorm(d_model, norm) if prenorm else nn.Identity()

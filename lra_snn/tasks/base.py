@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+import torchmetrics
 
 from lra_snn.training.optim import param_groups, warmup_cosine
 
@@ -12,6 +13,14 @@ from lra_snn.training.optim import param_groups, warmup_cosine
 class SequenceTask(L.LightningModule):
     """Base LightningModule; subclasses call ``save_hyperparameters`` with the optimizer settings
     ``lr``, ``weight_decay``, ``dynamics_lr``, ``betas``, ``warmup_steps``, ``total_steps``."""
+
+    metrics: torch.nn.ModuleDict
+
+    def metric(self, name: str) -> torchmetrics.Metric:
+        """The torchmetrics object ``name`` (e.g. ``"val_acc"``) of ``self.metrics``."""
+        metric = self.metrics[name]
+        assert isinstance(metric, torchmetrics.Metric)
+        return metric
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -25,8 +34,8 @@ class SequenceTask(L.LightningModule):
         """Log ``train/unconverged_fraction``: the mean, over neurons solved by a capped parallel
         iteration (the refractory LIF's boundary compression), of the fraction of steps the last
         iteration left unconverged (neurons.md section 3)."""
-        fractions = [m.unconverged_fraction for m in self.modules()
-                     if getattr(m, "unconverged_fraction", None) is not None]
+        fractions = [float(value) for m in self.modules()
+                     if (value := getattr(m, "unconverged_fraction", None)) is not None]
         if fractions:
             self.log("train/unconverged_fraction", sum(fractions) / len(fractions), on_step=True, on_epoch=True)
 

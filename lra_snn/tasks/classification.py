@@ -55,24 +55,24 @@ class ClassificationTask(SequenceTask):
         self.metrics.update({f"{split}_loss": torchmetrics.MeanMetric() for split in ("val", "test")})
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
-        if not self.hparams.pair:
-            return self.head(pool(self.encoder(inputs, lengths), lengths, self.hparams.pool))
+        if not self.hparams["pair"]:
+            return self.head(pool(self.encoder(inputs, lengths), lengths, self.hparams["pool"]))
         batch = inputs.shape[0]
         flat_lengths = lengths.reshape(2 * batch)
-        pooled = pool(self.encoder(inputs.flatten(0, 1), flat_lengths), flat_lengths, self.hparams.pool)
+        pooled = pool(self.encoder(inputs.flatten(0, 1), flat_lengths), flat_lengths, self.hparams["pool"])
         a, b = pooled.view(batch, 2, -1).unbind(1)
         return self.head(a, b)
 
     def _shared_step(self, batch: dict[str, Tensor], split: str) -> Tensor:
         logits = self(batch["inputs"], batch["lengths"])
         loss = F.cross_entropy(logits.float(), batch["labels"])
-        accuracy = self.metrics[f"{split}_acc"]
+        accuracy = self.metric(f"{split}_acc")
         accuracy(logits, batch["labels"])
         size = batch["labels"].shape[0]
         if split == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         else:
-            mean_loss = self.metrics[f"{split}_loss"]
+            mean_loss = self.metric(f"{split}_loss")
             mean_loss.update(loss.detach(), weight=size)
             self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
         self.log(f"{split}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)

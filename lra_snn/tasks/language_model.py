@@ -116,7 +116,7 @@ class LanguageModelTask(SequenceTask):
     def _evaluation_step(self, batch: dict[str, Tensor], split: str) -> None:
         nll = self.token_nll(batch)
         for name in ("loss", "ppl"):
-            metric = self.metrics[f"{split}_{name}"]
+            metric = self.metric(f"{split}_{name}")
             metric.update(nll)
             self.log(f"{split}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "ppl")
 

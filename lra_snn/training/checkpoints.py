@@ -61,7 +61,7 @@ class ResumeMidEpoch(L.Callback):
     """
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
         if not trainer.fit_loop.restarted_mid_epoch or not 0 < done < trainer.num_training_batches:
             return
         loader = trainer.train_dataloader
@@ -70,7 +70,7 @@ class ResumeMidEpoch(L.Callback):
             log.warning("resuming inside epoch %d: the training sampler is %s, not an EpochSeededSampler, so the "
                         "epoch's data starts over", trainer.current_epoch, type(sampler).__name__)
             return
-        sampler.resume_after(done * loader.batch_size)
+        sampler.resume_after(done * getattr(loader, "batch_size", 1))
         warnings.filterwarnings("ignore", message=_NOT_RESUMABLE_WARNING)
         log.info("resuming inside epoch %d: %d of its %d batches were trained before the checkpoint; "
                  "training goes on with batch %d", trainer.current_epoch, done, trainer.num_training_batches, done)
