@@ -22,7 +22,7 @@ ARGS ?=
 THREADS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast lra-all smoke leaderboard plots wandb-sync bench bench-gpu gpu-job wheels clean
+.PHONY: help venv lint format test test-fast lra-all smoke leaderboard plots wandb-sync bench bench-gpu gpu-job wheels clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,15 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 venv: $(VENV)/.installed ## create the project virtualenv (.venv) once; TORCH=... picks the torch build
+
+lint: venv ## ruff (lint + format check) over the repository, mypy over the package
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: venv ## format the repository and apply ruff's safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 test: venv ## run the whole test suite (slow tests included)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
