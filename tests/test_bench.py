@@ -69,12 +69,12 @@ def test_benchmark_all_registered_neurons(tmp_path, capsys):
 
 def test_unavailable_and_broken_neurons_are_reported(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(NEURONS, "ghost", "lra_snn.neurons.ghost_not_written:Ghost")
-    monkeypatch.setitem(NEURONS, "broken", "lra_snn.neurons.base:Neuron")  # takes no d_model: fails to build
+    monkeypatch.setitem(NEURONS, "broken", "lra_snn.neurons.base:Neuron")  # abstract: fails to build
     code, result, table = run(tmp_path, capsys, "--neurons", "ghost,broken,sliding_psn")
     status = {(r["neuron"], r["length"]): (r["status"], r["reason"]) for r in result["records"]}
     assert status[("ghost", 16)][0] == "unavailable"
     assert "No module named 'lra_snn.neurons.ghost_not_written'" in status[("ghost", 16)][1]
-    assert status[("broken", 33)][0] == "error" and "d_model" in status[("broken", 33)][1]
+    assert status[("broken", 33)][0] == "error" and "does not implement" in status[("broken", 33)][1]
     assert status[("sliding_psn", 16)][0] == "ok"
     assert result["summary"]["psn_over_dsn"] == []
     assert "| ghost | 16 | unavailable | unavailable |" in table and "| broken | 16 | error |" in table

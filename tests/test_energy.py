@@ -8,14 +8,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lra_snn.metrics.energy import (
-    EnergyMeter, OpCounter, energy_mj, holds_spikes, neuron_macs_per_step, s4d_macs_per_step, uncounted_layers)
+from lra_snn.metrics.energy import EnergyMeter, OpCounter, energy_mj, holds_spikes, s4d_macs_per_step, uncounted_layers
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
-from lra_snn.models.sd_tcm import ThresholdSpike
 from lra_snn.models.zoo import fixed_length_neuron
-from lra_snn.neurons import build_neuron
-from lra_snn.neurons.base import Neuron
+from lra_snn.neurons import Neuron, build_neuron
+from lra_snn.neurons.threshold import ThresholdSpike
 
 S, Q = 0.9, 0.1  # a value that spikes (>= 0.5) and one that does not
 # (sequence, step, channel); sequence 1 has length 2, so its last step is padding
@@ -42,10 +40,18 @@ class Toy(nn.Module):
 
 
 class IntegerNeuron(Neuron):
-    """Integer spikes ``clip(round(x), 0, 3)``; declares 2 MACs per step and channel."""
+    """Integer spikes ``clip(round(x), 0, 3)``, memoryless; declares 2 MACs per step and channel."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._record(x.round().clamp(0, 3))
+
+    forward_sequential = forward
+
+    def init_state(self, batch, device=None, dtype=torch.float32) -> None:
+        return None
+
+    def step(self, x_t: torch.Tensor, state: None) -> tuple[torch.Tensor, None]:
+        return x_t.round().clamp(0, 3), state
 
     def macs_per_step(self) -> int:
         return 2
@@ -126,19 +132,21 @@ def test_a_wrapped_neuron_is_counted_once_at_its_wrapper():
     ("psn", {"T": 16}, 16), ("masked_psn", {"T": 16, "k": 3}, 16), ("sliding_psn", {"k": 5}, 5), ("dsn", {}, 6),
 ])
 def test_neuron_dynamics_costs(name, kwargs, macs):
-    assert neuron_macs_per_step(build_neuron(name, 2, **kwargs)) == macs
+    assert build_neuron(name, 2, **kwargs).macs_per_step() == macs
 
 
-def test_masked_psn_costs_its_band_once_fully_masked_and_unknown_neurons_are_refused():
+def test_masked_psn_costs_its_band_once_fully_masked_and_a_neuron_without_a_cost_is_refused():
     neuron = build_neuron("masked_psn", 2, T=16, k=3)
     neuron.lambda_ = 1.0
-    assert neuron_macs_per_step(neuron) == 3
+    assert neuron.macs_per_step() == 3
+    assert fixed_length_neuron("masked_psn", 2, T=16, k=3).macs_per_step() == 16  # a wrapper delegates
+    assert ThresholdSpike(2).macs_per_step() == 0
 
-    class Unknown(Neuron):
-        pass
+    class Uncosted(IntegerNeuron):
+        macs_per_step = Neuron.macs_per_step  # the three forms, but no MAC count
 
-    with pytest.raises(ValueError, match="macs_per_step"):
-        neuron_macs_per_step(Unknown())
+    with pytest.raises(TypeError, match="abstract.*macs_per_step"):
+        Uncosted()
 
 
 def test_spike_detection_and_uncounted_layers():

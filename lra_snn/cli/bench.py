@@ -1,4 +1,4 @@
-"""Neuron speed benchmark: the sequential loop against the parallel form (kernels.md, "Benchmark protocol").
+"""Neuron speed benchmark: the sequential loop against the parallel form (docs/kernels.md, "Benchmark protocol").
 
 For each registered neuron and each length L, times ``forward_sequential`` (the plain time loop,
 the definition) and ``forward`` (the parallel training form, PyTorch backend), and with
@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lra_snn.neurons import NEURONS, neuron_class
+from lra_snn.neurons import NEURONS, Neuron, neuron_class
 from lra_snn.ops.dispatch import TritonUnavailable
 
 IMPLEMENTATIONS = ("sequential", "parallel")  # always timed; "triton" too with --triton
@@ -61,15 +61,13 @@ class BenchConfig:
     triton: bool = False
 
 
-def neuron_kwargs(name: str, length: int, config: BenchConfig) -> dict:
-    """Constructor options for ``name`` at length L: the PSN and masked PSN need T = L."""
-    if name == "psn":
-        return {"T": length, "max_T": config.psn_max_t}
-    if name == "masked_psn":
-        return {"T": length, "k": config.psn_k, "max_T": config.psn_max_t}
-    if name == "sliding_psn":
-        return {"k": config.psn_k}
-    return {}
+def neuron_kwargs(cls: type[Neuron], length: int, config: BenchConfig) -> dict:
+    """Constructor options at length L: the neuron's own (``options_at_length``: T = L for a
+    fixed-length neuron), and ``--psn-k`` as ``k``, ``--psn-max-t`` as ``max_T`` where the
+    constructor takes them (masked and sliding PSN; PSN and masked PSN)."""
+    takes = inspect.signature(cls).parameters
+    chosen = {key: value for key, value in (("k", config.psn_k), ("max_T", config.psn_max_t)) if key in takes}
+    return {**chosen, **cls.options_at_length(length)}
 
 
 def device_name(device: torch.device) -> str:
@@ -221,6 +219,8 @@ def bench_neuron_length(name: str, length: int, config: BenchConfig, device: tor
         cls = neuron_class(name)
     except (ImportError, AttributeError) as err:
         return records_with("unavailable", f"not importable: {type(err).__name__}: {err}")
+    except TypeError as err:  # registered, but not a complete Neuron
+        return records_with("error", f"{type(err).__name__}: {err}")
     dtype = DTYPES[config.dtype]
     neurons = {}
     for implementation in implementations:
@@ -229,7 +229,7 @@ def bench_neuron_length(name: str, length: int, config: BenchConfig, device: tor
             continue
         torch.manual_seed(config.seed)  # the same parameters for every implementation
         try:
-            neurons[implementation] = cls(d_model=config.d_model, **neuron_kwargs(name, length, config),
+            neurons[implementation] = cls(d_model=config.d_model, **neuron_kwargs(cls, length, config),
                                           **backend_option(cls, implementation)).to(device=device, dtype=dtype)
         except ValueError as err:  # a documented refusal, e.g. the PSN's cap on T
             return records_with("skipped", f"skipped: {err}")
@@ -433,8 +433,10 @@ def parse_args(argv: list[str]) -> BenchConfig:
                    help="skip a sequential measurement (warm-up + repeats) predicted to take longer than this")
     p.add_argument("--threads", type=int, default=defaults.threads,
                    help="torch CPU threads (0: leave torch's default)")
-    p.add_argument("--psn-k", type=int, default=defaults.psn_k, help="order k of the masked and sliding PSN")
-    p.add_argument("--psn-max-t", type=int, default=defaults.psn_max_t, help="cap on T for PSN / masked PSN")
+    p.add_argument("--psn-k", type=int, default=defaults.psn_k,
+                   help="order k of the neurons that take one (masked and sliding PSN)")
+    p.add_argument("--psn-max-t", type=int, default=defaults.psn_max_t,
+                   help="cap max_T on T of the neurons that take one (PSN, masked PSN)")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", type=Path, default=defaults.out, help="folder for the JSON results")
     p.add_argument("--triton", action="store_true",

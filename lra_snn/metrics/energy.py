@@ -1,4 +1,4 @@
-"""Firing rates, synaptic operations and estimated energy of a model's test pass (neurons.md, "Accounting").
+"""Firing rates, synaptic operations and estimated energy of a model's test pass (docs/neurons.md, "Accounting").
 
 The convention of the spiking-SSM papers (45 nm CMOS, Horowitz 2014): 0.9 pJ per accumulate (AC,
 a spike meeting a weight) and 4.6 pJ per multiply-accumulate (MAC, a real value meeting a weight).
@@ -14,10 +14,10 @@ Counted per layer over the true (unpadded) steps of each sequence, from forward 
   channel, each of the N/2 complex modes costs 8 real MACs (complex decay x state: 4, input
   weight x real input: 2, real part of C x state: 2), i.e. 4N per direction, plus 1 for ``D u``;
   the kernel generation (parameters only) is not counted;
-- neuron dynamics, MACs per step and channel (``neuron_macs_per_step``): LIF 1 (decay), PRF 5
-  (2x2 rotation of the two real states: 4, plus ``Delta x``: 1; 6 with reset), refractory LIF 2
-  (membrane and refractory decays), PSN T (a row of W), masked PSN k once lambda = 1 (else T),
-  sliding PSN k, DSN k + 2 (decay conv: k, ``alpha h + (1 - alpha) x``: 2), memoryless threshold 0.
+- neuron dynamics: steps x channels x the MACs per step and channel that each neuron declares in
+  ``Neuron.macs_per_step()`` (its docstring says what it counts): LIF 1, PRF 5 (6 with reset),
+  refractory LIF 2, PSN T, masked PSN k once lambda = 1 (else T), sliding PSN k, DSN k + 2,
+  memoryless threshold 0; a wrapper such as ``PadToLength`` declares the cost of what it wraps.
 
 Not counted: biases, norms, GLU gating, residual additions, pooling, nonlinearities (sigmoid,
 exp), and all memory traffic. Layers with parameters of any other type (e.g. convolutions, none in
@@ -36,42 +36,12 @@ from torch import Tensor, nn
 
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.s4d import S4D
-from lra_snn.models.zoo import PadToLength
-from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.dsn import DSN
-from lra_snn.neurons.lif import DecoupledResetLIF
-from lra_snn.neurons.prf import PRF
-from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
-from lra_snn.neurons.refractory import RefractoryLIF
+from lra_snn.neurons import Neuron
 
 AC_ENERGY_PJ = 0.9   # 45 nm, one accumulate
 MAC_ENERGY_PJ = 4.6  # 45 nm, one multiply-accumulate
 S4D_MACS_PER_MODE = 8  # real MACs per complex mode per step in the recurrent form (see module docstring)
-
-_DYNAMICS_MACS: dict[type, Callable[[nn.Module], int]] = {
-    DecoupledResetLIF: lambda n: 1,
-    PRF: lambda n: 6 if n.reset else 5,
-    RefractoryLIF: lambda n: 2,
-    MaskedPSN: lambda n: n.k if n.lambda_ == 1.0 else n.T,
-    PSN: lambda n: n.T,
-    SlidingPSN: lambda n: n.k,
-    DSN: lambda n: n.kernel_size + 2,
-    PadToLength: lambda n: neuron_macs_per_step(n.neuron),
-}
 _NOT_COUNTED = (nn.Embedding, nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
-
-
-def neuron_macs_per_step(neuron: nn.Module) -> int:
-    """MACs per step and channel of a neuron's dynamics: its ``macs_per_step()`` or the table above."""
-    if hasattr(neuron, "macs_per_step"):
-        return int(neuron.macs_per_step())
-    for cls in type(neuron).__mro__:
-        if cls in _DYNAMICS_MACS:
-            return int(_DYNAMICS_MACS[cls](neuron))
-    raise ValueError(
-        f"no MAC count for the dynamics of {type(neuron).__name__}: give the class a macs_per_step() method "
-        f"(multiply-accumulates per step and channel) or add it to lra_snn.metrics.energy._DYNAMICS_MACS"
-    )
 
 
 def s4d_macs_per_step(layer: S4D) -> int:
@@ -181,7 +151,7 @@ class OpCounter:
         total, steps = self._counted_sum(spikes)
         record.spikes += total
         record.neuron_steps += steps * spikes.shape[-1]
-        record.macs += steps * spikes.shape[-1] * neuron_macs_per_step(module)
+        record.macs += steps * spikes.shape[-1] * module.macs_per_step()
 
     def _count_linear(self, record: LayerCount, module: nn.Linear, x: Tensor, out: Tensor) -> None:
         if record.kind == "linear" and holds_spikes(x.detach()):

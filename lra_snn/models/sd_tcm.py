@@ -1,12 +1,12 @@
-"""The PRF paper's spike-driven token and channel mixer, SD-TCM (arXiv 2410.03530; neurons.md section 2).
+"""The PRF paper's spike-driven token and channel mixer, SD-TCM (arXiv 2410.03530; docs/neurons.md, section 2).
 
 On input U (B, L, D):
 
 1. ``S = N(U)``, a temporal spiking neuron (PRF by default); bidirectional:
    ``concat(N_f(U), flip(N_b(flip(U))))``, width 2D;
 2. ``X = U + Linear(Dropout(S))``, the membrane shortcut, back to width D;
-3. ``S2 = H(X - 0.5) * exp(a)``, a memoryless spiking neuron scaled by a trainable amplitude ``a``
-   (init 0, tagged "dynamics": lr 1e-3, weight decay 0);
+3. ``S2 = H(X - 0.5) * exp(a)``, a memoryless spiking neuron (``lra_snn.neurons.threshold``) scaled
+   by a trainable amplitude ``a`` (init 0, tagged "dynamics": lr 1e-3, weight decay 0);
 4. ``out = X + Linear(Dropout(S2))``.
 
 No norm or GLU inside; norm and pre/post-norm come from the backbone, whose residual connection
@@ -23,40 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.surrogate import SURROGATES, spike
+from lra_snn.neurons.threshold import ThresholdSpike
 from lra_snn.training.params import tag
-
-
-class ThresholdSpike(Neuron):
-    """Memoryless spiking neuron ``s_t = H(x_t - V_th)`` (surrogate gradient), no state between steps."""
-
-    def __init__(self, d_model: int, *, v_th: float = 0.5, surrogate: str = "atan") -> None:
-        super().__init__()
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
-        self.d_model = d_model
-        self.v_th = float(v_th)
-        self.surrogate = surrogate
-
-    def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        return self._record(spike(x - self.v_th, self.surrogate))
-
-    def forward_sequential(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        return self._record(torch.stack([spike(x_t - self.v_th, self.surrogate) for x_t in x.unbind(1)], 1))
-
-    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> None:
-        """Memoryless: there is no state (``None``)."""
-        return None
-
-    def step(self, x_t: Tensor, state: None) -> tuple[Tensor, None]:
-        return spike(x_t - self.v_th, self.surrogate), state
-
-    def macs_per_step(self) -> int:
-        """Multiply-accumulates per step and channel of the dynamics (energy accounting): none, a comparison."""
-        return 0
 
 
 class AmplitudeLinear(nn.Linear):

@@ -1,38 +1,69 @@
-"""The interface every neuron follows (neurons.md, "Interface every neuron follows").
+"""The interface every neuron follows (docs/neurons.md, "Interface every neuron follows").
 
-Input ``x`` is (B, L, D). ``forward`` is the parallel training form, ``forward_sequential``
-the plain time loop (the definition), ``step`` one step of serial inference with an explicit
-state. Each forward records the firing rate (mean spikes per neuron per step; integer spikes
-count their value) for the sparsity and energy accounting.
+Input ``x`` is (B, L, D). Each neuron computes one function in three forms that agree:
+``forward_sequential``, the sequential reference (the definition as a plain time loop);
+``forward``, the parallel training form; and the step form, ``init_state`` then ``step`` on one
+step at a time with an explicit state, for serial inference (a neuron that cannot stream raises a
+clear error there). Each forward records the firing rate (mean spikes per neuron per step; integer
+spikes count their value) for the sparsity and energy accounting.
+
+A neuron also describes itself to the code around it, which therefore names no neuron class:
+``macs_per_step`` to the energy accounting (``lra_snn.metrics.energy``), ``options_at_length``
+(from ``fixed_length``) to the speed benchmark (``lra_snn.cli.bench``), ``fixed_length`` also to
+the padding wrapper (``lra_snn.neurons.fixed_length``), ``schedules`` to the training-schedule
+callbacks (``lra_snn.training.callbacks``).
 """
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 
-class Neuron(nn.Module):
-    """Base class: subclasses implement the three forms and call ``_record`` on their spikes."""
+class Neuron(nn.Module, metaclass=ABCMeta):
+    """Base class: subclasses implement the three forms and ``macs_per_step``, and call ``_record``
+    on their spikes; a subclass missing any of them cannot be instantiated (``TypeError`` naming it).
+    """
+
+    #: True for a neuron built for exactly ``T`` steps (constructor argument ``T``, e.g. the PSN);
+    #: the zoo runs it on shorter inputs through ``lra_snn.neurons.fixed_length.PadToLength``
+    fixed_length: bool = False
+    #: attributes that a training-schedule callback sets during training (the masked PSN's ``lambda_``)
+    schedules: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()
         self.firing_rate: Tensor | None = None
 
-    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, x: Tensor) -> Tensor:
+        """Spikes (B, L, D) of the inputs ``x`` (B, L, D): the parallel training form."""
 
-    def forward_sequential(self, x: Tensor) -> Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def forward_sequential(self, x: Tensor) -> Tensor:
+        """The same spikes from the plain time loop: the sequential reference."""
 
-    def init_state(self, batch: int, device: torch.device | None = None,
-                   dtype: torch.dtype = torch.float32) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Any:
+        """The step form's state before the first step of ``batch`` sequences."""
 
-    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One step of the step form: inputs ``x_t`` (B, D) -> spikes (B, D) and the next state."""
+
+    @abstractmethod
+    def macs_per_step(self) -> int:
+        """Multiply-accumulates of the dynamics per step and channel, as serial inference computes
+        them (docs/neurons.md, "Accounting"); the synapses reading the spikes are counted apart."""
+
+    @classmethod
+    def options_at_length(cls, length: int) -> dict[str, Any]:
+        """Constructor options (besides ``d_model``) that depend on the input length: ``T = length``
+        for a fixed-length neuron, none otherwise."""
+        return {"T": length} if cls.fixed_length else {}
 
     def _record(self, spikes: Tensor) -> Tensor:
         self.firing_rate = spikes.detach().float().mean()

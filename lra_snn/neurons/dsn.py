@@ -144,3 +144,7 @@ class DSN(Neuron):
     def step(self, x_t: Tensor, state: DSNState) -> tuple[Tensor, DSNState]:
         h, state = self.potential_step(x_t, state)
         return self._record(self.fire(h)), state
+
+    def macs_per_step(self) -> int:
+        """``kernel_size + 2``: the decay conv (``kernel_size``) and ``alpha h + (1 - alpha) x`` (2)."""
+        return self.kernel_size + 2

@@ -107,3 +107,7 @@ class DecoupledResetLIF(Neuron):
     def forward_sequential(self, x: Tensor) -> Tensor:
         """Spikes from the plain time loop (the definition); same values and gradients as ``forward``."""
         return self._record(self.run_sequential(x)[0])
+
+    def macs_per_step(self) -> int:
+        """1: the decay ``beta * (u_{t-1} - V_th s_{t-1})`` (the reset and ``+ x_t`` are additions)."""
+        return 1

@@ -194,3 +194,8 @@ class PRF(Neuron):
         offset = p.detach() * (state.offset + self.v_th * state.spikes.detach()) if self.reset else state.offset
         spikes = spike(real - self.v_th - offset, self.surrogate)
         return spikes.to(x_t.dtype), PRFState(real, imag, offset, spikes)
+
+    def macs_per_step(self) -> int:
+        """5: the 2x2 rotation of the two real states by ``A`` (4) and ``Delta x_t`` (1); 6 with reset
+        (the offset decay ``Re(A) b``)."""
+        return 6 if self.reset else 5

@@ -37,6 +37,11 @@ class PSN(Neuron):
     """
 
     causal = False  # every output sees all T inputs (masked PSN: until lambda reaches 1)
+    fixed_length = True  # built for exactly T steps
+
+    def macs_per_step(self) -> int:
+        """T: each step's potential is a row of ``W`` (T weights) applied to the inputs."""
+        return self.T
 
     def __init__(self, d_model: int, *, T: int, max_T: int = 4096) -> None:
         super().__init__()
@@ -116,6 +121,12 @@ class MaskedPSN(PSN):
     ``lra_snn.training.callbacks.MaskedPSNLambdaSchedule``; once it is 1 the neuron is causal with a
     window of k steps and can stream (state: step index and the last k-1 inputs), up to T steps.
     """
+
+    schedules = ("lambda_",)  # ramped 0 -> 1 by MaskedPSNLambdaSchedule
+
+    def macs_per_step(self) -> int:
+        """k once fully masked (lambda = 1: a row's band of k weights, as streaming computes), else T."""
+        return self.k if self.lambda_ == 1.0 else self.T
 
     def __init__(self, d_model: int, *, T: int, k: int, max_T: int = 4096) -> None:
         super().__init__(d_model, T=T, max_T=max_T)
@@ -229,3 +240,7 @@ class SlidingPSN(Neuron):
     def step(self, x_t: Tensor, window: Tensor) -> tuple[Tensor, Tensor]:
         h_t, window = self.potential_step(x_t, window)
         return self._record(spike(h_t, "atan")), window
+
+    def macs_per_step(self) -> int:
+        """k: the k shared weights of the causal window."""
+        return self.k

@@ -202,3 +202,7 @@ class RefractoryLIF(Neuron):
         """Spikes from the plain time loop (the definition); same values and gradients as ``forward``
         run to convergence."""
         return self._record(torch.stack([s.spikes for s in self._loop(x)[0]], 1))
+
+    def macs_per_step(self) -> int:
+        """2: the membrane and refractory decays."""
+        return 2

@@ -1,4 +1,7 @@
-"""Lightning callbacks for neuron training schedules: the masked-PSN lambda ramp (neurons.md section 4).
+"""Lightning callbacks for neuron training schedules: the masked-PSN lambda ramp (docs/neurons.md, section 4).
+
+A callback finds the neurons it drives by what they declare, not by their class: a neuron lists
+the attributes a schedule may set in ``Neuron.schedules``.
 
 Fang et al. (arXiv 2304.12760) train the masked PSN with a mask that is blended in
 progressively: ``lambda = min(8 * epoch / (epochs - 1), 1)``, from 0 (plain PSN) at the first
@@ -10,7 +13,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_warn
 
-from lra_snn.neurons.psn import MaskedPSN
+from lra_snn.neurons import Neuron
 
 
 def masked_psn_lambda(epoch: int, max_epochs: int, ramp: float = 8.0) -> float:
@@ -31,10 +34,11 @@ def masked_psn_lambda(epoch: int, max_epochs: int, ramp: float = 8.0) -> float:
 
 
 class MaskedPSNLambdaSchedule(pl.Callback):
-    """At each training epoch's start, set ``lambda_`` of every ``MaskedPSN`` in the model.
+    """At each training epoch's start, set ``lambda_`` of every neuron in the model that schedules it
+    (``"lambda_" in neuron.schedules``: the masked PSN).
 
     ``ramp`` is the slope of the schedule in units of the whole run (8 in the paper).
-    A model without a masked PSN gets a warning, since the callback then does nothing.
+    A model without such a neuron gets a warning, since the callback then does nothing.
     """
 
     def __init__(self, ramp: float = 8.0) -> None:
@@ -45,9 +49,10 @@ class MaskedPSNLambdaSchedule(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = masked_psn_lambda(trainer.current_epoch, trainer.max_epochs, self.ramp)
-        neurons = [m for m in pl_module.modules() if isinstance(m, MaskedPSN)]
+        neurons = [m for m in pl_module.modules() if isinstance(m, Neuron) and "lambda_" in m.schedules]
         if not neurons:
-            rank_zero_warn("MaskedPSNLambdaSchedule: the model has no MaskedPSN neuron; the callback does nothing")
+            rank_zero_warn("MaskedPSNLambdaSchedule: the model has no neuron that schedules lambda_ (a masked PSN); "
+                           "the callback does nothing")
         for neuron in neurons:
             neuron.lambda_ = value
 

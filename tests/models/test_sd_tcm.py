@@ -1,4 +1,4 @@
-"""SD-TCM block (neurons.md section 2) against a hand-written reference of its steps 1-4."""
+"""SD-TCM block (docs/neurons.md, section 2) against a hand-written reference of its steps 1-4."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lra_snn.models.sd_tcm import AmplitudeLinear, SDTCMBlock, ThresholdSpike
+from lra_snn.models.sd_tcm import AmplitudeLinear, SDTCMBlock
 from lra_snn.neurons import build_neuron
 from lra_snn.training.optim import param_groups
 from lra_snn.training.params import group_of
@@ -102,22 +102,3 @@ def test_amplitude_linear_equals_linear_of_scaled_spikes():
     spikes = (torch.rand(5, 4) > 0.5).float()
     torch.testing.assert_close(layer(spikes), nn.functional.linear(spikes * math.exp(-0.7), layer.weight, layer.bias))
 
-
-def test_threshold_spike_forms_agree_and_are_memoryless():
-    torch.manual_seed(4)
-    neuron = ThresholdSpike(D, v_th=0.5)
-    x = torch.randn(2, 9, D)
-    parallel = neuron(x)
-    assert torch.equal(parallel, (x >= 0.5).float())
-    assert torch.equal(neuron.forward_sequential(x), parallel)
-    state = neuron.init_state(2)
-    steps = []
-    for x_t in x.unbind(1):
-        s_t, state = neuron.step(x_t, state)
-        steps.append(s_t)
-    assert torch.equal(torch.stack(steps, 1), parallel)
-
-
-def test_unknown_surrogate_is_refused():
-    with pytest.raises(ValueError, match="unknown surrogate"):
-        ThresholdSpike(D, surrogate="sigmoid")

@@ -15,10 +15,10 @@ from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
 from lra_snn.models.s4d import S4DKernel
 from lra_snn.models.sd_tcm import SDTCMBlock
-from lra_snn.models.zoo import PadToLength, fixed_length_neuron
-from lra_snn.neurons import build_neuron
-from lra_snn.neurons.base import Neuron
+from lra_snn.models.zoo import fixed_length_neuron
+from lra_snn.neurons import Neuron, build_neuron
 from lra_snn.neurons.dsn import DSN
+from lra_snn.neurons.fixed_length import PadToLength
 from lra_snn.neurons.lif import DecoupledResetLIF
 from lra_snn.neurons.prf import PRF
 from lra_snn.cli.train import run

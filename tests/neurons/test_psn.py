@@ -265,7 +265,7 @@ def test_lambda_callback_sets_every_masked_psn():
         assert model[0].lambda_ == expected and model[2].lambda_ == expected
     callback.on_train_epoch_start(types.SimpleNamespace(current_epoch=0, max_epochs=1), model)
     assert model[0].lambda_ == 1.0
-    with pytest.warns(UserWarning, match="no MaskedPSN"):
+    with pytest.warns(UserWarning, match="no neuron that schedules lambda_"):
         callback.on_train_epoch_start(types.SimpleNamespace(current_epoch=0, max_epochs=3), nn.Linear(2, 2))
 
 
