@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.surrogate import SURROGATES, spike
+from lra_snn.ops.surrogate import SURROGATES, spike
 
 
 class ThresholdSpike(Neuron):
