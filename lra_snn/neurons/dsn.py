@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.surrogate import spike
+from lra_snn.ops.surrogate import spike
 from lra_snn.ops.dsn import dsn_backend, fused_dsn
 from lra_snn.ops.linear_scan import linear_scan
 from lra_snn.training.params import tag

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.surrogate import SURROGATES, spike
+from lra_snn.ops.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import coupled_reset_spike, leaky_integrate, scan_backend, threshold_scan
 from lra_snn.ops.lif import fused_lif, lif_backend
 

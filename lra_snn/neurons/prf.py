@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.surrogate import SURROGATES, spike
+from lra_snn.ops.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import scan_backend, threshold_scan
 from lra_snn.ops import dispatch
 from lra_snn.ops.complex_scan import complex_scan

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.surrogate import spike
+from lra_snn.ops.surrogate import spike
 from lra_snn.training.params import tag
 
 _INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1

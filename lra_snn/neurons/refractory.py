@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
-from lra_snn.neurons.surrogate import SURROGATES, spike
+from lra_snn.ops.surrogate import SURROGATES, spike
 from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
 from lra_snn.ops.refractory import refractory_backend, refractory_iteration
 from lra_snn.training.params import tag

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lra_snn.neurons.surrogate import spike
+from lra_snn.ops.surrogate import spike
 from lra_snn.ops import dispatch
 from lra_snn.ops.linear_scan import linear_scan
 from lra_snn.ops.threshold_scan import threshold_scan_backend, threshold_scan_kernel

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from lra_snn.neurons.surrogate import SURROGATES, ATanSpike, RectSpike, TriangleSpike, spike
+from lra_snn.ops.surrogate import SURROGATES, ATanSpike, RectSpike, TriangleSpike, spike
 
 ALPHA = 2.0  # ATan's default
 WIDTH = 1.0  # rect's default

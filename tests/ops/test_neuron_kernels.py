@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lra_snn.neurons.dsn import IntegerSpike, decay_and_gain
-from lra_snn.neurons.surrogate import spike
+from lra_snn.ops.surrogate import spike
 from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
 from lra_snn.ops.dsn import dsn_sequential, fused_dsn
 from lra_snn.ops.lif import fused_lif, lif_sequential

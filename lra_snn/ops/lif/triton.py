@@ -7,7 +7,7 @@ as one tile (many loads in flight), ``u'`` is its associative scan, and the thre
 is sequential, takes its rows in turn in registers (``threshold_chunk``, shared with
 ``lra_snn.ops.threshold_scan``). Backward through the potential with the reset detached:
 ``dx_t = sum_{j>=t} beta^(j-t) H'(m_j) ds_j``, a chunked reverse scan with the surrogate
-derivative ``H'`` of ``lra_snn.neurons.surrogate`` (atan alpha = 2, triangle, rect width 1).
+derivative ``H'`` of ``lra_snn.ops.surrogate`` (atan alpha = 2, triangle, rect width 1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Heaviside spike functions with surrogate gradients (neurons.md, "Surrogate").
+"""Heaviside spike functions with surrogate gradients (docs/neurons.md, "Surrogate").
 
 Forward is the step ``H(v) = [v >= 0]``; backward replaces its derivative by
 ATan ``(alpha/2) / (1 + (pi*alpha*v/2)^2)``, triangle ``max(0, 1 - |v|)`` or rect
