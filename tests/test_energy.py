@@ -145,7 +145,7 @@ def test_masked_psn_costs_its_band_once_fully_masked_and_a_neuron_without_a_cost
     class Uncosted(IntegerNeuron):
         macs_per_step = Neuron.macs_per_step  # the three forms, but no MAC count
 
-    with pytest.raises(TypeError, match="abstract.*macs_per_step"):
+    with pytest.raises(TypeError, match=r"abstract.*macs_per_step"):
         Uncosted()
 
 
