@@ -15,8 +15,10 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from lra_snn.neurons import Neuron
 
+_LAMBDA = "lambda_"  # the attribute the masked-PSN schedule sets, where a neuron lists it in ``schedules``
 
-def masked_psn_lambda(epoch: int, max_epochs: int, ramp: float = 8.0) -> float:
+
+def masked_psn_lambda(epoch: int, max_epochs: int | None, ramp: float = 8.0) -> float:
     """``min(ramp * epoch / (max_epochs - 1), 1)``; a single-epoch run is fully masked (lambda = 1).
 
     With one epoch that epoch is also the last, and the schedule always ends at 1.
@@ -49,10 +51,10 @@ class MaskedPSNLambdaSchedule(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = masked_psn_lambda(trainer.current_epoch, trainer.max_epochs, self.ramp)
-        neurons = [m for m in pl_module.modules() if isinstance(m, Neuron) and "lambda_" in m.schedules]
+        neurons = [m for m in pl_module.modules() if isinstance(m, Neuron) and _LAMBDA in m.schedules]
         if not neurons:
             rank_zero_warn("MaskedPSNLambdaSchedule: the model has no neuron that schedules lambda_ (a masked PSN); "
                            "the callback does nothing")
         for neuron in neurons:
-            neuron.lambda_ = value
+            setattr(neuron, _LAMBDA, value)
 
