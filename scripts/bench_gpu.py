@@ -1,12 +1,12 @@
-"""GPU job for the neuron kernels (kernels.md, "Speed: floors and targets" and "Benchmark protocol").
+"""GPU job for the neuron kernels (docs/kernels.md, "Speed: floors and targets" and "Benchmark protocol").
 
     python scripts/bench_gpu.py --out $OUT          (``make bench-gpu``)
 
-1. Correctness at full size: every Triton primitive (``lra_snn.ops``) in float32 against its
+1. Correctness at full size: every op with Triton kernels (``lra_snn.ops``) in float32 against its
    PyTorch path in float64, forward and gradients (spike trains: fraction of flipped spikes).
 2. Device-to-device copy bandwidth (``dst.copy_(src)``, read + write bytes over the median time).
 3. Primitive timings, PyTorch path vs Triton, forward and forward+backward, at each L: median
-   and spread, the kernel's bytes moved per call as GB/s and as a fraction of the copy bandwidth;
+   and spread, the Triton path's bytes moved per call as GB/s and as a fraction of the copy bandwidth;
    inputs rotate over enough copies to exceed twice the L2 cache.
 3a. Before 3: a tile sweep (``lra_snn.ops.tiles``): candidate (chunk, channels, warps) tiles for
    the chunked-scan kernels and for the sequential LIF threshold scan, timed at one length; the
@@ -43,13 +43,12 @@ import triton  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from lra_snn.cli import bench  # noqa: E402
-from lra_snn.neurons.dsn import IntegerSpike, decay_and_gain  # noqa: E402
-from lra_snn.neurons.lif import DecoupledResetLIF  # noqa: E402
-from lra_snn.neurons.threshold_scan import spike_trace, threshold_scan  # noqa: E402
 from lra_snn.ops.complex_scan import complex_scan  # noqa: E402
-from lra_snn.ops.dsn import fused_dsn  # noqa: E402
+from lra_snn.ops.dsn import dsn  # noqa: E402
+from lra_snn.ops.lif import lif  # noqa: E402
 from lra_snn.ops.linear_scan import linear_scan  # noqa: E402
-from lra_snn.ops.refractory import refractory_iteration  # noqa: E402
+from lra_snn.ops.refractory_iteration import refractory_iteration  # noqa: E402
+from lra_snn.ops.threshold_scan import threshold_scan  # noqa: E402
 from lra_snn.ops.tiles import GPU_TILES, Tile, override_tiles, tile  # noqa: E402
 
 PUBLISHED = {"lif_parallel_over_sequential_training": "6.57x at L = 1,024 to 16.5x at L = 32,768 (PRF paper)",
@@ -59,8 +58,8 @@ DEFAULT_L2_BYTES = 50 * 2 ** 20
 
 @dataclass
 class Primitive:
-    """A kernel benchmark: inputs (leaves needing gradients first), the call for a backend, and
-    the number of (B, L, D) float32-sized arrays its Triton kernels read + write (forward, backward)."""
+    """An op's benchmark: inputs (leaves needing gradients first), the call for a backend, and
+    the number of (B, L, D) float32-sized arrays its Triton path reads + writes (forward, backward)."""
 
     name: str
     make_inputs: Callable[[int, int, int, torch.device, torch.Generator], list[Tensor]]
@@ -68,8 +67,6 @@ class Primitive:
     arrays_forward: int
     arrays_backward: int | None  # None: forward only (no autograd)
     spiking: bool
-    # for a primitive whose output is not the spike train itself: the spikes, for the correctness check
-    spikes_of: Callable[[list[Tensor], Tensor], Tensor] | None = None
 
 
 def _decays(shape, device, g) -> Tensor:
@@ -81,29 +78,20 @@ def _normal(shape, device, g, scale: float = 1.0, shift: float = 0.0) -> Tensor:
 
 
 def _lif(inputs: list[Tensor], backend: str) -> Tensor:
-    neuron = DecoupledResetLIF(inputs[0].shape[2], tau=2.0, backend=backend)
-    return neuron(inputs[0])
+    return lif(inputs[0], 0.5, 1.0, backend=backend)[0]
 
 
 def _dsn(inputs: list[Tensor], backend: str) -> Tensor:
-    logits, x = inputs
-    if backend == "triton":
-        return fused_dsn(logits, x, 0.25, 4, False)
-    alpha, gain = decay_and_gain(logits, 0.25)
-    return IntegerSpike.apply(linear_scan(alpha, gain * x, backend="torch"), 4)
+    return dsn(*inputs, 0.25, 4, False, backend=backend)
 
 
 def _refractory(inputs: list[Tensor], backend: str) -> Tensor:
-    excess, spikes, v_th, rho = inputs
-    if backend == "triton":
-        return refractory_iteration(excess, spikes, v_th, rho, 0.5, 0.3)[0]
-    margin = excess - v_th * 0.5 * spike_trace(spikes, 0.5) - rho * spike_trace(spikes, 0.3)
-    return (margin >= 0).to(excess.dtype)
+    return refractory_iteration(*inputs, 0.5, 0.3, backend=backend)[0]
 
 
 def _threshold(inputs: list[Tensor], backend: str) -> Tensor:
     excess, decay = inputs
-    return threshold_scan(excess, 1.0, decay, backend="triton" if backend == "triton" else "torch")
+    return threshold_scan(excess, 1.0, decay, backend=backend)[0]
 
 
 def _complex_inputs(b, length, d, device, g) -> list[Tensor]:
@@ -126,7 +114,7 @@ PRIMITIVES = [
                                        .double().to(dev), _decays((d,), dev, g) + 0.5, _decays((d,), dev, g)],
               _refractory, 5, None, True),
     Primitive("threshold_scan", lambda b, n, d, dev, g: [_normal((b, n, d), dev, g, 1.0, 0.3), _decays((d,), dev, g)],
-              _threshold, 2, None, True, spikes_of=lambda inputs, offsets: (inputs[0] >= offsets).to(offsets.dtype)),
+              _threshold, 7, None, True),  # the kernel reads e, writes b (2); the spikes H(e - b) about 5 more
 ]
 
 
@@ -164,8 +152,6 @@ def check_primitive(primitive: Primitive, batch: int, length: int, channels: int
     inputs32 = [_cast(t, torch.float32) for t in inputs]
     got = outputs_and_grads(primitive, inputs32, "triton", dy_seed=1)
     expected = outputs_and_grads(primitive, inputs, "torch", dy_seed=1)
-    if primitive.spikes_of is not None:
-        got[0], expected[0] = primitive.spikes_of(inputs32, got[0]), primitive.spikes_of(inputs, expected[0])
     names = ["output"] + [f"grad_{i}" for i in range(len(got) - 1)]
     errors = {n: relative_error(a, b) for n, a, b in zip(names, got, expected)}
     record = {"primitive": primitive.name, "batch": batch, "length": length, "channels": channels,

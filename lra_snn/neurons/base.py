@@ -33,10 +33,27 @@ class Neuron(nn.Module, metaclass=ABCMeta):
     fixed_length: bool = False
     #: attributes that a training-schedule callback sets during training (the masked PSN's ``lambda_``)
     schedules: tuple[str, ...] = ()
+    #: the backends ``forward`` can run on: "torch", and "triton" where it calls ops with Triton
+    #: kernels (``lra_snn.ops``); the ``backend`` attribute is one of them or None (automatic)
+    supported_backends: tuple[str, ...] = ("torch",)
+    _backend: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.firing_rate: Tensor | None = None
+
+    @property
+    def backend(self) -> str | None:
+        """Where ``forward`` runs its ops: None (Triton on CUDA tensors where a kernel covers the case,
+        else PyTorch), or one of ``supported_backends`` forced (``lra_snn.ops.dispatch``)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str | None) -> None:
+        if value is not None and value not in self.supported_backends:
+            raise ValueError(f"{type(self).__name__}: backend must be None (automatic) or one of "
+                             f"{self.supported_backends}, got {value!r}")
+        self._backend = value
 
     @abstractmethod
     def forward(self, x: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""DSN: the dynamic-decay spiking neuron (neurons.md section 5).
+"""DSN: the dynamic-decay spiking neuron (docs/neurons.md, section 5).
 
 Huang et al., "Parallel Training in Spiking Neural Networks" (arXiv 2602.01133): the reset is
 removed and its role taken by an input-dependent decay,
@@ -6,10 +6,10 @@ removed and its role taken by an input-dependent decay,
     a_t = CausalDepthwiseConv1d_k(x)_t,   alpha_t = sigmoid(a_t) ** (1/tau),
     h_t = alpha_t h_{t-1} + (1 - alpha_t) x_t,   s_t = clip(round(h_t), 0, N),
 
-so training is one first-order linear scan with per-step decay (``lra_snn.ops.linear_scan``; on
-CUDA the decay, scan and spike run fused in one Triton kernel, ``lra_snn.ops.dsn``) and
-inference streams with O(1) state. Integer spikes use a straight-through rectangle surrogate;
-the binary mode (N = 1) fires ``H(h - 0.5)`` with the ATan surrogate.
+so training is one first-order linear scan with per-step decay, run with the decay and the spike
+as one op (``lra_snn.ops.dsn``; on CUDA one fused Triton kernel), and inference streams with O(1)
+state. Integer spikes use a straight-through rectangle surrogate; the binary mode (N = 1) fires
+``H(h - 0.5)`` with the ATan surrogate.
 """
 
 from __future__ import annotations
@@ -22,32 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
-from lra_snn.ops.surrogate import spike
-from lra_snn.ops.dsn import dsn_backend, fused_dsn
+from lra_snn.ops.dsn import dsn
+from lra_snn.ops.dsn.naive import decay_and_gain, fire
 from lra_snn.ops.linear_scan import linear_scan
 from lra_snn.training.params import tag
-
-
-class IntegerSpike(torch.autograd.Function):
-    """``clip(round(h), 0, N)`` (halves round up), gradient 1 where ``0 <= h <= N`` (straight-through)."""
-
-    @staticmethod
-    def forward(ctx, h: Tensor, n_levels: int) -> Tensor:
-        ctx.save_for_backward(h)
-        ctx.n_levels = n_levels
-        return torch.floor(h + 0.5).clamp(0, n_levels)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (h,) = ctx.saved_tensors
-        inside = (h >= 0) & (h <= ctx.n_levels)
-        return grad * inside.to(grad.dtype), None
-
-
-def decay_and_gain(a: Tensor, tau: float) -> tuple[Tensor, Tensor]:
-    """``alpha = sigmoid(a) ** (1/tau)`` and ``1 - alpha``, both from ``logsigmoid`` (no underflow)."""
-    log_alpha = F.logsigmoid(a) / tau
-    return torch.exp(log_alpha), -torch.expm1(log_alpha)
 
 
 class DSNState(NamedTuple):
@@ -66,6 +44,8 @@ class DSN(Neuron):
     ``H(h - 0.5)`` with the ATan surrogate (``n_levels`` is then not used). ``backend``: None (the
     fused Triton kernel on CUDA), "torch" or "triton" (see ``lra_snn.ops.dispatch``).
     """
+
+    supported_backends = ("torch", "triton")
 
     def __init__(self, d_model: int, *, kernel_size: int = 4, tau: float = 0.25, n_levels: int = 4,
                  binary: bool = False, backend: str | None = None) -> None:
@@ -114,16 +94,10 @@ class DSN(Neuron):
 
     def fire(self, h: Tensor) -> Tensor:
         """Spikes from the membrane: integer levels ``clip(round(h), 0, N)`` or binary ``H(h - 0.5)``."""
-        if self.binary:
-            return spike(h - 0.5, "atan")
-        return IntegerSpike.apply(h, self.n_levels)
+        return fire(h, self.n_levels, self.binary)
 
     def forward(self, x: Tensor) -> Tensor:
-        logits = self.decay_logits(x)
-        if dsn_backend(logits, x, self.backend) == "triton":
-            return self._record(fused_dsn(logits, x, self.tau, self.n_levels, self.binary))
-        alpha, gain = decay_and_gain(logits, self.tau)
-        return self._record(self.fire(linear_scan(alpha, gain * x, backend="torch")))
+        return self._record(dsn(self.decay_logits(x), x, self.tau, self.n_levels, self.binary, backend=self.backend))
 
     def forward_sequential(self, x: Tensor) -> Tensor:
         return self._record(self.fire(self.potential_sequential(x)))

@@ -1,11 +1,10 @@
 """Soft-reset LIF neuron trained in parallel by the decoupled reset (PRF paper, arXiv 2410.03530).
 
-Definition (neurons.md section 1), beta = 1 - 1/tau, u_0 = s_0 = 0:
+Definition (docs/neurons.md, section 1), beta = 1 - 1/tau, u_0 = s_0 = 0:
 ``u_t = beta * (u_{t-1} - V_th * s_{t-1}) + x_t``, ``s_t = H(u_t - V_th)``.
-Parallel form: the reset-free potential ``u'_t = beta * u'_{t-1} + x_t`` (chunked leaky integration),
-then the threshold scan (reset offsets ``b``, no autograd) and ``s = H(u' - V_th - b)``; on CUDA
-all three run fused in one Triton kernel (``lra_snn.ops.lif``) when the reset is detached, else
-each primitive (leaky integration, threshold scan, the reset's reverse scan) runs its own kernel.
+Parallel form, one op (``lra_snn.ops.lif``): the reset-free potential ``u'_t = beta * u'_{t-1} + x_t``
+(leaky integration), then the threshold scan (reset offsets ``b``, no autograd) and
+``s = H(u' - V_th - b)``; on CUDA all three run fused in one Triton kernel.
 """
 
 from __future__ import annotations
@@ -16,9 +15,10 @@ import torch
 from torch import Tensor
 
 from lra_snn.neurons.base import Neuron
+from lra_snn.ops.leaky_integrate import leaky_integrate
+from lra_snn.ops.lif import lif
 from lra_snn.ops.surrogate import SURROGATES, spike
-from lra_snn.neurons.threshold_scan import coupled_reset_spike, leaky_integrate, scan_backend, threshold_scan
-from lra_snn.ops.lif import fused_lif, lif_backend
+from lra_snn.ops.threshold_scan import threshold_scan
 
 
 class LIFState(NamedTuple):
@@ -37,6 +37,8 @@ class DecoupledResetLIF(Neuron):
     (Triton kernels on CUDA: the fused one when the reset is detached), "torch" or "triton"
     (``lra_snn.ops.dispatch``).
     """
+
+    supported_backends = ("torch", "triton")
 
     def __init__(self, d_model: int, *, tau: float = 2.0, v_th: float = 1.0, detach_reset: bool = True,
                  surrogate: str = "atan", backend: str | None = None) -> None:
@@ -58,28 +60,17 @@ class DecoupledResetLIF(Neuron):
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
         self._check_channels(x)
-        if self.detach_reset and lif_backend(x, self.detach_reset, self.backend) == "triton":
-            spikes, count = fused_lif(x, self.beta, self.v_th, self.surrogate)
-            self.firing_rate = count.sum().float() / spikes.numel()
-            return spikes
-        excess = self._excess(x)
-        offset = threshold_scan(excess.detach(), self.v_th, self.beta, scan_backend(self.backend, excess))
-        if self.detach_reset:
-            spikes = spike(excess - offset, self.surrogate)
-        else:
-            spikes = coupled_reset_spike(excess, offset, self.v_th, self.beta, self.surrogate, self.backend)
-        return self._record(spikes)
-
-    def _excess(self, x: Tensor) -> Tensor:
-        """Reset-free potential minus the threshold, ``u'_t - V_th``."""
-        return leaky_integrate(x, self.beta, backend=self.backend) - self.v_th
+        spikes, count = lif(x, self.beta, self.v_th, self.surrogate, self.detach_reset, backend=self.backend)
+        self.firing_rate = count.sum().float() / spikes.numel()
+        return spikes
 
     def margin(self, x: Tensor) -> Tensor:
-        """``u_t - V_th`` (B, L, D) from the parallel form, without autograd (for tests and analysis)."""
+        """``u_t - V_th`` (B, L, D) from the parallel form, without autograd (for tests and analysis):
+        the reset-free potential's excess minus the threshold scan's offsets."""
         self._check_channels(x)
         with torch.no_grad():
-            excess = self._excess(x)
-            return excess - threshold_scan(excess, self.v_th, self.beta, scan_backend(self.backend, excess))
+            excess = leaky_integrate(x, self.beta, backend=self.backend) - self.v_th
+            return excess - threshold_scan(excess, self.v_th, self.beta, backend=self.backend)[1]
 
     def init_state(self, batch: int, device: torch.device | None = None,
                    dtype: torch.dtype = torch.float32) -> LIFState:

@@ -1,17 +1,16 @@
-"""Parallel Resonate-and-Fire (PRF) neuron (arXiv 2410.03530; neurons.md section 2).
+"""Parallel Resonate-and-Fire (PRF) neuron (arXiv 2410.03530; docs/neurons.md, section 2).
 
 Complex membrane without explicit reset, per channel ``A = exp(Delta * (-1/tau + i*theta))``:
-``z_t = A * z_{t-1} + Delta * x_t``, ``s_t = H(Re z_t - V_th)``. Since x is real, ``Re z`` is
-the causal convolution of x with ``K[t] = Delta * exp(-Delta*t/tau) * cos(Delta*theta*t)``,
-computed by FFT (zero-padded to 2L, no wrap-around); gradients reach ``log_Delta`` and
-``theta`` through K. On CUDA (or when forced) the complex recurrence itself runs instead as the
-Triton complex scan (``lra_snn.ops.complex_scan``), gradients then reaching A and Delta. The
-step form keeps ``z = u + i*r`` as two real states.
+``z_t = A * z_{t-1} + Delta * x_t``, ``s_t = H(Re z_t - V_th)``. The parallel form takes ``Re z``
+from one op (``lra_snn.ops.prf_membrane``): on the CPU the causal convolution of x with
+``K[t] = Delta * exp(-Delta*t/tau) * cos(Delta*theta*t)`` by FFT, on CUDA (or when forced) the
+complex recurrence itself as the Triton complex scan; gradients reach ``log_Delta`` and ``theta``
+either way. The step form keeps ``z = u + i*r`` as two real states.
 
-``reset=True`` is the paper's "PRF with reset" ablation, defined here (neurons.md) as the same
-membrane plus the soft-reset offset of the decoupled-reset LIF with decay ``Re(A)``:
+``reset=True`` is the paper's "PRF with reset" ablation, defined here (docs/neurons.md, section 2)
+as the same membrane plus the soft-reset offset of the decoupled-reset LIF with decay ``Re(A)``:
 ``b_t = Re(A) * (b_{t-1} + V_th * s_{t-1})``, ``s_t = H(Re z_t - V_th - b_t)``; the reset carries
-no gradient (as in the decoupled reset), so the parallel form is exact.
+no gradient (as in the decoupled reset), so the parallel form (``lra_snn.ops.threshold_scan``) is exact.
 """
 
 from __future__ import annotations
@@ -23,62 +22,11 @@ import torch
 from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
+from lra_snn.ops.prf_membrane import prf_membrane
+from lra_snn.ops.prf_membrane.naive import prf_dynamics
 from lra_snn.ops.surrogate import SURROGATES, spike
-from lra_snn.neurons.threshold_scan import scan_backend, threshold_scan
-from lra_snn.ops import dispatch
-from lra_snn.ops.complex_scan import complex_scan
+from lra_snn.ops.threshold_scan import threshold_scan
 from lra_snn.training.params import tag
-
-
-def prf_kernel(log_delta: Tensor, theta: Tensor, tau: float, length: int) -> Tensor:
-    """Real PRF kernel ``K[d, t] = Delta_d exp(-Delta_d t / tau) cos(Delta_d theta_d t)``, (D, length)."""
-    delta = log_delta.exp().unsqueeze(-1)
-    t = torch.arange(length, dtype=log_delta.dtype, device=log_delta.device)
-    return delta * torch.exp(-delta * t / tau) * torch.cos(delta * theta.unsqueeze(-1) * t)
-
-
-class _CausalFFTConv(torch.autograd.Function):
-    """Causal per-channel convolution by real FFT of length 2L, with an explicit backward.
-
-    Backward (correlations, also by FFT): ``dx_j = sum_{t>=j} K[t-j] g_t`` and
-    ``dK[tau] = sum_{b,t} g_t x_{t-tau}``; the spectra from the forward are reused, so the
-    backward costs one forward FFT and two inverse ones.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, kernel: Tensor) -> Tensor:
-        length = x.shape[1]
-        n = 2 * length
-        x_spectrum = torch.fft.rfft(x.transpose(1, 2), n=n)
-        kernel_spectrum = torch.fft.rfft(kernel, n=n)
-        ctx.save_for_backward(x_spectrum, kernel_spectrum)
-        return torch.fft.irfft(x_spectrum * kernel_spectrum, n=n)[..., :length].transpose(1, 2)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x_spectrum, kernel_spectrum = ctx.saved_tensors
-        length = grad.shape[1]
-        n = 2 * length
-        grad_spectrum = torch.fft.rfft(grad.transpose(1, 2), n=n)
-        grad_x = grad_kernel = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.fft.irfft(grad_spectrum * kernel_spectrum.conj(), n=n)[..., :length].transpose(1, 2)
-        if ctx.needs_input_grad[1]:
-            correlation = (grad_spectrum * x_spectrum.conj()).sum(0)
-            grad_kernel = torch.fft.irfft(correlation, n=n)[..., :length]
-        return grad_x, grad_kernel
-
-
-def causal_fft_conv(x: Tensor, kernel: Tensor) -> Tensor:
-    """``y_t = sum_{j<=t} K[t-j] x_j`` per channel: x (B, L, D), kernel (D, L) -> y (B, L, D).
-
-    By real FFT of length 2L (zero padding, so the circular convolution does not wrap);
-    differentiable in x and the kernel.
-    """
-    if x.dim() != 3 or kernel.shape != (x.shape[2], x.shape[1]):
-        raise ValueError(f"causal_fft_conv expects x (B, L, D) and kernel (D, L), got {tuple(x.shape)} "
-                         f"and {tuple(kernel.shape)}")
-    return _CausalFFTConv.apply(x, kernel)
 
 
 class PRFState(NamedTuple):
@@ -99,6 +47,8 @@ class PRF(Neuron):
     Computation runs in the input dtype, promoted to at least float32. ``backend``: None (the
     Triton complex scan on CUDA, else FFT), "torch" (FFT) or "triton" (see ``lra_snn.ops.dispatch``).
     """
+
+    supported_backends = ("torch", "triton")
 
     def __init__(self, d_model: int, *, theta_max: float = math.pi / 6, tau: float = 2.0, v_th: float = 1.0,
                  delta_min: float = 1e-3, delta_max: float = 1e-1, reset: bool = False,
@@ -123,38 +73,33 @@ class PRF(Neuron):
 
     def _dynamics(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         """``Delta``, ``Re A = exp(-Delta/tau) cos(Delta theta)`` and ``Im A``, per channel in ``dtype``."""
-        delta = self.log_delta.to(dtype).exp()
-        angle = delta * self.theta.to(dtype)
-        magnitude = torch.exp(-delta / self.tau)
-        return delta, magnitude * torch.cos(angle), magnitude * torch.sin(angle)
+        return prf_dynamics(self.log_delta.to(dtype), self.theta.to(dtype), self.tau)
 
-    def _margin(self, x: Tensor) -> Tensor:
-        """``Re z_t - V_th - b_t`` (B, L, D) by FFT convolution, differentiable in x and the dynamics."""
+    def _excess(self, x: Tensor) -> Tensor:
+        """``Re z_t - V_th`` (B, L, D) in x's dtype promoted to at least float32, differentiable in x
+        and the dynamics."""
         self._check_channels(x)
         dtype = torch.promote_types(x.dtype, torch.float32)
-        excess = self._membrane(x.to(dtype)) - self.v_th
-        if not self.reset:
-            return excess
-        decay = self._dynamics(dtype)[1].detach()
-        return excess - threshold_scan(excess.detach(), self.v_th, decay, scan_backend(self.backend, excess))
+        membrane = prf_membrane(x.to(dtype), self.log_delta.to(dtype), self.theta.to(dtype), self.tau,
+                                backend=self.backend)
+        return membrane - self.v_th
 
-    def _membrane(self, x: Tensor) -> Tensor:
-        """``Re z`` (B, L, D): the Triton complex scan where the dispatch picks it, else FFT convolution."""
-        if dispatch.select_backend("complex_scan", [x], self.backend) == "triton":
-            delta, real_a, imag_a = self._dynamics(x.dtype)
-            drive = torch.complex(delta * x, torch.zeros_like(x))
-            return complex_scan(torch.complex(real_a, imag_a), drive, backend="triton").real
-        kernel = prf_kernel(self.log_delta.to(x.dtype), self.theta.to(x.dtype), self.tau, x.shape[1])
-        return causal_fft_conv(x, kernel)
+    def _reset(self, excess: Tensor) -> tuple[Tensor, Tensor]:
+        """Spikes and reset offsets ``b`` of ``excess`` (the reset ablation), reset detached."""
+        decay = self._dynamics(excess.dtype)[1].detach()
+        return threshold_scan(excess, self.v_th, decay, self.surrogate, backend=self.backend)
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
-        return self._record(spike(self._margin(x), self.surrogate).to(x.dtype))
+        excess = self._excess(x)
+        spikes = self._reset(excess)[0] if self.reset else spike(excess, self.surrogate)
+        return self._record(spikes.to(x.dtype))
 
     def margin(self, x: Tensor) -> Tensor:
         """``Re z_t - V_th - b_t`` (B, L, D) from the parallel form, without autograd."""
         with torch.no_grad():
-            return self._margin(x)
+            excess = self._excess(x)
+            return excess - self._reset(excess)[1] if self.reset else excess
 
     def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The definition: the complex recurrence as a time loop; spikes and margins (B, L, D)."""

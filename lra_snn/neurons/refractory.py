@@ -2,7 +2,7 @@
 
 SPikE-SSM (arXiv 2410.17268). This is OUR RECONSTRUCTION from the paper's abstract (its full
 equations were not available): a reset-refractory neuron, trainable thresholds and refractory
-magnitudes, and a parallel boundary-compression solver (neurons.md section 3). Per channel,
+magnitudes, and a parallel boundary-compression solver (docs/neurons.md, section 3). Per channel,
 trainable ``V_th > 0`` and ``rho >= 0``, fixed ``beta = 1 - 1/tau`` and ``gamma``:
 
     u_t = beta * (u_{t-1} - V_th * s_{t-1}) + x_t        soft reset
@@ -26,21 +26,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
+from lra_snn.ops.leaky_integrate import leaky_integrate
+from lra_snn.ops.refractory_iteration import refractory_iteration
+from lra_snn.ops.refractory_iteration.naive import refractory_margin
 from lra_snn.ops.surrogate import SURROGATES, spike
-from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
-from lra_snn.ops.refractory import refractory_backend, refractory_iteration
 from lra_snn.training.params import tag
 
 
 def _inverse_softplus(value: float) -> float:
     """The raw parameter whose softplus is ``value`` (> 0)."""
     return value + math.log(-math.expm1(-value))
-
-
-def refractory_margin(excess: Tensor, v_th: Tensor, rho: Tensor, reset_trace: Tensor,
-                      refractory_trace: Tensor) -> Tensor:
-    """``u'_t - V_th - V_th * reset_trace_t - rho * refractory_trace_t``, with ``excess = u' - V_th``."""
-    return excess - v_th * reset_trace - rho * refractory_trace
 
 
 class BoundaryCompression(NamedTuple):
@@ -61,23 +56,18 @@ def boundary_compression(excess: Tensor, v_th: Tensor, rho: Tensor, beta: float,
 
     ``excess = u' - V_th`` (B, L, D); ``v_th``, ``rho`` per channel (D,). Stops after
     ``max_iters`` iterations (``None``: until converged, at most L + 1 iterations). ``backend``
-    (None | "torch" | "triton"): each iteration as one Triton kernel pass where the dispatch
-    picks it, else traces by leaky integration.
+    (None | "torch" | "triton"): each iteration's (``lra_snn.ops.refractory_iteration``; one Triton
+    kernel pass where the dispatch picks it, else traces by leaky integration).
     """
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"max_iters must be a positive integer or None, got {max_iters}")
-    fused = refractory_backend(excess, v_th, rho, backend) == "triton"
     cap = excess.shape[1] + 1 if max_iters is None else max_iters
     spikes = (excess >= 0).to(excess.dtype)
     iteration = 0
     while True:
         iteration += 1
-        if fused:
-            update, reset_trace, refractory_trace = refractory_iteration(excess, spikes, v_th, rho, beta, gamma)
-        else:
-            reset_trace = beta * spike_trace(spikes, beta)
-            refractory_trace = spike_trace(spikes, gamma)
-            update = (refractory_margin(excess, v_th, rho, reset_trace, refractory_trace) >= 0).to(excess.dtype)
+        update, reset_trace, refractory_trace = refractory_iteration(excess, spikes, v_th, rho, beta, gamma,
+                                                                     backend=backend)
         converged = torch.equal(update, spikes)
         if converged or iteration == cap:
             return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged)
@@ -107,6 +97,8 @@ class RefractoryLIF(Neuron):
     the dynamics only through the refractory term. ``backend``: None (Triton kernels on CUDA),
     "torch" or "triton" (see ``lra_snn.ops.dispatch``).
     """
+
+    supported_backends = ("torch", "triton")
 
     def __init__(self, d_model: int, *, tau: float = 2.0, gamma: float = 0.5, v_th_init: float = 1.0,
                  rho_init: float = 0.5, max_iters: int | None = 3, surrogate: str = "atan",

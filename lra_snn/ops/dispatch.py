@@ -1,11 +1,12 @@
-"""Backend choice for the neuron primitives: Triton kernels on CUDA tensors, else PyTorch (kernels.md, "Dispatch").
+"""Backend choice for the ops: Triton kernels on CUDA tensors, else PyTorch (docs/kernels.md, "Dispatch").
 
-Each primitive (``lra_snn.ops.<name>``) asks ``select_backend`` which implementation to run.
-Triton is chosen on CUDA tensors when triton imports and the primitive supports the dtype and
+Each op (``lra_snn.ops.<name>``) asks ``select_backend`` once per call which path to run.
+Triton is chosen on CUDA tensors when triton imports and the op's kernel supports the dtype and
 shape; on CPU tensors only when the Triton interpreter is on (``TRITON_INTERPRET=1``, set before
 triton is imported), and then only when asked for explicitly. ``explain`` returns the reason
-Triton was not used (None when it was usable); the reason is also logged once at INFO.
-``allocate`` creates every kernel output buffer, so tests can poison them with NaN.
+Triton was not used (None when it was usable); the reason is also logged once at INFO, and a
+forced ``backend="triton"`` that cannot run raises it. ``allocate`` creates every kernel output
+buffer, so tests can poison them with NaN.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import functools
 import importlib
 import logging
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -45,9 +46,9 @@ def triton_import_error() -> str | None:
 
 
 def explain(primitive: str, tensors: Iterable[Tensor], unsupported: str | None = None) -> str | None:
-    """Why the Triton kernel of ``primitive`` cannot run on ``tensors``, or None when it can.
+    """Why the Triton kernel of the op ``primitive`` cannot run on ``tensors``, or None when it can.
 
-    ``unsupported`` is the primitive's own reason (a shape or option its kernel does not cover).
+    ``unsupported`` is the op's own reason (a shape or option its kernel does not cover).
     """
     for tensor in tensors:  # checked first: CPU-only runs never pay for importing triton
         if tensor.device.type != "cuda" and not interpreter_on():
@@ -87,7 +88,7 @@ def select_backend(primitive: str, tensors: Iterable[Tensor], backend: str | Non
     return "torch"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def log_once(reason: str) -> None:
     """Log at INFO, once per distinct reason, that the PyTorch path runs instead of Triton."""
     logger.info("using the PyTorch path, not Triton: %s", reason)

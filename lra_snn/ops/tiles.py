@@ -1,4 +1,4 @@
-"""Tile shapes of the Triton kernels (kernels.md, "Scan kernels in Triton: the known-good recipe").
+"""Tile shapes of the Triton kernels (docs/kernels.md, "Scan kernels in Triton: the known-good recipe").
 
 Every kernel runs one program per (batch, tile of ``block_d`` channels) and walks time in chunks
 of ``chunk`` steps with ``num_warps`` warps. Two kinds of kernel:
@@ -16,8 +16,8 @@ tile shapes on a GPU.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from lra_snn.ops import dispatch
 

@@ -1,4 +1,5 @@
-"""Pieces shared by the Triton kernels of ``lra_snn.ops`` (kernels.md, "known-good recipe").
+"""Pieces shared by the Triton kernels of ``lra_snn.ops`` (docs/kernels.md, "Scan kernels
+in Triton: the known-good recipe").
 
 Device functions: ``combine_affine`` (the scan operator of ``h -> a h + b``), ``scan_chunk`` (one
 chunk of a first-order scan with its carry), ``last_row``. Host helpers: the arithmetic dtype,

@@ -9,7 +9,8 @@ from torch import nn
 from torch.func import functional_call
 
 from lra_snn.neurons import build_neuron
-from lra_snn.neurons.dsn import DSN, IntegerSpike
+from lra_snn.neurons.dsn import DSN
+from lra_snn.ops.surrogate import IntegerSpike
 from lra_snn.training.params import group_of
 
 F64_ATOL = 1e-9

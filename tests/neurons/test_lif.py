@@ -1,4 +1,4 @@
-"""Decoupled-reset LIF (neurons.md section 1): the parallel form, the time loop (the definition)
+"""Decoupled-reset LIF (docs/neurons.md, section 1): the parallel form, the time loop (the definition)
 and the step form give the same spikes, potentials and gradients."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.lif import DecoupledResetLIF
-from lra_snn.ops.linear_scan import linear_scan_sequential
+from lra_snn.ops.linear_scan.naive import linear_scan_naive
 
 # input regime -> (scale, bias, lowest and highest accepted firing rate)
 REGIMES = {"sparse": (0.4, 0.0, 0.003, 0.03), "dense": (2.0, 1.0, 0.35, 0.70)}
@@ -55,7 +55,7 @@ def test_float32_forms_agree_with_the_float64_definition(regime, run_steps, comp
     neuron = DecoupledResetLIF(8)
     x = gaussian_input((4, 1031, 8), scale, bias, dtype=torch.float32, seed=2)
     reference, reference_margin = neuron.run_sequential(x.double())
-    reset_free = linear_scan_sequential(torch.tensor(neuron.beta, dtype=torch.float64), x.double())
+    reset_free = linear_scan_naive(torch.tensor(neuron.beta, dtype=torch.float64), x.double())
     near = 1e-5 * reset_free.abs().clamp_min(1.0)
     forms = {"parallel": (neuron(x), neuron.margin(x)), "sequential": neuron.run_sequential(x),
              "step": (run_steps(neuron, x), None)}
@@ -109,7 +109,7 @@ def test_float32_disagreements_occur_only_near_the_threshold(run_steps, compare_
     x64, _, _ = near_threshold_input((3, 400, 6), neuron.beta, neuron.v_th)
     x = x64.float()
     reference, reference_margin = neuron.run_sequential(x.double())
-    reset_free = linear_scan_sequential(torch.tensor(neuron.beta, dtype=torch.float64), x.double())
+    reset_free = linear_scan_naive(torch.tensor(neuron.beta, dtype=torch.float64), x.double())
     near = 1e-5 * reset_free.abs().clamp_min(1.0)
     diverged = [compare_spike_trains(spikes, reference, reference_margin, near)[1]
                 for spikes in (neuron(x), neuron.forward_sequential(x), run_steps(neuron, x))]

@@ -1,4 +1,4 @@
-"""PRF neuron (neurons.md section 2): FFT kernel form, complex recurrence (the definition) and the
+"""PRF neuron (docs/neurons.md, section 2): FFT kernel form, complex recurrence (the definition) and the
 two-real-state step form agree in spikes, potentials and gradients; with and without reset."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lra_snn.neurons import build_neuron
-from lra_snn.neurons.prf import PRF, causal_fft_conv, prf_kernel
+from lra_snn.neurons.prf import PRF
+from lra_snn.ops.prf_membrane.torch import causal_fft_conv, prf_kernel
 from lra_snn.training.params import group_of
 
 # (reset, input regime) -> (scale, bias, lowest and highest accepted firing rate)

@@ -1,4 +1,4 @@
-"""Refractory LIF (neurons.md section 3, our reconstruction of SPikE-SSM): the boundary-compression
+"""Refractory LIF (docs/neurons.md, section 3, our reconstruction of SPikE-SSM): the boundary-compression
 iteration brackets and reaches the time loop's solution; forms, potentials and gradients agree."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.refractory import RefractoryLIF, boundary_compression
-from lra_snn.neurons.threshold_scan import leaky_integrate
-from lra_snn.ops.linear_scan import linear_scan_sequential
+from lra_snn.ops.leaky_integrate import leaky_integrate
+from lra_snn.ops.linear_scan.naive import linear_scan_naive
 from lra_snn.training.params import group_of
 
 # input regime -> (scale, bias, lowest and highest accepted firing rate)
@@ -75,7 +75,7 @@ def test_float32_forms_agree_with_the_float64_definition(regime, run_steps, comp
     x = gaussian_input((4, 1031, 8), scale, bias, dtype=torch.float32, seed=2)
     with torch.no_grad():
         reference, reference_margin = reference_neuron.run_sequential(x.double())
-    reset_free = linear_scan_sequential(torch.tensor(neuron32.beta, dtype=torch.float64), x.double())
+    reset_free = linear_scan_naive(torch.tensor(neuron32.beta, dtype=torch.float64), x.double())
     near = 1e-5 * reset_free.abs().clamp_min(1.0)
     with torch.no_grad():
         forms = {"parallel": (neuron32(x), neuron32.margin(x)), "sequential": neuron32.run_sequential(x),

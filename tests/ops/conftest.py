@@ -1,8 +1,10 @@
-"""Fixtures of the kernel tests: the Triton interpreter on machines without CUDA, NaN-poisoned outputs.
+"""Fixtures of the kernel tests: the Triton interpreter on machines without CUDA, NaN-poisoned
+outputs, and a record of the backends the dispatch chose.
 
-``TRITON_INTERPRET=1`` must be set before triton is imported (kernels.md, "Correctness without a
-GPU"), so the root ``tests/conftest.py`` sets it on machines without CUDA. Every kernel output buffer is allocated full of NaN
-(``dispatch.allocate`` patched) so an element a kernel forgets to write fails the comparison.
+``TRITON_INTERPRET=1`` must be set before triton is imported (docs/kernels.md, "Correctness without a
+GPU"), so the root ``tests/conftest.py`` sets it on machines without CUDA. Every kernel output buffer
+is allocated full of NaN (``dispatch.allocate`` patched) so an element a kernel forgets to write
+fails the comparison.
 """
 
 from __future__ import annotations
@@ -22,6 +24,21 @@ def nan_buffer(shape, like: torch.Tensor, dtype: torch.dtype | None = None) -> t
 def poisoned_outputs(monkeypatch):
     """Kernel outputs start as NaN in every test here."""
     monkeypatch.setattr(dispatch, "allocate", nan_buffer)
+
+
+@pytest.fixture
+def chosen_backends(monkeypatch) -> list[tuple[str, str]]:
+    """``(op, backend)`` for every ``dispatch.select_backend`` call of the test, in order."""
+    chosen: list[tuple[str, str]] = []
+    original = dispatch.select_backend
+
+    def recording(primitive: str, *args, **kwargs) -> str:
+        choice = original(primitive, *args, **kwargs)
+        chosen.append((primitive, choice))
+        return choice
+
+    monkeypatch.setattr(dispatch, "select_backend", recording)
+    return chosen
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
 """Real first-order scan (lra_snn/ops/linear_scan): Triton kernel (interpreter on CPU) and PyTorch
-path against the sequential loop, forward and gradients in a, b and h0 (kernels.md)."""
+path against the time loop, forward and gradients in a, b and h0 (docs/kernels.md, "Correctness
+without a GPU")."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lra_snn.ops.linear_scan import linear_scan, linear_scan_sequential
+from lra_snn.ops.linear_scan import linear_scan
+from lra_snn.ops.linear_scan.naive import linear_scan_naive
 
 
 def scan_inputs(batch: int, length: int, channels: int, per_step: bool, dtype: torch.dtype, device, seed: int = 0):
@@ -38,7 +40,7 @@ def test_triton_scan_matches_loop_float64(per_step, length, device):
     # 19 channels: two 16-wide channel tiles under the interpreter, the second partly masked
     a, b, h0, dy = scan_inputs(2, length, 19, per_step, torch.float64, device)
     got = value_and_grads(lambda *t: linear_scan(*t, backend="triton"), (a, b, h0), dy)
-    expected = value_and_grads(linear_scan_sequential, (a, b, h0), dy)
+    expected = value_and_grads(linear_scan_naive, (a, b, h0), dy)
     assert_close_all(got, expected, rtol=1e-10, atol=1e-11)
 
 
@@ -47,7 +49,7 @@ def test_triton_scan_on_a_long_odd_sequence(device):
     # 1,001 steps: 63 chunks under the interpreter, each carrying the state of the one before
     a, b, h0, dy = scan_inputs(1, 1001, 3, True, torch.float64, device, seed=3)
     got = value_and_grads(lambda *t: linear_scan(*t, backend="triton"), (a, b, h0), dy)
-    expected = value_and_grads(linear_scan_sequential, (a, b, h0), dy)
+    expected = value_and_grads(linear_scan_naive, (a, b, h0), dy)
     assert_close_all(got, expected, rtol=1e-10, atol=1e-11)
 
 
@@ -58,7 +60,7 @@ def test_triton_scan_float32_many_chunks(per_step, device):
     # relative (decays below 0.95 keep every partial product well conditioned).
     a, b, h0, dy = scan_inputs(2, 257, 5, per_step, torch.float32, device, seed=1)
     got = value_and_grads(lambda *t: linear_scan(*t, backend="triton"), (a, b, h0), dy)
-    expected = value_and_grads(linear_scan_sequential, *[[t.double() for t in (a, b, h0)], dy.double()])
+    expected = value_and_grads(linear_scan_naive, *[[t.double() for t in (a, b, h0)], dy.double()])
     assert_close_all(got, [e.float() for e in expected], rtol=2e-5, atol=2e-5)
 
 
@@ -68,7 +70,7 @@ def test_triton_scan_without_h0_and_without_decay_gradient(device):
     out = linear_scan(a, bt, backend="triton")
     (db,) = torch.autograd.grad(out, bt, dy)
     bs = b.clone().requires_grad_()
-    ref = linear_scan_sequential(a, bs)
+    ref = linear_scan_naive(a, bs)
     (db_ref,) = torch.autograd.grad(ref, bs, dy)
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-11)
     torch.testing.assert_close(db, db_ref, rtol=1e-10, atol=1e-11)
@@ -85,7 +87,7 @@ def test_torch_path_complex_gradients_are_conjugated(per_step):
     h0 = torch.randn(2, 3, generator=g, dtype=torch.complex128)
     dy = torch.randn(2, 9, 3, generator=g, dtype=torch.complex128)
     got = value_and_grads(lambda *t: linear_scan(*t, backend="torch"), (a, b, h0), dy)
-    expected = value_and_grads(linear_scan_sequential, (a, b, h0), dy)
+    expected = value_and_grads(linear_scan_naive, (a, b, h0), dy)
     assert_close_all(got, expected, rtol=1e-10, atol=1e-11)
 
 

@@ -1,20 +1,22 @@
-"""Fused neuron kernels under the Triton interpreter against their references (kernels.md):
-the decoupled-reset LIF (lra_snn/ops/lif), the DSN (lra_snn/ops/dsn) and one refractory
-boundary-compression iteration (lra_snn/ops/refractory); forward exactly, gradients against the
-PyTorch parallel forms of lra_snn.neurons (float64, where both sum the same terms)."""
+"""Fused neuron kernels under the Triton interpreter against their references (docs/kernels.md,
+"Correctness without a GPU"): the decoupled-reset LIF (lra_snn/ops/lif), the DSN (lra_snn/ops/dsn)
+and one refractory boundary-compression iteration (lra_snn/ops/refractory_iteration); forward
+exactly as the time loops, gradients against the PyTorch paths (float64, where both sum the same terms)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lra_snn.neurons.dsn import IntegerSpike, decay_and_gain
-from lra_snn.ops.surrogate import spike
-from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace
-from lra_snn.ops.dsn import dsn_sequential, fused_dsn
-from lra_snn.ops.lif import fused_lif, lif_sequential
-from lra_snn.ops.linear_scan import linear_scan
-from lra_snn.ops.refractory import refractory_iteration, refractory_iteration_sequential
+from lra_snn.ops.dsn import dsn
+from lra_snn.ops.dsn.naive import dsn_membrane_naive, dsn_naive
+from lra_snn.ops.leaky_integrate.naive import leaky_integrate_naive
+from lra_snn.ops.lif import lif
+from lra_snn.ops.lif.naive import lif_naive
+from lra_snn.ops.refractory_iteration import refractory_iteration
+from lra_snn.ops.refractory_iteration.naive import refractory_iteration_naive
+from lra_snn.ops.refractory_iteration.torch import spike_trace
+from lra_snn.ops.threshold_scan.naive import threshold_scan_naive
 
 LENGTHS = [1, 7, 33]
 
@@ -37,28 +39,24 @@ def test_fused_lif_matches_reference(length, surrogate, device):
 
 
 def check_fused_lif(batch: int, length: int, channels: int, surrogate: str, device) -> None:
-    """Spikes and counts exactly as the time loop, the gradient as the PyTorch parallel form (float64)."""
+    """Spikes and counts exactly as the time loop, the gradient as the PyTorch path and the loop's (float64)."""
     x = currents(batch, length, channels, seed=length, device=device)
     dy = currents(batch, length, channels, seed=100 + length, device=device)
-    xt = x.clone().requires_grad_()
-    spikes, count = fused_lif(xt, 0.5, 1.0, surrogate)
-    (dx,) = torch.autograd.grad(spikes, xt, dy)
+    results = {}
+    for name, run in (("triton", lambda t: lif(t, 0.5, 1.0, surrogate, backend="triton")),
+                      ("torch", lambda t: lif(t, 0.5, 1.0, surrogate, backend="torch")),
+                      ("naive", lambda t: lif_naive(t, 0.5, 1.0, surrogate))):
+        xt = x.clone().requires_grad_()
+        spikes, count = run(xt)
+        results[name] = (spikes.detach(), count, *torch.autograd.grad(spikes, xt, dy))
+    spikes, count, dx = results["triton"]
     assert_written(spikes, count, dx)
-    ref_spikes, margin, ref_count = lif_sequential(x, 0.5, 1.0)
+    ref_spikes, ref_count, dx_naive = results["naive"]
     torch.testing.assert_close(spikes, ref_spikes, rtol=0, atol=0)
     torch.testing.assert_close(count, ref_count, rtol=0, atol=0)
-    # gradient of the PyTorch parallel form: surrogate at the margin, back through u' only
-    xr = x.clone().requires_grad_()
-    excess = leaky_integrate(xr, 0.5, backend="torch") - 1.0
-    (dx_ref,) = torch.autograd.grad(spike(excess - (excess.detach() - margin), surrogate), xr, dy)
-    torch.testing.assert_close(dx, dx_ref, rtol=1e-10, atol=1e-12)
-
-
-def torch_dsn(logits: torch.Tensor, x: torch.Tensor, tau: float, n_levels: int, binary: bool) -> torch.Tensor:
-    """The DSN neuron's PyTorch path from the decay logits."""
-    alpha, gain = decay_and_gain(logits, tau)
-    h = linear_scan(alpha, gain * x, backend="torch")
-    return spike(h - 0.5, "atan") if binary else IntegerSpike.apply(h, n_levels)
+    # surrogate at the margin, back through u' only
+    torch.testing.assert_close(dx, results["torch"][2], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(dx, dx_naive, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("length", LENGTHS)
@@ -74,12 +72,12 @@ def check_fused_dsn(batch: int, length: int, channels: int, binary: bool, device
     x = 3 * currents(batch, length, channels, seed=length, device=device)
     dy = currents(batch, length, channels, seed=200 + length, device=device)
     leaves = [logits.clone().requires_grad_(), x.clone().requires_grad_()]
-    spikes = fused_dsn(*leaves, 0.25, 4, binary)
+    spikes = dsn(*leaves, 0.25, 4, binary, backend="triton")
     grads = torch.autograd.grad(spikes, leaves, dy)
     assert_written(spikes, *grads)
-    torch.testing.assert_close(spikes, dsn_sequential(logits, x, 0.25, 4, binary)[1], rtol=0, atol=0)
+    torch.testing.assert_close(spikes, dsn_naive(logits, x, 0.25, 4, binary), rtol=0, atol=0)
     ref_leaves = [logits.clone().requires_grad_(), x.clone().requires_grad_()]
-    ref_grads = torch.autograd.grad(torch_dsn(*ref_leaves, 0.25, 4, binary), ref_leaves, dy)
+    ref_grads = torch.autograd.grad(dsn(*ref_leaves, 0.25, 4, binary, backend="torch"), ref_leaves, dy)
     for name, got, expected in zip(("dlogits", "dx"), grads, ref_grads):
         torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-11, msg=lambda m, n=name: f"{n}: {m}")
 
@@ -90,18 +88,18 @@ def test_refractory_iteration_matches_references(length, device):
 
 
 def check_refractory_iteration(batch: int, length: int, channels: int, device) -> None:
-    """Next iterate and traces as the time loop and as the neuron's leaky integration (float64)."""
+    """Next iterate and traces as the time loop and as the PyTorch path's leaky integration (float64)."""
     g = torch.Generator().manual_seed(length)
     excess = currents(batch, length, channels, seed=length, device=device) - 0.5
     spikes = (torch.rand(batch, length, channels, generator=g) < 0.4).double().to(device)
     v_th = (0.5 + torch.rand(channels, generator=g, dtype=torch.float64)).to(device)
     rho = (0.2 + torch.rand(channels, generator=g, dtype=torch.float64)).to(device)
-    got = refractory_iteration(excess, spikes, v_th, rho, 0.5, 0.3)
+    got = refractory_iteration(excess, spikes, v_th, rho, 0.5, 0.3, backend="triton")
     assert_written(*got)
-    expected = refractory_iteration_sequential(excess, spikes, v_th, rho, 0.5, 0.3)
+    expected = refractory_iteration_naive(excess, spikes, v_th, rho, 0.5, 0.3)
     for name, a, b in zip(("update", "reset", "refractory"), got, expected):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=lambda m, n=name: f"{n}: {m}")
-    # and the traces the neuron's PyTorch path builds by leaky integration
+    # and the traces the PyTorch path builds by leaky integration
     torch.testing.assert_close(got[1], 0.5 * spike_trace(spikes, 0.5), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(got[2], spike_trace(spikes, 0.3), rtol=1e-12, atol=1e-12)
 
@@ -126,14 +124,16 @@ def test_fused_kernels_forward_and_backward_full_size_float64_on_gpu(device):
 def test_fused_kernels_full_size_on_gpu(device):
     # float32 at B=8, L=16,384, D=256: spikes may differ only where a margin sits within rounding of 0
     x = currents(8, 16384, 256, seed=0, device=device, dtype=torch.float32)
-    spikes, count = fused_lif(x, 0.5, 1.0, "atan")
-    ref_spikes, margin, _ = lif_sequential(x.double(), 0.5, 1.0)
+    spikes, count = lif(x, 0.5, 1.0, backend="triton")
+    ref_spikes, _ = lif_naive(x.double(), 0.5, 1.0)
+    excess = leaky_integrate_naive(x.double(), 0.5) - 1.0
+    margin = excess - threshold_scan_naive(excess, 1.0, 0.5)[1]
     mismatch = (spikes.double() != ref_spikes) & (margin.abs() > 1e-4)
     assert not mismatch.any(), f"{int(mismatch.sum())} LIF spikes differ away from the threshold"
     torch.testing.assert_close(count.sum(), spikes.sum(), rtol=0, atol=0)
     logits = torch.randn_like(x)
-    dsn_spikes = fused_dsn(logits, 3 * x, 0.25, 4, False)
-    h, _ = dsn_sequential(logits.double(), 3 * x.double(), 0.25, 4, False)
+    dsn_spikes = dsn(logits, 3 * x, 0.25, 4, False, backend="triton")
+    h = dsn_membrane_naive(logits.double(), 3 * x.double(), 0.25)
     near_half = ((h + 0.5) - torch.floor(h + 0.5)).abs() < 1e-4
     mismatch = (dsn_spikes.double() != torch.floor(h + 0.5).clamp(0, 4)) & ~near_half
     assert not mismatch.any(), f"{int(mismatch.sum())} DSN spikes differ away from a rounding boundary"

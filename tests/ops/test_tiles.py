@@ -7,10 +7,16 @@ import pytest
 import torch
 
 from lra_snn.ops import dispatch, tiles
-from lra_snn.ops.dsn import dsn_sequential, fused_dsn
-from lra_snn.ops.lif import fused_lif, lif_sequential
-from lra_snn.ops.linear_scan import linear_scan, linear_scan_sequential
-from lra_snn.ops.refractory import refractory_iteration, refractory_iteration_sequential
+from lra_snn.ops.dsn import dsn
+from lra_snn.ops.dsn.naive import dsn_naive
+from lra_snn.ops.lif import lif
+from lra_snn.ops.lif.naive import lif_naive
+from lra_snn.ops.linear_scan import linear_scan
+from lra_snn.ops.linear_scan.naive import linear_scan_naive
+from lra_snn.ops.refractory_iteration import refractory_iteration
+from lra_snn.ops.refractory_iteration.naive import refractory_iteration_naive
+from lra_snn.ops.threshold_scan import threshold_scan
+from lra_snn.ops.threshold_scan.naive import threshold_scan_naive
 from lra_snn.ops.tiles import Tile, override_tiles
 
 
@@ -58,13 +64,15 @@ def test_kernels_agree_with_references_on_other_tiles(scan, sequential, device):
                                                                                        device=device)
     with override_tiles(scan=scan, sequential=sequential):
         h = linear_scan(decay, x, backend="triton")
-        lif_spikes, count = fused_lif(x, 0.5, 1.0, "atan")
-        dsn_spikes = fused_dsn(logits, 3 * x, 0.25, 4, False)
-        update = refractory_iteration(x - 0.5, spikes, v_th, rho, 0.5, 0.3)
-    torch.testing.assert_close(h, linear_scan_sequential(decay, x), rtol=1e-12, atol=1e-12)
-    ref_spikes, _, ref_count = lif_sequential(x, 0.5, 1.0)
+        lif_spikes, count = lif(x, 0.5, 1.0, backend="triton")
+        dsn_spikes = dsn(logits, 3 * x, 0.25, 4, False, backend="triton")
+        update = refractory_iteration(x - 0.5, spikes, v_th, rho, 0.5, 0.3, backend="triton")
+        offsets = threshold_scan(x - 0.5, v_th, 0.5, backend="triton")[1]
+    torch.testing.assert_close(h, linear_scan_naive(decay, x), rtol=1e-12, atol=1e-12)
+    ref_spikes, ref_count = lif_naive(x, 0.5, 1.0)
     torch.testing.assert_close(lif_spikes, ref_spikes, rtol=0, atol=0)
     torch.testing.assert_close(count, ref_count, rtol=0, atol=0)
-    torch.testing.assert_close(dsn_spikes, dsn_sequential(logits, 3 * x, 0.25, 4, False)[1], rtol=0, atol=0)
-    for got, expected in zip(update, refractory_iteration_sequential(x - 0.5, spikes, v_th, rho, 0.5, 0.3)):
+    torch.testing.assert_close(dsn_spikes, dsn_naive(logits, 3 * x, 0.25, 4, False), rtol=0, atol=0)
+    for got, expected in zip(update, refractory_iteration_naive(x - 0.5, spikes, v_th, rho, 0.5, 0.3)):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(offsets, threshold_scan_naive(x - 0.5, v_th, 0.5)[1], rtol=1e-12, atol=1e-12)

@@ -4,7 +4,7 @@ For the PRF neuron (arXiv 2410.03530), as an alternative to its FFT convolution.
 ``lra_snn.ops.linear_scan.triton`` (one program per batch and channel tile, time in chunks,
 ``tl.associative_scan`` plus a carry), on the interleaved (real, imag) storage of complex
 tensors (``torch.view_as_real``). Combine: ``(a_l, b_l), (a_r, b_r) -> (a_l a_r, a_r b_l + b_r)``
-in complex arithmetic. Backward (kernels.md): ``g_t = dy_t + conj(a_{t+1}) g_{t+1}``,
+in complex arithmetic. Backward (docs/kernels.md, "Scan kernels in Triton"): ``g_t = dy_t + conj(a_{t+1}) g_{t+1}``,
 ``db_t = g_t``, ``da_t = g_t conj(z_{t-1})``, over reversed time indices.
 """
 

@@ -1,8 +1,9 @@
-"""Fused DSN (decay from conv logits, scan, integer or binary spike): dispatch and kernels.
+"""The DSN forward in one op (Huang et al., arXiv 2602.01133; docs/neurons.md, section 5): decay from
+the causal-conv logits, the membrane scan and the integer or binary spikes.
 
-``dsn_backend`` picks "triton" for CUDA inputs of shape (B, L, D), else "torch" (the neuron then
-runs ``decay_and_gain`` + ``linear_scan`` + its spike function); ``explain_dsn`` gives the reason;
-``fused_dsn`` runs the Triton kernel; ``dsn_sequential`` is the time-loop reference.
+``dsn`` runs the fused Triton kernel (``triton.py``) on CUDA tensors, else the PyTorch path
+(``torch.py``: decay, linear scan, spike function); ``naive.py`` is the time loop both are tested
+against.
 """
 
 from __future__ import annotations
@@ -10,28 +11,23 @@ from __future__ import annotations
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.dsn.reference import dsn_sequential
+from lra_snn.ops.dsn.torch import dsn_torch
 
-__all__ = ["dsn_backend", "dsn_sequential", "explain_dsn", "fused_dsn"]
+__all__ = ["dsn"]
 
 
-def _kernel_problem(logits: Tensor, x: Tensor) -> str | None:
+def dsn(logits: Tensor, x: Tensor, tau: float, n_levels: int, binary: bool, backend: str | None = None) -> Tensor:
+    """DSN spikes (B, L, D) from the decay logits ``a`` and inputs ``x`` (both (B, L, D)), differentiable in both.
+
+    ``alpha_t = sigmoid(a_t) ** (1/tau)``, ``h_t = alpha_t h_{t-1} + (1 - alpha_t) x_t``, spikes
+    ``clip(round(h_t), 0, n_levels)`` (straight-through gradient) or, when ``binary``,
+    ``H(h_t - 1/2)`` (ATan surrogate). ``backend``: None (Triton on CUDA when possible), "torch"
+    or "triton" (``lra_snn.ops.dispatch``).
+    """
     if x.dim() != 3 or logits.shape != x.shape:
-        return f"the kernel takes logits and x of one shape (B, L, D), got {tuple(logits.shape)}, {tuple(x.shape)}"
-    return None
-
-
-def explain_dsn(logits: Tensor, x: Tensor) -> str | None:
-    """Why the fused Triton DSN would not run on these inputs (None: it would)."""
-    return dispatch.explain("dsn", [logits, x], _kernel_problem(logits, x))
-
-
-def dsn_backend(logits: Tensor, x: Tensor, backend: str | None = None) -> str:
-    """"torch" or "triton" for the DSN's parallel forward (see ``dispatch.select_backend``)."""
-    return dispatch.select_backend("dsn", [logits, x], backend, _kernel_problem(logits, x))
-
-
-def fused_dsn(logits: Tensor, x: Tensor, tau: float, n_levels: int, binary: bool) -> Tensor:
-    """DSN spikes (B, L, D) from the Triton kernel (call after ``dsn_backend``)."""
-    from lra_snn.ops.dsn.triton import fused_dsn_triton
-    return fused_dsn_triton(logits, x, tau, n_levels, binary)
+        raise ValueError(f"dsn takes logits and x of one shape (B, L, D), got {tuple(logits.shape)} and "
+                         f"{tuple(x.shape)}")
+    if dispatch.select_backend("dsn", [logits, x], backend) == "triton":
+        from lra_snn.ops.dsn.triton import dsn_triton
+        return dsn_triton(logits, x, tau, n_levels, binary)
+    return dsn_torch(logits, x, tau, n_levels, binary)

@@ -1,4 +1,4 @@
-"""Triton kernels of the fused DSN neuron (Huang et al., arXiv 2602.01133; neurons.md section 5).
+"""Triton path of the DSN: one fused kernel (Huang et al., arXiv 2602.01133; docs/neurons.md, section 5).
 
 One pass: from the causal-conv logits ``a`` (computed by PyTorch), the decay in log space
 ``log alpha = logsigmoid(a) / tau`` (no underflow), ``h_t = alpha_t h_{t-1} + (1 - alpha_t) x_t``
@@ -17,8 +17,8 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
+from lra_snn.ops.surrogate.triton import surrogate_slope
 from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, launch, program_tile, scan_chunk
-from lra_snn.ops.lif.triton import surrogate_slope
 
 
 @triton.jit
@@ -72,7 +72,7 @@ def dsn_backward_kernel(logit_ptr, x_ptr, h_ptr, dspikes_ptr, dlogit_ptr, dx_ptr
         logit_next = tl.load(logit_ptr + offsets + channels, mask=has_next, other=0.0).to(COMPUTE)
         alpha_next = tl.where(has_next, tl.exp(log_decay(logit_next, inv_tau)), tl.where(ok, 0.0, 1.0))
         if BINARY:
-            dh = dspikes * surrogate_slope(h - 0.5, 0)
+            dh = dspikes * surrogate_slope(h - 0.5, 0)  # 0: SURROGATE_CODES["atan"]
         else:
             dh = tl.where((h >= 0) & (h <= n_levels), dspikes, 0.0)
         grad, carry = scan_chunk(alpha_next, dh, carry, rows, CHUNK)
@@ -115,8 +115,6 @@ class FusedDSN(torch.autograd.Function):
         return dlogits, dx, None, None, None
 
 
-def fused_dsn_triton(logits: Tensor, x: Tensor, tau: float, n_levels: int, binary: bool) -> Tensor:
-    """DSN spikes from the decay logits and inputs (both (B, L, D)) in one kernel, with its backward."""
-    if logits.shape != x.shape:
-        raise ValueError(f"logits and x must have one shape, got {tuple(logits.shape)} and {tuple(x.shape)}")
+def dsn_triton(logits: Tensor, x: Tensor, tau: float, n_levels: int, binary: bool) -> Tensor:
+    """Spikes (B, L, D) from the decay logits and inputs (both (B, L, D)), differentiable in both."""
     return FusedDSN.apply(logits, x, float(tau), int(n_levels), bool(binary))

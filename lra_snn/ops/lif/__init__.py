@@ -1,41 +1,44 @@
-"""Fused decoupled-reset LIF: dispatch between the Triton kernel and the neuron's PyTorch path.
+"""The decoupled-reset LIF forward in one op (PRF paper, arXiv 2410.03530; docs/neurons.md, section 1):
+spikes and spike counts of a soft-reset LIF from its input currents.
 
-``lif_backend`` picks "triton" for CUDA inputs when the kernel covers the options (detached
-reset, scalar ``v_th``), else "torch" (``lra_snn.neurons.lif`` then runs leaky integration plus
-``threshold_scan``); ``explain_lif`` gives the reason; ``fused_lif_triton`` is the kernel and
-``lif_sequential`` the time-loop reference.
+``lif`` runs the Triton path (``triton.py``: one fused kernel when the reset is detached, else the
+leaky-integration and threshold-scan kernels) on CUDA tensors, else the PyTorch path (``torch.py``:
+chunked leaky integration and the threshold scan's host loop); ``naive.py`` is the time loop both
+are tested against.
 """
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.lif.reference import lif_sequential
+from lra_snn.ops.lif.torch import lif_torch
+from lra_snn.ops.surrogate import SURROGATES
 
-__all__ = ["explain_lif", "lif_backend", "lif_sequential", "fused_lif"]
-
-
-def _kernel_problem(x: Tensor, detach_reset: bool) -> str | None:
-    if x.dim() != 3:
-        return f"the kernel takes x of shape (B, L, D), got {tuple(x.shape)}"
-    if not detach_reset:
-        return ("detach_reset=False (gradient through the reset) is not fused; the neuron runs the primitives "
-                "(leaky integration, threshold scan, reverse scan), each dispatched on its own")
-    return None
+__all__ = ["lif"]
 
 
-def explain_lif(x: Tensor, detach_reset: bool = True) -> str | None:
-    """Why the fused Triton LIF would not run on ``x`` (None: it would)."""
-    return dispatch.explain("lif", [x], _kernel_problem(x, detach_reset))
+def lif(x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_reset: bool = True,
+        backend: str | None = None) -> tuple[Tensor, Tensor]:
+    """Spikes (B, L, D) and spike counts (B, D) of the soft-reset LIF driven by ``x`` (B, L, D).
 
-
-def lif_backend(x: Tensor, detach_reset: bool, backend: str | None = None) -> str:
-    """"torch" or "triton" for the LIF's parallel forward on ``x`` (see ``dispatch.select_backend``)."""
-    return dispatch.select_backend("lif", [x], backend, _kernel_problem(x, detach_reset))
-
-
-def fused_lif(x: Tensor, beta: float, v_th: float, surrogate: str) -> tuple[Tensor, Tensor]:
-    """Spikes (B, L, D) and spike counts (B, D) from the Triton kernel (call after ``lif_backend``)."""
-    from lra_snn.ops.lif.triton import fused_lif_triton
-    return fused_lif_triton(x, beta, v_th, surrogate)
+    ``u_t = beta (u_{t-1} - V_th s_{t-1}) + x_t``, ``s_t = H(u_t - V_th)``, solved in parallel by the
+    decoupled reset. The spikes take the ``surrogate`` gradient through the reset-free potential,
+    and through the reset as well when ``detach_reset=False``; the counts (in the arithmetic dtype,
+    ``dispatch.compute_dtype``) carry no gradient. ``backend``: None (Triton on CUDA when possible),
+    "torch" or "triton" (``lra_snn.ops.dispatch``).
+    """
+    if x.dim() != 3 or x.shape[1] == 0:
+        raise ValueError(f"lif expects (batch, length >= 1, channels), got shape {tuple(x.shape)}")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must lie in [0, 1], got {beta}")
+    if not math.isfinite(v_th):
+        raise ValueError(f"v_th must be finite, got {v_th}")
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+    if dispatch.select_backend("lif", [x], backend) == "triton":
+        from lra_snn.ops.lif.triton import lif_triton
+        return lif_triton(x, beta, v_th, surrogate, detach_reset)
+    return lif_torch(x, beta, v_th, surrogate, detach_reset)

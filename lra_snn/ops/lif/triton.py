@@ -1,18 +1,17 @@
-"""Triton kernels of the fused decoupled-reset LIF (PRF paper arXiv 2410.03530; kernels.md).
+"""Triton path of the decoupled-reset LIF (PRF paper, arXiv 2410.03530; docs/kernels.md, "What needs a kernel").
 
-One pass over memory: reset-free potential ``u'_t = beta u'_{t-1} + x_t``, the threshold scan
-``m_t = u'_t - V_th - b_t``, ``s_t = H(m_t)``, ``b_{t+1} = beta (b_t + V_th s_t)``, the spikes and
-the firing count. One program per (batch, channel tile) walks time in chunks: each chunk is loaded
-as one tile (many loads in flight), ``u'`` is its associative scan, and the threshold scan, which
-is sequential, takes its rows in turn in registers (``threshold_chunk``, shared with
-``lra_snn.ops.threshold_scan``). Backward through the potential with the reset detached:
-``dx_t = sum_{j>=t} beta^(j-t) H'(m_j) ds_j``, a chunked reverse scan with the surrogate
-derivative ``H'`` of ``lra_snn.ops.surrogate`` (atan alpha = 2, triangle, rect width 1).
+Detached reset: one fused kernel, one pass over memory: reset-free potential
+``u'_t = beta u'_{t-1} + x_t``, the threshold scan ``m_t = u'_t - V_th - b_t``, ``s_t = H(m_t)``,
+``b_{t+1} = beta (b_t + V_th s_t)``, the spikes and the firing count. One program per (batch, channel
+tile) walks time in chunks: each chunk is loaded as one tile (many loads in flight), ``u'`` is its
+associative scan, and the threshold scan, which is sequential, takes its rows in turn in registers
+(``threshold_chunk``, shared with ``lra_snn.ops.threshold_scan``). Backward through the potential:
+``dx_t = sum_{j>=t} beta^(j-t) H'(m_j) ds_j``, a chunked reverse scan with the surrogate derivative
+``H'`` of ``lra_snn.ops.surrogate.triton``. Coupled reset (gradient through the reset): the
+linear-scan kernel for ``u'`` and the threshold-scan kernel with its reverse-scan backward.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import triton
@@ -20,22 +19,10 @@ import triton.language as tl
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.threshold_scan.triton import threshold_chunk
+from lra_snn.ops.leaky_integrate.triton import leaky_integrate_triton
+from lra_snn.ops.surrogate.triton import SURROGATE_CODES, surrogate_slope
+from lra_snn.ops.threshold_scan.triton import threshold_chunk, threshold_scan_triton
 from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, launch, program_tile, scan_chunk
-
-SURROGATE_CODES = {"atan": 0, "triangle": 1, "rect": 2}
-
-
-@triton.jit
-def surrogate_slope(v, SURROGATE: tl.constexpr):
-    """dH/dv at ``v``: atan ``1 / (1 + (pi v)^2)``, triangle ``max(0, 1 - |v|)``, rect ``[|v| <= 1/2]``."""
-    if SURROGATE == 0:
-        slope = 1.0 / (1.0 + (3.141592653589793 * v) * (3.141592653589793 * v))
-    elif SURROGATE == 1:
-        slope = tl.maximum(1.0 - tl.abs(v), 0.0)
-    else:
-        slope = tl.where(tl.abs(v) <= 0.5, 1.0, 0.0)
-    return slope
 
 
 @triton.jit
@@ -102,15 +89,17 @@ class FusedLIF(torch.autograd.Function):
         batch, length, channels = margin.shape
         dx = dispatch.allocate(margin.shape, margin, dtype=ctx.x_dtype)
         grid, meta = launch("scan", batch, channels)
-        lif_backward_kernel[grid](margin, dspikes.contiguous(), dx, kernel_scalars([ctx.beta], margin), length, channels,
-                                  SURROGATE=SURROGATE_CODES[ctx.surrogate], COMPUTE=kernel_dtype(margin.dtype), **meta)
+        lif_backward_kernel[grid](margin, dspikes.contiguous(), dx, kernel_scalars([ctx.beta], margin), length,
+                                  channels, SURROGATE=SURROGATE_CODES[ctx.surrogate],
+                                  COMPUTE=kernel_dtype(margin.dtype), **meta)
         return dx, None, None, None
 
 
-def fused_lif_triton(x: Tensor, beta: float, v_th: float, surrogate: str) -> tuple[Tensor, Tensor]:
-    """Spikes (B, L, D) and spike counts (B, D) of the LIF with detached soft reset, in one kernel."""
-    if surrogate not in SURROGATE_CODES:
-        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {tuple(SURROGATE_CODES)}")
-    if not (math.isfinite(beta) and math.isfinite(v_th)):
-        raise ValueError(f"beta and v_th must be finite, got {beta}, {v_th}")
-    return FusedLIF.apply(x, float(beta), float(v_th), surrogate)
+def lif_triton(x: Tensor, beta: float, v_th: float, surrogate: str = "atan",
+               detach_reset: bool = True) -> tuple[Tensor, Tensor]:
+    """Spikes (B, L, D) and spike counts (B, D, no gradient) of ``x`` (B, L, D)."""
+    if detach_reset:
+        return FusedLIF.apply(x, float(beta), float(v_th), surrogate)
+    excess = leaky_integrate_triton(x, beta) - v_th
+    spikes, _ = threshold_scan_triton(excess, v_th, beta, surrogate, detach_reset)
+    return spikes, spikes.detach().sum(1, dtype=dispatch.compute_dtype(x.dtype))

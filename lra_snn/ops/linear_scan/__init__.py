@@ -1,8 +1,8 @@
-"""Real first-order scan ``h_t = a_t h_{t-1} + b_t`` along time: dispatch between PyTorch and Triton.
+"""Real first-order scan ``h_t = a_t h_{t-1} + b_t`` along time (docs/kernels.md, "What needs a kernel").
 
 ``linear_scan`` runs the Triton kernel (``triton.py``) on CUDA tensors of shape (B, L, D) with a
-per-step (B, L, D) or per-channel (D,) decay, else the PyTorch doubling scan (``reference.py``);
-``backend`` forces one ("torch" | "triton"), ``explain_linear_scan`` says why Triton is not used.
+per-step (B, L, D) or per-channel (D,) decay, else the PyTorch doubling scan (``torch.py``);
+``naive.py`` is the time loop both are tested against.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.linear_scan.reference import linear_scan_sequential, linear_scan_torch
+from lra_snn.ops.linear_scan.torch import linear_scan_torch
 
-__all__ = ["linear_scan", "linear_scan_sequential", "linear_scan_torch", "explain_linear_scan"]
+__all__ = ["linear_scan"]
 
 
-def _kernel_shape_problem(a: Tensor, b: Tensor, h0: Tensor | None) -> str | None:
+def _kernel_problem(a: Tensor, b: Tensor, h0: Tensor | None) -> str | None:
     """What the kernel does not cover in these shapes, or None."""
     if b.dim() != 3:
         return f"the kernel takes b of shape (B, L, D), got {tuple(b.shape)}"
@@ -31,24 +31,15 @@ def _kernel_shape_problem(a: Tensor, b: Tensor, h0: Tensor | None) -> str | None
     return None
 
 
-def _inputs(a: Tensor, b: Tensor, h0: Tensor | None) -> list[Tensor]:
-    return [a, b] + ([h0] if h0 is not None else [])
-
-
-def explain_linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> str | None:
-    """Why the Triton kernel would not run on these inputs (None: it would)."""
-    return dispatch.explain("linear_scan", _inputs(a, b, h0), _kernel_shape_problem(a, b, h0))
-
-
 def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, backend: str | None = None) -> Tensor:
     """Solve ``h_t = a_t * h_{t-1} + b_t`` along dim 1 of ``b`` (B, L, ...), differentiable in a, b, h0.
 
     ``a`` broadcasts to ``b`` (per step ``(B, L, D)`` or per channel ``(D,)``); ``h0`` is the state
     before the first step (B, ...), zero when omitted. ``backend``: None (Triton on CUDA when
-    possible), "torch" or "triton".
+    possible), "torch" or "triton" (``lra_snn.ops.dispatch``).
     """
-    choice = dispatch.select_backend("linear_scan", _inputs(a, b, h0), backend, _kernel_shape_problem(a, b, h0))
-    if choice == "triton":
+    tensors = [a, b] + ([h0] if h0 is not None else [])
+    if dispatch.select_backend("linear_scan", tensors, backend, _kernel_problem(a, b, h0)) == "triton":
         from lra_snn.ops.linear_scan.triton import linear_scan_triton
         return linear_scan_triton(a, b, h0)
     return linear_scan_torch(a, b, h0)

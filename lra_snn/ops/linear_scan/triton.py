@@ -1,4 +1,5 @@
-"""Triton kernels of the real first-order scan ``h_t = a_t h_{t-1} + b_t`` (kernels.md, "known-good recipe").
+"""Triton kernels of the real first-order scan ``h_t = a_t h_{t-1} + b_t`` (docs/kernels.md, "Scan
+kernels in Triton: the known-good recipe").
 
 Layout (B, L, D), contiguous. One program per (batch, tile of ``BLOCK_D`` channels) walks time in
 chunks of ``CHUNK`` steps: ``tl.associative_scan`` over the pairs ``(a, b)`` with the combine

@@ -1,8 +1,12 @@
-"""Heaviside spike functions with surrogate gradients (docs/neurons.md, "Surrogate").
+"""Spike functions with surrogate gradients, for the PyTorch paths (docs/neurons.md, "Surrogate").
 
-Forward is the step ``H(v) = [v >= 0]``; backward replaces its derivative by
-ATan ``(alpha/2) / (1 + (pi*alpha*v/2)^2)``, triangle ``max(0, 1 - |v|)`` or rect
-(straight-through: 1 inside ``|v| <= width/2``, scaled by ``1/width``).
+Forward is the Heaviside step ``H(v) = [v >= 0]``; backward replaces its derivative by
+ATan ``(alpha/2) / (1 + (pi*alpha*v/2)^2)`` (Fang et al., "Incorporating learnable membrane time
+constant", ICCV 2021, SpikingJelly's default with alpha = 2), triangle ``max(0, 1 - |v|)`` or
+rect (straight-through: 1 inside ``|v| <= width/2``, scaled by ``1/width``). ``IntegerSpike`` is
+the DSN's ``clip(round(h), 0, N)`` with a straight-through gradient (Huang et al., arXiv
+2602.01133). The Triton kernels take the same surrogates (defaults alpha = 2, width 1) from
+``lra_snn.ops.surrogate.triton``, which alone imports triton.
 """
 
 from __future__ import annotations
@@ -59,6 +63,22 @@ class RectSpike(torch.autograd.Function):
         return grad * (v.abs() <= w / 2).to(grad.dtype) / w, None
 
 
+class IntegerSpike(torch.autograd.Function):
+    """``clip(round(h), 0, N)`` (halves round up), gradient 1 where ``0 <= h <= N`` (straight-through)."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, n_levels: int) -> Tensor:
+        ctx.save_for_backward(h)
+        ctx.n_levels = n_levels
+        return torch.floor(h + 0.5).clamp(0, n_levels)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (h,) = ctx.saved_tensors
+        inside = (h >= 0) & (h <= ctx.n_levels)
+        return grad * inside.to(grad.dtype), None
+
+
 SURROGATES = ("atan", "triangle", "rect")
 
 
@@ -71,3 +91,11 @@ def spike(v: Tensor, surrogate: str = "atan") -> Tensor:
     if surrogate == "rect":
         return RectSpike.apply(v)
     raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+
+
+def surrogate_derivative(v: Tensor, surrogate: str) -> Tensor:
+    """The surrogate gradient ``dH/dv`` of ``spike(v, surrogate)`` at ``v`` (no graph kept)."""
+    with torch.enable_grad():
+        leaf = v.detach().requires_grad_()
+        (slope,) = torch.autograd.grad(spike(leaf, surrogate).sum(), leaf)
+    return slope

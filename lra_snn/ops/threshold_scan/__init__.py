@@ -1,8 +1,10 @@
-"""Threshold scan of soft-reset neurons (the reset offsets from the excess): dispatch and reference.
+"""Threshold scan of soft-reset neurons, the decoupled reset (PRF paper, arXiv 2410.03530;
+docs/neurons.md, section 1): spikes and reset offsets from the excess of the reset-free potential.
 
-``threshold_scan_backend`` picks "triton" for CUDA inputs (B, L, D), else "torch" (the host loops of
-``lra_snn.neurons.threshold_scan``); ``explain_threshold_scan`` gives the reason Triton is not used;
-``threshold_scan_kernel`` runs the Triton kernel; ``threshold_scan_sequential`` is the time-loop reference.
+``threshold_scan`` runs the Triton kernel (``triton.py``) on CUDA tensors (B, L, D), else the host
+loop of the PyTorch path (``torch.py``: NumPy for float32/float64 CPU tensors, torch otherwise);
+either way the coupled reset's gradient (``detach_reset=False``) is one reverse linear scan on the
+same backend. ``naive.py`` is the time loop both are tested against.
 """
 
 from __future__ import annotations
@@ -10,28 +12,28 @@ from __future__ import annotations
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.threshold_scan.reference import threshold_scan_sequential
+from lra_snn.ops.surrogate import SURROGATES
+from lra_snn.ops.threshold_scan.torch import threshold_scan_torch
 
-__all__ = ["explain_threshold_scan", "threshold_scan_backend", "threshold_scan_kernel", "threshold_scan_sequential"]
+__all__ = ["threshold_scan"]
 
 
-def _kernel_problem(excess: Tensor) -> str | None:
+def threshold_scan(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan",
+                   detach_reset: bool = True, backend: str | None = None) -> tuple[Tensor, Tensor]:
+    """Spikes ``s`` and reset offsets ``b`` (B, L, D) of a soft-reset neuron from its excess ``u' - V_th``.
+
+    ``b_1 = 0``, ``b_{t+1} = decay (b_t + V_th s_t)``, ``s_t = H(excess_t - b_t)``; ``v_th`` and
+    ``decay`` are scalars or per-channel (D,) tensors (constants here: no gradient reaches them).
+    The offsets come from one pass over time without autograd. The spikes take the ``surrogate``
+    gradient through ``excess``, and through the spikes in the reset as well when
+    ``detach_reset=False`` (the coupled reset). ``backend``: None (Triton on CUDA when possible),
+    "torch" or "triton" (``lra_snn.ops.dispatch``).
+    """
     if excess.dim() != 3:
-        return f"the kernel takes excess of shape (B, L, D), got {tuple(excess.shape)}"
-    return None
-
-
-def explain_threshold_scan(excess: Tensor) -> str | None:
-    """Why the Triton threshold scan would not run on ``excess`` (None: it would)."""
-    return dispatch.explain("threshold_scan", [excess], _kernel_problem(excess))
-
-
-def threshold_scan_backend(excess: Tensor, backend: str | None = None) -> str:
-    """"torch" or "triton" for the threshold scan of ``excess`` (see ``dispatch.select_backend``)."""
-    return dispatch.select_backend("threshold_scan", [excess], backend, _kernel_problem(excess))
-
-
-def threshold_scan_kernel(excess: Tensor, v_th: Tensor, decay: Tensor) -> Tensor:
-    """Offsets (B, L, D) from the Triton kernel; ``v_th``, ``decay`` per channel (D,) (call after the backend choice)."""
-    from lra_snn.ops.threshold_scan.triton import threshold_scan_triton
-    return threshold_scan_triton(excess, v_th, decay)
+        raise ValueError(f"threshold_scan expects (batch, length, channels), got shape {tuple(excess.shape)}")
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+    if dispatch.select_backend("threshold_scan", [excess], backend) == "triton":
+        from lra_snn.ops.threshold_scan.triton import threshold_scan_triton
+        return threshold_scan_triton(excess, v_th, decay, surrogate, detach_reset)
+    return threshold_scan_torch(excess, v_th, decay, surrogate, detach_reset)

@@ -1,11 +1,11 @@
-"""PyTorch reference of the first-order scan ``h_t = a_t * h_{t-1} + b_t`` over time (kernels.md).
+"""PyTorch path of the first-order scan ``h_t = a_t * h_{t-1} + b_t`` over time (docs/kernels.md,
+"Scan kernels in Triton: the known-good recipe").
 
-The associative scan of kernels.md: pairs ``(a, b)`` combine as ``(a1*a2, a2*b1 + b2)``; here
+The associative scan: pairs ``(a, b)`` combine as ``(a1*a2, a2*b1 + b2)``; here
 by recursive doubling (log2 L passes, no Python loop over time, no division by cumulative
 products, so it stays exact where a long product underflows). Backward is the reverse scan
 ``g_t = dy_t + a_{t+1} g_{t+1}``, ``db_t = g_t``, ``da_t = g_t h_{t-1}``; for complex tensors the
 decay and state enter conjugated (``conj(a_{t+1})``, ``conj(h_{t-1})``), PyTorch's convention.
-``linear_scan_sequential`` is the plain time loop the parallel forms are tested against.
 """
 
 from __future__ import annotations
@@ -76,13 +76,3 @@ def linear_scan_torch(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
         a = a.reshape((1,) * (b.dim() - a.dim()) + tuple(a.shape))
     return _LinearScan.apply(a, b, h0)
 
-
-def linear_scan_sequential(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """The same recurrence as a plain time loop: the reference the parallel scan is tested against."""
-    a = a.expand_as(b) if a.dim() == b.dim() else a.reshape((1,) * (b.dim() - a.dim()) + tuple(a.shape)).expand_as(b)
-    h = torch.zeros_like(b[:, 0]) if h0 is None else h0
-    out = []
-    for t in range(b.shape[1]):
-        h = a[:, t] * h + b[:, t]
-        out.append(h)
-    return torch.stack(out, 1)

@@ -1,5 +1,5 @@
-"""Triton kernel of one boundary-compression iteration of the refractory LIF (SPikE-SSM reconstruction,
-arXiv 2410.17268; neurons.md section 3).
+"""Triton path of one boundary-compression iteration of the refractory LIF (SPikE-SSM, arXiv
+2410.17268, as reconstructed in docs/neurons.md, section 3).
 
 One pass over (B, L, D), one program per (batch, channel tile) walking time in chunks: the
 decaying traces of the previous iterate's spikes (reset, decay beta, and refractory, decay

@@ -1,4 +1,4 @@
-"""Surrogate spike functions (neurons.md, "Surrogate"): forward is the Heaviside step; backward
+"""Surrogate spike functions (docs/neurons.md, "Surrogate"): forward is the Heaviside step; backward
 equals the analytic surrogate and the central finite difference of the smooth function whose
 derivative it is."""
 

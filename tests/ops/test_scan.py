@@ -1,14 +1,19 @@
-"""Scans under the neurons: the parallel first-order scan (lra_snn/ops/linear_scan), the chunked
-leaky integration, spike traces and the threshold scan (lra_snn/neurons/threshold_scan.py),
-each against a plain loop of its definition."""
+"""Scans under the neurons, each against a plain loop of its definition: the parallel first-order
+scan (lra_snn/ops/linear_scan), the chunked leaky integration (lra_snn/ops/leaky_integrate), spike
+traces (the refractory iteration's PyTorch path) and the threshold scan's offsets and its two host
+loops (lra_snn/ops/threshold_scan)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lra_snn.neurons.threshold_scan import leaky_integrate, spike_trace, threshold_scan
-from lra_snn.ops.linear_scan import linear_scan, linear_scan_sequential
+from lra_snn.ops.leaky_integrate import leaky_integrate
+from lra_snn.ops.linear_scan import linear_scan
+from lra_snn.ops.linear_scan.naive import linear_scan_naive
+from lra_snn.ops.refractory_iteration.torch import spike_trace
+from lra_snn.ops.threshold_scan import threshold_scan
+from lra_snn.ops.threshold_scan.torch import host_offsets
 
 LENGTHS = [1, 7, 33, 1000]
 
@@ -26,8 +31,8 @@ def test_linear_scan_matches_the_loop(length, decay_kind):
     b = random((3, length, 4), seed=length)
     a = random((4,) if decay_kind == "per_channel" else (3, length, 4), seed=1, low=-1.0, high=1.0)
     h0 = random((3, 4), seed=2)
-    torch.testing.assert_close(linear_scan(a, b), linear_scan_sequential(a, b), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(linear_scan(a, b, h0), linear_scan_sequential(a, b, h0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(linear_scan(a, b), linear_scan_naive(a, b), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(linear_scan(a, b, h0), linear_scan_naive(a, b, h0), rtol=1e-12, atol=1e-12)
 
 
 def test_linear_scan_stays_exact_where_decay_products_underflow():
@@ -35,7 +40,7 @@ def test_linear_scan_stays_exact_where_decay_products_underflow():
     a = torch.full((3,), 0.5, dtype=torch.float64)
     h = linear_scan(a, b)
     assert torch.isfinite(h).all()
-    torch.testing.assert_close(h, linear_scan_sequential(a, b), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(h, linear_scan_naive(a, b), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("decay_kind", ["per_channel", "per_step"])
@@ -52,11 +57,11 @@ def test_linear_scan_rejects_inputs_without_a_time_axis():
         linear_scan(torch.ones(3), torch.ones(5))
 
 
-@pytest.mark.parametrize("length", LENGTHS + [64, 65])
+@pytest.mark.parametrize("length", [*LENGTHS, 64, 65])
 @pytest.mark.parametrize("decay", [0.0, 0.5, 0.99, 1.0])
 def test_leaky_integrate_matches_the_loop(length, decay):
     x = random((2, length, 3), seed=length)
-    expected = linear_scan_sequential(torch.tensor(decay, dtype=torch.float64), x)
+    expected = linear_scan_naive(torch.tensor(decay, dtype=torch.float64), x)
     torch.testing.assert_close(leaky_integrate(x, decay), expected, rtol=1e-11, atol=1e-11)
 
 
@@ -96,13 +101,13 @@ def offsets_by_definition(excess, v_th, decay):
     return torch.stack(offsets, 1)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("loop", ["numpy", "torch"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_threshold_scan_follows_the_closed_form(backend, dtype):
+def test_threshold_scan_follows_the_closed_form(loop, dtype):
     excess = random((3, 60, 4), seed=10, dtype=dtype)
     v_th = random((4,), seed=11, low=0.5, high=1.5, dtype=dtype)
     decay = random((4,), seed=12, low=-0.5, high=0.95, dtype=dtype)
-    offsets = threshold_scan(excess, v_th, decay, backend=backend)
+    offsets = host_offsets(excess, v_th, decay, loop=loop)
     expected = offsets_by_definition(excess.double(), v_th.double(), decay.double())
     assert offsets.dtype == dtype
     torch.testing.assert_close(offsets.double(), expected, rtol=0, atol=1e-5 if dtype == torch.float32 else 1e-12)
@@ -110,27 +115,32 @@ def test_threshold_scan_follows_the_closed_form(backend, dtype):
 
 
 @pytest.mark.parametrize("length", [1, 7, 1000])
-def test_threshold_scan_backends_agree_exactly(length):
+def test_threshold_scan_host_loops_agree_exactly(length):
     excess = random((2, length, 5), seed=13) + 0.5
-    numpy_offsets = threshold_scan(excess, 1.0, 0.5, backend="numpy")
-    torch_offsets = threshold_scan(excess, 1.0, 0.5, backend="torch")
+    v_th, decay = torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64)
+    numpy_offsets = host_offsets(excess, v_th, decay, loop="numpy")
+    torch_offsets = host_offsets(excess, v_th, decay, loop="torch")
     assert torch.equal(numpy_offsets, torch_offsets)
+    assert torch.equal(threshold_scan(excess, 1.0, 0.5, backend="torch")[1], numpy_offsets)  # the CPU default
     assert torch.equal(numpy_offsets[:, 0], torch.zeros(2, 5, dtype=torch.float64))
 
 
 def test_threshold_scan_without_decay_powers_would_differ():
-    """The beta powers matter (neurons.md section 1): two spikes two steps apart raise the
+    """The beta powers matter (docs/neurons.md, section 1): two spikes two steps apart raise the
     offset by V_th*(beta^2 + beta), not 2*V_th*beta."""
     excess = torch.tensor([[[5.0], [5.0], [0.0], [-10.0]]], dtype=torch.float64)
-    offsets = threshold_scan(excess, 1.0, 0.5)
+    spikes, offsets = threshold_scan(excess, 1.0, 0.5)
     assert offsets.flatten().tolist() == [0.0, 0.5, 0.75, 0.375]
+    assert spikes.flatten().tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
 def test_threshold_scan_rejects_bad_arguments():
     with pytest.raises(ValueError, match="backend"):
         threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5, backend="cuda")
     with pytest.raises(ValueError, match="float32/float64 CPU"):
-        threshold_scan(torch.zeros(1, 3, 2, dtype=torch.bfloat16), 1.0, 0.5, backend="numpy")
+        host_offsets(torch.zeros(1, 3, 2, dtype=torch.bfloat16), torch.tensor(1.0), torch.tensor(0.5), loop="numpy")
+    with pytest.raises(ValueError, match="surrogate"):
+        threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5, surrogate="sigmoid")
     with pytest.raises(ValueError, match="one entry per channel"):
         threshold_scan(torch.zeros(1, 3, 2), torch.ones(3), 0.5)
     with pytest.raises(ValueError, match="batch, length, channels"):
