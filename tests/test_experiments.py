@@ -75,7 +75,7 @@ def test_experiment_names_its_recipe_and_composes_at_full_size(compose_train, ex
     assert (cfg.model.name, cfg.task_name, cfg.profile_name) == (model, task, "full")
 
 
-# PRF paper, Table 8 (recipes.md): depth, D, prenorm, dropout, lr, batch, epochs, wd; theta_max (neurons.md)
+# PRF paper, Table 8 (docs/recipes.md): depth, D, prenorm, dropout, lr, batch, epochs, wd; theta_max (docs/neurons.md)
 PRF_TABLE_8 = {
     "listops": (8, 128, False, 0.0, 0.005, 50, 40, 0.05, math.pi / 6, False),
     "text": (6, 256, True, 0.0, 0.005, 16, 32, 0.05, math.pi / 8, False),
@@ -83,7 +83,7 @@ PRF_TABLE_8 = {
     "image": (6, 512, False, 0.1, 0.005, 50, 200, 0.05, 8 * math.pi, True),
     "pathfinder": (6, 256, True, 0.05, 0.005, 64, 200, 0.03, 2 * math.pi / 0.6, True),
 }
-# S4 repo configs (recipes.md): layers, d_model, d_state, prenorm, dropout, lr, wd, batch, epochs, warmup, total
+# S4 repo configs (docs/recipes.md): layers, d_model, d_state, prenorm, dropout, lr, wd, batch, epochs, warmup, total
 S4_CONFIGS = {
     "listops": (6, 256, 4, False, 0.0, 0.01, 0.05, 32, 40, 12000, 120000),
     "text": (6, 256, 4, True, 0.0, 0.01, 0.05, 16, 32, 5000, 50000),

@@ -1,4 +1,4 @@
-"""Token-level negative log-likelihood and perplexity over a whole evaluation stream (data.md, WikiText-103).
+"""Token-level negative log-likelihood and perplexity over a whole evaluation stream (docs/data.md, WikiText-103).
 
 Perplexity = exp(mean token cross-entropy) over every scored token of the split: the metric sums
 the NLL of each token and counts tokens across batches (and devices, by summing both), so windows

@@ -1,4 +1,4 @@
-"""The shared sequence backbone (recipes.md, "Shared training conventions").
+"""The shared sequence backbone (docs/recipes.md, "Shared training conventions").
 
 encoder (Embedding for tokens, Linear for real-valued inputs) -> n_layers residual blocks with
 BatchNorm or LayerNorm, pre- or post-norm, dropout. Heads (pooling + classifier, language-model

@@ -1,6 +1,6 @@
 """Sequence-mixing blocks of the shared backbone.
 
-``S4DBlock`` is the S4D layer of neurons.md section 6 (S4D -> GELU -> Dropout -> Linear D -> 2D ->
+``S4DBlock`` is the S4D layer of docs/neurons.md section 6 (S4D -> GELU -> Dropout -> Linear D -> 2D ->
 GLU); given a neuron factory it becomes the SpikingSSM-style block of section 3 (S4D -> spiking
 neuron -> Dropout -> Linear D -> 2D -> GLU), so any registered neuron joins it without new code.
 Residual connection and norm are applied by the backbone.

@@ -1,4 +1,4 @@
-"""Parallel spiking neurons: PSN, masked PSN and sliding PSN (neurons.md section 4).
+"""Parallel spiking neurons: PSN, masked PSN and sliding PSN (docs/neurons.md section 4).
 
 Fang et al., "Parallel Spiking Neurons with High Efficiency and Ability to Learn Long-term
 Dependencies" (NeurIPS 2023, arXiv 2304.12760), as defined in SpikingJelly's ``PSN``,

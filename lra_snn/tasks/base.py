@@ -1,5 +1,5 @@
 """What every task shares: AdamW over tagged parameter groups with a per-step warmup-cosine
-schedule (recipes.md, "Shared training conventions")."""
+schedule (docs/recipes.md, "Shared training conventions")."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class SequenceTask(L.LightningModule):
     def log_solver_convergence(self) -> None:
         """Log ``train/unconverged_fraction``: the mean, over neurons solved by a capped parallel
         iteration (the refractory LIF's boundary compression), of the fraction of steps the last
-        iteration left unconverged (neurons.md section 3)."""
+        iteration left unconverged (docs/neurons.md section 3)."""
         fractions = [float(value) for m in self.modules()
                      if (value := getattr(m, "unconverged_fraction", None)) is not None]
         if fractions:

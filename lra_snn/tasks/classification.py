@@ -1,5 +1,5 @@
 """Sequence classification: pooling over the true length, a linear head (or LRA Retrieval's
-dual-encoder head), cross-entropy and torchmetrics accuracy (recipes.md; data.md "Retrieval")."""
+dual-encoder head), cross-entropy and torchmetrics accuracy (docs/recipes.md; docs/data.md "Retrieval")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Causal word-level language modelling (WikiText-103; data.md "Formats", recipes.md SpikingSSM row).
+"""Causal word-level language modelling (WikiText-103; docs/data.md "Formats", docs/recipes.md SpikingSSM row).
 
 A causal zoo encoder (``lra_snn.models.backbone.SequenceEncoder``) -> adaptive softmax
 (``torch.nn.AdaptiveLogSoftmaxWithLoss``, Grave et al. 2017) with cutoffs 20k, 40k, 200k and

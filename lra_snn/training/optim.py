@@ -1,4 +1,4 @@
-"""AdamW parameter groups and the warmup-cosine schedule of the S4 code base (recipes.md).
+"""AdamW parameter groups and the warmup-cosine schedule of the S4 code base (docs/recipes.md).
 
 Groups come from the tags parameters carry (``lra_snn.training.params``): "dynamics" (SSM A, dt and
 neuron dynamics) at their own lr with weight decay 0; "no_decay" (biases, norms, embeddings)

@@ -1,7 +1,7 @@
 """Optimizer tags carried by parameters.
 
 A module tags a tensor when it creates it (``tag(p, "dynamics")``); the optimizer builder
-reads the tags to form AdamW groups (recipes.md: SSM tensors and neuron dynamics at their own
+reads the tags to form AdamW groups (docs/recipes.md: SSM tensors and neuron dynamics at their own
 lr with weight decay 0; biases, norms and embeddings without weight decay). No name matching.
 """
 

@@ -1,6 +1,6 @@
 """Fixtures shared by the neuron tests: step-by-step runs and the rule for comparing spike trains.
 
-Comparison rule across precisions (neurons.md): spikes may differ only where the reference
+Comparison rule across precisions (docs/neurons.md): spikes may differ only where the reference
 potential is within ``near`` of the threshold. Once a spike differs, the rest of that neuron's
 trajectory legitimately diverges (the reset differs), so each (batch, channel) row is compared
 up to and including its first disagreement only, which must be a near-threshold step.
