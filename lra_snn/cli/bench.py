@@ -194,14 +194,6 @@ def implementations_of(config: BenchConfig) -> tuple[str, ...]:
     return (*IMPLEMENTATIONS, "triton") if config.triton else IMPLEMENTATIONS
 
 
-def backend_option(cls: type, implementation: str) -> dict:
-    """The constructor option selecting the neuron's backend: "torch" for the parallel form,
-    "triton" for the kernels (empty for neurons without a ``backend`` argument)."""
-    if "backend" not in inspect.signature(cls).parameters:
-        return {}
-    return {"backend": "triton" if implementation == "triton" else "torch"}
-
-
 def bench_neuron_length(name: str, length: int, config: BenchConfig, device: torch.device, env: dict,
                         shorter: dict[tuple, dict]) -> list[dict]:
     """The records (implementations x forward/forward_backward) of one neuron at one L.
@@ -224,13 +216,15 @@ def bench_neuron_length(name: str, length: int, config: BenchConfig, device: tor
     dtype = DTYPES[config.dtype]
     neurons = {}
     for implementation in implementations:
-        if implementation == "triton" and not backend_option(cls, implementation):
+        backend = "triton" if implementation == "triton" else "torch"
+        if backend not in cls.supported_backends:
             neurons[implementation] = None  # no Triton kernel behind this neuron
             continue
         torch.manual_seed(config.seed)  # the same parameters for every implementation
         try:
-            neurons[implementation] = cls(d_model=config.d_model, **neuron_kwargs(cls, length, config),
-                                          **backend_option(cls, implementation)).to(device=device, dtype=dtype)
+            neuron = cls(d_model=config.d_model, **neuron_kwargs(cls, length, config))
+            neuron.backend = backend
+            neurons[implementation] = neuron.to(device=device, dtype=dtype)
         except ValueError as err:  # a documented refusal, e.g. the PSN's cap on T
             return records_with("skipped", f"skipped: {err}")
         except Exception as err:  # a broken neuron is reported, and the run goes on to the others
