@@ -85,7 +85,7 @@ def test_without_lengths_every_step_counts():
 
 
 def test_integer_spikes_count_their_value():
-    model = nn.Sequential(IntegerNeuron(), nn.Linear(2, 4))
+    model = nn.Sequential(IntegerNeuron(2), nn.Linear(2, 4))
     x = torch.tensor([[[2.2, 0.0], [3.9, -1.0], [0.6, 1.4]]])   # spikes 2, 0 | 3, 0 | 1, 1 -> 7
     counter = count(model, torch.tensor([3]), x)
     assert counter.layers["0"].spikes == 7 and counter.firing_rates()["0"] == pytest.approx(7 / 6)
@@ -146,7 +146,7 @@ def test_masked_psn_costs_its_band_once_fully_masked_and_a_neuron_without_a_cost
         macs_per_step = Neuron.macs_per_step  # the three forms, but no MAC count
 
     with pytest.raises(TypeError, match=r"abstract.*macs_per_step"):
-        Uncosted()
+        Uncosted(2)
 
 
 def test_spike_detection_and_uncounted_layers():

@@ -214,7 +214,7 @@ def bench_neuron_length(name: str, length: int, config: BenchConfig, device: tor
     except TypeError as err:  # registered, but not a complete Neuron
         return records_with("error", f"{type(err).__name__}: {err}")
     dtype = DTYPES[config.dtype]
-    neurons = {}
+    neurons: dict[str, Neuron | None] = {}
     for implementation in implementations:
         backend = "triton" if implementation == "triton" else "torch"
         if backend not in cls.supported_backends:

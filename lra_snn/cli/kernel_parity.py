@@ -211,7 +211,7 @@ def compare_model(model: str, options: argparse.Namespace, workdir: Path) -> dic
     runs = {backend: run_backend(model, backend, overrides) for backend in BACKENDS}
     if any(run["status"] != "completed" for run in runs.values()):
         return {"runs": runs, "comparison": None, "timing": None}
-    timing = {backend: step_time_summary(runs[backend]["step_times_s"], options.warmup_steps) for backend in BACKENDS}
+    timing: dict[str, Any] = {backend: step_time_summary(runs[backend]["step_times_s"], options.warmup_steps) for backend in BACKENDS}
     torch_ms, triton_ms = timing["torch"]["median_ms"], timing["triton"]["median_ms"]
     timing["speedup_torch_over_triton"] = torch_ms / triton_ms if torch_ms and triton_ms else None
     comparison = compare_losses(runs["torch"]["losses"], runs["triton"]["losses"], options.tolerance)

@@ -43,13 +43,14 @@ CURVE_PANELS = (("train/loss_step", "training loss"), ("val/loss", "validation l
 
 def energy_points(group: Group) -> dict | None:
     """Mean and seed std of the ranked metric and of the energy per example; None without energy."""
-    runs = [r for r in group.with_status("completed") if r.energy_mj is not None and r.metric is not None]
-    if not runs:
+    points = [(r.metric, r.energy_mj) for r in group.with_status("completed")
+              if r.metric is not None and r.energy_mj is not None]
+    if not points:
         return None
-    metric, metric_std = mean_and_std([r.metric for r in runs])
-    energy, energy_std = mean_and_std([r.energy_mj for r in runs])
+    metric, metric_std = mean_and_std([m for m, _ in points])
+    energy, energy_std = mean_and_std([e for _, e in points])
     return {"model": group.model, "metric": metric, "metric_std": metric_std or 0.0,
-            "energy_mj": energy, "energy_std": energy_std or 0.0, "n_seeds": len(runs)}
+            "energy_mj": energy, "energy_std": energy_std or 0.0, "n_seeds": len(points)}
 
 
 def plot_accuracy_vs_energy(groups: dict[tuple[str, str, str], Group], out: Path) -> list[Path]:

@@ -22,7 +22,7 @@ def config_groups() -> set[str]:
     return {str(path.relative_to(CONF_DIR)) for path in CONF_DIR.rglob("*") if path.is_dir()}
 
 
-def key_paths(node, prefix: str = "") -> list[str]:
+def key_paths(node: object, prefix: str = "") -> list[str]:
     """Every dotted key path of a (plain container) config, nodes and leaves."""
     paths = []
     if isinstance(node, dict):

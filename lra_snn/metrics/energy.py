@@ -219,12 +219,12 @@ class EnergyMeter(pl.Callback):
         if not isinstance(batch, dict) or "inputs" not in batch:
             raise TypeError(f"EnergyMeter expects batches as dicts with 'inputs' (and 'lengths', 'labels' where "
                             f"the task has them), got {type(batch).__name__}; remove callbacks.energy otherwise")
-        self.counter.set_lengths(batch.get("lengths"))
+        self._started().set_lengths(batch.get("lengths"))
         labels = batch.get("labels")
         self.examples += int((labels if labels is not None else batch["inputs"]).shape[0])
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        counter = self.counter
+        counter = self._started()
         device = pl_module.device
 
         def total(value: float) -> float:
@@ -249,7 +249,13 @@ class EnergyMeter(pl.Callback):
             pl_module.log(key, value)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.counter.detach()
+        self._started().detach()
+
+    def _started(self) -> OpCounter:
+        """The counter of the running test pass (created in ``on_test_start``)."""
+        if self.counter is None:
+            raise RuntimeError("EnergyMeter: a test batch arrived before on_test_start attached the counter")
+        return self.counter
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if self.counter is not None:

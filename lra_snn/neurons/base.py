@@ -38,8 +38,14 @@ class Neuron(nn.Module, metaclass=ABCMeta):
     supported_backends: tuple[str, ...] = ("torch",)
     _backend: str | None = None
 
-    def __init__(self) -> None:
+    #: the number of steps a fixed-length neuron is built for (None for the others)
+    T: int | None = None
+
+    def __init__(self, d_model: int) -> None:
         super().__init__()
+        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
+            raise ValueError(f"{type(self).__name__}: d_model (channels) must be a positive integer, got {d_model!r}")
+        self.d_model = d_model
         self.firing_rate: Tensor | None = None
 
     @property

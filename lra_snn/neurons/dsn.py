@@ -49,13 +49,12 @@ class DSN(Neuron):
 
     def __init__(self, d_model: int, *, kernel_size: int = 4, tau: float = 0.25, n_levels: int = 4,
                  binary: bool = False, backend: str | None = None) -> None:
-        super().__init__()
+        super().__init__(d_model)
         for name, value in (("d_model", d_model), ("kernel_size", kernel_size), ("n_levels", n_levels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DSN: {name} must be a positive integer, got {value!r}")
         if not tau > 0:
             raise ValueError(f"DSN: tau must be positive (alpha = sigmoid(a) ** (1/tau)), got {tau!r}")
-        self.d_model = d_model
         self.kernel_size = kernel_size
         self.tau = float(tau)
         self.binary = binary

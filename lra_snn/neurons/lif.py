@@ -42,14 +42,13 @@ class DecoupledResetLIF(Neuron):
 
     def __init__(self, d_model: int, *, tau: float = 2.0, v_th: float = 1.0, detach_reset: bool = True,
                  surrogate: str = "atan", backend: str | None = None) -> None:
-        super().__init__()
+        super().__init__(d_model)
         if tau < 1:
             raise ValueError(f"tau must be >= 1 (decay beta = 1 - 1/tau in [0, 1)), got {tau}")
         if v_th <= 0:
             raise ValueError(f"v_th must be positive, got {v_th}")
         if surrogate not in SURROGATES:
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
-        self.d_model = d_model
         self.beta = 1.0 - 1.0 / tau
         self.v_th = float(v_th)
         self.detach_reset = detach_reset

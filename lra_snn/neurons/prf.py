@@ -53,14 +53,13 @@ class PRF(Neuron):
     def __init__(self, d_model: int, *, theta_max: float = math.pi / 6, tau: float = 2.0, v_th: float = 1.0,
                  delta_min: float = 1e-3, delta_max: float = 1e-1, reset: bool = False,
                  surrogate: str = "atan", backend: str | None = None) -> None:
-        super().__init__()
+        super().__init__(d_model)
         if not 0 < delta_min <= delta_max:
             raise ValueError(f"need 0 < delta_min <= delta_max, got {delta_min}, {delta_max}")
         if theta_max < 0 or tau <= 0 or v_th <= 0:
             raise ValueError(f"need theta_max >= 0, tau > 0, v_th > 0; got {theta_max}, {tau}, {v_th}")
         if surrogate not in SURROGATES:
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
-        self.d_model = d_model
         self.tau = float(tau)
         self.v_th = float(v_th)
         self.reset = reset

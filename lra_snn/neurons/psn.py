@@ -10,7 +10,7 @@ Dependencies" (NeurIPS 2023, arXiv 2304.12760), as defined in SpikingJelly's ``P
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -38,13 +38,14 @@ class PSN(Neuron):
 
     causal = False  # every output sees all T inputs (masked PSN: until lambda reaches 1)
     fixed_length = True  # built for exactly T steps
+    T: int
 
     def macs_per_step(self) -> int:
         """T: each step's potential is a row of ``W`` (T weights) applied to the inputs."""
         return self.T
 
     def __init__(self, d_model: int, *, T: int, max_T: int = 4096) -> None:
-        super().__init__()
+        super().__init__(d_model)
         name = type(self).__name__
         _require_positive_int("d_model", d_model, name)
         _require_positive_int("T", T, name)
@@ -54,7 +55,6 @@ class PSN(Neuron):
                 f"{name}: T={T} exceeds the cap max_T={max_T} (the layer would hold T^2 = {T * T:,} "
                 f"weights); raise max_T if that is intended, or use sliding_psn, which has no length limit"
             )
-        self.d_model = d_model
         self.T = T
         self.max_T = max_T
         weight = torch.empty(T, T)
@@ -92,17 +92,17 @@ class PSN(Neuron):
     def forward_sequential(self, x: Tensor) -> Tensor:
         return self._record(spike(self.potential_sequential(x), "atan"))
 
-    def _refuse_streaming(self) -> None:
+    def _refuse_streaming(self) -> NoReturn:
         raise RuntimeError(
             "PSN cannot run step by step: its weight matrix is dense, so every output depends on all "
             f"T={self.T} inputs; call forward on the whole sequence, or use masked_psn (once its lambda "
             "is 1) or sliding_psn for streaming inference"
         )
 
-    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32):
+    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Any:
         self._refuse_streaming()
 
-    def step(self, x_t: Tensor, state) -> tuple[Tensor, object]:
+    def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
         self._refuse_streaming()
 
 
@@ -123,6 +123,8 @@ class MaskedPSN(PSN):
     """
 
     schedules = ("lambda_",)  # ramped 0 -> 1 by MaskedPSNLambdaSchedule
+    mask: Tensor  # buffers registered in __init__
+    _lambda: Tensor
 
     def macs_per_step(self) -> int:
         """k once fully masked (lambda = 1: a row's band of k weights, as streaming computes), else T."""
@@ -196,10 +198,9 @@ class SlidingPSN(Neuron):
     """
 
     def __init__(self, d_model: int, *, k: int) -> None:
-        super().__init__()
+        super().__init__(d_model)
         _require_positive_int("d_model", d_model, "SlidingPSN")
         _require_positive_int("k", k, "SlidingPSN")
-        self.d_model = d_model
         self.k = k
         halvings = torch.arange(k - 1, -1, -1, dtype=torch.get_default_dtype())
         self.weight = tag(nn.Parameter(0.5 ** halvings), "dynamics")

@@ -103,7 +103,7 @@ class RefractoryLIF(Neuron):
     def __init__(self, d_model: int, *, tau: float = 2.0, gamma: float = 0.5, v_th_init: float = 1.0,
                  rho_init: float = 0.5, max_iters: int | None = 3, surrogate: str = "atan",
                  backend: str | None = None) -> None:
-        super().__init__()
+        super().__init__(d_model)
         if tau < 1 or not 0 <= gamma < 1:
             raise ValueError(f"need tau >= 1 and 0 <= gamma < 1, got tau={tau}, gamma={gamma}")
         if v_th_init <= 0 or rho_init <= 0:
@@ -112,7 +112,6 @@ class RefractoryLIF(Neuron):
             raise ValueError(f"max_iters must be a positive integer or None (to convergence), got {max_iters}")
         if surrogate not in SURROGATES:
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
-        self.d_model = d_model
         self.beta = 1.0 - 1.0 / tau
         self.gamma = float(gamma)
         self.max_iters = max_iters

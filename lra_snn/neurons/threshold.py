@@ -18,10 +18,9 @@ class ThresholdSpike(Neuron):
     """Memoryless spiking neuron ``s_t = H(x_t - V_th)`` (surrogate gradient), no state between steps."""
 
     def __init__(self, d_model: int, *, v_th: float = 0.5, surrogate: str = "atan") -> None:
-        super().__init__()
+        super().__init__(d_model)
         if surrogate not in SURROGATES:
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
-        self.d_model = d_model
         self.v_th = float(v_th)
         self.surrogate = surrogate
 

@@ -36,8 +36,8 @@ class LeakyIntegrator(Neuron):
     """No reset, so the parallel form is one product with the lower-triangular powers of beta."""
 
     def __init__(self, d_model: int, *, beta: float = 0.5, v_th: float = 1.0) -> None:
-        super().__init__()
-        self.d_model, self.beta, self.v_th = d_model, beta, v_th
+        super().__init__(d_model)
+        self.beta, self.v_th = beta, v_th
 
     def _fire(self, u: Tensor) -> Tensor:
         """H(u - V_th) forward, the derivative of a sigmoid backward (a surrogate gradient)."""
