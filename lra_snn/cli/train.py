@@ -29,6 +29,7 @@ from lra_snn.config import CONF_DIR, cell_hash, register_resolvers
 from lra_snn.data.base import TaskData
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.config.override_hints import unknown_key_hints
+from lra_snn.config.validate import validate_config
 from lra_snn.results.record import git_commit, library_versions, read_result, write_result
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def _failed(cfg: DictConfig, identity: dict[str, Any], result_path: Path, error:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run one cell and return the record written to its result file."""
+    validate_config(cfg)  # every bad value named at once, before anything is built or recorded
     result_path = Path(cfg.paths.result_file)
     previous = read_result(result_path)
     if cfg.skip_completed and previous and previous.get("status") == "completed":

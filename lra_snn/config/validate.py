@@ -1,0 +1,402 @@
+"""Checks of the composed train config, before any data, model or trainer is built.
+
+Each checked key has a rule in ``RULES`` (a neuron's options in ``NEURON_RULES``, by the neuron's
+registry name): its type and allowed range. A key that the config does not have is not checked.
+Then come pairs of keys where one bounds the other (``ORDERED``), the training length (max_epochs
+or max_steps), and the recipe check: an experiment (``experiment=lra/s4d_listops``) keeps the data,
+model and task it was written for. ``validate_config`` raises one ``ConfigError`` that lists every
+problem, one line each, e.g. ``trainer.max_epochs='abc': expected an integer >= 1``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lra_snn.config.compose import CONF_DIR
+from lra_snn.models.backbone import NORMS
+from lra_snn.neurons import NEURONS
+from lra_snn.ops.dispatch import BACKENDS
+from lra_snn.ops.surrogate import SURROGATES
+from lra_snn.tasks.classification import POOLS
+
+
+class ConfigError(CompactHydraException, ValueError):
+    """The composed config has values no run can use; ``problems`` holds one line per bad key.
+
+    A Hydra run prints the message alone, without a traceback, and exits with status 1."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        head = ("1 invalid config value; set it" if len(problems) == 1
+                else f"{len(problems)} invalid config values; set each")
+        super().__init__(f"{head} to an allowed value on the command line (key=value) or in the file under conf/ "
+                         "that sets it:\n" + "\n".join(f"  {problem}" for problem in problems))
+
+
+class Rule(Protocol):
+    """What a key accepts: ``accepts(value)``, and ``describe()`` for the error message."""
+
+    def accepts(self, value: object) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{_number_text(low)}, {_number_text(high)}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {_number_text(low)}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {_number_text(high)}"
+    return ""
+
+
+def _within(value: float, low: float | None, high: float | None, low_open: bool, high_open: bool) -> bool:
+    above = low is None or (value > low if low_open else value >= low)
+    below = high is None or (value < high if high_open else value <= high)
+    return above and below
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An int (not a bool, not a float) in ``[low, high]``; ``even``: a multiple of 2."""
+
+    low: int | None = None
+    high: int | None = None
+    even: bool = False
+
+    def accepts(self, value: object) -> bool:
+        return (isinstance(value, int) and not isinstance(value, bool)
+                and _within(value, self.low, self.high, False, False) and not (self.even and value % 2))
+
+    def describe(self) -> str:
+        return f"{'an even' if self.even else 'an'} integer{_range_text(self.low, self.high, False, False)}"
+
+
+@dataclass(frozen=True)
+class Number:
+    """An int or float (not a bool, not NaN) between ``low`` and ``high``; ``*_open``: that bound excluded."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def accepts(self, value: object) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+                and _within(value, self.low, self.high, self.low_open, self.high_open))
+
+    def describe(self) -> str:
+        return f"a number{_range_text(self.low, self.high, self.low_open, self.high_open)}"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """true or false."""
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, bool)
+
+    def describe(self) -> str:
+        return "true or false"
+
+
+def _show(value: object) -> str:
+    """A value as a config would spell it: null for None, strings quoted."""
+    return "null" if value is None else repr(value)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of ``values``, type included (``1`` is not ``True``, ``32`` is not ``"32"``)."""
+
+    values: tuple[object, ...]
+
+    def accepts(self, value: object) -> bool:
+        return any(type(value) is type(allowed) and value == allowed for allowed in self.values)
+
+    def describe(self) -> str:
+        shown = [_show(v) for v in self.values]
+        return shown[0] if len(shown) == 1 else f"one of {', '.join(shown)}"
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A non-empty list whose items all satisfy ``item``; ``length``: exactly that many;
+    ``increasing``: each item larger than the one before."""
+
+    item: Rule
+    length: int | None = None
+    increasing: bool = False
+
+    def accepts(self, value: object) -> bool:
+        if not isinstance(value, list) or not value or (self.length is not None and len(value) != self.length):
+            return False
+        return all(self.item.accepts(v) for v in value) and not (
+            self.increasing and any(a >= b for a, b in itertools.pairwise(value)))
+
+    def describe(self) -> str:
+        size = f"{self.length} " if self.length is not None else ("increasing " if self.increasing else "")
+        return f"a list of {size}values, each {self.item.describe()}"
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A value that one of ``options`` accepts."""
+
+    options: tuple[Rule, ...]
+
+    def accepts(self, value: object) -> bool:
+        return any(option.accepts(value) for option in self.options)
+
+    def describe(self) -> str:
+        return " or ".join(option.describe() for option in self.options)
+
+
+NULL = OneOf((None,))
+SIZE = Integer(low=1)
+SIZE_OR_NULL = AnyOf((SIZE, NULL))
+FRACTION = Number(0.0, 1.0, low_open=True, high_open=True)
+DROPOUT = Number(0.0, 1.0, high_open=True)
+POSITIVE = Number(0.0, low_open=True)
+NON_NEGATIVE = Number(0.0)
+# Lightning 2's precision names (the legacy 16 / 32 / 64 / "bf16" spellings are deprecated there)
+PRECISIONS = ("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed")
+# limit_*_batches: a batch count, or a fraction of the split
+BATCH_LIMIT = AnyOf((SIZE, Number(0.0, 1.0, low_open=True)))
+
+# key -> rule, for every key the train config may carry
+RULES: dict[str, Rule] = {
+    "seed": Integer(0, 2**32 - 1),  # the range Lightning's seed_everything accepts
+    "torch_threads": AnyOf((Integer(low=0), NULL)),  # 0 or null: torch's default
+    "skip_completed": Flag(),
+    "trainer.max_epochs": AnyOf((SIZE, OneOf((None, -1)))),  # null / -1: trainer.max_steps ends the run
+    "trainer.max_steps": AnyOf((SIZE, OneOf((-1,)))),
+    "trainer.devices": AnyOf((SIZE, OneOf((-1, "auto")), ListOf(Integer(low=0)))),
+    "trainer.num_nodes": SIZE,
+    "trainer.precision": OneOf(PRECISIONS),
+    "trainer.accumulate_grad_batches": SIZE,
+    "trainer.gradient_clip_val": AnyOf((NON_NEGATIVE, NULL)),
+    "trainer.log_every_n_steps": SIZE,
+    "trainer.check_val_every_n_epoch": AnyOf((SIZE, NULL)),
+    "trainer.limit_train_batches": BATCH_LIMIT,
+    "trainer.limit_val_batches": BATCH_LIMIT,
+    "trainer.limit_test_batches": BATCH_LIMIT,
+    "trainer.deterministic": AnyOf((Flag(), OneOf(("warn",)))),
+    "trainer.enable_progress_bar": Flag(),
+    "trainer.enable_model_summary": Flag(),
+    "model.encoder.d_model": SIZE,
+    "model.encoder.n_layers": SIZE,
+    "model.encoder.dropout": DROPOUT,
+    "model.encoder.norm": OneOf(NORMS),
+    "model.encoder.prenorm": Flag(),
+    "model.encoder.layer.d_state": Integer(low=2, even=True),  # S4D: d_state / 2 complex modes
+    "model.encoder.layer.bidirectional": Flag(),
+    "model.encoder.layer.dropout": DROPOUT,
+    "model.encoder.layer.dt_min": POSITIVE,
+    "model.encoder.layer.dt_max": POSITIVE,
+    "model.encoder.layer.spatial_threshold": POSITIVE,
+    "model.encoder.layer.surrogate": OneOf(SURROGATES),
+    "model.encoder.layer.neuron.backend": OneOf((None, *BACKENDS)),
+    "model.encoder.layer.neuron.surrogate": OneOf(SURROGATES),
+    "task.lr": POSITIVE,
+    "task.dynamics_lr": NON_NEGATIVE,  # 0 freezes the SSM and neuron dynamics
+    "task.weight_decay": NON_NEGATIVE,
+    "task.betas": ListOf(Number(0.0, 1.0, high_open=True), length=2),
+    "task.warmup_steps": Integer(low=0),
+    "task.total_steps": SIZE_OR_NULL,  # null: epochs x batches per epoch
+    "task.pool": OneOf(POOLS),
+    "task.cutoffs": ListOf(SIZE, increasing=True),
+    "task.div_value": POSITIVE,
+    "monitor.mode": OneOf(("min", "max")),
+    "data.n_train": SIZE_OR_NULL,  # null: the whole split
+    "data.n_val": SIZE_OR_NULL,
+    "data.n_test": SIZE_OR_NULL,
+    "data.n_images": SIZE,
+    "data.images_per_batch": SIZE,
+    "data.batch_size": SIZE,
+    "data.eval_batch_size": SIZE_OR_NULL,  # null: batch_size
+    "data.global_batch": SIZE,
+    "data.eval_global_batch": SIZE_OR_NULL,
+    "data.min_length": SIZE,
+    "data.max_length": SIZE,
+    "data.max_depth": SIZE,
+    "data.max_args": SIZE,
+    "data.min_freq": SIZE,
+    "data.max_train_tokens": SIZE_OR_NULL,  # null: the whole stream
+    "data.max_eval_tokens": SIZE_OR_NULL,
+    "data.val_fraction": FRACTION,
+    "data.test_fraction": FRACTION,
+    "data.num_workers": Integer(low=0),
+    "data.num_proc": SIZE,
+}
+
+NEURON = "model.encoder.layer.neuron"
+TAU_LIF = Number(1.0)  # beta = 1 - 1/tau in [0, 1)
+# neuron registry name -> option -> rule, under model.encoder.layer.neuron
+NEURON_RULES: dict[str, dict[str, Rule]] = {
+    "lif": {"tau": TAU_LIF, "v_th": POSITIVE, "detach_reset": Flag()},
+    "prf": {"theta_max": NON_NEGATIVE, "tau": POSITIVE, "v_th": POSITIVE, "delta_min": POSITIVE,
+            "delta_max": POSITIVE, "reset": Flag()},
+    "refractory_lif": {"tau": TAU_LIF, "gamma": DROPOUT, "v_th_init": POSITIVE, "rho_init": POSITIVE,
+                       "max_iters": SIZE_OR_NULL},  # null: iterate to convergence
+    "psn": {"T": SIZE, "max_T": SIZE},
+    "masked_psn": {"T": SIZE, "k": SIZE, "max_T": SIZE},
+    "sliding_psn": {"k": SIZE},
+    "dsn": {"kernel_size": SIZE, "tau": POSITIVE, "n_levels": SIZE, "binary": Flag()},
+}
+
+# (a, b): a must not exceed b, where both are set
+ORDERED: tuple[tuple[str, str], ...] = (
+    ("model.encoder.layer.dt_min", "model.encoder.layer.dt_max"),
+    (f"{NEURON}.delta_min", f"{NEURON}.delta_max"),
+    (f"{NEURON}.T", f"{NEURON}.max_T"),  # the PSN layer holds T^2 weights: max_T caps it
+    ("data.min_length", "data.max_length"),
+    ("task.warmup_steps", "task.total_steps"),
+)
+
+# the config groups an experiment fixes: choosing another option for one of them is refused
+RECIPE_GROUPS = ("data", "model", "task")
+
+_ABSENT = object()
+
+
+def _lookup(cfg: DictConfig, key: str) -> object:
+    """The resolved value at ``key`` as plain Python (lists as lists), or ``_ABSENT``."""
+    value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _source(cfg: DictConfig, key: str) -> str:
+    """`` (from ${...})`` when the value at ``key`` is an interpolation (the key to set), else ``""``."""
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or not OmegaConf.is_interpolation(parent, leaf):
+        return ""
+    raw = OmegaConf.to_container(parent, resolve=False)
+    assert isinstance(raw, dict)
+    return f" (from {raw[leaf]})"
+
+
+def _checked_rules(cfg: DictConfig) -> dict[str, Rule]:
+    """``RULES`` plus the options of the configured neuron, when it has rules of its own."""
+    name = OmegaConf.select(cfg, f"{NEURON}.name", default=None)
+    own = NEURON_RULES.get(name, {}) if isinstance(name, str) else {}
+    neuron_name = {f"{NEURON}.name": OneOf(tuple(NEURONS))} if name is not None else {}
+    return {**RULES, **neuron_name, **{f"{NEURON}.{option}": rule for option, rule in own.items()}}
+
+
+def _value_problems(cfg: DictConfig) -> tuple[list[str], dict[str, object]]:
+    """One line per key whose value breaks its rule, and the valid values found (by key)."""
+    problems, valid = [], {}
+    for key, rule in _checked_rules(cfg).items():
+        try:
+            value = _lookup(cfg, key)
+        except OmegaConfBaseException as error:
+            problems.append(f"{key}: cannot be read ({type(error).__name__}: {str(error).splitlines()[0]}); "
+                            f"expected {rule.describe()}")
+            continue
+        if value is _ABSENT:
+            continue
+        if rule.accepts(value):
+            valid[key] = value
+        else:
+            problems.append(f"{key}={_show(value)}{_source(cfg, key)}: expected {rule.describe()}")
+    return problems, valid
+
+
+def _relation_problems(cfg: DictConfig, valid: dict[str, object]) -> list[str]:
+    """The pairs of ``ORDERED`` in the wrong order, and a run without an end (no epochs, no steps)."""
+    problems = []
+    for small, large in ORDERED:
+        a, b = valid.get(small), valid.get(large)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
+            problems.append(f"{small}={_show(a)}{_source(cfg, small)} exceeds {large}={_show(b)}{_source(cfg, large)}: "
+                            f"lower {small.rpartition('.')[2]} or raise {large.rpartition('.')[2]}")
+    epochs, steps = valid.get("trainer.max_epochs", 1), valid.get("trainer.max_steps", -1)
+    if epochs in (None, -1) and steps == -1:
+        problems.append(f"trainer.max_epochs={_show(epochs)} with trainer.max_steps unset: expected an integer "
+                        ">= 1 for trainer.max_epochs, or trainer.max_steps set to an integer >= 1")
+    return problems
+
+
+def _overrides_of(path: Path) -> dict[str, str]:
+    """The ``override /<group>: <option>`` entries of an experiment file's defaults, by group."""
+    recipe = OmegaConf.load(path)
+    entries = recipe.get("defaults", []) if isinstance(recipe, DictConfig) else []
+    overrides = {}
+    for entry in entries:
+        if isinstance(entry, DictConfig):
+            for key, option in entry.items():
+                if str(key).startswith("override /"):
+                    overrides[str(key).removeprefix("override /")] = str(option)
+    return overrides
+
+
+def _recipe_for(model: str | None, data: str) -> str | None:
+    """The experiment whose recipe pairs ``model`` with ``data``, if one exists."""
+    for path in sorted((CONF_DIR / "experiment").rglob("*.yaml")):
+        overrides = _overrides_of(path)
+        if overrides.get("model") == model and overrides.get("data") == data:
+            return path.relative_to(CONF_DIR / "experiment").with_suffix("").as_posix()
+    return None
+
+
+def _recipe_problems(choices: Mapping[str, str | None]) -> list[str]:
+    """Group choices that contradict the chosen experiment (which names its data, model and task)."""
+    experiment = choices.get("experiment")
+    if not experiment:
+        return []
+    path = CONF_DIR / "experiment" / f"{experiment}.yaml"
+    recipe = _overrides_of(path) if path.is_file() else {}  # an experiment from another search path: unknown
+    problems = []
+    for group in RECIPE_GROUPS:
+        fixed, chosen = recipe.get(group), choices.get(group)
+        if fixed is None or chosen is None or chosen == fixed:
+            continue
+        line = (f"{group}={chosen} contradicts experiment={experiment}, the recipe for {group}={fixed}: "
+                f"drop {group}={chosen}")
+        if group == "data":
+            other = _recipe_for(recipe.get("model"), chosen)
+            line += (f", or choose experiment={other} (the recipe for data={chosen})" if other
+                     else f" (no experiment pairs model={recipe.get('model')} with data={chosen})")
+        problems.append(line)
+    return problems
+
+
+def hydra_choices() -> Mapping[str, str | None]:
+    """The config group choices of the current Hydra run (empty outside one)."""
+    if not HydraConfig.initialized():
+        return {}
+    choices = OmegaConf.to_container(HydraConfig.get().runtime.choices)
+    assert isinstance(choices, dict)
+    return {str(group): None if option is None else str(option) for group, option in choices.items()}
+
+
+def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
+    """Raise ``ConfigError`` listing every key of ``cfg`` whose value breaks its rule, every ordered pair
+    out of order, a run without an end, and every group choice that contradicts the chosen experiment.
+
+    ``choices``: the config group choices (``{"experiment": "lra/s4d_listops", "data": "text", ...}``);
+    by default those of the current Hydra run, if any."""
+    problems, valid = _value_problems(cfg)
+    problems += _relation_problems(cfg, valid)
+    problems += _recipe_problems(hydra_choices() if choices is None else choices)
+    if problems:
+        raise ConfigError(problems)
