@@ -1,8 +1,9 @@
 """Tests for the leaderboard (lra_snn.results and lra_snn.cli.leaderboard): result files ->
 markdown/CSV tables, and results/reference.yaml.
 
-Fake result files (schema version 1) are written into tmp_path with fixed modification times so
-the "newest config" rule is deterministic; expected numbers are worked out by hand.
+Fake result files (schema version 1, which the board still reads) are written into tmp_path with
+fixed modification times so the "newest config with completed runs" rule is deterministic;
+expected numbers are worked out by hand.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = REPO_ROOT / "results" / "reference.yaml"
 
 
-def write_result(root: Path, name: str, *, mtime: float = 1_000.0, **fields) -> Path:
-    """Write ``root/name/result.json`` (a completed s4d/listops/tiny run unless overridden)."""
+def write_result(root: Path, name: str, *, mtime: float = 1_000.0, attempt: str | None = None, **fields) -> Path:
+    """Write ``root/name/result.json`` (a completed s4d/listops/tiny run unless overridden), or with
+    ``attempt``, ``root/name/attempts/<attempt>.json``."""
     record = {
         "schema_version": 1,
         "status": "completed",
@@ -48,7 +50,7 @@ def write_result(root: Path, name: str, *, mtime: float = 1_000.0, **fields) -> 
     metrics = fields.pop("metrics", {})
     record.update(fields)
     record["metrics"] = {**record["metrics"], **metrics}
-    path = root / name / "result.json"
+    path = root / name / ("result.json" if attempt is None else f"attempts/{attempt}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record), encoding="utf-8")
     os.utime(path, (mtime, mtime))
@@ -189,6 +191,61 @@ def test_a_seed_run_twice_counts_once(tmp_path):
     assert f"left out the older `{first}`" in notes_of(markdown)
 
 
+def test_a_failed_newer_config_is_shown_beside_the_completed_seeds_never_instead(tmp_path):
+    # e.g. a rerun with trainer.max_epochs=abc: a new config hash, failing in seconds
+    for seed, acc in [(1, 0.50), (2, 0.52), (3, 0.54)]:
+        write_result(tmp_path, f"good{seed}", seed=seed, config_hash="good", mtime=100.0 + seed,
+                     metrics={"test/acc": acc})
+    bad = write_result(tmp_path, "bad", seed=1, config_hash="bad", mtime=200.0, status="failed",
+                       message="ValueError: max_epochs=abc", metrics={"test/acc": None})
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "52.00 +- 2.00 (3), failed (1)"
+    assert f"seed 1 of newer config bad failed, not counted: ValueError: max_epochs=abc (`{bad}`)" in notes_of(markdown)
+    assert rows[0]["config_hash"] == "good" and rows[0]["n_seeds"] == 3
+    assert rows[0]["n_failed"] == 1 and rows[0]["n_superseded"] == 0
+
+
+def test_a_result_finished_in_the_future_is_skipped_not_ranked_newest(tmp_path):
+    write_result(tmp_path, "now", config_hash="current", metrics={"test/acc": 0.5})
+    future = write_result(tmp_path, "future", config_hash="edited", finished_at="2099-01-01T00:00:00+00:00",
+                          metrics={"test/acc": 0.99})
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "50.00 (1)"
+    assert f"skipped `{future}`: finished_at 2099-01-01T00:00:00+00:00 is" in notes_of(markdown)
+    assert "in the future" in notes_of(markdown) and rows[0]["config_hash"] == "current"
+
+
+def test_interrupted_runs_are_shown_as_interrupted_not_failed(tmp_path):
+    write_result(tmp_path, "done", seed=1, metrics={"test/acc": 0.55})
+    stopped = write_result(tmp_path, "stopped", seed=2, schema_version=2, finished_at="2026-01-01T00:00:00+00:00",
+                           status="interrupted", message="stopped by SIGTERM at global step 13",
+                           metrics={"test/acc": None})
+    write_result(tmp_path, "only", task="text", schema_version=2, finished_at="2026-01-01T00:00:00+00:00",
+                 status="interrupted", message="stopped by SIGINT", metrics={"test/acc": None})
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    row = table_row(markdown, "## Profile: tiny", "s4d")
+    assert row[1:3] == ["55.00 (1), interrupted (1)", "interrupted (1)"]
+    assert f"seed 2 interrupted: stopped by SIGTERM at global step 13 (`{stopped}`)" in notes_of(markdown)
+    by_task = {r["task"]: r for r in rows}
+    assert (by_task["listops"]["n_interrupted"], by_task["listops"]["n_failed"]) == (1, 0)
+    assert by_task["text"]["status"] == "interrupted"
+
+
+def test_a_later_failed_attempt_is_noted_beside_the_completed_seed(tmp_path):
+    write_result(tmp_path, "seed_1", metrics={"test/acc": 0.60}, mtime=100.0)
+    write_result(tmp_path, "seed_1", attempt="early", status="failed", message="OOM before it completed",
+                 metrics={"test/acc": None}, mtime=50.0)
+    later = write_result(tmp_path, "seed_1", attempt="late", status="failed", message="best.ckpt missing",
+                         metrics={"test/acc": None}, mtime=200.0)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "60.00 (1), failed (1)"
+    notes = notes_of(markdown)
+    assert (f"seed 1: a later attempt failed, the completed result still counts: best.ckpt missing (`{later}`)"
+            in notes)
+    assert "OOM before it completed" not in notes  # history from before the seed completed
+    assert rows[0]["n_seeds"] == 1 and rows[0]["n_failed"] == 1
+
+
 # --------------------------------------------------------------------------- layout
 
 
@@ -237,7 +294,8 @@ def test_csv_rows_carry_what_a_citation_needs(tmp_path):
     assert set(row) == set(CSV_COLUMNS)
     assert row == {
         "profile": "tiny", "model": "s4d", "task": "listops", "metric": "test/acc (%)",
-        "status": "completed", "mean": 62.0, "std": 2.0, "n_seeds": 3, "seeds": "1;2;3", "n_failed": 0,
+        "status": "completed", "mean": 62.0, "std": 2.0, "n_seeds": 3, "seeds": "1;2;3",
+        "n_failed": 0, "n_interrupted": 0,
         "majority_rate_pct": 17.5, "firing_rate_pct": 3.0, "energy_mj": None, "n_params": "1234",
         "wall_time_s": 20.0, "config_hash": "cfg000000001",
         "git_commits": "abc1234def5678abc1234def5678abc1234def56", "n_superseded": 0,
@@ -272,7 +330,7 @@ def test_reference_matches_recipes_table():
     assert list(rows) == list(RECIPES_TABLE)
     for model, expected in RECIPES_TABLE.items():
         row = rows[model]
-        assert tuple(row.results[task] for task in LRA_TASKS) + (row.avg,) == expected, model
+        assert (*(row.results[task] for task in LRA_TASKS), row.avg) == expected, model
         assert row.results["wikitext103"] == RECIPES_PERPLEXITY.get(model, "-"), model
     assert rows["S4D-Inv"].results["listops"] == 60.18
     assert rows["PRF (SD-TCM)"].results["pathfinder"] == 91.76

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +14,10 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from lra_snn.cli.train import RunFailed, run
+from lra_snn.cli.train import CellRefused, RunFailed, run
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.results.render import build_leaderboard
+from lra_snn.training.lock import LOCK_FILENAME, cell_lock
 from lra_snn.training.sweep_progress import count_cells, progress_line
 
 
@@ -22,8 +25,8 @@ def test_tiny_listops_s4d_writes_a_complete_result(compose_train):
     cfg = compose_train("data=listops", "model=s4d", "profile=tiny")
     record = run(cfg)
     assert record["status"] == "completed"
-    result = json.loads(open(cfg.paths.result_file).read())
-    assert result["schema_version"] == 1 and result["status"] == "completed"
+    result = json.loads(Path(cfg.paths.result_file).read_text())
+    assert result["schema_version"] == 2 and result["status"] == "completed"
     assert (result["task"], result["model"], result["seed"], result["profile"]) == ("listops", "s4d", 1, "tiny")
     metrics = result["metrics"]
     for key in ("val/acc", "test/acc", "val/loss", "test/loss", "test/majority_rate"):
@@ -71,9 +74,9 @@ def test_shell_multirun_two_seeds_gives_a_leaderboard_row(tmp_path, train_overri
 
 def test_nan_loss_fails_the_cell_naming_the_step(compose_train):
     cfg = compose_train("profile=tiny", "task.lr=inf")
-    with pytest.raises(RunFailed, match="non-finite training loss .* at global step"):
+    with pytest.raises(RunFailed, match=r"non-finite training loss .* at global step"):
         run(cfg)
-    result = json.loads(open(cfg.paths.result_file).read())
+    result = json.loads(Path(cfg.paths.result_file).read_text())
     assert result["status"] == "failed" and "global step" in result["message"]
     assert "tiny/listops/s4d" in result["message"]
 
@@ -93,7 +96,7 @@ def test_unusable_last_checkpoint_is_refused_not_restarted(compose_train, conten
         expected = "cannot read checkpoint"
     with pytest.raises(RunFailed, match=expected):
         run(other)
-    assert str(target) in json.loads(open(other.paths.result_file).read())["message"]
+    assert str(target) in json.loads(Path(other.paths.result_file).read_text())["message"]
 
 
 def test_sweep_progress_line():
@@ -106,11 +109,11 @@ def test_a_model_that_cannot_be_built_fails_the_cell_on_record(compose_train):
     cfg = compose_train("profile=tiny", "model.encoder.layer.init=hippo")
     with pytest.raises(RunFailed, match="unknown S4D init"):
         run(cfg)
-    assert json.loads(open(cfg.paths.result_file).read())["status"] == "failed"
+    assert json.loads(Path(cfg.paths.result_file).read_text())["status"] == "failed"
 
 
 def test_a_typo_in_an_override_key_is_refused_naming_it(compose_train):
-    with pytest.raises(ConfigCompositionException, match="trainer.max_epoch'"):
+    with pytest.raises(ConfigCompositionException, match=r"trainer\.max_epoch'"):
         compose_train("trainer.max_epoch=3")
 
 
@@ -130,3 +133,79 @@ def test_the_recorded_commit_is_the_one_at_the_start_of_the_cell(compose_train, 
     monkeypatch.setattr(train_module, "build_task", build_then_commit)
     record = run(compose_train("data=listops", "model=s4d", "profile=tiny", "trainer.max_epochs=1"))
     assert record["git_commit"] == "at-start"
+
+
+# --------------------------------------------------------------------------- results that cannot lie or be lost
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ("model.name=../../x", "model.name='../../x'"),
+    ("task_name=a/b", "task_name='a/b'"),
+    ("profile_name=.hidden", "profile_name='.hidden'"),
+    ("paths.cell=tiny/../../../escape", "paths.cell='tiny/../../../escape'"),
+])
+def test_a_name_that_would_leave_its_folders_is_refused_naming_the_key(compose_train, tmp_path, override, named):
+    with pytest.raises(CellRefused) as error:
+        run(compose_train("profile=tiny", override))
+    assert named in str(error.value)
+    assert "letters, digits" in str(error.value)
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "results").exists()
+
+
+def test_the_command_line_refuses_such_a_name_before_anything_is_created(tmp_path, train_overrides):
+    command = [sys.executable, "-m", "lra_snn.train", "profile=tiny", "model.name=ok,../../x", *train_overrides]
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 2
+    assert "model.name='../../x' becomes a folder name" in finished.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_second_launch_of_a_running_cell_is_refused_naming_the_lock(compose_train):
+    cfg = compose_train("profile=tiny", "trainer.max_epochs=1")
+    lock = Path(cfg.paths.run_dir) / LOCK_FILENAME
+    with cell_lock(Path(cfg.paths.run_dir)), pytest.raises(CellRefused) as error:
+        run(cfg)
+    assert f"{lock} is locked by pid {os.getpid()} on" in str(error.value)
+    assert not Path(cfg.paths.result_file).exists()  # nothing recorded by the refused launch
+    assert run(cfg)["status"] == "completed"  # the lock goes with its holder
+
+
+def test_skip_completed_false_trains_again_from_scratch(compose_train):
+    first = run(compose_train("profile=tiny"))
+    cfg = compose_train("profile=tiny", "skip_completed=false")
+    again = run(cfg)
+    # trained from step 0 (re-evaluating the old best.ckpt would show one segment starting at its last step)
+    assert [(s["first_step"], s["last_step"]) for s in again["segments"]] == [(0, first["steps"])]
+    assert again["finished_at"] > first["finished_at"]
+    (kept,) = (Path(cfg.paths.result_file).parent / "attempts").glob("*-completed.json")
+    assert json.loads(kept.read_text())["finished_at"] == first["finished_at"]
+    (replaced,) = (Path(cfg.paths.run_dir) / "replaced").iterdir()  # the first training's files, kept
+    assert (replaced / "checkpoints" / "best.ckpt").exists() and (replaced / "logs" / "metrics.csv").exists()
+    assert stat.S_IMODE(Path(cfg.paths.result_file).stat().st_mode) == 0o644
+
+
+def test_a_failed_rerun_keeps_the_completed_result_and_is_recorded_beside_it(compose_train, tmp_path):
+    cfg = compose_train("profile=tiny")
+    run(cfg)
+    completed = Path(cfg.paths.result_file).read_text()
+    crashing = compose_train("profile=tiny", "skip_completed=false",
+                             "+callbacks.crash._target_=tests.fakes.CrashAtStep", "+callbacks.crash.step=3")
+    assert crashing.paths.result_file == cfg.paths.result_file  # callbacks are not part of the cell
+    with pytest.raises(RunFailed, match="crash injected after step 3"):
+        run(crashing)
+    assert Path(cfg.paths.result_file).read_text() == completed
+    (attempt,) = (Path(cfg.paths.result_file).parent / "attempts").glob("*-failed.json")
+    assert "crash injected after step 3" in json.loads(attempt.read_text())["message"]
+    markdown, rows = build_leaderboard(tmp_path / "results" / "runs", PROJECT_ROOT / "results" / "reference.yaml")
+    assert rows[0]["n_seeds"] == 1 and rows[0]["n_failed"] == 1
+    assert "seed 1: a later attempt failed, the completed result still counts" in markdown
+
+
+def test_an_unreadable_result_file_is_refused_not_overwritten(compose_train):
+    cfg = compose_train("profile=tiny")
+    path = Path(cfg.paths.result_file)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"schema_version": 2, "status": "compl')
+    with pytest.raises(CellRefused, match=f"{path}: not valid JSON .*; correct that file or move it away"):
+        run(cfg)
+    assert path.read_text() == '{"schema_version": 2, "status": "compl'

@@ -1,14 +1,21 @@
-"""The per-run result file (``result.json``, schema 1): writing it and reading it back.
+"""Writing a run's record (``lra_snn.results.schema``) without losing or hiding an earlier one.
 
-It records the resolved config, the metrics at the best validation checkpoint, wall time,
-optimizer steps, parameter count, device, library versions and the git commit.
+A seed folder holds ``result.json``, the record that counts, and ``attempts/``, every other record
+the cell produced. ``store_result`` never replaces a completed result with an outcome that is not
+completed: a failed, interrupted or no-data rerun of a completed cell goes to
+``attempts/<finished_at>-<status>.json``. Any other new outcome becomes ``result.json`` and the one it
+replaces is copied unchanged into ``attempts/`` first, so a reader always finds a ``result.json``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -16,9 +23,8 @@ from typing import Any
 
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.results.atomic import write_atomically
+from lra_snn.results.schema import ATTEMPTS_DIRNAME, ResultFileError, ResultRecord, new_record, read_record
 
-SCHEMA_VERSION = 1
-RESULT_FILENAME = "result.json"
 _LIBRARIES = ("torch", "lightning", "torchmetrics", "hydra-core", "numpy", "datasets", "triton")
 
 
@@ -45,14 +51,67 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def write_result(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` (plus schema version) as JSON atomically: readers never see half a file."""
-    payload = {"schema_version": SCHEMA_VERSION, "finished_at": datetime.now(timezone.utc).isoformat(), **record}
-    write_atomically(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+def _text(record: ResultRecord) -> str:
+    return json.dumps(record.to_json(), indent=2, sort_keys=True, default=str) + "\n"
 
 
-def read_result(path: Path) -> dict[str, Any] | None:
-    """The result at ``path``, or None when there is none."""
+def write_result(path: Path, fields: Mapping[str, Any]) -> ResultRecord:
+    """Check ``fields`` as a current-version record finished now and write it atomically to ``path``."""
+    record = new_record(fields)
+    write_atomically(path, _text(record))
+    return record
+
+
+def read_result(path: Path) -> ResultRecord | None:
+    """The record at ``path``, or None when there is none; ResultFileError naming the file when it is unusable."""
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        return read_record(path)
+    except ResultFileError as err:
+        raise ResultFileError(f"{path}: {err}") from err
+
+
+def attempt_path(result_path: Path, record: ResultRecord) -> Path:
+    """``attempts/<finished_at, UTC>-<status>.json`` beside ``result_path``; a numbered name if that exists."""
+    stamp = datetime.fromtimestamp(record.finished_at, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    folder = result_path.parent / ATTEMPTS_DIRNAME
+    candidate = folder / f"{stamp}-{record.status}.json"
+    number = 1
+    while candidate.exists():
+        number += 1
+        candidate = folder / f"{stamp}-{record.status}-{number}.json"
+    return candidate
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` (bytes, mode and times) to ``target`` through a temporary file and a rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        shutil.copy2(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def store_result(path: Path, fields: Mapping[str, Any]) -> tuple[ResultRecord, Path]:
+    """Record a run's outcome for the seed folder of ``path`` (``result.json``); return it and the file written.
+
+    A completed ``result.json`` stays when the new outcome is not completed (that one goes to
+    ``attempts/``); otherwise the new outcome replaces it, the old file kept under ``attempts/``.
+    An unreadable ``result.json`` is never replaced: ResultFileError names it.
+    """
+    record = new_record(fields)
+    existing = read_result(path)
+    if existing is not None and existing.status == "completed" and record.status != "completed":
+        target = attempt_path(path, record)
+        write_atomically(target, _text(record))
+        return record, target
+    if existing is not None:
+        _copy_atomically(path, attempt_path(path, existing))
+    write_atomically(path, _text(record))
+    return record, path
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -63,18 +64,20 @@ def _expect(condition: bool, where: str, what: str) -> None:
         raise ReferenceFileError(f"{where}: {what}")
 
 
-def _string(entry: dict, key: str, where: str) -> str:
+def _string(entry: Any, key: str, where: str) -> str:
     value = entry.get(key) if isinstance(entry, dict) else None
-    _expect(isinstance(value, str) and value.strip() != "", where, f"needs a non-empty string '{key}'")
+    if not isinstance(value, str) or not value.strip():
+        raise ReferenceFileError(f"{where}: needs a non-empty string '{key}'")
     return value
 
 
-def _paper(papers: dict[str, Paper], key: object, where: str) -> Paper:
-    _expect(key in papers, where, f"paper {key!r} is not among the keys under 'papers' ({', '.join(papers)})")
+def _paper(papers: dict[str, Paper], key: Any, where: str) -> Paper:
+    if not isinstance(key, str) or key not in papers:
+        raise ReferenceFileError(f"{where}: paper {key!r} is not among the keys under 'papers' ({', '.join(papers)})")
     return papers[key]
 
 
-def _published_value(value: object, task: str, where: str) -> float | str:
+def _published_value(value: Any, task: str, where: str) -> float | str:
     """A number (accuracy %, or perplexity for WikiText-103) or one of PUBLISHED_MARKERS."""
     allowed = f"use a number or one of {PUBLISHED_MARKERS}"
     if isinstance(value, str):
@@ -86,15 +89,15 @@ def _published_value(value: object, task: str, where: str) -> float | str:
     return float(value)
 
 
-def _parse_papers(raw: object) -> dict[str, Paper]:
-    _expect(isinstance(raw, dict) and raw, "papers", "must map paper keys to title/authors/venue/arxiv")
+def _parse_papers(raw: Any) -> dict[str, Paper]:
+    _expect(isinstance(raw, dict) and bool(raw), "papers", "must map paper keys to title/authors/venue/arxiv")
     return {
         key: Paper(*(_string(entry, name, f"papers.{key}") for name in ("title", "authors", "venue", "arxiv")))
         for key, entry in raw.items()
     }
 
 
-def _parse_source(raw: object, papers: dict[str, Paper], where: str) -> Source:
+def _parse_source(raw: Any, papers: dict[str, Paper], where: str) -> Source:
     _expect(isinstance(raw, dict), where, "a source is a mapping with paper, table and covers")
     covers = raw.get("covers")
     _expect(isinstance(covers, list), where, "needs a list 'covers' (task keys and/or 'avg')")
@@ -115,7 +118,7 @@ def _check_coverage(row: PublishedRow, where: str) -> None:
             f"sources cover {sorted(covered)} but the published values are {sorted(published)}")
 
 
-def _parse_row(raw: object, papers: dict[str, Paper], index: int) -> PublishedRow:
+def _parse_row(raw: Any, papers: dict[str, Paper], index: int) -> PublishedRow:
     where = f"published[{index}]"
     model = _string(raw, "model", where)
     where = f"published[{index}] ({model})"
@@ -150,7 +153,7 @@ def load_reference(path: Path) -> Reference:
         _expect(isinstance(raw, dict), "top level", "must be a mapping with papers, published, notes")
         papers = _parse_papers(raw.get("papers"))
         published = raw.get("published")
-        _expect(isinstance(published, list) and published, "published", "must be a non-empty list of rows")
+        _expect(isinstance(published, list) and bool(published), "published", "must be a non-empty list of rows")
         rows = tuple(_parse_row(entry, papers, i) for i, entry in enumerate(published))
         notes = raw.get("notes", [])
         _expect(isinstance(notes, list) and all(isinstance(n, str) for n in notes),

@@ -2,9 +2,10 @@
 
 The markdown has one table per profile (full, mini, tiny), never mixed, each followed by its
 firing-rate/energy and provenance tables, then the published rows with their citations, then the
-notes. A cell reads "mean +- std (seeds)", "failed (n)" beside it when runs failed, or
-"no data: make data-<task>" when no run had its data; every failure, missing data set, skipped
-file and superseded run gets a note.
+notes. A cell reads "mean +- std (seeds)", with "failed (n)" / "interrupted (n)" beside it for
+runs that failed or were stopped (never instead of completed seeds), or "no data: make data-<task>"
+when no run had its data; every failure, interruption, missing data set, skipped file and
+superseded run gets a note.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from lra_snn.results.reference import (
     ReferenceFileError,
     load_reference,
 )
-from lra_snn.results.runs import LM_TASK, LRA_TASKS, PROFILES, TASKS, load_runs
+from lra_snn.results.runs import LM_TASK, LRA_TASKS, PROFILES, TASKS, Run, load_runs
 
 TASK_TITLES = {
     "listops": "ListOps",
@@ -43,7 +44,7 @@ TASK_TITLES = {
 AVERAGE_TITLE = "LRA avg"
 MAX_MESSAGE_CHARS = 300
 CSV_COLUMNS = (
-    "profile", "model", "task", "metric", "status", "mean", "std", "n_seeds", "seeds", "n_failed",
+    "profile", "model", "task", "metric", "status", "mean", "std", "n_seeds", "seeds", "n_failed", "n_interrupted",
     "majority_rate_pct", "firing_rate_pct", "energy_mj", "n_params", "wall_time_s",
     "config_hash", "git_commits", "n_superseded",
 )
@@ -72,9 +73,10 @@ def cell_text(group: Group | None, task: str) -> str:
     parts = []
     if group.values:
         parts.append(format_measure(group.values))
-    n_failed = len(group.with_status("failed"))
-    if n_failed:
-        parts.append(f"failed ({n_failed})")
+    for status in ("failed", "interrupted"):
+        count = len(group.shown_with_status(status))
+        if count:
+            parts.append(f"{status} ({count})")
     return ", ".join(parts) if parts else f"no data: make data-{task}"
 
 
@@ -182,15 +184,25 @@ def render_profile(profile: str, groups: list[Group]) -> tuple[str, list[str]]:
     return "\n\n".join(parts), notes
 
 
+def _beside_note(label: str, group: Group, run: Run) -> str:
+    """Why a run is shown beside the counted ones: a later attempt of a counted seed, or a newer config."""
+    if run.config_hash == group.config_hash:
+        what = f"{label} seed {run.seed}: a later attempt {run.status}, the completed result still counts"
+    else:
+        what = f"{label} seed {run.seed} of newer config {run.config_hash} {run.status}, not counted"
+    return f"{what}: {one_line(run.message)} (`{run.path}`)"
+
+
 def run_notes(groups: list[Group]) -> list[str]:
-    """One note per failed run (message and file) and per group without data."""
+    """One note per failed or interrupted run (message and file), per run beside, and per group without data."""
     notes = []
     for group in groups:
         label = f"{group.profile}/{group.model}/{group.task}"
-        for run in group.with_status("failed"):
-            notes.append(f"{label} seed {run.seed} failed: {one_line(run.message)} (`{run.path}`)")
-        if not group.values and not group.with_status("failed"):
-            run = group.with_status("no_data")[0]
+        for status in ("failed", "interrupted"):
+            for run in group.with_status(status):
+                notes.append(f"{label} seed {run.seed} {status}: {one_line(run.message)} (`{run.path}`)")
+        notes.extend(_beside_note(label, group, run) for run in group.beside)
+        for run in group.with_status("no_data"):
             notes.append(f"{label}: {one_line(run.message)} (`{run.path}`)")
     return notes
 
@@ -250,7 +262,8 @@ def csv_row(group: Group) -> dict:
     values = group.values
     mean, std = mean_and_std(values) if values else (None, None)
     completed = group.with_status("completed")
-    status = "completed" if values else ("failed" if group.with_status("failed") else "no_data")
+    statuses = [status for status in ("failed", "interrupted") if group.with_status(status)]
+    status = "completed" if values else (statuses[0] if statuses else "no_data")
     n_params = sorted({run.n_params for run in group.runs if run.n_params is not None})
     return {
         "profile": group.profile,
@@ -262,7 +275,8 @@ def csv_row(group: Group) -> dict:
         "std": _rounded(std),
         "n_seeds": len(values),
         "seeds": ";".join(str(run.seed) for run in completed),
-        "n_failed": len(group.with_status("failed")),
+        "n_failed": len(group.shown_with_status("failed")),
+        "n_interrupted": len(group.shown_with_status("interrupted")),
         "majority_rate_pct": _rounded(mean_or_none([run.majority_rate for run in completed])),
         "firing_rate_pct": _rounded(mean_or_none([run.firing_rate for run in completed])),
         "energy_mj": _significant(mean_or_none([run.energy_mj for run in completed])),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -39,8 +40,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be resumed from; the message names it and how to proceed."""
 
 
-def verify_resumable(path: Path, cell_hash: str) -> None:
-    """Raise CheckpointError unless ``path`` loads and was written by the cell ``cell_hash``."""
+def verify_resumable(path: Path, cell_hash: str) -> dict[str, Any]:
+    """The checkpoint at ``path``; CheckpointError unless it loads and was written by the cell ``cell_hash``."""
     remedy = f"delete {path} to restart this cell from scratch"
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -49,6 +50,7 @@ def verify_resumable(path: Path, cell_hash: str) -> None:
     found = checkpoint.get(CELL_KEY) if isinstance(checkpoint, dict) else None
     if found != cell_hash:
         raise CheckpointError(f"checkpoint {path} belongs to cell {found!r}, not to this cell {cell_hash!r}; {remedy}")
+    return checkpoint
 
 
 class ResumeMidEpoch(L.Callback):

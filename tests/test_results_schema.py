@@ -1,0 +1,153 @@
+"""The result schema (lra_snn.results.schema): version 2 written and read back, version 1 still read, bad
+records refused with the reason; the atomic writer's file mode; store_result never loses or hides a result."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from lra_snn.config import PROJECT_ROOT
+from lra_snn.results.atomic import write_atomically
+from lra_snn.results.record import read_result, store_result, write_result
+from lra_snn.results.render import write_leaderboard
+from lra_snn.results.runs import load_runs
+from lra_snn.results.schema import (
+    CLOCK_SKEW_S,
+    SCHEMA_VERSION,
+    ResultFileError,
+    new_record,
+    parse_record,
+    read_record,
+)
+
+
+def fields(**changes) -> dict:
+    """A completed run's fields as the trainer writes them (schema 2, without the stamp)."""
+    base = {
+        "status": "completed", "task": "listops", "model": "s4d", "seed": 1, "profile": "tiny",
+        "config_hash": "abc123", "git_commit": "0" * 40, "versions": {"torch": "2.13.0"},
+        "config": {"seed": 1}, "instantiated_digest": "f" * 64,
+        "metrics": {"test/acc": 0.5, "test/loss": 1.2, "val/acc": 0.4},
+        "wall_time_s": 3.0, "steps": 24, "n_params": 100, "device": "cpu", "best_checkpoint": "/x/best.ckpt",
+        "segments": [{"started_at": "2026-01-01T00:00:00+00:00", "wall_time_s": 1.0, "first_step": 0, "last_step": 13},
+                     {"started_at": "2026-01-01T01:00:00+00:00", "wall_time_s": 2.0, "first_step": 13,
+                      "last_step": 24}],
+    }
+    return {**base, **changes}
+
+
+def test_version_2_round_trips_through_a_file(tmp_path):
+    path = tmp_path / "result.json"
+    written = write_result(path, fields())
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION == 2
+    read = read_record(path)
+    assert read == written
+    assert [(s.first_step, s.last_step) for s in read.segments] == [(0, 13), (13, 24)]
+    assert read.instantiated_digest == "f" * 64 and read.metrics["test/acc"] == 0.5
+
+
+def test_every_committed_schema_1_result_still_reads():
+    runs, problems = load_runs(PROJECT_ROOT / "results" / "runs")
+    assert not problems
+    assert len(runs) >= 30 and all(not run.attempt for run in runs)
+    record = read_record(runs[0].path)
+    assert record.schema_version == 1 and record.instantiated_digest is None and record.segments == ()
+    assert record.config["paths"]["cell"] in str(runs[0].path)
+
+
+def test_a_schema_1_file_without_finished_at_is_dated_by_its_modification_time():
+    data = {"schema_version": 1, "status": "failed", "message": "boom", "task": "listops", "model": "s4d",
+            "seed": 1, "profile": "mini", "config_hash": "h", "git_commit": "c"}
+    assert parse_record(data, file_time=1000.0).finished_at == 1000.0
+    with pytest.raises(ResultFileError, match="'status' is 'interrupted', expected one of completed, failed"):
+        parse_record({**data, "status": "interrupted"}, file_time=1000.0)  # a status version 1 did not have
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"status": "done"}, "field 'status' is 'done', expected one of completed, interrupted, failed, no_data"),
+    ({"status": "failed"}, "field 'message' is empty; a failed record says what happened"),
+    ({"seed": "1"}, "field 'seed' is '1', expected int"),
+    ({"metrics": {"test/acc": "0.5"}}, "metrics['test/acc'] is '0.5', expected a number or null"),
+    ({"metrics": {"test/acc": 50.0}}, "is not a fraction in [0, 1]"),
+    ({"metrics": {"val/acc": 0.5}}, "completed run lacks a number in metrics['test/acc']"),
+    ({"config": None}, "missing required field 'config'"),
+    ({"segments": [{"started_at": "yesterday"}]}, "segments[0]: field 'segments[0].started_at' is 'yesterday'"),
+    ({"finished_at": "2026-01-01T00:00:00"}, "has no time zone"),
+])
+def test_bad_version_2_records_are_refused_with_the_reason(change, reason):
+    data = {**new_record(fields()).to_json(), **change}
+    if change.get("config", 0) is None:
+        del data["config"]
+    with pytest.raises(ResultFileError) as error:
+        parse_record(data)
+    assert reason in str(error.value)
+
+
+def test_finished_at_in_the_future_is_refused_beyond_the_clock_skew_allowance():
+    now = time.time()
+    assert new_record(fields(), finished_at=now).finished_at == pytest.approx(now, abs=1e-5)
+    data = new_record(fields(), finished_at=now + CLOCK_SKEW_S - 60).to_json()
+    assert parse_record(data, now=now).finished_at > now  # within the allowance
+    data = new_record(fields(), finished_at=now + 3 * 86400).to_json()
+    with pytest.raises(ResultFileError, match="4320 min in the future"):
+        parse_record(data, now=now)
+
+
+def test_unreadable_file_is_reported_by_path_and_reason(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text('{"schema_version": 2, "status": ')
+    with pytest.raises(ResultFileError, match=f"{path}: not valid JSON"):
+        read_result(path)
+    assert read_result(tmp_path / "absent.json") is None
+
+
+def test_results_and_leaderboards_are_written_readable_by_everyone(tmp_path):
+    write_atomically(tmp_path / "a.txt", "text")
+    write_result(tmp_path / "result.json", fields())
+    md, csv_path = write_leaderboard("# board\n", [], tmp_path / "board")
+    for path in (tmp_path / "a.txt", tmp_path / "result.json", md, csv_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def statuses(folder: Path) -> tuple[str, list[str]]:
+    """(status of result.json, sorted statuses of the attempt files)."""
+    attempts = sorted(json.loads(p.read_text())["status"] for p in (folder / "attempts").glob("*.json"))
+    return json.loads((folder / "result.json").read_text())["status"], attempts
+
+
+def test_a_completed_result_is_never_replaced_by_a_worse_outcome(tmp_path):
+    path = tmp_path / "seed_1" / "result.json"
+    store_result(path, fields())
+    completed = path.read_text()
+    for status in ("failed", "interrupted", "no_data"):
+        _, written = store_result(path, fields(status=status, message=f"{status} rerun"))
+        assert written.parent.name == "attempts" and written.name.endswith(f"-{status}.json")
+        assert json.loads(written.read_text())["message"] == f"{status} rerun"
+    assert path.read_text() == completed
+    assert statuses(path.parent) == ("completed", ["failed", "interrupted", "no_data"])
+
+
+def test_a_new_outcome_replaces_an_unfinished_one_which_is_kept(tmp_path):
+    path = tmp_path / "seed_1" / "result.json"
+    store_result(path, fields(status="interrupted", message="stopped by SIGTERM"))
+    interrupted = path.read_text()
+    _, written = store_result(path, fields(metrics={"test/acc": 0.75}))
+    assert written == path and statuses(path.parent) == ("completed", ["interrupted"])
+    (kept,) = (path.parent / "attempts").glob("*.json")
+    assert kept.read_text() == interrupted  # the replaced file, unchanged
+    # a second completed run (skip_completed=false) replaces the first, which is kept as an attempt
+    store_result(path, fields(metrics={"test/acc": 0.8}))
+    assert statuses(path.parent) == ("completed", ["completed", "interrupted"])
+
+
+def test_an_unreadable_result_is_never_overwritten(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text("not json")
+    with pytest.raises(ResultFileError, match="not valid JSON"):
+        store_result(path, fields())
+    assert path.read_text() == "not json"
