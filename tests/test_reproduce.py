@@ -1,14 +1,21 @@
 """Reproducibility: deterministic CPU runs of one cell give bit-identical metrics for the same seed,
-and ``lra-reproduce`` re-runs a cell from its result.json into a fresh folder and compares."""
+and ``lra-reproduce`` re-runs a cell from its result.json into a fresh folder and compares. A result
+file that names a foreign target, was edited, or would write outside the rerun folder is refused
+before anything is built; overrides are reported beside the recorded hash and digest."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from lra_snn.cli import reproduce
 from lra_snn.cli.train import run
+from lra_snn.config import CONF_DIR
+from lra_snn.results.provenance import ALLOWED_TARGETS, instantiated_digest, targets
+from lra_snn.results.schema import parse_record
 
 CELL = ("data=listops", "model=s4d", "profile=tiny", "torch_threads=1", "trainer.deterministic=true")
 
@@ -27,7 +34,9 @@ def test_rerun_from_result_json_is_bit_identical(recorded, tmp_path, capsys):
     out = tmp_path / "rerun"
     status = reproduce.main([cfg.paths.result_file, "--out", str(out), "--data-dir", cfg.paths.data_dir])
     assert status == 0, capsys.readouterr()
-    assert "reproduced: every metric matches" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "reproduced: every metric matches" in printed
+    assert f"config: as recorded (hash {original['config_hash']}, digest {original['instantiated_digest']})" in printed
 
     (rerun_file,) = (out / "results").rglob("result.json")
     rerun = json.loads(rerun_file.read_text())
@@ -70,6 +79,9 @@ def test_edited_config_and_unusable_files_exit_2_without_running(recorded, tmp_p
     assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
     assert "only completed runs" in capsys.readouterr().err
     assert reproduce.main([str(tmp_path / "missing.json")]) == 2
+    path.write_text('{"schema_version": 2,')
+    assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
+    assert f"{path}: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
@@ -84,3 +96,79 @@ def test_repoint_moves_only_paths_under_the_old_folders():
     config = {"a": "/old/out/runs/cell/checkpoints", "b": ["/old/outside", "/old/out"], "c": 3, "d": "/old/outs"}
     assert reproduce.repoint(config, moves) == {
         "a": "/new/out/runs/cell/checkpoints", "b": ["/old/outside", "/new/out"], "c": 3, "d": "/old/outs"}
+
+
+def edited_copy(original: dict, tmp_path: Path, edit, redigest: bool = False) -> Path:
+    """``original`` changed by ``edit(config)`` in a new file; ``redigest``: its digest recomputed to match."""
+    edited = json.loads(json.dumps(original))
+    edit(edited["config"])
+    if redigest:
+        edited["instantiated_digest"] = instantiated_digest(edited["config"])
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(edited))
+    return path
+
+
+@pytest.mark.parametrize("redigest", [False, True])
+def test_a_foreign_target_is_refused_before_anything_is_built(recorded, tmp_path, capsys, redigest):
+    _, original = recorded
+    victim = tmp_path / "written_by_torch_save"
+    path = edited_copy(original, tmp_path, lambda config: config["callbacks"].update(
+        evil={"_target_": "torch.save", "obj": 1, "f": str(victim)}), redigest)
+    assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: refusing to instantiate" in err and "callbacks.evil._target_ = 'torch.save'" in err
+    assert not victim.exists() and not (tmp_path / "x").exists()
+
+
+def test_an_edited_callbacks_section_fails_the_digest_check_with_or_without_overrides(recorded, tmp_path, capsys):
+    cfg, original = recorded
+    path = edited_copy(original, tmp_path, lambda config: config["callbacks"]["lr_monitor"].update(
+        logging_interval="epoch"))
+    for overrides in ([], ["trainer.max_epochs=1"]):
+        assert reproduce.main([str(path), "--out", str(tmp_path / "x"), "--data-dir", cfg.paths.data_dir,
+                               *overrides]) == 2
+        assert "not the recorded instantiated_digest" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_callback_writing_outside_the_rerun_folder_is_refused_even_with_a_matching_digest(recorded, tmp_path,
+                                                                                           capsys):
+    _, original = recorded
+    path = edited_copy(original, tmp_path, lambda config: config["callbacks"]["checkpoint"].update(
+        dirpath=str(tmp_path / "elsewhere")), redigest=True)
+    assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
+    assert f"callbacks.checkpoint.dirpath = '{tmp_path / 'elsewhere'}' is outside the rerun folder" in \
+        capsys.readouterr().err
+
+
+def test_an_override_is_reported_beside_the_recorded_hash_and_digest(recorded, tmp_path, capsys):
+    cfg, original = recorded
+    status = reproduce.main([cfg.paths.result_file, "--out", str(tmp_path / "rerun"), "--data-dir",
+                             cfg.paths.data_dir, "callbacks.lr_monitor.logging_interval=epoch"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed  # not a computed setting: the same metrics
+    (rerun_file,) = (tmp_path / "rerun" / "results").rglob("result.json")
+    rerun_digest = json.loads(rerun_file.read_text())["instantiated_digest"]
+    assert rerun_digest != original["instantiated_digest"]
+    assert "config: deliberately different (overrides callbacks.lr_monitor.logging_interval=epoch)" in printed
+    assert f"config hash  recorded {original['config_hash']}  rerun {original['config_hash']}" in printed
+    assert f"digest       recorded {original['instantiated_digest']}  rerun {rerun_digest}" in printed
+
+
+def test_a_schema_1_result_is_rerun_only_with_trust_config(recorded, tmp_path, capsys):
+    _, original = recorded
+    old = {key: value for key, value in original.items() if key not in ("instantiated_digest", "segments")}
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps({**old, "schema_version": 1}))
+    assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
+    assert "records no instantiated_digest" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    record = parse_record(json.loads(path.read_text()))
+    assert reproduce.verify_recorded(record, path, trust_config=True) == [
+        "schema 1 result: callbacks and logger sections not checked (--trust-config)"]
+
+
+def test_the_allowed_targets_are_exactly_those_the_configs_use():
+    used = {target for file in CONF_DIR.rglob("*.yaml")
+            for _, target in targets(yaml.safe_load(file.read_text(encoding="utf-8")))}
+    assert used == ALLOWED_TARGETS, (sorted(used - ALLOWED_TARGETS), sorted(ALLOWED_TARGETS - used))
