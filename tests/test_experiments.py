@@ -1,5 +1,6 @@
 """Every experiment config (conf/experiment/**) composes with Hydra's compose API, follows the published
-recipe it names, and runs a couple of steps on tiny data (loss finite, metrics logged, result written)."""
+recipe it names, and runs a couple of steps on tiny data (result written; the test loss and accuracy are
+those of the evaluated checkpoint on the test batch, recomputed here)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from torch.nn import functional as F
 
+from lra_snn.cli.train import build_task, run
 from lra_snn.config import PROJECT_ROOT
-from lra_snn.cli.train import run
-from tests.fakes import fake_batches, write_corpus, write_cifar_archive, write_tsv_folder
+from tests.fakes import fake_batches, write_cifar_archive, write_corpus, write_tsv_folder
 
 CONF = PROJECT_ROOT / "conf"
 EXPERIMENTS = sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
@@ -144,6 +148,21 @@ def tiny_sources(shared_data_dir) -> dict[str, list[str]]:
             "wikitext103": [f"data.source_dir={wikitext}"]}
 
 
+def first_test_batch(cfg, checkpoint: str | Path) -> tuple[float, float]:
+    """Cross-entropy and accuracy of ``checkpoint``'s weights on the first test batch (the one test pass
+    of a run with limit_test_batches=1), computed here from the logits."""
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    task = build_task(cfg, datamodule)
+    task.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+    batch = next(iter(datamodule.test_dataloader()))
+    with torch.no_grad():
+        logits = task.eval()(batch["inputs"], batch["lengths"]).float()
+    labels = batch["labels"]
+    return F.cross_entropy(logits, labels).item(), (logits.argmax(-1) == labels).float().mean().item()
+
+
 @pytest.mark.parametrize("experiment", [pytest.param(e, marks=_run_marks(e)) for e in EXPERIMENTS])
 def test_experiment_runs_a_few_steps_on_tiny_data(compose_train, shared_data_dir, tiny_sources, experiment):
     skip_unless_composable(experiment)
@@ -154,8 +173,14 @@ def test_experiment_runs_a_few_steps_on_tiny_data(compose_train, shared_data_dir
     assert record["status"] == "completed", record.get("message")
     result = json.loads(Path(cfg.paths.result_file).read_text())
     metrics = result["metrics"]
-    primary = "test/ppl" if task == "wikitext103" else "test/acc"
-    for key in (primary, "test/loss", "val/loss", "test/macs", "test/energy_mj"):
+    if task == "wikitext103":
+        assert metrics["test/ppl"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-5)
+    else:
+        loss, accuracy = first_test_batch(cfg, result["best_checkpoint"] or Path(cfg.paths.run_dir) / "checkpoints"
+                                          / "last.ckpt")
+        assert metrics["test/loss"] == pytest.approx(loss, rel=1e-5, abs=1e-6)
+        assert metrics["test/acc"] == pytest.approx(accuracy, abs=1e-6)
+    for key in ("val/loss", "test/macs", "test/energy_mj"):
         assert math.isfinite(metrics[key]), key
     assert metrics["test/macs"] > 0 and 1 <= result["steps"] <= 2
     assert ("test/firing_rate" in metrics) == (model != "s4d")

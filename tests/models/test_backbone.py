@@ -1,15 +1,18 @@
-"""Backbone and classification heads: padding never changes a sequence's output; pair inputs;
-optimizer groups from parameter tags; the warmup-cosine schedule."""
+"""Backbone and classification heads: the residual block and the 1-layer encoder against outputs computed by
+hand; padding never changes a sequence's output; pair inputs; optimizer groups from parameter tags; the
+warmup-cosine schedule."""
+
+import itertools
+from functools import partial
 
 import pytest
 import torch
-from functools import partial
 from torch import nn
 
-from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.models.backbone import ResidualBlock, SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
-from lra_snn.training.optim import param_groups, warmup_cosine
 from lra_snn.tasks.classification import ClassificationTask
+from lra_snn.training.optim import param_groups, warmup_cosine
 
 
 def _encoder(**kwargs):
@@ -43,10 +46,66 @@ def test_pair_inputs_encode_each_document_like_a_single_one():
     torch.testing.assert_close(model(docs, lengths), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_real_valued_inputs_and_errors():
-    encoder = SequenceEncoder(d_model=8, n_layers=1, d_input=1, layer=partial(S4DBlock, d_state=4))
-    model = ClassificationTask(encoder, n_classes=2)
-    assert model(torch.randn(2, 5, 1), torch.tensor([5, 3])).shape == (2, 2)
+class Square(nn.Module):
+    """A block layer whose output is known and not affine in its input: x -> x ** 2, elementwise."""
+
+    def __init__(self, d_model: int = 0) -> None:
+        super().__init__()
+
+    def forward(self, x):
+        return x**2
+
+
+def layer_norm(values: list[float]) -> torch.Tensor:
+    """LayerNorm at its initial weight 1 and bias 0, by its definition: (v - mean) / sqrt(var + 1e-5)."""
+    v = torch.tensor(values)
+    return (v - v.mean()) / torch.sqrt(v.var(unbiased=False) + 1e-5)
+
+
+def test_residual_block_adds_its_input_then_normalises_post_norm_or_normalises_first_pre_norm():
+    x = torch.tensor([[[1.0, 2.0, 3.0]]])
+    post = ResidualBlock(Square(), 3, "none", prenorm=False, dropout=0.0)
+    assert torch.equal(post(x), torch.tensor([[[2.0, 6.0, 12.0]]]))  # x + x^2
+    post_layer = ResidualBlock(Square(), 3, "layer", prenorm=False, dropout=0.0)
+    torch.testing.assert_close(post_layer(x)[0, 0], layer_norm([2.0, 6.0, 12.0]))  # LN(x + x^2)
+    pre = ResidualBlock(Square(), 3, "layer", prenorm=True, dropout=0.0)
+    torch.testing.assert_close(pre(x)[0, 0], torch.tensor([1.0, 2.0, 3.0]) + layer_norm([1.0, 2.0, 3.0]) ** 2)
+
+
+def one_layer_encoder(prenorm: bool) -> SequenceEncoder:
+    """d_model 3, one Square block with LayerNorm; token 1 embeds as (1, 2, 3), token 2 as (3, 1, 0)."""
+    encoder = SequenceEncoder(d_model=3, n_layers=1, vocab_size=3, layer=Square, norm="layer", prenorm=prenorm)
+    with torch.no_grad():
+        encoder.encoder.weight.copy_(torch.tensor([[5.0, 5.0, 5.0], [1.0, 2.0, 3.0], [3.0, 1.0, 0.0]]))
+    return encoder
+
+
+def test_one_layer_post_norm_encoder_output_by_hand():
+    out = one_layer_encoder(prenorm=False)(torch.tensor([[1, 2, 0]]), torch.tensor([2]))[0]
+    torch.testing.assert_close(out[0], layer_norm([2.0, 6.0, 12.0]))  # LN(e + e^2), e = (1, 2, 3)
+    torch.testing.assert_close(out[1], layer_norm([12.0, 2.0, 0.0]))  # e = (3, 1, 0)
+    assert torch.equal(out[2], torch.zeros(3))  # padding
+
+
+def test_one_layer_pre_norm_encoder_ends_with_the_final_norm():
+    out = one_layer_encoder(prenorm=True)(torch.tensor([[1, 2, 0]]), torch.tensor([2]))[0]
+    for position, e in enumerate(([1.0, 2.0, 3.0], [3.0, 1.0, 0.0])):
+        block = torch.tensor(e) + layer_norm(e) ** 2  # e + LN(e)^2
+        torch.testing.assert_close(out[position], layer_norm(block.tolist()))  # then the final LN
+    assert torch.equal(out[2], torch.zeros(3))
+
+
+def test_real_valued_inputs_go_through_a_linear_encoder():
+    encoder = SequenceEncoder(d_model=2, n_layers=1, d_input=1, layer=Square, norm="none")
+    with torch.no_grad():
+        encoder.encoder.weight.copy_(torch.tensor([[1.0], [2.0]]))
+        encoder.encoder.bias.zero_()
+    # e = (x, 2x) at x = 1, 3; then e + e^2; the third step is padding
+    out = encoder(torch.tensor([[[1.0], [3.0], [7.0]]]), torch.tensor([2]))
+    assert torch.equal(out, torch.tensor([[[2.0, 6.0], [12.0, 42.0], [0.0, 0.0]]]))
+
+
+def test_encoder_and_task_errors():
     with pytest.raises(ValueError, match="exactly one of vocab_size"):
         SequenceEncoder(d_model=8, n_layers=1, layer=S4DBlock)
     with pytest.raises(ValueError, match="unknown pooling"):
@@ -79,4 +138,4 @@ def test_warmup_cosine_schedule():
         scheduler.step()
     assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert lrs[4] == pytest.approx(1.0) and lrs[9] == pytest.approx(0.5) and lrs[14] == pytest.approx(0.0)
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))

@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
@@ -21,7 +22,6 @@ from lra_snn.neurons.dsn import DSN
 from lra_snn.neurons.fixed_length import PadToLength
 from lra_snn.neurons.lif import DecoupledResetLIF
 from lra_snn.neurons.prf import PRF
-from lra_snn.cli.train import run
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from lra_snn.neurons.refractory import RefractoryLIF
 from lra_snn.training.params import group_of
@@ -38,6 +38,30 @@ ZOO = {
     "dsn_ssm": (S4DBlock, DSN),
     "lif_ssm": (S4DBlock, DecoupledResetLIF),
 }
+
+
+# Parameters at the tiny profile with 2 layers (H = 16 channels, vocabulary 18, d_state N = 4, BatchNorm,
+# the data's T = 60 steps), counted by hand from the modules:
+H, LAYERS, N, T = 16, 2, 4, 60
+EMBEDDING = VOCAB * H
+NORM = 2 * H  # BatchNorm weight and bias
+# S4D block: kernel (log_dt, log -Re A, Im A, C as N/2 complex = N reals) for 2 directions, D, Linear H -> 2H
+S4D_BLOCK = 2 * H * (1 + N // 2 + N // 2 + N) + H + (H * 2 * H + 2 * H)
+# SD-TCM block: token mixer Linear H -> H, channel mixer Linear H -> H and its amplitude
+SD_TCM_BLOCK = (H * H + H) + (H * H + H + 1)
+NEURON_PARAMETERS = {
+    None: 0, DecoupledResetLIF: 0,
+    PRF: 2 * H,                  # log_Delta, theta
+    RefractoryLIF: 2 * H,        # V_th, rho
+    PSN: T * T + T, MaskedPSN: T * T + T,  # W (T x T), b (T)
+    SlidingPSN: 4 + 1,           # k = 4 weights, b
+    DSN: H * 4 + H,              # depthwise decay conv of width 4, its bias
+}
+
+
+def expected_parameters(block_class: type, neuron_class: type | None) -> int:
+    block = S4D_BLOCK if block_class is S4DBlock else SD_TCM_BLOCK
+    return EMBEDDING + LAYERS * (block + NEURON_PARAMETERS[neuron_class] + NORM)
 
 
 def spiking_neuron(block: nn.Module) -> nn.Module | None:
@@ -72,9 +96,10 @@ def test_zoo_model_builds_and_runs_forward_backward(compose_train, name):
     assert all(isinstance(b.layer, block_class) for b in encoder.blocks)
     neuron = spiking_neuron(encoder.blocks[0].layer)
     assert (neuron is None) if neuron_class is None else type(neuron) is neuron_class
+    assert sum(p.numel() for p in encoder.parameters()) == expected_parameters(block_class, neuron_class)
     inputs, lengths = tiny_batch()
     features = encoder(inputs, lengths)
-    assert features.shape == (3, 24, cfg.model.encoder.d_model) and torch.isfinite(features).all()
+    assert torch.equal(features[1, 17:], torch.zeros(7, H)) and torch.equal(features[2, 5:], torch.zeros(19, H))
     features.square().mean().backward()
     missing = [n for n, p in encoder.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing, f"parameters without a finite gradient: {missing}"
@@ -101,11 +126,12 @@ def test_ssm_and_neuron_dynamics_tensors_are_tagged_dynamics(compose_train, name
     (["model=lif_ssm", "model/block=sd_tcm"], SDTCMBlock, DecoupledResetLIF),
 ])
 def test_neuron_and_block_swap_by_config(compose_train, overrides, block_class, neuron_class):
-    encoder = build_encoder(compose_train(*overrides, "profile=tiny"))
+    encoder = build_encoder(compose_train(*overrides, "profile=tiny", f"model.encoder.n_layers={LAYERS}"))
     block = encoder.blocks[0].layer
     assert type(block) is block_class and type(spiking_neuron(block)) is neuron_class
+    assert sum(p.numel() for p in encoder.parameters()) == expected_parameters(block_class, neuron_class)
     inputs, lengths = tiny_batch()
-    assert torch.isfinite(encoder(inputs, lengths)).all()
+    assert torch.equal(encoder(inputs, lengths)[2, 5:], torch.zeros(19, H))  # runs, padding zeroed
 
 
 def test_masked_psn_brings_its_lambda_schedule_and_no_other_neuron_does(compose_train):
@@ -165,6 +191,7 @@ def test_pad_to_length_refuses_longer_inputs_and_variable_length_neurons():
 def test_refractory_solver_convergence_is_logged_in_training(compose_train):
     cfg = compose_train("model=spike_ssm", "profile=tiny", "trainer.max_epochs=1")
     run(cfg)
-    rows = list(csv.DictReader(open(Path(cfg.paths.run_dir) / "logs" / "metrics.csv")))
+    with open(Path(cfg.paths.run_dir) / "logs" / "metrics.csv") as log:
+        rows = list(csv.DictReader(log))
     logged = [float(r["train/unconverged_fraction_step"]) for r in rows if r.get("train/unconverged_fraction_step")]
     assert logged and all(0.0 <= value <= 1.0 for value in logged)

@@ -38,14 +38,25 @@ def test_fused_lif_matches_reference(length, surrogate, device):
     check_fused_lif(2, length, 19, surrogate, device)
 
 
-def check_fused_lif(batch: int, length: int, channels: int, surrogate: str, device) -> None:
-    """Spikes and counts exactly as the time loop, the gradient as the PyTorch path and the loop's (float64)."""
+@pytest.mark.parametrize(("beta", "v_th"), [(0.8, 0.6), (0.3, 1.3)])
+def test_fused_lif_takes_its_decay_and_threshold_from_the_arguments(beta, v_th, device):
+    spikes = check_fused_lif(2, 33, 19, "atan", device, beta=beta, v_th=v_th)
+    # a fair share of steps fire, so a wrong threshold or decay would move some of them
+    assert 0.1 < spikes.mean().item() < 0.9
+    default_spikes, _ = lif_naive(currents(2, 33, 19, seed=33, device=device), 0.5, 1.0)
+    assert not torch.equal(spikes, default_spikes)
+
+
+def check_fused_lif(batch: int, length: int, channels: int, surrogate: str, device, beta: float = 0.5,
+                    v_th: float = 1.0) -> torch.Tensor:
+    """Spikes and counts exactly as the time loop, the gradient as the PyTorch path and the loop's (float64);
+    returns the spikes."""
     x = currents(batch, length, channels, seed=length, device=device)
     dy = currents(batch, length, channels, seed=100 + length, device=device)
     results = {}
-    for name, run in (("triton", lambda t: lif(t, 0.5, 1.0, surrogate, backend="triton")),
-                      ("torch", lambda t: lif(t, 0.5, 1.0, surrogate, backend="torch")),
-                      ("naive", lambda t: lif_naive(t, 0.5, 1.0, surrogate))):
+    for name, run in (("triton", lambda t: lif(t, beta, v_th, surrogate, backend="triton")),
+                      ("torch", lambda t: lif(t, beta, v_th, surrogate, backend="torch")),
+                      ("naive", lambda t: lif_naive(t, beta, v_th, surrogate))):
         xt = x.clone().requires_grad_()
         spikes, count = run(xt)
         results[name] = (spikes.detach(), count, *torch.autograd.grad(spikes, xt, dy))
@@ -57,6 +68,7 @@ def check_fused_lif(batch: int, length: int, channels: int, surrogate: str, devi
     # surrogate at the margin, back through u' only
     torch.testing.assert_close(dx, results["torch"][2], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(dx, dx_naive, rtol=1e-10, atol=1e-12)
+    return spikes
 
 
 @pytest.mark.parametrize("length", LENGTHS)
