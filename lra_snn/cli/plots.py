@@ -4,7 +4,7 @@ sequence length, and training curves per cell (PNG, matplotlib).
 - ``acc_vs_energy_<profile>_<task>.png``: one point per model, the mean over seeds of the test
   metric at the best-validation checkpoint against the mean test energy per example (mJ, the
   ``EnergyMeter`` convention), with the seed standard deviation as error bars. The runs that
-  count are the leaderboard's (``lra_snn.results.board``: newest config of each cell, one per seed).
+  count are the leaderboard's (``lra_snn.results.board``: the newest config with completed runs, one run per seed).
 - ``bench_speedup_<device>.png``: sequential / parallel time ratio per neuron against L, forward
   and forward + backward, from the newest ``lra_snn.cli.bench`` JSON of each device.
 - ``curves/<profile>_<task>_<model>_<hash>.png``: training loss per step and validation metrics,
