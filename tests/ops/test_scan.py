@@ -1,7 +1,7 @@
 """Scans under the neurons, each against a plain loop of its definition: the parallel first-order
 scan (lra_snn/ops/linear_scan), the chunked leaky integration (lra_snn/ops/leaky_integrate), spike
-traces (the refractory iteration's PyTorch path) and the threshold scan's offsets and its two host
-loops (lra_snn/ops/threshold_scan)."""
+traces (the refractory iteration's PyTorch path) and the threshold scan's offsets and its three host
+loops, compiled, NumPy and torch (lra_snn/ops/threshold_scan)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from lra_snn.ops.linear_scan import linear_scan
 from lra_snn.ops.linear_scan.naive import linear_scan_naive
 from lra_snn.ops.refractory_iteration.torch import spike_trace
 from lra_snn.ops.threshold_scan import threshold_scan
+from lra_snn.ops.threshold_scan import torch as threshold_torch
+from lra_snn.ops.threshold_scan.compiled import offsets_kernel
 from lra_snn.ops.threshold_scan.torch import host_offsets
+
+needs_numba = pytest.mark.skipif(offsets_kernel() is None, reason="numba is not installed: no compiled loop")
 
 LENGTHS = [1, 7, 33, 1000]
 
@@ -101,7 +105,7 @@ def offsets_by_definition(excess, v_th, decay):
     return torch.stack(offsets, 1)
 
 
-@pytest.mark.parametrize("loop", ["numpy", "torch"])
+@pytest.mark.parametrize("loop", [pytest.param("compiled", marks=needs_numba), "numpy", "torch"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_threshold_scan_follows_the_closed_form(loop, dtype):
     excess = random((3, 60, 4), seed=10, dtype=dtype)
@@ -125,6 +129,50 @@ def test_threshold_scan_host_loops_agree_exactly(length):
     assert torch.equal(numpy_offsets[:, 0], torch.zeros(2, 5, dtype=torch.float64))
 
 
+def near_threshold_excess(shape, seed, dtype):
+    """Excess values that land on or next to the offsets: a coarse grid of multiples of 1/8 (the
+    offsets of V_th = 1, decay = 1/2 are such multiples) plus a one-ulp jitter on a third of them."""
+    grid = torch.randint(-8, 17, shape, generator=torch.Generator().manual_seed(seed)).to(dtype) / 8
+    jitter = random(shape, seed + 1, low=0.0, high=1.0) < 1 / 3
+    return torch.where(jitter.to(torch.bool), torch.nextafter(grid, torch.full_like(grid, 2.0)), grid)
+
+
+@needs_numba
+@pytest.mark.parametrize("length", [1, 2, 7, 33, 1001])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("inputs", ["random", "near_threshold"])
+def test_compiled_loop_gives_the_numpy_loops_offsets_bit_for_bit(length, dtype, inputs):
+    shape = (3, length, 7)
+    if inputs == "random":
+        excess = random(shape, seed=length, dtype=dtype) * 1.5
+        v_th = random((7,), seed=14, low=0.3, high=1.7, dtype=dtype)
+        decay = random((7,), seed=15, low=0.05, high=0.97, dtype=dtype)
+    else:
+        excess = near_threshold_excess(shape, seed=length, dtype=dtype)
+        v_th, decay = torch.tensor(1.0, dtype=dtype), torch.tensor(0.5, dtype=dtype)
+    numpy_offsets = host_offsets(excess, v_th, decay, loop="numpy")
+    compiled = host_offsets(excess, v_th, decay, loop="compiled")
+    assert compiled.dtype == dtype and torch.equal(compiled, numpy_offsets)
+    assert torch.equal(host_offsets(excess.transpose(0, 1).contiguous().transpose(0, 1), v_th, decay), compiled)
+    if inputs == "near_threshold" and length > 7:
+        assert ((excess - numpy_offsets) == 0).any()  # ties (a spike exactly at the threshold) are covered
+    spikes, offsets = threshold_scan(excess, v_th, decay, backend="torch")  # the CPU default is this loop
+    assert torch.equal(offsets, compiled) and torch.equal(spikes, (excess >= compiled).to(dtype))
+
+
+def test_without_numba_the_numpy_loop_runs(monkeypatch):
+    monkeypatch.setattr(threshold_torch, "offsets_kernel", lambda: None)
+    excess = random((2, 33, 3), seed=16, dtype=torch.float32)
+    v_th, decay = torch.tensor(1.0), torch.tensor(0.7)
+    calls = []
+    numpy_loop = threshold_torch._scan_offsets_numpy
+    monkeypatch.setattr(threshold_torch, "_scan_offsets_numpy", lambda *args: calls.append(1) or numpy_loop(*args))
+    offsets = host_offsets(excess, v_th, decay)
+    assert calls == [1] and torch.equal(offsets, host_offsets(excess, v_th, decay, loop="torch"))
+    with pytest.raises(ValueError, match="needs numba"):
+        host_offsets(excess, v_th, decay, loop="compiled")
+
+
 def test_threshold_scan_without_decay_powers_would_differ():
     """The beta powers matter (docs/neurons.md, section 1): two spikes two steps apart raise the
     offset by V_th*(beta^2 + beta), not 2*V_th*beta."""
@@ -137,8 +185,11 @@ def test_threshold_scan_without_decay_powers_would_differ():
 def test_threshold_scan_rejects_bad_arguments():
     with pytest.raises(ValueError, match="backend"):
         threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5, backend="cuda")
-    with pytest.raises(ValueError, match="float32/float64 CPU"):
-        host_offsets(torch.zeros(1, 3, 2, dtype=torch.bfloat16), torch.tensor(1.0), torch.tensor(0.5), loop="numpy")
+    for loop in ("numpy", "compiled"):
+        with pytest.raises(ValueError, match="float32/float64 CPU"):
+            host_offsets(torch.zeros(1, 3, 2, dtype=torch.bfloat16), torch.tensor(1.0), torch.tensor(0.5), loop=loop)
+    with pytest.raises(ValueError, match="unknown host loop"):
+        host_offsets(torch.zeros(1, 3, 2), torch.tensor(1.0), torch.tensor(0.5), loop="fortran")
     with pytest.raises(ValueError, match="surrogate"):
         threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5, surrogate="sigmoid")
     with pytest.raises(ValueError, match="one entry per channel"):

@@ -2,7 +2,7 @@
 docs/neurons.md, section 1): spikes and reset offsets from the excess of the reset-free potential.
 
 ``threshold_scan`` runs the Triton kernel (``triton.py``) on CUDA tensors (B, L, D), else the host
-loop of the PyTorch path (``torch.py``: NumPy for float32/float64 CPU tensors, torch otherwise);
+loop of the PyTorch path (``torch.py``: compiled or NumPy for float32/float64 CPU tensors, torch otherwise);
 either way the coupled reset's gradient (``detach_reset=False``) is one reverse linear scan on the
 same backend. ``naive.py`` is the time loop both are tested against.
 """

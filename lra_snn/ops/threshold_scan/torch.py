@@ -3,10 +3,12 @@
 A soft reset subtracts ``V_th`` from the potential at each spike, so ``u_t = u'_t - b_t`` with
 ``u'`` the reset-free potential and the reset offset ``b_1 = 0``, ``b_{t+1} = decay * (b_t + V_th * s_t)``,
 i.e. ``b_t = V_th * sum_{i<t} decay^(t-i) s_i``. The spikes ``s_t = [u'_t - V_th >= b_t]`` need one
-cheap pass over time without autograd: a host loop over (B, D) slices, in NumPy for float32/float64
-CPU tensors (on such small slices the per-call overhead dominates, and NumPy's is a fraction of
-torch's), in torch otherwise. Gradients then flow through ``u'`` only (reset detached), or through
-the reset as well (``CoupledResetSpike``), whose backward is one reverse linear scan.
+cheap pass over time without autograd. On float32/float64 CPU tensors it is a compiled loop
+(``compiled.py``, numba) where numba is installed, else a NumPy loop over (B, D) slices (four NumPy
+calls per step; on such small slices the per-call overhead dominates, and NumPy's is a fraction of
+torch's); elsewhere a torch loop. All three give bit-identical offsets. Gradients then flow through
+``u'`` only (reset detached), or through the reset as well (``CoupledResetSpike``), whose backward is
+one reverse linear scan.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from torch import Tensor
 
 from lra_snn.ops.linear_scan.torch import linear_scan_torch
 from lra_snn.ops.surrogate import spike, surrogate_derivative
+from lra_snn.ops.threshold_scan.compiled import offsets_kernel
 
-HOST_LOOPS = ("numpy", "torch")
+HOST_LOOPS = ("compiled", "numpy", "torch")
 
 
 def per_channel(value: float | Tensor, like: Tensor, name: str) -> Tensor:
@@ -57,19 +60,36 @@ def _scan_offsets_numpy(excess: Tensor, offset: Tensor, v_th: Tensor, decay: Ten
         offset_t[t + 1] *= decay_np
 
 
+def _scan_offsets_compiled(excess: Tensor, v_th: Tensor, decay: Tensor) -> Tensor:
+    """Offsets (B, L, D) of a contiguous ``excess`` by the compiled loop, in its (B, L, D) layout."""
+    kernel = offsets_kernel()
+    assert kernel is not None  # host_offsets chose this loop only where numba imports
+    offset = torch.empty_like(excess)
+    channels = excess.shape[-1]
+    kernel(excess.numpy(), offset.numpy(), v_th.expand(channels).contiguous().numpy(),
+           decay.expand(channels).contiguous().numpy())
+    return offset
+
+
 @torch.no_grad()
 def host_offsets(excess: Tensor, v_th: Tensor, decay: Tensor, loop: str | None = None) -> Tensor:
-    """Offsets ``b`` (B, L, D) of ``excess`` (B, L, D) by a host loop over time, in place over
-    contiguous (B, D) slices; ``v_th``, ``decay`` tensors, scalar or per channel (D,). ``loop``:
-    "numpy" (float32/float64 CPU tensors only), "torch", or None (NumPy where it can run).
+    """Offsets ``b`` (B, L, D) of ``excess`` (B, L, D) by a loop over time; ``v_th``, ``decay``
+    tensors of ``excess``'s dtype, scalar or per channel (D,). ``loop``: "compiled" or "numpy"
+    (float32/float64 CPU tensors only; "compiled" needs numba), "torch", or None (the compiled loop
+    where it can run, else NumPy where it can run, else torch).
     """
     numpy_ok = excess.device.type == "cpu" and excess.dtype in (torch.float32, torch.float64)
-    loop = loop or ("numpy" if numpy_ok else "torch")
+    if loop is None:
+        loop = ("compiled" if offsets_kernel() is not None else "numpy") if numpy_ok else "torch"
     if loop not in HOST_LOOPS:
         raise ValueError(f"unknown host loop {loop!r}; choose one of {HOST_LOOPS}")
-    if loop == "numpy" and not numpy_ok:
-        raise ValueError(f"the numpy loop needs a float32/float64 CPU tensor, got {excess.dtype} on "
+    if loop != "torch" and not numpy_ok:
+        raise ValueError(f"the {loop} loop needs a float32/float64 CPU tensor, got {excess.dtype} on "
                          f"{excess.device}; use loop='torch'")
+    if loop == "compiled":
+        if offsets_kernel() is None:
+            raise ValueError("the compiled loop needs numba, which is not installed; use loop='numpy'")
+        return _scan_offsets_compiled(excess.contiguous(), v_th, decay)
     time_major = excess.transpose(0, 1).contiguous()
     offset = torch.empty_like(time_major)
     (_scan_offsets_numpy if loop == "numpy" else _scan_offsets_torch)(time_major, offset, v_th, decay)
