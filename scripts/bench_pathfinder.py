@@ -1,8 +1,8 @@
 """Pathfinder / Path-X data benchmark: generator throughput and cached-loader speed against a model step.
 
-Measures (1) the wall time to generate ``--n-images`` Pathfinder-32 images in the release layout
-(PNG + metadata) with 1 and with ``--workers`` processes, and (2) on a small generated Path-X set
-(128 px, L = 16,384), cached as uint8 by the data module, the train loader's batches per second
+Measures (1) the wall time to generate ``--n-images`` Pathfinder-32 images into a ``datasets`` Arrow
+file (the data module's generated source) with 1 and with ``--workers`` processes, and (2) on a small
+generated Path-X set (128 px, L = 16,384), cached as uint8 by the data module, the train loader's batches per second
 against the time of one training step (forward + backward + AdamW) of a small S4D (the mini
 profile's: d_model 64, 4 layers, d_state 4) on those batches, which shows whether the loader can
 be the bottleneck. Prints a summary and writes JSON to ``--out`` (``pathfinder_<timestamp>.json``).
@@ -28,8 +28,9 @@ import torch
 from torch.nn import functional as F
 
 from lra_snn.cli.bench import device_name
-from lra_snn.data.pathfinder import SnakeParams, write_release
-from lra_snn.data.pathfinder_module import PathfinderDataModule
+from lra_snn.data.pathfinder.generate import SnakeParams
+from lra_snn.data.pathfinder.module import PathfinderDataModule
+from lra_snn.data.pathfinder.source import generated_dataset
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
 
@@ -38,7 +39,7 @@ def time_generation(n_images: int, workers: int, seed: int) -> float:
     """Seconds to write ``n_images`` Pathfinder-32 images (LRA settings) with ``workers`` processes."""
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        write_release(folder, SnakeParams.lra(32), n_images, seed=seed, images_per_batch=100, workers=workers)
+        generated_dataset(SnakeParams.lra(32), n_images, 100, seed, workers, Path(folder))
         return time.perf_counter() - started
 
 

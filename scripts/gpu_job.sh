@@ -4,7 +4,9 @@
 #   bash scripts/gpu_job.sh                  # results under $OUT (default results/bench/gpu_job_<stamp>)
 #
 # 1. installs the wheels carried in wheels/ (`make wheels`: hydra-core, omegaconf, antlr4), if any,
-#    with --no-deps --no-index (no network needed);
+#    with --no-deps --no-index (no network needed); `datasets` is not among them (its wheels and
+#    pyarrow's exceed the 64 MiB carried): without it the ListOps data of step 4 is generated and
+#    tokenised in memory;
 # 2. the full-size kernel tests (pytest -m gpu tests/ops);
 # 3. scripts/bench_gpu.py: correctness at full size, copy bandwidth, tile sweep, primitive and
 #    neuron timings with the papers' ratios beside ours;

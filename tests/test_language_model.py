@@ -11,7 +11,7 @@ import lightning as L
 import pytest
 import torch
 
-from lra_snn.data.wikitext import WikiTextDataModule
+from lra_snn.data.wikitext103.module import WikiTextDataModule
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
 from lra_snn.tasks.language_model import LanguageModelTask, usable_cutoffs

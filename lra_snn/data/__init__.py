@@ -1,2 +1,4 @@
-"""Datasets of the benchmark (data.md): readers for the canonical sources, generators,
-tokenised caches and LightningDataModules."""
+"""Datasets of the benchmark: one folder per task (``source``: where its examples come from,
+``module``: its LightningDataModule), stored with Hugging Face ``datasets`` (``store``), and what
+the tasks share (``base``, ``tokenizers``, ``collate``, ``views``, ``splits``, ``download``,
+``distributed``, ``errors``)."""

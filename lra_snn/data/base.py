@@ -1,24 +1,32 @@
-"""The contract between a classification data module, the encoder and the task.
+"""What every data module shares: a cache of its splits, the loaders, and the contract with the task.
 
-A data module says what its inputs are (``input_kind``: "tokens" with ``vocab_size``, or "values"
-with ``d_input``; ``pair = True`` for two documents per example, as in LRA Retrieval), how many
-classes it has, and counts its labels so runs can report the majority-class rate.
+``CachedDataModule`` keeps a task's preprocessed splits in a cache folder keyed by every setting
+and by the content of its source files (``lra_snn.data.store``): ``prepare_data`` builds it once
+(``build``), ``setup`` memory-maps it and makes the loaders' datasets (``_open``). A classification
+module (``ClassificationDataModule``) also says what its inputs are (``input_kind``: "tokens" with
+``vocab_size``, or "values" with ``d_input``; ``pair = True`` for two documents per example, as in
+LRA Retrieval), how many classes it has, and counts its labels so runs can report the
+majority-class rate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sized
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lra_snn.data.cache import cache_dir, check_settings, is_complete
+from lra_snn.data import store
 from lra_snn.data.distributed import evaluation_sampler
-from lra_snn.data.errors import DataNotFoundError
+from lra_snn.data.splits import SPLITS
+from lra_snn.data.views import PairRows, PixelRows, TokenRows
+
+if TYPE_CHECKING:
+    import datasets
 
 INPUT_KINDS = ("tokens", "values")
 
@@ -29,37 +37,33 @@ class TaskData(Protocol):
     def encoder_kwargs(self) -> dict[str, int]: ...
 
     def task_kwargs(self) -> Mapping[str, int | bool]: ...
-SPLITS = ("train", "val", "test")
 
 
-class ClassificationDataModule(L.LightningDataModule):
-    """Subclasses set ``task``, ``n_classes``, ``input_kind`` and ``vocab_size`` or ``d_input`` and
-    ``make_target`` (the command that creates the data), call ``_set_loading`` in ``__init__``, and
-    implement ``cache_settings``, ``_loader`` and ``class_counts``. The splits live in a cache folder
-    keyed by every setting (``lra_snn.data.cache``): ``setup`` loads them from ``built_cache_dir``."""
+class CachedDataModule(L.LightningDataModule):
+    """A data module whose splits live in ``<data_dir>/cache/<cache_name>/<hash of cache_settings()>/``.
+
+    Subclasses set ``task`` and ``make_target`` (the command that creates the data), call
+    ``_set_storage`` in ``__init__`` and implement ``cache_settings`` (every setting the cache depends
+    on, source files by ``digest``), ``build`` (the splits as ``datasets.Dataset``s, see
+    ``lra_snn.data.store.ensure``), ``_open`` (the loaders' datasets from the stored tables) and
+    ``_loader``; ``_learn`` takes what a build recorded (e.g. a vocabulary) on every open.
+    """
 
     task: str
-    n_classes: int
-    input_kind: str
     make_target: str
-    pair: bool = False
-    vocab_size: int | None = None
-    d_input: int | None = None
+    val_split = "val"
 
     data_dir: Path
-    batch_size: int
-    eval_batch_size: int
     num_workers: int
-    splits: dict[str, Any]
+    num_proc: int
 
-    def _set_loading(self, data_dir: str | Path, batch_size: int, eval_batch_size: int | None,
-                     num_workers: int) -> None:
-        """Where the data lives and how it is batched (evaluation batches default to training's size)."""
+    def _set_storage(self, data_dir: str | Path, num_workers: int, num_proc: int) -> None:
+        """Where the data lives, the DataLoader workers and the processes preprocessing uses."""
+        if num_workers < 0 or num_proc < 1:
+            raise ValueError(f"need num_workers >= 0 and num_proc >= 1, got {num_workers} and {num_proc}")
         self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
-        self.splits = {}
+        self.num_proc = num_proc
 
     def downloads_dir(self) -> Path:
         return self.data_dir / "downloads"
@@ -69,40 +73,93 @@ class ClassificationDataModule(L.LightningDataModule):
         """The folder of this module's caches under ``<data_dir>/cache/``."""
         return self.task
 
+    def digest(self, path: str | Path) -> str:
+        """Content digest (sha256) of a source file or folder, memoised under ``<data_dir>/cache/``."""
+        return store.content_digest(path, self.data_dir)
+
     def cache_settings(self) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError
 
     def cache_dir(self) -> Path:
         """Folder of the cached splits for the current settings."""
-        return cache_dir(self.data_dir, self.cache_name, self.cache_settings())
+        return store.cache_dir(self.data_dir, self.cache_name, self.cache_settings())
 
-    def built_cache_dir(self, what: str) -> Path:
-        """``cache_dir()`` after checking that ``prepare_data`` built it with the current settings."""
-        directory = self.cache_dir()
-        if not is_complete(directory):
-            raise DataNotFoundError(directory, self.make_target, detail=f"{what} not built; call prepare_data() first")
-        check_settings(directory, self.cache_settings())
-        return directory
+    def build(self, staging: Path) -> tuple[Mapping[str, datasets.Dataset], dict[str, Any]]:  # pragma: no cover
+        raise NotImplementedError
 
-    def _split(self, split: str) -> Any:
-        """The loaded split ``split`` (after ``setup``)."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if not self.splits:
-            raise RuntimeError(f"{type(self).__name__}: call prepare_data() and setup() before reading splits")
-        return self.splits[split]
+    def prepare_data(self) -> None:
+        """Build the cache unless it opens (a damaged one is rebuilt, with a warning naming it)."""
+        self._learn(store.ensure(self.cache_dir(), self.cache_settings(), self.build))
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:  # pragma: no cover - interface
+    def setup(self, stage: str | None = None) -> None:
+        """Memory-map the splits cached by ``prepare_data``."""
+        stored = store.load(self.cache_dir(), self.cache_settings(), self.make_target)
+        self._learn(stored.extra)
+        self._open(stored)
+
+    def _learn(self, extra: dict[str, Any]) -> None:
+        """Take what the build recorded (nothing by default)."""
+
+    def _open(self, stored: store.Stored) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _loader(self, split: str, training: bool) -> DataLoader:  # pragma: no cover - interface
         raise NotImplementedError
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        return self._loader("train", training=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
+        return self._loader(self.val_split, training=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
+        return self._loader("test", training=False)
+
+
+Examples = TokenRows | PairRows | PixelRows
+
+
+class ClassificationDataModule(CachedDataModule):
+    """Subclasses also set ``n_classes``, ``input_kind`` and ``vocab_size`` or ``d_input``, call
+    ``_set_loading`` in ``__init__``, fill ``splits`` in ``_open`` and implement ``collate``. Batches
+    are ``{"inputs", "lengths", "labels"}``; training batches come in an order fixed by (seed, epoch)."""
+
+    n_classes: int
+    input_kind: str
+    pair: bool = False
+    vocab_size: int | None = None
+    d_input: int | None = None
+
+    batch_size: int
+    eval_batch_size: int
+    splits: dict[str, Examples]
+
+    def _set_loading(self, data_dir: str | Path, batch_size: int, eval_batch_size: int | None,
+                     num_workers: int, num_proc: int) -> None:
+        """Storage, and batching (evaluation batches default to training's size)."""
+        self._set_storage(data_dir, num_workers, num_proc)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.splits = {}
+
+    def split(self, name: str) -> Examples:
+        """The examples of split ``name`` (after ``setup``)."""
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        if not self.splits:
+            raise RuntimeError(f"{type(self).__name__}: call prepare_data() and setup() before reading splits")
+        return self.splits[name]
+
+    def collate(self) -> Callable[[Any], dict[str, torch.Tensor]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _loader(self, split: str, training: bool) -> DataLoader:
+        batch_size = self.batch_size if training else self.eval_batch_size
+        return make_loader(self.split(split), batch_size, training, self.collate(), self.num_workers)
+
+    def class_counts(self, split: str) -> np.ndarray:
+        """Examples per class (length ``n_classes``) in ``split``."""
+        return np.bincount(self.split(split).labels, minlength=self.n_classes)
 
     def encoder_kwargs(self) -> dict[str, int]:
         """What the zoo encoder needs to know about the inputs."""
@@ -117,9 +174,6 @@ class ClassificationDataModule(L.LightningDataModule):
     def task_kwargs(self) -> dict[str, int | bool]:
         """What the classification task needs: the number of classes and whether inputs are pairs."""
         return {"n_classes": self.n_classes, "pair": self.pair}
-
-    def class_counts(self, split: str) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
 
     def summary_metrics(self) -> dict[str, float]:
         """Data facts recorded beside a run's metrics: the test split's majority-class rate."""
@@ -150,7 +204,8 @@ class EpochSeededSampler(Sampler[int]):
         self._skip = n_examples
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        # reduced below 2**63: an unseeded process's torch.initial_seed() takes all 64 bits
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % (1 << 63))
         skip, self._skip = self._skip, 0
         return iter(torch.randperm(self.n_examples, generator=generator)[skip:].tolist())
 

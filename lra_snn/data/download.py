@@ -1,4 +1,4 @@
-"""Resumable, verified downloads and safe archive reading/extraction (data.md, "Caching and downloads").
+"""Resumable, verified downloads, safe archive reading/extraction, and Hugging Face Hub snapshots.
 
 ``fetch`` streams a URL into ``<dest>.part``, resuming an earlier partial file with an HTTP Range
 request, checks the size and the checksums given, and only then renames the file to ``dest``: a
@@ -7,7 +7,8 @@ compression) or zip archive into a hidden sibling of the target folder and renam
 when every member is written, refusing absolute paths, ``..`` components, links and special files.
 ``iter_archive_files`` and ``reading_archive`` let a reader stream members without extracting them.
 ``SOURCES`` records the canonical public files of the benchmark with their published sizes and
-checksums; nothing here runs at import time or from training code.
+checksums. ``fetch_hub`` keeps a Hub dataset's splits on disk (``datasets.load_dataset`` then
+``save_to_disk``). Nothing here runs at import time or from training code (only ``make data-<task>``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from lra_snn.data.errors import DataNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -402,3 +405,51 @@ def _write_members(archive: Path, target: Path, members: Callable[[str], bool] |
                 shutil.copyfileobj(stream, handle, 1 << 20)
             count += 1
     return count
+
+
+# --------------------------------------------------------------------------- the Hugging Face Hub
+
+
+def fetch_hub(repository: str, config: str | None, dest: str | Path) -> Path:
+    """Download a Hugging Face Hub dataset and keep its splits at ``dest`` (``save_to_disk``); return ``dest``.
+
+    ``repository`` is a Hub id (``stanfordnlp/imdb``) or a local folder laid out like a Hub
+    repository, which ``datasets.load_dataset`` reads the same way; ``config`` names its subset.
+    Downloads go to a hidden sibling of ``dest`` that is deleted afterwards, and the splits appear
+    under ``dest`` only once complete. A ``dest`` that holds a saved dataset is returned as it is.
+    """
+    from datasets import load_dataset
+
+    dest = Path(dest)
+    if (dest / "dataset_dict.json").is_file():
+        log.info("%s already holds %s; not downloading it again", dest, repository)
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = dest.parent / f".{dest.name}.fetching-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        try:
+            loaded = load_dataset(repository, config, cache_dir=str(staging / "work"))
+        except Exception as error:  # datasets raises many kinds (connection, missing repository or config)
+            raise DownloadError(f"cannot load {repository!r} (config {config!r}) from the Hugging Face Hub: "
+                                f"{type(error).__name__}: {error}") from error
+        loaded.save_to_disk(str(staging / "splits"))
+        if dest.is_dir():
+            dest.rmdir()  # empty: a saved dataset would have been returned above
+        os.replace(staging / "splits", dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("saved %s (config %s) to %s", repository, config, dest)
+    return dest
+
+
+def hub_folder(downloads_dir: str | Path, repository: str, config: str) -> Path:
+    """Where ``fetch_hub`` keeps a Hub dataset: ``<downloads_dir>/hub/<owner>__<name>/<config>``."""
+    return Path(downloads_dir) / "hub" / repository.strip("/").replace("/", "__") / config
+
+
+def saved_hub(folder: Path, repository: str, config: str, make_target: str) -> Path:
+    """``folder`` if ``fetch_hub`` saved a dataset there; else ``DataNotFoundError`` naming the command."""
+    if not (folder / "dataset_dict.json").is_file():
+        raise DataNotFoundError(folder, f'{make_target} ARGS="data.source=hub"',
+                                detail=f"the Hub dataset {repository} ({config}) is not downloaded")
+    return folder

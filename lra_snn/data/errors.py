@@ -1,5 +1,5 @@
-"""Errors every dataset raises (data.md): a missing file names the command that creates it,
-a malformed line names its file and 1-based line number, a stale cache names the settings that differ.
+"""Errors and warnings every dataset raises: a missing file names the command that creates it, a
+malformed line names its file and 1-based line number, a damaged cache is named when it is rebuilt.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ class DataNotFoundError(FileNotFoundError):
     def __init__(self, path: str | Path, create_with: str, detail: str = "") -> None:
         self.path = Path(path)
         self.create_with = create_with
+        self.detail = detail
         reason = f" ({detail})" if detail else ""
         super().__init__(f"no data at {self.path}{reason}; create it with `{create_with}`")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.create_with, self.detail)  # picklable across worker processes
 
 
 class DataFormatError(ValueError):
@@ -26,15 +30,9 @@ class DataFormatError(ValueError):
         self.problem = problem
         super().__init__(f"{self.path}:{line}: {problem}")
 
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.line, self.problem)  # picklable across worker processes
 
-class CacheMismatchError(ValueError):
-    """A cache folder holds data built with settings other than the requested ones."""
 
-    def __init__(self, directory: str | Path, differences: list[str]) -> None:
-        self.directory = Path(directory)
-        self.differences = differences
-        listed = "; ".join(differences)
-        super().__init__(
-            f"cache {self.directory} was built with other settings ({listed}); "
-            f"delete that folder to rebuild it"
-        )
+class CacheRebuiltWarning(UserWarning):
+    """A cache folder failed its checks when opened (truncated, edited, half-deleted) and was built again."""

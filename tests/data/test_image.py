@@ -1,8 +1,10 @@
 """LRA Image (grayscale CIFAR-10): BT.601 conversion and row-major order, the S4 validation split,
-value and token batches, safe unpickling, bad batches and archives, the cache and one tiny training run."""
+value and token batches, safe unpickling, bad batches, labels and archives, the cache, the Hub path on a
+local Hub-layout folder, and one tiny training run."""
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -12,13 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from datasets import ClassLabel, Features
+from datasets import Image as ImageFeature
+from PIL import Image
 
-from lra_snn.data import download, image
+from lra_snn.cli.train import run
+from lra_snn.data import download, store
 from lra_snn.data.download import ArchiveError, file_digests
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
-from lra_snn.data.tokens import holdout_split
-from lra_snn.cli.train import run
-from tests.fakes import fake_batches, write_cifar_archive
+from lra_snn.data.image import module as image
+from lra_snn.data.image.source import release_dataset
+from lra_snn.data.splits import holdout_split
+from tests.fakes import fake_batches, write_cifar_archive, write_hub_repository
 
 
 @pytest.fixture
@@ -107,8 +114,8 @@ def test_splits_hold_out_a_tenth_of_train(tmp_path: Path, archive: Path) -> None
     datamodule = prepared(tmp_path, archive)
     sizes = [int(datamodule.class_counts(split).sum()) for split in ("train", "val", "test")]
     assert sizes == [90, 10, 20]
-    train_rows = {row.tobytes() for row in datamodule.splits["train"][0]}
-    assert not train_rows & {row.tobytes() for row in datamodule.splits["val"][0]}
+    train_rows = {row.tobytes() for row in datamodule.split("train").pixels.take(range(90))}
+    assert not train_rows & {row.tobytes() for row in datamodule.split("val").pixels.take(range(10))}
 
 
 def test_subsets_are_class_balanced(tmp_path: Path, archive: Path) -> None:
@@ -121,9 +128,13 @@ def test_subsets_are_class_balanced(tmp_path: Path, archive: Path) -> None:
 def test_an_unpacked_folder_reads_like_the_archive(tmp_path: Path, archive: Path) -> None:
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
-    from_archive, from_folder = image.read_cifar(archive), image.read_cifar(tmp_path / "unpacked")
+    from_archive = release_dataset(archive, tmp_path / "a")
+    from_folder = release_dataset(tmp_path / "unpacked", tmp_path / "b")
     for split in ("train", "test"):
-        assert all(np.array_equal(a, b) for a, b in zip(from_archive[split], from_folder[split]))
+        assert from_archive[split]["pixels"] == from_folder[split]["pixels"]
+        assert from_archive[split]["label"] == from_folder[split]["label"]
+    train = fake_batches()
+    assert from_archive["train"]["pixels"][20] == train["data_batch_2"][b"data"][0].tobytes()  # batches in order
 
 
 def test_a_pickle_naming_other_code_is_refused(tmp_path: Path) -> None:
@@ -135,7 +146,7 @@ def test_a_pickle_naming_other_code_is_refused(tmp_path: Path) -> None:
     batches["data_batch_3"] = pickle.dumps({b"data": Payload(), b"labels": []}, protocol=2)
     source = write_cifar_archive(tmp_path / "evil.tar.gz", batches)
     with pytest.raises(DataFormatError, match=re.escape("data_batch_3:1: not a CIFAR-10 python batch (refusing to load")):
-        image.read_cifar(source)
+        release_dataset(source, tmp_path / "staging")
 
 
 @pytest.mark.parametrize(
@@ -144,20 +155,27 @@ def test_a_pickle_naming_other_code_is_refused(tmp_path: Path) -> None:
         ({b"labels": [0] * 19 + [10]}, "data_batch_2:20: label 10 is outside 0-9"),
         ({b"data": np.zeros((20, 1024), np.uint8)}, 'data_batch_2:1: b"data" must be uint8 of shape (N, 3072)'),
         ({b"labels": [0] * 5}, 'data_batch_2:1: 20 images but b"labels" has shape (5,)'),
+        ({b"labels": [0.0] * 17 + [3.5, 1.0, 2.0]}, "data_batch_2:18: label 3.5 is not an integer (float64 labels); "
+                                                    "CIFAR-10 labels are the integers 0-9"),
+        ({b"labels": [1.0, float("nan")] + [0.0] * 18}, "data_batch_2:2: label nan is not an integer"),
+        ({b"labels": [float(i % 10) for i in range(20)]},
+         "data_batch_2:1: label 0.0 is not an integer (float64 labels)"),
+        ({b"labels": [True] * 20}, "data_batch_2:1: label True is not an integer (bool labels)"),
+        ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, "data_batch_2:1: the batch holds no images"),
     ],
 )
 def test_malformed_batches_name_file_and_record(tmp_path: Path, change: dict, problem: str) -> None:
     batches = fake_batches()
     batches["data_batch_2"].update(change)
     with pytest.raises(DataFormatError, match=re.escape(problem)):
-        image.read_cifar(write_cifar_archive(tmp_path / "bad.tar.gz", batches))
+        release_dataset(write_cifar_archive(tmp_path / "bad.tar.gz", batches), tmp_path / "staging")
 
 
 def test_missing_batches_and_sources_are_named(tmp_path: Path) -> None:
     batches = fake_batches()
     del batches["data_batch_4"], batches["test_batch"]
     with pytest.raises(DataNotFoundError, match=re.escape("lacks cifar-10-batches-py/{data_batch_4,test_batch}")):
-        image.read_cifar(write_cifar_archive(tmp_path / "partial.tar.gz", batches))
+        release_dataset(write_cifar_archive(tmp_path / "partial.tar.gz", batches), tmp_path / "staging")
     with pytest.raises(DataNotFoundError, match="make data-image") as raised:
         image.ImageDataModule(data_dir=tmp_path / "data").prepare_data()
     assert str(tmp_path / "data" / "downloads" / "cifar-10-python.tar.gz") in str(raised.value)
@@ -184,18 +202,20 @@ def test_truncated_archive_names_it_and_keeps_the_earlier_cache(tmp_path: Path, 
         module(tmp_path, truncated).prepare_data()
     again = module(tmp_path, archive)
     again.setup()
-    assert np.array_equal(again.splits["test"][0], good.splits["test"][0])
+    assert np.array_equal(again.split("test").pixels.take(range(20)), good.split("test").pixels.take(range(20)))
 
 
 def test_interrupted_preparation_is_never_read_as_complete(tmp_path: Path, archive: Path, monkeypatch) -> None:
-    saved = []
+    calls = []
+    real_map = store.map_batches
 
-    def interrupted_on_second_split(directory, images, labels):
-        saved.append(directory)
-        if len(saved) == 2:
+    def interrupted_on_second_split(*args, **kwargs):
+        calls.append(args[4])
+        if len(calls) == 2:
             raise KeyboardInterrupt
+        return real_map(*args, **kwargs)
 
-    monkeypatch.setattr(image, "_save_images", interrupted_on_second_split)
+    monkeypatch.setattr(store, "map_batches", interrupted_on_second_split)
     with pytest.raises(KeyboardInterrupt):
         module(tmp_path, archive).prepare_data()
     with pytest.raises(DataNotFoundError, match="call prepare_data"):
@@ -209,6 +229,56 @@ def test_bad_settings_are_refused() -> None:
         image.ImageDataModule(data_dir="d", mode="rgb")
     with pytest.raises(ValueError, match="pixel_std must be positive"):
         image.ImageDataModule(data_dir="d", pixel_std=0.0)
+    with pytest.raises(ValueError, match="source must be one of"):
+        image.ImageDataModule(data_dir="d", source="torchvision")
+
+
+# --------------------------------------------------------------------------- the Hub
+
+CIFAR_FEATURES = Features({"img": ImageFeature(), "label": ClassLabel(names=[f"class_{i}" for i in range(10)])})
+
+
+def png(row: np.ndarray) -> Image.Image:
+    """A CIFAR row (3,072 bytes: red, green, blue planes) as the 32x32 RGB image the Hub stores (PNG)."""
+    image_rgb = Image.fromarray(row.reshape(3, 32, 32).transpose(1, 2, 0))
+    encoded = io.BytesIO()
+    image_rgb.save(encoded, format="PNG")
+    return Image.open(io.BytesIO(encoded.getvalue()))
+
+
+def cifar_hub_repository(folder: Path, batches: dict) -> Path:
+    """A folder laid out like ``uoft-cs/cifar10`` holding ``batches`` in the release's order."""
+    splits = {}
+    for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
+        rows = np.concatenate([batches[name][b"data"] for name in names])
+        labels = [label for name in names for label in batches[name][b"labels"]]
+        splits[split] = {"img": [png(row) for row in rows], "label": labels}
+    return write_hub_repository(folder, "plain_text", splits, CIFAR_FEATURES)
+
+
+def test_hub_source_reads_a_hub_layout_folder_like_the_release(tmp_path: Path, archive: Path) -> None:
+    repository = cifar_hub_repository(tmp_path / "uoft-cs_cifar10", fake_batches())
+    hub = image.ImageDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository), batch_size=8)
+    with pytest.raises(DataNotFoundError, match=re.escape('make data-image ARGS="data.source=hub"')):
+        hub.prepare_data()
+    hub.download()
+    hub.prepare_data()
+    hub.setup()
+    release = prepared(tmp_path, archive)
+    for split in ("train", "val", "test"):
+        n = len(release.split(split))
+        assert np.array_equal(hub.split(split).pixels.take(range(n)), release.split(split).pixels.take(range(n)))
+        assert np.array_equal(hub.split(split).labels, release.split(split).labels)
+
+
+def test_hub_images_of_another_size_name_the_row(tmp_path: Path) -> None:
+    splits = {"train": {"img": [Image.new("RGB", (32, 32)), Image.new("RGB", (28, 28))], "label": [0, 1]},
+              "test": {"img": [Image.new("RGB", (32, 32))], "label": [2]}}
+    repository = write_hub_repository(tmp_path / "cifar", "plain_text", splits, CIFAR_FEATURES)
+    hub = image.ImageDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository))
+    hub.download()
+    with pytest.raises(DataFormatError, match=r"train:2: image of train row 1 is 28x28 px, expected 32x32"):
+        hub.prepare_data()
 
 
 def test_tiny_image_s4d_trains_end_to_end(compose_train, tmp_path: Path) -> None:

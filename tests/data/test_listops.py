@@ -1,27 +1,28 @@
 """ListOps: evaluator against the original release's labels, LRA-recipe generator, TSV reader errors,
-tokenizer, padded batches and the DataModule end to end (data.md)."""
+tokenizer, padded batches, the DataModule end to end, and the same batches without ``datasets``."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from lra_snn.data import listops
+from lra_snn.config import PROJECT_ROOT
+from lra_snn.data.collate import collate_tokens
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
-from lra_snn.data.listops_module import ListOpsDataModule
-from lra_snn.data.tokens import (
-    EOS_ID,
-    PAD_ID,
-    TokenDataset,
-    TokenSplit,
-    collate,
-    load_token_split,
-    save_token_split,
-)
+from lra_snn.data.listops import generate as listops
+from lra_snn.data.listops.module import ListOpsDataModule
+from lra_snn.data.listops.source import iter_rows
+from lra_snn.data.tokenizers import EOS_ID, PAD_ID
+from lra_snn.data.views import Ragged, TokenRows
+from tests.data.conftest import TINY_LISTOPS
+from tests.fakes import write_listops_release
 
 FULL_BOUNDS = {"max_depth": 10, "max_args": 10, "min_length": 500, "max_length": 2000}
 
@@ -30,9 +31,10 @@ def test_evaluate_reproduces_every_label_of_the_original_listops_test_file(share
     path = shared_data / "listops-spinn" / "test_d20s.tsv"
     if not path.is_file():
         pytest.skip(f"{path} is absent")
-    expressions, labels = listops.read_tsv(path, header=False, label_first=True)
-    assert len(expressions) == 10_000
-    predicted = np.array([listops.evaluate(e) for e in expressions])
+    rows = list(iter_rows(path, header=False, label_first=True))
+    assert len(rows) == 10_000
+    labels = np.array([row["label"] for row in rows])
+    predicted = np.array([listops.evaluate(row["expression"]) for row in rows])
     assert np.array_equal(predicted, labels), f"{int((predicted != labels).sum())} labels differ"
 
 
@@ -120,10 +122,10 @@ def test_generate_stops_when_too_few_distinct_trees_exist() -> None:
 
 
 def _write_small_full_release(directory: Path, seed: int) -> Path:
-    return listops.write_release(directory, n_train=12, n_val=4, n_test=4, seed=seed, **FULL_BOUNDS)
+    return write_listops_release(directory, n_train=12, n_val=4, n_test=4, seed=seed, **FULL_BOUNDS)
 
 
-def test_release_layout_and_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+def test_same_seed_gives_byte_identical_release_files(tmp_path: Path) -> None:
     first = _write_small_full_release(tmp_path / "a", seed=11)
     second = _write_small_full_release(tmp_path / "b", seed=11)
     other = _write_small_full_release(tmp_path / "c", seed=12)
@@ -137,13 +139,13 @@ def test_release_layout_and_same_seed_gives_byte_identical_files(tmp_path: Path)
 
 def test_round_trip_generate_write_read_evaluate(tmp_path: Path) -> None:
     examples = listops.generate(20, seed=5, **FULL_BOUNDS)
-    folder = listops.write_release(tmp_path, n_train=12, n_val=4, n_test=4, seed=5, **FULL_BOUNDS)
+    folder = write_listops_release(tmp_path, n_train=12, n_val=4, n_test=4, seed=5, **FULL_BOUNDS)
     read_back = []
     for name, count in (("basic_train.tsv", 12), ("basic_val.tsv", 4), ("basic_test.tsv", 4)):
-        expressions, labels = listops.read_tsv(folder / name)
-        assert len(expressions) == count and labels.dtype == np.int64
-        assert [listops.evaluate(e) for e in expressions] == labels.tolist()
-        read_back += list(zip(expressions, labels.tolist()))
+        rows = list(iter_rows(folder / name))
+        assert len(rows) == count and [row["line"] for row in rows] == list(range(2, count + 2))
+        assert [listops.evaluate(row["expression"]) for row in rows] == [row["label"] for row in rows]
+        read_back += [(row["expression"], row["label"]) for row in rows]
     assert read_back == examples
 
 
@@ -171,30 +173,55 @@ GOOD = "( ( ( [MAX 2 ) 9 ) ] )\t9"
 def test_reader_names_file_and_line_of_a_malformed_line(tmp_path: Path, bad_line: str, problem: str) -> None:
     path = _write_lines(tmp_path / "basic_train.tsv", ["Source\tTarget", GOOD, bad_line, GOOD])
     with pytest.raises(DataFormatError, match=re.escape(problem)) as error:
-        listops.read_tsv(path)
+        list(iter_rows(path))
     assert f"{path}:3:" in str(error.value)
     assert error.value.line == 3
+
+
+def test_reader_names_the_line_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "basic_train.tsv"
+    path.write_bytes(b"Source\tTarget\r\n" + GOOD.encode() + b"\r\n( ( ( [MAX 2 ) \xff ) ] )\t9\r\n")
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}:3: not valid UTF-8")):
+        list(iter_rows(path))
+
+
+@pytest.mark.parametrize(("content", "problem"), [(b"Source\tTarget\r\n", "holds no examples (only a header)"),
+                                                  (b"", "the file is empty")])
+def test_a_file_without_examples_is_an_error_before_training(tmp_path: Path, content: bytes, problem: str) -> None:
+    path = tmp_path / "basic_test.tsv"
+    path.write_bytes(content)
+    with pytest.raises(DataFormatError, match=f"{re.escape(str(path))}:1: .*{re.escape(problem)}"):
+        list(iter_rows(path))
+
+
+def test_header_only_release_file_stops_preparation(tmp_path: Path) -> None:
+    folder = write_listops_release(tmp_path, n_train=4, n_val=2, n_test=2, seed=1, max_depth=3, max_args=3,
+                                   min_length=3, max_length=30)
+    (folder / "basic_val.tsv").write_bytes(b"Source\tTarget\r\n")
+    module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=folder, batch_size=4)
+    with pytest.raises(DataFormatError, match=re.escape(f"{folder / 'basic_val.tsv'}:1: the file holds no examples")):
+        module.prepare_data()
 
 
 def test_reader_requires_the_header_of_lra_files(tmp_path: Path) -> None:
     path = _write_lines(tmp_path / "basic_val.tsv", [GOOD])
     with pytest.raises(DataFormatError, match=f"{re.escape(str(path))}:1: expected the header"):
-        listops.read_tsv(path)
+        list(iter_rows(path))
 
 
 def test_reader_reads_crlf_lines_and_label_first_files(tmp_path: Path) -> None:
     path = tmp_path / "crlf.tsv"
     path.write_bytes(b"Source\tTarget\r\n( ( ( [MIN 2 ) 9 ) ] )\t2\r\n")
-    assert listops.read_tsv(path)[0] == ["( ( ( [MIN 2 ) 9 ) ] )"]
+    assert [row["expression"] for row in iter_rows(path)] == ["( ( ( [MIN 2 ) 9 ) ] )"]
     spinn = _write_lines(tmp_path / "spinn.tsv", ["4\t( ( ( [SM 2 ) 2 ) ] )"])
-    expressions, labels = listops.read_tsv(spinn, header=False, label_first=True)
-    assert expressions == ["( ( ( [SM 2 ) 2 ) ] )"] and labels.tolist() == [4]
+    assert list(iter_rows(spinn, header=False, label_first=True)) == [
+        {"expression": "( ( ( [SM 2 ) 2 ) ] )", "label": 4, "line": 1}]
 
 
 def test_missing_file_names_the_path_and_the_make_target(tmp_path: Path) -> None:
     path = tmp_path / "listops-1000" / "basic_test.tsv"
     with pytest.raises(DataNotFoundError) as error:
-        listops.read_tsv(path)
+        list(iter_rows(path))
     assert str(path) in str(error.value) and "make data-listops" in str(error.value)
     assert isinstance(error.value, FileNotFoundError)
 
@@ -205,7 +232,7 @@ def test_tokenizer_vocabulary_specials_and_eos() -> None:
     assert tokenizer.vocab[:3] == ("<pad>", "<unk>", "<eos>")
     assert (tokenizer.vocab.index("<pad>"), tokenizer.vocab.index("<eos>")) == (PAD_ID, EOS_ID)
     ids = tokenizer.encode("( ( ( ( [SM 2 ) 9 ) 4 ) ] )")
-    assert ids.dtype == np.uint8
+    assert ids.dtype == np.int16
     assert tokenizer.decode(ids) == ["[SM", "2", "9", "4", "]", "<eos>"]
 
 
@@ -216,22 +243,21 @@ def test_tokenizer_never_truncates() -> None:
         listops.ListOpsTokenizer(max_length=5).encode(expression)
 
 
-def test_tokenizer_file_errors_name_file_and_line(tmp_path: Path) -> None:
-    path = _write_lines(tmp_path / "basic_test.tsv", ["Source\tTarget", GOOD, "( ( ( [MAX 2 ) 9 ) ] )\t9"])
-    sequences, labels = listops.ListOpsTokenizer().encode_file(path)
-    assert len(sequences) == 2 and labels.tolist() == [9, 9]
-    with pytest.raises(DataFormatError, match=re.escape(f"{path}:2:") + ".*exceed max_length=4"):
-        listops.ListOpsTokenizer(max_length=4).encode_file(path)
+def test_an_expression_too_long_for_max_seq_len_names_file_and_line(tmp_path: Path) -> None:
+    folder = tmp_path / "listops-1000"
+    folder.mkdir()
+    for name in ("basic_train.tsv", "basic_val.tsv", "basic_test.tsv"):
+        _write_lines(folder / name, ["Source\tTarget", GOOD, "( ( ( ( [SM 2 ) 9 ) 4 ) ] )\t5"])
+    module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=tmp_path, max_seq_len=5)
+    expected = re.escape(f"{folder / 'basic_train.tsv'}:3:") + r".*exceed max_length=5 \(data\.max_seq_len\)"
+    with pytest.raises(DataFormatError, match=expected):
+        module.prepare_data()
 
 
 def test_collate_pads_to_the_longest_sequence_and_returns_lengths() -> None:
     sequences = [np.array([3, 8, 9, 7, 2]), np.array([12, 2]), np.array([4, 10, 11, 7, 2, 5, 6])]
-    split = TokenSplit(
-        tokens=np.concatenate(sequences).astype(np.uint8),
-        offsets=np.array([0, 5, 7, 14]),
-        labels=np.array([1, 9, 0]),
-    )
-    batch = collate([TokenDataset(split)[i] for i in range(3)])
+    rows = TokenRows(Ragged.from_sequences(sequences, np.dtype(np.int16)), np.array([1, 9, 0]))
+    batch = collate_tokens(rows.__getitems__([0, 1, 2]))
     assert set(batch) == {"inputs", "lengths", "labels"}
     assert batch["inputs"].shape == (3, 7) and batch["inputs"].dtype == torch.long
     assert batch["lengths"].tolist() == [5, 2, 7] and batch["lengths"].dtype == torch.long
@@ -239,16 +265,6 @@ def test_collate_pads_to_the_longest_sequence_and_returns_lengths() -> None:
     for row, sequence in enumerate(sequences):
         assert batch["inputs"][row, : len(sequence)].tolist() == sequence.tolist()
         assert (batch["inputs"][row, len(sequence) :] == PAD_ID).all()
-
-
-def test_token_split_round_trips_through_memmapped_files(tmp_path: Path) -> None:
-    sequences = [np.array([3, 4, 2]), np.array([17, 2])]
-    save_token_split(tmp_path / "split", sequences, [5, 6], vocab_size=18)
-    split = load_token_split(tmp_path / "split")
-    assert isinstance(split.tokens, np.memmap) and split.tokens.dtype == np.uint8
-    assert split.sequence(1).tolist() == [17, 2] and split.lengths().tolist() == [3, 2]
-    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 18\)"):
-        save_token_split(tmp_path / "bad", [np.array([18])], [0], vocab_size=18)
 
 
 def test_datamodule_end_to_end_on_the_tiny_profile(tiny_listops) -> None:
@@ -264,13 +280,13 @@ def test_datamodule_end_to_end_on_the_tiny_profile(tiny_listops) -> None:
     assert batch["inputs"].shape[1] == int(batch["lengths"].max())
     rows = torch.arange(16)
     assert (batch["inputs"][rows, batch["lengths"] - 1] == EOS_ID).all()
-    assert ((5 + 1 <= batch["lengths"]) & (batch["lengths"] <= 39 + 1)).all()
+    assert ((batch["lengths"] >= 5 + 1) & (batch["lengths"] <= 39 + 1)).all()
     val_labels = [b["labels"] for b in module.val_dataloader()]
-    assert len(val_labels) == 1 and val_labels[0].tolist() == module.splits["val"].labels.tolist()
+    assert len(val_labels) == 1 and val_labels[0].tolist() == module.split("val").labels.tolist()
 
 
 def test_datamodule_reads_the_release_layout(tmp_path: Path) -> None:
-    listops.write_release(tmp_path / "lra_release" / "lra_release", n_train=6, n_val=2, n_test=2, seed=1,
+    write_listops_release(tmp_path / "lra_release" / "lra_release", n_train=6, n_val=2, n_test=2, seed=1,
                           max_depth=4, max_args=4, min_length=5, max_length=60)
     module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=tmp_path, batch_size=4)
     module.prepare_data()
@@ -293,3 +309,36 @@ def test_datamodule_rejects_bad_arguments(tmp_path: Path) -> None:
         ListOpsDataModule(data_dir=tmp_path, source="release")
     with pytest.raises(ValueError, match="split must be one of"):
         ListOpsDataModule(data_dir=tmp_path).class_counts("dev")
+    with pytest.raises(ValueError, match="num_proc >= 1"):
+        ListOpsDataModule(data_dir=tmp_path, num_proc=0)
+
+
+WITHOUT_DATASETS = """
+import json, sys
+sys.modules["datasets"] = None  # as on a machine without datasets (and without pyarrow)
+sys.modules["pyarrow"] = None
+import torch
+from lra_snn.data.listops.module import ListOpsDataModule
+torch.manual_seed(3)
+module = ListOpsDataModule(data_dir=sys.argv[1], source="generate", batch_size=16, **json.loads(sys.argv[2]))
+module.prepare_data()
+module.setup()
+batches = {"train": [b["inputs"].tolist() for b in module.train_dataloader()],
+           "test": [b["labels"].tolist() for b in module.test_dataloader()]}
+print(json.dumps(batches))
+"""
+
+
+def test_without_datasets_the_same_batches_come_from_memory(tiny_listops, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", WITHOUT_DATASETS, str(tmp_path / "memory"), json.dumps(TINY_LISTOPS)],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "`datasets` is not installed: ListOps examples are generated and tokenised in memory" in done.stderr
+    assert not (tmp_path / "memory").exists()
+    module = tiny_listops()
+    module.prepare_data()
+    module.setup()
+    torch.manual_seed(3)
+    cached = {"train": [b["inputs"].tolist() for b in module.train_dataloader()],
+              "test": [b["labels"].tolist() for b in module.test_dataloader()]}
+    assert json.loads(done.stdout) == cached

@@ -1,6 +1,6 @@
 """Pathfinder / Path-X: the defining property of generated images (markers joined iff positive) at 32 and
-128 px, the release layout written and read back, determinism, damaged data, the cache, and the data
-module end to end (data.md "Pathfinder")."""
+128 px, the release layout written and read back, determinism, damaged data (empty, undecodable, 16-bit
+images, paths leaving the release), the cache, and the data module end to end."""
 
 from __future__ import annotations
 
@@ -15,15 +15,19 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
-from lra_snn.config import PROJECT_ROOT
-from lra_snn.data import pathfinder, pathfinder_module, pathfinder_reader
-from lra_snn.data.cache import is_complete
-from lra_snn.data.errors import DataFormatError, DataNotFoundError
-from lra_snn.data.pathfinder import SnakeParams, draw_image, write_release
-from lra_snn.data.pathfinder_module import PathfinderDataModule, split_indices
-from lra_snn.data.pathfinder_reader import SkippedImagesWarning
 from lra_snn.cli.train import run
+from lra_snn.config import PROJECT_ROOT
+from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.pathfinder import generate as pathfinder
+from lra_snn.data.pathfinder import module as pathfinder_module
+from lra_snn.data.pathfinder import source as pathfinder_reader
+from lra_snn.data.pathfinder.generate import SnakeParams, draw_image
+from lra_snn.data.pathfinder.module import PathfinderDataModule
+from lra_snn.data.pathfinder.source import SkippedImagesWarning, generated_dataset
+from lra_snn.data.splits import partition
+from tests.fakes import write_pathfinder_release
 
 CENTRELINE_SAMPLES = 41  # points per primitive when measuring distances independently of the generator
 
@@ -113,8 +117,8 @@ def tree_digest(root: Path) -> dict[str, str]:
 def small_release(root: Path, n_images: int = 20, seed: int = 4, contour_length: int = 14,
                   images_per_batch: int = 10) -> Path:
     """A 32 px release of ``n_images`` under ``root``; returns its difficulty folder."""
-    return write_release(root, SnakeParams.lra(32, contour_length=contour_length), n_images, seed=seed,
-                         images_per_batch=images_per_batch)
+    return write_pathfinder_release(root, SnakeParams.lra(32, contour_length=contour_length), n_images, seed=seed,
+                                    images_per_batch=images_per_batch)
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +276,7 @@ def test_release_layout_and_metadata_lines(tmp_path: Path) -> None:
 
 def test_generated_images_read_back_with_the_release_reader(tmp_path: Path) -> None:
     params = SnakeParams.lra(32)
-    folder = write_release(tmp_path, params, 12, seed=9, images_per_batch=7)
+    folder = write_pathfinder_release(tmp_path, params, 12, seed=9, images_per_batch=7)
     records = pathfinder_reader.read_records(pathfinder_reader.locate_release(tmp_path, 32))
     assert [r.image.relative_to(folder).as_posix() for r in records[6:8]] == ["imgs/0/sample_6.png",
                                                                                "imgs/1/sample_0.png"]
@@ -307,11 +311,22 @@ def test_reader_pools_every_difficulty_present_or_the_chosen_one(tmp_path: Path)
 
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     params = SnakeParams.lra(32)
-    first = tree_digest(write_release(tmp_path / "a", params, 9, seed=21, images_per_batch=4))
-    parallel = tree_digest(write_release(tmp_path / "b", params, 9, seed=21, images_per_batch=4, workers=2))
-    other = tree_digest(write_release(tmp_path / "c", params, 9, seed=22, images_per_batch=4))
-    assert len(first) == 9 + 3 and first == parallel
+    first = tree_digest(write_pathfinder_release(tmp_path / "a", params, 9, seed=21, images_per_batch=4))
+    again = tree_digest(write_pathfinder_release(tmp_path / "b", params, 9, seed=21, images_per_batch=4))
+    other = tree_digest(write_pathfinder_release(tmp_path / "c", params, 9, seed=22, images_per_batch=4))
+    assert len(first) == 9 + 3 and first == again
     assert first.keys() == other.keys() and first != other
+
+
+def test_generation_gives_the_same_images_in_one_or_two_processes(tmp_path: Path) -> None:
+    params = SnakeParams.lra(32)
+    one = generated_dataset(params, 9, 4, seed=21, num_proc=1, staging=tmp_path / "one")
+    two = generated_dataset(params, 9, 4, seed=21, num_proc=2, staging=tmp_path / "two")
+    assert one["image"] == two["image"] == [f"curv_contour_length_14/imgs/{b}/sample_{i}.png"
+                                            for b, n in enumerate((4, 4, 1)) for i in range(n)]
+    assert one["pixels"] == two["pixels"] and one["label"] == two["label"]
+    drawn = [d.image.tobytes() for b, n in enumerate((4, 4, 1)) for d in pathfinder.draw_batch(params, b, n, 21)]
+    assert one["pixels"] == drawn
 
 
 # --------------------------------------------------------------------------- damaged data
@@ -337,12 +352,12 @@ def test_empty_and_undecodable_images_are_skipped_counted_and_never_relabelled(r
         module.prepare_data()
     module.setup()
     assert module.skipped_images == 3
-    for split, indices in split_indices(len(records), 0.1, 0.1, seed=0).items():
+    for split, indices in partition(len(records), 0.1, 0.1, seed=0).items():
         kept = [records[i] for i in indices if str(records[i].image) not in broken]
-        images, labels = module.splits[split]
-        assert labels.tolist() == [r.label for r in kept]
+        assert module.split(split).labels.tolist() == [r.label for r in kept]
+        images = module.split(split).pixels.take(range(len(kept)))
         for row, record in zip(images, kept):
-            np.testing.assert_array_equal(row, pathfinder_reader.load_image(record, 32))
+            np.testing.assert_array_equal(row.reshape(32, 32), pathfinder_reader.load_image(record, 32))
     # a fresh module over the same cache still knows the count
     again = release_module(tmp_path / "release", tmp_path / "data")
     again.setup()
@@ -382,30 +397,57 @@ def test_image_of_the_wrong_size_names_the_metadata_line(release: Path) -> None:
         pathfinder_reader.load_image(record, 128)
 
 
+def test_a_16_bit_image_is_refused_naming_the_metadata_line(release: Path, tmp_path: Path) -> None:
+    path = release / "imgs" / "1" / "sample_4.png"
+    deep = (np.asarray(Image.open(path)).astype(np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(deep).save(path)
+    assert Image.open(path).mode.startswith("I")
+    with pytest.raises(DataFormatError, match=r"has PIL mode 'I;16', not 8 bits per channel") as error:
+        release_module(tmp_path / "release", tmp_path / "data").prepare_data()
+    assert error.value.path == release / "metadata" / "1.npy" and error.value.line == 5
+
+
+@pytest.mark.parametrize("image_path", ["imgs/../../../outside sample_0.png", "/etc sample_0.png"])
+def test_a_metadata_path_leaving_the_release_is_refused(release: Path, image_path: str) -> None:
+    path = release / "metadata" / "0.npy"
+    lines = path.read_text().splitlines()
+    fields = lines[2].split()
+    fields[:2] = image_path.split()
+    lines[2] = " ".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError, match="leaves the difficulty folder") as error:
+        pathfinder_reader.read_records(release.parent)
+    assert error.value.path == path and error.value.line == 3
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"", "lists no images"), (b"imgs/0 sample_0.png 0 1 \xff 14 4 2 0.5 1 1\n", "not valid UTF-8")])
+def test_an_empty_or_undecodable_metadata_file_is_refused(release: Path, content: bytes, problem: str) -> None:
+    path = release / "metadata" / "1.npy"
+    path.write_bytes(content)
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}:1: ") + ".*" + re.escape(problem)):
+        pathfinder_reader.read_records(release.parent)
+
+
 def test_interrupted_generation_is_never_read_as_complete(tmp_path: Path, monkeypatch) -> None:
     module = PathfinderDataModule(data_dir=tmp_path, n_images=6, images_per_batch=3, batch_size=2)
     calls = []
-    real_write_batch = pathfinder.write_batch
+    real_draw_batch = pathfinder_reader.draw_batch
 
     def failing_second_batch(*args):
-        calls.append(args[2])
+        calls.append(args[1])
         if len(calls) == 2:
             raise KeyboardInterrupt  # the user stops the run half-way
-        real_write_batch(*args)
+        return real_draw_batch(*args)
 
-    monkeypatch.setattr(pathfinder, "write_batch", failing_second_batch)
+    monkeypatch.setattr(pathfinder_reader, "draw_batch", failing_second_batch)
     with pytest.raises(KeyboardInterrupt):
         module.prepare_data()
-    assert not module.generated_dir().exists()
-    with pytest.raises(DataNotFoundError, match="generated Pathfinder images are missing"):
-        module.release_folder()
-    monkeypatch.setattr(pathfinder, "write_batch", real_write_batch)
-    # a leftover folder under the final name without its completion marker is rebuilt, not read
-    leftover = module.generated_dir() / "pathfinder32" / "curv_contour_length_14" / "metadata"
-    leftover.mkdir(parents=True)
-    (leftover / "0.npy").write_text("imgs/0 sample_0.png 0 1 1.0 14 4 2 0.5 1 1\n")
+    assert not module.cache_dir().exists() and list(module.cache_dir().parent.iterdir()) == []
+    with pytest.raises(DataNotFoundError, match="call prepare_data"):
+        module.setup()
+    monkeypatch.setattr(pathfinder_reader, "draw_batch", real_draw_batch)
     module.prepare_data()
-    assert is_complete(module.generated_dir())
     module.setup()
     assert sum(module.class_counts(s).sum() for s in ("train", "val", "test")) == 6
 
@@ -430,7 +472,7 @@ def test_interrupted_cache_build_is_never_read_as_complete(release: Path, tmp_pa
     monkeypatch.setattr(pathfinder_reader, "load_image", real_load)
     module.prepare_data()
     module.setup()
-    assert module.skipped_images == 0 and len(module.dataset("train")) == 16
+    assert module.skipped_images == 0 and len(module.split("train")) == 16
 
 
 # --------------------------------------------------------------------------- data module
@@ -446,9 +488,10 @@ def test_generated_and_released_files_give_the_same_cached_splits(release: Path,
     released.setup()
     assert generated.cache_dir() != released.cache_dir()
     for split in ("train", "val", "test"):
-        for mine, theirs in zip(generated.splits[split], released.splits[split]):
-            np.testing.assert_array_equal(mine, theirs)
-    assert [len(generated.dataset(s)) for s in ("train", "val", "test")] == [16, 2, 2]
+        mine, theirs = generated.split(split), released.split(split)
+        np.testing.assert_array_equal(mine.labels, theirs.labels)
+        np.testing.assert_array_equal(mine.pixels.take(range(len(mine))), theirs.pixels.take(range(len(theirs))))
+    assert [len(generated.split(s)) for s in ("train", "val", "test")] == [16, 2, 2]
 
 
 def test_batches_in_values_and_tokens_mode(release: Path, tmp_path: Path) -> None:
@@ -460,11 +503,11 @@ def test_batches_in_values_and_tokens_mode(release: Path, tmp_path: Path) -> Non
     torch.manual_seed(0)
     batch = next(iter(values.train_dataloader()))
     assert batch["inputs"].shape == (4, 1024, 1) and batch["inputs"].dtype == torch.float32
-    assert 0 <= batch["inputs"].min() and batch["inputs"].max() <= 1
+    assert batch["inputs"].min() >= 0 and batch["inputs"].max() <= 1
     assert batch["lengths"].tolist() == [1024] * 4 and set(batch["labels"].tolist()) <= {0, 1}
     val = next(iter(values.val_dataloader()))
-    images, labels = values.splits["val"]
-    torch.testing.assert_close(val["inputs"][:, :, 0], torch.from_numpy(images.reshape(2, -1) / 255.0).float())
+    images, labels = values.split("val").pixels.take([0, 1]), values.split("val").labels
+    torch.testing.assert_close(val["inputs"][:, :, 0], torch.from_numpy(images / 255.0).float())
     assert val["labels"].tolist() == labels.tolist()
 
     tokens = release_module(tmp_path / "release", tmp_path / "data", mode="tokens")
@@ -474,7 +517,7 @@ def test_batches_in_values_and_tokens_mode(release: Path, tmp_path: Path) -> Non
     assert tokens.encoder_kwargs() == {"vocab_size": 259}
     test = next(iter(tokens.test_dataloader()))
     assert test["inputs"].dtype == torch.int64 and test["inputs"].shape == (2, 1024)
-    expected = torch.from_numpy(tokens.splits["test"][0].reshape(2, -1).astype(np.int64) + 3)
+    expected = torch.from_numpy(tokens.split("test").pixels.take([0, 1]).astype(np.int64) + 3)
     torch.testing.assert_close(test["inputs"], expected)
 
 

@@ -1,9 +1,10 @@
-"""LRA Retrieval (AAN pairs): the TSV reader (quoting off, columns, labels), pair batches, release
-layouts, the download of the release's AAN members, the cache and one tiny training run."""
+"""LRA Retrieval (AAN pairs): the TSV reader (quoting off, columns, labels, empty files), pair batches,
+release layouts, the download of the release's AAN members, the cache and one tiny training run."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import tarfile
 from pathlib import Path
@@ -11,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lra_snn.data import download, retrieval
-from lra_snn.data.errors import DataFormatError, DataNotFoundError
-from lra_snn.data.text import load_tokenizer
-from lra_snn.data.tokens import EOS_ID, PAD_ID
 from lra_snn.cli.train import run
+from lra_snn.data import download, store
+from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.retrieval import module as retrieval
+from lra_snn.data.retrieval.source import SPLIT_FILES, is_aan_member, iter_rows, locate_release
+from lra_snn.data.tokenizers import EOS_ID, PAD_ID
 from tests.fakes import write_tsv_folder
 
 QUOTED = 'We say "citation graphs" and \'don\'t\' quote'
@@ -41,10 +43,9 @@ def prepared(tmp_path: Path, release_dir: Path, **settings) -> retrieval.Retriev
 def test_rows_keep_quotes_as_text_and_accept_both_label_spellings(tmp_path: Path) -> None:
     path = tmp_path / "pairs.tsv"
     path.write_bytes(f'1.0\ta\tb\t{QUOTED}\tsecond "doc\r\n0\tc\td\tx\ty\n'.encode())
-    rows = list(retrieval.iter_rows(path))
-    assert [(row.line, row.label) for row in rows] == [(1, 1), (2, 0)]
-    assert rows[0].first.decode() == QUOTED and rows[0].second == b'second "doc'
-    assert retrieval.read_labels(path).tolist() == [1, 0]
+    rows = list(iter_rows(path))
+    assert [(row["line"], row["label"]) for row in rows] == [(1, 1), (2, 0)]
+    assert rows[0]["first"].decode() == QUOTED and rows[0]["second"] == b'second "doc'
 
 
 @pytest.mark.parametrize(
@@ -61,11 +62,18 @@ def test_malformed_rows_name_file_and_line(tmp_path: Path, line: str, problem: s
     path = tmp_path / "pairs.tsv"
     path.write_text(f"1\ta\tb\tgood\tline\n{line}\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=re.escape(f"{path}:2: {problem}")):
-        retrieval.read_labels(path)
+        list(iter_rows(path))
+
+
+def test_an_empty_release_file_stops_preparation(tmp_path: Path, release: Path) -> None:
+    val_file = release / "lra_release" / "lra_release" / "tsv_data" / SPLIT_FILES["val"]
+    val_file.write_bytes(b"")
+    with pytest.raises(DataFormatError, match=re.escape(f"{val_file}:1: the file holds no pairs")):
+        prepared(tmp_path, release)
 
 
 def test_malformed_release_file_stops_preparation(tmp_path: Path, release: Path) -> None:
-    test_file = release / "lra_release" / "lra_release" / "tsv_data" / retrieval.SPLIT_FILES["test"]
+    test_file = release / "lra_release" / "lra_release" / "tsv_data" / SPLIT_FILES["test"]
     with open(test_file, "a", encoding="utf-8") as handle:
         handle.write("1\tonly\tthree\n")
     with pytest.raises(DataFormatError, match=re.escape(f"{test_file}:11: expected 5")):
@@ -90,12 +98,12 @@ def test_pair_batches_hold_both_documents_padded_with_lengths(tmp_path: Path, re
 
 def test_documents_are_bytes_plus_three_in_file_order(tmp_path: Path, release: Path) -> None:
     datamodule = prepared(tmp_path, release)
-    folder = retrieval.locate_release(release)
-    first_row = next(retrieval.iter_rows(folder / retrieval.SPLIT_FILES["train"]))
-    split = datamodule.splits["train"]
-    expected = np.frombuffer(first_row.first, np.uint8).astype(np.int64) + 3
-    assert np.array_equal(split.first.sequence(0), np.append(expected, EOS_ID))
-    assert split.labels[0] == first_row.label == 0
+    folder = locate_release(release)
+    first_row = next(iter_rows(folder / SPLIT_FILES["train"]))
+    split = datamodule.split("train")
+    expected = np.frombuffer(first_row["first"], np.uint8).astype(np.int64) + 3
+    assert np.array_equal(split.first.row(0), np.append(expected, EOS_ID))
+    assert split.labels[0] == first_row["label"] == 0
     assert [datamodule.class_counts(s).tolist() for s in ("train", "val", "test")] == [[12, 12], [5, 5], [5, 5]]
 
 
@@ -106,18 +114,29 @@ def test_subsets_are_class_balanced_and_seeded(tmp_path: Path, release: Path) ->
 
 def test_character_level_vocabulary_comes_from_train_documents(tmp_path: Path, release: Path) -> None:
     datamodule = prepared(tmp_path, release, level="char", min_freq=1)
-    vocab = load_tokenizer(datamodule.cache_dir(), level="char", max_length=datamodule.max_length).vocab
-    train_text = b"".join(row.first + row.second for row in retrieval.iter_rows(retrieval.locate_release(release)
-                                                                                / retrieval.SPLIT_FILES["train"]))
+    vocab = json.loads((datamodule.cache_dir() / store.META_FILE).read_text())["extra"]["tokenizer"]["tokens"]
+    train_rows = iter_rows(locate_release(release) / SPLIT_FILES["train"])
+    train_text = b"".join(row["first"] + row["second"] for row in train_rows)
     assert set(vocab[3:]) == set(train_text.decode())  # every character of the training abstracts, quotes included
     assert '"' in vocab and datamodule.vocab_size == len(vocab)
-    assert datamodule.splits["test"].first.tokens.max() < datamodule.vocab_size
+    test = datamodule.split("test")
+    assert max(test.first.row(i).max() for i in range(len(test))) < datamodule.vocab_size
+
+
+def test_a_document_that_is_not_utf8_names_file_line_and_column_at_character_level(tmp_path: Path,
+                                                                                     release: Path) -> None:
+    train_file = release / "lra_release" / "lra_release" / "tsv_data" / SPLIT_FILES["train"]
+    with open(train_file, "ab") as handle:
+        handle.write(b"1\ta\tb\tfine\tbroken \xff here\n")
+    with pytest.raises(DataFormatError, match=re.escape(f"{train_file}:25: text2 is not valid UTF-8")):
+        prepared(tmp_path, release, level="char", min_freq=1)
+    assert prepared(tmp_path, release).class_counts("train").tolist() == [12, 13]  # bytes need no decoding
 
 
 @pytest.mark.parametrize("nesting", ["", "tsv_data", "lra_release/tsv_data", "lra_release/lra_release/tsv_data"])
 def test_release_layouts_are_found(tmp_path: Path, nesting: str) -> None:
     folder = write_tsv_folder(tmp_path / "root" / nesting, {"train": 2, "val": 1, "test": 1})
-    assert retrieval.locate_release(tmp_path / "root") == folder
+    assert locate_release(tmp_path / "root") == folder
 
 
 def test_missing_tsvs_name_the_folders_and_the_make_target(tmp_path: Path) -> None:
@@ -129,17 +148,19 @@ def test_missing_tsvs_name_the_folders_and_the_make_target(tmp_path: Path) -> No
 
 def test_interrupted_preparation_is_never_read_as_complete(tmp_path: Path, release: Path, monkeypatch) -> None:
     calls = []
+    real_map = store.map_batches
 
-    def interrupted_after_first_split(*args, **kwargs):
-        calls.append(args[0])
+    def interrupted_at_second_split(*args, **kwargs):
+        calls.append(args[4])
         if len(calls) == 2:
             raise KeyboardInterrupt
+        return real_map(*args, **kwargs)
 
-    monkeypatch.setattr(retrieval, "save_pair_split", interrupted_after_first_split)
+    monkeypatch.setattr(store, "map_batches", interrupted_at_second_split)
     datamodule = retrieval.RetrievalDataModule(data_dir=tmp_path / "data", release_dir=release)
     with pytest.raises(KeyboardInterrupt):
         datamodule.prepare_data()
-    assert not datamodule.cache_dir().exists()
+    assert not datamodule.cache_dir().exists() and list(datamodule.cache_dir().parent.iterdir()) == []
     monkeypatch.undo()
     assert prepared(tmp_path, release).class_counts("train").tolist() == [12, 12]
 
@@ -154,7 +175,7 @@ def write_fake_release(path: Path, tsv_folder: Path) -> Path:
         info = tarfile.TarInfo("lra_release/lra_release/listops-1000/basic_train.tsv")
         info.size = len(decoy)
         tar.addfile(info, io.BytesIO(decoy))
-        for name in retrieval.SPLIT_FILES.values():
+        for name in SPLIT_FILES.values():
             tar.add(tsv_folder / name, arcname=f"lra_release/lra_release/tsv_data/{name}")
     return path
 
@@ -167,7 +188,7 @@ def test_download_fetches_the_release_and_extracts_only_the_aan_files(tmp_path: 
     datamodule = retrieval.RetrievalDataModule(data_dir=tmp_path / "data", release_dir=tmp_path / "data" / "lra_release")
     folder = datamodule.download()
     assert folder == tmp_path / "data" / "lra_release" / "tsv_data"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(retrieval.SPLIT_FILES.values())
+    assert sorted(p.name for p in folder.iterdir()) == sorted(SPLIT_FILES.values())
     assert not list((tmp_path / "data").rglob("basic_train.tsv"))
     assert (tmp_path / "data" / "downloads" / "lra_release.gz").is_file()
     assert not (tmp_path / "data" / "downloads" / "lra_release_aan").exists()
@@ -179,13 +200,13 @@ def test_download_fetches_the_release_and_extracts_only_the_aan_files(tmp_path: 
 def test_download_does_nothing_when_the_tsvs_are_present(release: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(retrieval, "fetch_source", lambda *args: pytest.fail("fetched although the TSVs exist"))
     datamodule = retrieval.RetrievalDataModule(data_dir=tmp_path / "data", release_dir=release)
-    assert datamodule.download() == retrieval.locate_release(release)
+    assert datamodule.download() == locate_release(release)
 
 
 def test_aan_member_selection() -> None:
-    assert retrieval.is_aan_member("lra_release/lra_release/tsv_data/new_aan_pairs.eval.tsv")
-    assert not retrieval.is_aan_member("lra_release/lra_release/tsv_data/other.tsv")
-    assert not retrieval.is_aan_member("lra_release/new_aan_pairs.eval.tsv")
+    assert is_aan_member("lra_release/lra_release/tsv_data/new_aan_pairs.eval.tsv")
+    assert not is_aan_member("lra_release/lra_release/tsv_data/other.tsv")
+    assert not is_aan_member("lra_release/new_aan_pairs.eval.tsv")
 
 
 def test_tiny_retrieval_s4d_trains_end_to_end(compose_train, tmp_path: Path) -> None:

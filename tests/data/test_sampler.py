@@ -24,3 +24,8 @@ def test_resume_after_leaves_out_the_trained_prefix_once():
     assert list(sampler) == whole  # the next pass is whole again
     with pytest.raises(ValueError, match="cannot resume after 51 of 50"):
         sampler.resume_after(51)
+
+
+def test_a_seed_of_64_bits_is_accepted():
+    # an unseeded process's torch.initial_seed() may take all 64 bits
+    assert sorted(EpochSeededSampler(7, seed=2**64 - 1)) == list(range(7))

@@ -1,9 +1,8 @@
 """LRA Text (IMDB): the real archive's counts, byte and character tokenisation, validation choices,
-subsets, the cache (vocabulary check, interrupted builds) and bad input, then one tiny training run."""
+subsets, the cache, the Hub path on a local Hub-layout folder, bad input, then one tiny training run."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import tarfile
@@ -12,49 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets import ClassLabel, Features, Value
 
-from lra_snn.data import download, text
-from lra_snn.data.download import ArchiveError, file_digests
-from lra_snn.data.errors import CacheMismatchError, DataFormatError, DataNotFoundError
-from lra_snn.data.tokens import EOS_ID, PAD_ID, UNK_ID
 from lra_snn.cli.train import run
+from lra_snn.data import download, store
+from lra_snn.data.download import ArchiveError, file_digests
+from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.text import module as text
+from lra_snn.data.text.source import release_dataset
+from lra_snn.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, ByteTokenizer, CharTokenizer
+from tests.fakes import fake_reviews, write_hub_repository, write_imdb_archive
 
 SHARED_ARCHIVE = Path("imdb") / "aclImdb_v1_posneg.tar.gz"
-
-
-def fake_reviews(n_per_class: int, seed: int) -> dict[tuple[str, str], list[bytes]]:
-    """Reviews per (split, sentiment): positive ones praise, negative ones complain (learnable by a tiny model)."""
-    rng = np.random.default_rng(seed)
-    words = {"pos": ["great", "wonderful", "loved", "superb"], "neg": ["awful", "boring", "hated", "dull"]}
-    filler = ["the", "film", "was", "a", "plot", "actor", "and", "it", "<br />"]
-    reviews = {}
-    for split in ("train", "test"):
-        for sentiment in ("pos", "neg"):
-            reviews[split, sentiment] = [
-                " ".join(rng.choice(filler + words[sentiment] * 2, size=int(rng.integers(5, 40)))).encode()
-                for _ in range(n_per_class)
-            ]
-    return reviews
-
-
-def write_imdb_archive(path: Path, reviews: dict[tuple[str, str], list[bytes]]) -> Path:
-    """A tar.gz in the official layout, with the official archive's extra files that are not reviews."""
-    extras = {"aclImdb/imdb.vocab": b"the\nfilm\n", "aclImdb/train/urls_pos.txt": b"http://x\n",
-              "aclImdb/train/unsup/0_0.txt": b"unlabelled review"}
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in extras.items():
-            _add(tar, name, data)
-        for (split, sentiment), texts in reviews.items():
-            for review_id, data in enumerate(texts):
-                rating = 8 if sentiment == "pos" else 2
-                _add(tar, f"aclImdb/{split}/{sentiment}/{review_id}_{rating}.txt", data)
-    return path
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
 
 
 @pytest.fixture
@@ -73,6 +41,12 @@ def prepared(tmp_path: Path, archive: Path, **settings) -> text.TextDataModule:
     return datamodule
 
 
+def vocabulary(datamodule: text.TextDataModule) -> list[str]:
+    """The tokens the cache recorded for its tokeniser."""
+    meta = json.loads((datamodule.cache_dir() / store.META_FILE).read_text(encoding="utf-8"))
+    return meta["extra"]["tokenizer"]["tokens"]
+
+
 # --------------------------------------------------------------------------- the real archive
 
 
@@ -85,16 +59,16 @@ def test_real_archive_gives_25k_train_and_25k_test_balanced(shared_data: Path, t
     built_s = time.perf_counter() - started
     for split in ("train", "val", "test"):
         assert datamodule.class_counts(split).tolist() == [12_500, 12_500], split
-    assert datamodule.splits["val"] is datamodule.splits["test"]  # test doubles as validation
-    lengths = datamodule.splits["train"].lengths()
+    assert datamodule.split("val") is datamodule.split("test")  # test doubles as validation
+    lengths = datamodule.split("train").ids.lengths()
     assert lengths.max() == 4096 and lengths.min() > 1
     # the first negative training review, byte for byte (members are ordered by label, then id)
     with tarfile.open(source) as tar:
         raw = tar.extractfile("aclImdb/train/neg/0_3.txt").read()
     expected = np.frombuffer(raw[:4095], np.uint8).astype(np.int64) + 3
-    assert np.array_equal(datamodule.splits["train"].sequence(0), np.append(expected, EOS_ID))
+    assert np.array_equal(datamodule.split("train").ids.row(0), np.append(expected, EOS_ID))
 
-    monkeypatch.setattr(text, "read_imdb", lambda source: pytest.fail("a complete cache was rebuilt"))
+    monkeypatch.setattr(store, "_build", lambda *args: pytest.fail("a complete cache was rebuilt"))
     started = time.perf_counter()
     again = prepared(tmp_path, source)
     cached_s = time.perf_counter() - started
@@ -109,32 +83,40 @@ def test_real_archive_character_vocabulary_is_about_135(shared_data: Path, tmp_p
         pytest.skip(f"{source} is absent")
     datamodule = prepared(tmp_path, source, level="char")
     assert 120 <= datamodule.vocab_size <= 150
-    vocab = json.loads((datamodule.cache_dir() / text.VOCAB_FILE).read_text(encoding="utf-8"))["tokens"]
-    assert vocab[:5] == ["<pad>", "<unk>", "<eos>", " ", "e"]  # space, then the most frequent letter
+    assert vocabulary(datamodule)[:5] == ["<pad>", "<unk>", "<eos>", " ", "e"]  # space, then the most frequent letter
 
 
 # --------------------------------------------------------------------------- tokenisers
 
 
 def test_byte_tokens_are_utf8_bytes_plus_three_truncated_with_eos() -> None:
-    tokenizer = text.ByteTokenizer(max_length=6)
+    tokenizer = ByteTokenizer(max_length=6)
     assert tokenizer.vocab_size == 259
-    assert tokenizer.encode("Ab".encode()).tolist() == [65 + 3, 98 + 3, EOS_ID]
+    assert tokenizer.encode(b"Ab").tolist() == [65 + 3, 98 + 3, EOS_ID]
     assert tokenizer.encode("café!".encode()).tolist() == [99 + 3, 97 + 3, 102 + 3, 0xC3 + 3, 0xA9 + 3, EOS_ID]
-    assert len(tokenizer.encode(b"x" * 100)) == 6
+    assert len(tokenizer.encode(b"x" * 100)) == 6 and tokenizer.encode(b"\xff").dtype == np.int16
 
 
 def test_character_vocabulary_by_frequency_with_min_freq_and_unknowns() -> None:
     documents = ["aaab", "abc", "ab"]  # a: 5, b: 3, c: 1
-    tokenizer = text.CharTokenizer.from_documents([d.encode() for d in documents], min_freq=2, max_length=5)
+    tokenizer = CharTokenizer.from_documents([d.encode() for d in documents], min_freq=2, max_length=5)
     assert tokenizer.vocab == ("<pad>", "<unk>", "<eos>", "a", "b")
     assert tokenizer.encode("bcaé".encode()).tolist() == [4, UNK_ID, 3, UNK_ID, EOS_ID]
     assert tokenizer.encode("ééééééé".encode()).tolist() == [UNK_ID] * 4 + [EOS_ID]  # truncation counts characters
 
 
 def test_character_vocabulary_counts_truncated_documents_only() -> None:
-    tokenizer = text.CharTokenizer.from_documents([b"ab" + b"z" * 10], min_freq=1, max_length=3)
+    tokenizer = CharTokenizer.from_documents([b"ab" + b"z" * 10], min_freq=1, max_length=3)
     assert tokenizer.vocab == ("<pad>", "<unk>", "<eos>", "a", "b")
+
+
+def test_character_counts_over_many_batches_equal_one_count() -> None:
+    documents = [("x" * (i % 7) + "y" * (i % 3) + chr(0x4E00 + i % 5)).encode() for i in range(2500)]
+    many = CharTokenizer.from_documents(documents, min_freq=1, max_length=50)
+    text_all = "".join(d.decode() for d in documents)
+    assert sorted(many.vocab[3:]) == sorted(set(text_all))
+    counts = {c: text_all.count(c) for c in set(text_all)}
+    assert list(many.vocab[3:]) == sorted(counts, key=lambda c: (-counts[c], ord(c)))
 
 
 # --------------------------------------------------------------------------- the data module
@@ -153,26 +135,27 @@ def test_batches_are_padded_token_ids_with_lengths(tmp_path: Path, archive: Path
 def test_labels_follow_the_folders_and_extra_files_are_ignored(tmp_path: Path) -> None:
     reviews = {("train", "pos"): [b"good"], ("train", "neg"): [b"bad", b"worse"], ("test", "pos"): [b"fine"],
                ("test", "neg"): [b"poor"]}
-    read = text.read_imdb(write_imdb_archive(tmp_path / "a.tar.gz", reviews))
-    assert read["train"].texts == [b"bad", b"worse", b"good"] and read["train"].labels.tolist() == [0, 0, 1]
-    assert read["train"].names[0] == "aclImdb/train/neg/0_2.txt"
+    read = release_dataset(write_imdb_archive(tmp_path / "a.tar.gz", reviews), tmp_path / "staging")
+    assert read["train"]["text"] == [b"bad", b"worse", b"good"] and read["train"]["label"] == [0, 0, 1]
+    assert read["train"][0]["name"] == "aclImdb/train/neg/0_2.txt"
 
 
 def test_an_unpacked_folder_reads_like_the_archive(tmp_path: Path, archive: Path) -> None:
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
-    from_archive, from_folder = text.read_imdb(archive), text.read_imdb(tmp_path / "unpacked")
+    from_archive = release_dataset(archive, tmp_path / "a")
+    from_folder = release_dataset(tmp_path / "unpacked", tmp_path / "b")
     for split in ("train", "test"):
-        assert from_folder[split].texts == from_archive[split].texts
-        assert np.array_equal(from_folder[split].labels, from_archive[split].labels)
+        assert from_folder[split]["text"] == from_archive[split]["text"]
+        assert from_folder[split]["label"] == from_archive[split]["label"]
 
 
 def test_validation_held_out_of_train_is_disjoint_and_seeded(tmp_path: Path, archive: Path) -> None:
     datamodule = prepared(tmp_path, archive, val_split="train", val_fraction=0.25, split_seed=3)
-    train = {datamodule.splits["train"].sequence(i).tobytes() for i in range(len(datamodule.splits["train"]))}
-    val = {datamodule.splits["val"].sequence(i).tobytes() for i in range(len(datamodule.splits["val"]))}
-    assert (len(datamodule.splits["train"]), len(datamodule.splits["val"])) == (30, 10)
-    assert not train & val and len(datamodule.splits["test"]) == 40
+    rows = {split: {datamodule.split(split).ids.row(i).tobytes() for i in range(len(datamodule.split(split)))}
+            for split in ("train", "val")}
+    assert (len(datamodule.split("train")), len(datamodule.split("val"))) == (30, 10)
+    assert not rows["train"] & rows["val"] and len(datamodule.split("test")) == 40
     other_seed = prepared(tmp_path, archive, val_split="train", val_fraction=0.25, split_seed=4)
     assert other_seed.cache_dir() != datamodule.cache_dir()
 
@@ -191,29 +174,12 @@ def test_subsets_are_class_balanced(tmp_path: Path, archive: Path) -> None:
 
 def test_character_level_records_its_vocabulary_in_the_cache(tmp_path: Path, archive: Path) -> None:
     datamodule = prepared(tmp_path, archive, level="char", min_freq=3)
-    vocab = json.loads((datamodule.cache_dir() / text.VOCAB_FILE).read_text(encoding="utf-8"))
-    assert vocab["level"] == "char" and datamodule.vocab_size == len(vocab["tokens"]) < 259
-    assert datamodule.splits["train"].tokens.max() < datamodule.vocab_size
-
-
-def test_a_vocabulary_file_that_disagrees_with_the_cache_is_refused(tmp_path: Path, archive: Path) -> None:
-    datamodule = prepared(tmp_path, archive, level="char", min_freq=3)
-    vocab_file = datamodule.cache_dir() / text.VOCAB_FILE
-    vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
-    vocab["tokens"][3], vocab["tokens"][4] = vocab["tokens"][4], vocab["tokens"][3]
-    vocab_file.write_text(json.dumps(vocab), encoding="utf-8")
-    for step in ("prepare_data", "setup"):
-        with pytest.raises(CacheMismatchError, match=re.escape(f"{text.VOCAB_FILE} has sha256")):
-            getattr(module(tmp_path, archive, level="char", min_freq=3), step)()
-
-
-def test_byte_cache_with_a_character_vocabulary_is_refused(tmp_path: Path, archive: Path) -> None:
-    datamodule = prepared(tmp_path, archive)
-    char_cache = prepared(tmp_path, archive, level="char", min_freq=3).cache_dir()
-    for name in (text.VOCAB_FILE, text.CONTENTS_FILE):
-        (datamodule.cache_dir() / name).write_bytes((char_cache / name).read_bytes())
-    with pytest.raises(CacheMismatchError, match="not a byte-level vocabulary"):
-        module(tmp_path, archive).setup()
+    tokens = vocabulary(datamodule)
+    assert tokens[:3] == ["<pad>", "<unk>", "<eos>"] and datamodule.vocab_size == len(tokens) < 259
+    assert max(datamodule.split("train").ids.row(i).max() for i in range(40)) < datamodule.vocab_size
+    again = module(tmp_path, archive, level="char", min_freq=3)
+    again.prepare_data()
+    assert again.vocab_size == datamodule.vocab_size  # known from the cache, before setup
 
 
 def test_missing_archives_name_every_candidate_and_the_make_target(tmp_path: Path) -> None:
@@ -244,7 +210,7 @@ def test_download_does_nothing_when_a_source_exists(tmp_path: Path, archive: Pat
 def test_an_archive_without_reviews_is_reported(tmp_path: Path) -> None:
     reviews = {("train", "pos"): [b"good"], ("train", "neg"): [b"bad"]}
     with pytest.raises(DataNotFoundError, match=re.escape("no review aclImdb/test/{pos,neg}")):
-        text.read_imdb(write_imdb_archive(tmp_path / "a.tar.gz", reviews))
+        release_dataset(write_imdb_archive(tmp_path / "a.tar.gz", reviews), tmp_path / "staging")
 
 
 def test_truncated_archive_names_it_and_keeps_the_earlier_cache(tmp_path: Path, archive: Path) -> None:
@@ -263,7 +229,8 @@ def test_non_utf8_review_names_file_and_line_at_character_level(tmp_path: Path) 
     reviews = fake_reviews(3, seed=1)
     reviews["train", "pos"][1] = b"fine\nthen \xff broken"
     source = write_imdb_archive(tmp_path / "a.tar.gz", reviews)
-    with pytest.raises(DataFormatError, match=re.escape("a.tar.gz/aclImdb/train/pos/1_8.txt:2: review is not valid UTF-8")):
+    expected = re.escape("a.tar.gz/aclImdb/train/pos/1_8.txt:2: review is not valid UTF-8")
+    with pytest.raises(DataFormatError, match=expected):
         module(tmp_path, source, level="char", min_freq=1).prepare_data()
     assert prepared(tmp_path, source).class_counts("train").tolist() == [3, 3]  # bytes need no decoding
 
@@ -273,7 +240,7 @@ def test_interrupted_preparation_is_never_read_as_complete(tmp_path: Path, archi
         raise KeyboardInterrupt
 
     datamodule = module(tmp_path, archive)
-    monkeypatch.setattr(text, "save_tokenizer", interrupted)  # after every split is written, before the vocabulary
+    monkeypatch.setattr(text, "tokenizer_record", interrupted)  # after every split is tokenised
     with pytest.raises(KeyboardInterrupt):
         datamodule.prepare_data()
     with pytest.raises(DataNotFoundError, match="call prepare_data"):
@@ -285,6 +252,8 @@ def test_interrupted_preparation_is_never_read_as_complete(tmp_path: Path, archi
 
 
 def test_bad_settings_are_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="source must be one of"):
+        text.TextDataModule(data_dir="d", source="web")
     with pytest.raises(ValueError, match="level must be one of"):
         text.TextDataModule(data_dir="d", level="word")
     with pytest.raises(ValueError, match="val_split must be one of"):
@@ -293,6 +262,56 @@ def test_bad_settings_are_refused_with_the_choices() -> None:
         text.TextDataModule(data_dir="d", n_val=10)
     with pytest.raises(ValueError, match="max_length counts EOS"):
         text.TextDataModule(data_dir="d", max_length=1)
+
+
+# --------------------------------------------------------------------------- the Hub
+
+
+IMDB_FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
+
+
+def imdb_hub_repository(folder: Path, reviews: dict[tuple[str, str], list[bytes]]) -> Path:
+    """A folder laid out like ``stanfordnlp/imdb`` holding ``reviews`` in the release's order (label, then id)."""
+    splits = {}
+    for split in ("train", "test"):
+        texts = [data.decode() for sentiment in ("neg", "pos") for data in reviews[split, sentiment]]
+        labels = [label for label, sentiment in enumerate(("neg", "pos")) for _ in reviews[split, sentiment]]
+        splits[split] = {"text": texts, "label": labels}
+    splits["unsupervised"] = {"text": ["an unlabelled review"], "label": [-1]}
+    return write_hub_repository(folder, "plain_text", splits, IMDB_FEATURES)
+
+
+def test_hub_source_reads_a_hub_layout_folder_like_the_release(tmp_path: Path, archive: Path) -> None:
+    reviews = fake_reviews(20, seed=0)
+    repository = imdb_hub_repository(tmp_path / "stanfordnlp_imdb", reviews)
+    hub = text.TextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository), max_length=64,
+                              val_split="train", val_fraction=0.25, n_train=20, n_val=4, n_test=10)
+    with pytest.raises(DataNotFoundError, match=re.escape('make data-text ARGS="data.source=hub"')):
+        hub.prepare_data()  # nothing downloaded yet
+    snapshot = hub.download()
+    hub_folder = str(repository).strip("/").replace("/", "__")
+    assert snapshot == tmp_path / "data" / "downloads" / "hub" / hub_folder / "plain_text"
+    hub.prepare_data()
+    hub.setup()
+    release = prepared(tmp_path, archive, max_length=64, val_split="train", val_fraction=0.25, n_train=20, n_val=4,
+                       n_test=10)
+    assert hub.cache_dir() != release.cache_dir()
+    for split in ("train", "val", "test"):
+        mine, theirs = hub.split(split), release.split(split)
+        assert mine.labels.tolist() == theirs.labels.tolist()
+        assert all(np.array_equal(mine.ids.row(i), theirs.ids.row(i)) for i in range(len(mine)))
+    assert hub.download() == snapshot  # present: nothing is fetched again
+
+
+def test_a_hub_label_outside_0_1_names_the_row(tmp_path: Path) -> None:
+    reviews = fake_reviews(2, seed=0)
+    repository = imdb_hub_repository(tmp_path / "imdb", reviews)
+    bad = {"train": {"text": ["fine", "odd"], "label": [1, -1]}, "test": {"text": ["ok"], "label": [0]}}
+    write_hub_repository(repository, "plain_text", bad, IMDB_FEATURES)
+    datamodule = text.TextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository))
+    datamodule.download()
+    with pytest.raises(DataFormatError, match=r"train:2: label -1 of train row 1 is not 0 \(neg\) or 1 \(pos\)"):
+        datamodule.prepare_data()
 
 
 def test_tiny_text_s4d_trains_end_to_end(compose_train, tmp_path: Path) -> None:

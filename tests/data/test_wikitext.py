@@ -1,12 +1,12 @@
-"""WikiText-103 data (data.md): reading and vocabulary, the stream cache, windows that score every
-token once, unigram perplexity on real WikiText-2 against an independent count, missing files,
-and the download path from a file:// archive."""
+"""WikiText-103 data: reading and vocabulary, the cached ids, windows that score every token once,
+unigram perplexity on real WikiText-2 against an independent count, missing files, the download
+path from a file:// archive, and the Hub path on a local Hub-layout folder."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -14,12 +14,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from datasets import Features, Value
 
-from lra_snn.data import download, wikitext
-from lra_snn.data.cache import META_FILE
-from lra_snn.data.errors import CacheMismatchError, DataFormatError, DataNotFoundError
-from lra_snn.data.wikitext import EOS, IGNORE_INDEX, UNK, StreamWindows, Vocabulary, WikiTextDataModule
+from lra_snn.data import download, store
+from lra_snn.data.errors import CacheRebuiltWarning, DataFormatError, DataNotFoundError
+from lra_snn.data.wikitext103 import module as wikitext
+from lra_snn.data.wikitext103.module import (
+    EOS,
+    IGNORE_INDEX,
+    UNK,
+    ChunkedStream,
+    StreamWindows,
+    Vocabulary,
+    WikiTextDataModule,
+)
+from lra_snn.data.wikitext103.source import release_dataset
 from lra_snn.metrics.perplexity import Perplexity
+from tests.fakes import write_hub_repository
 
 # WikiText-2 shares WikiText-103's valid and test sets: Merity et al. (2016), Table 1.
 PUBLISHED_TOKENS = {"valid": 217_646, "test": 245_569}
@@ -39,7 +50,7 @@ def write_corpus(folder: Path, train=TRAIN_LINES, valid=VALID_LINES, test=TEST_L
 
 def words_with_eos(path: Path) -> list[str]:
     """The reference reading, written independently of the module: split each line, add <eos>."""
-    return [word for line in path.read_text(encoding="utf-8").split("\n")[:-1] for word in line.split() + [EOS]]
+    return [word for line in path.read_text(encoding="utf-8").split("\n")[:-1] for word in [*line.split(), EOS]]
 
 
 @pytest.fixture
@@ -81,7 +92,7 @@ def test_vocabulary_keeps_case_puts_eos_after_every_line_and_ranks_by_count(corp
     assert vocab.counts.tolist() == [3, 2, 2, 1, 1, 1, 1, 1]
     assert module.encoder_kwargs() == module.task_kwargs() == {"vocab_size": 8}
     ids = {token: i for i, token in enumerate(vocab.tokens)}
-    train = [ids[w] for w in "The cat sat . <eos> <eos> the Cat <unk> the . <eos>".split()]
+    train = [ids[w] for w in ["The", "cat", "sat", ".", "<eos>", "<eos>", "the", "Cat", "<unk>", "the", ".", "<eos>"]]
     assert np.array_equal(module.streams["train"], train)
     # "dog" never occurs in train: it becomes <unk> and is counted
     assert np.array_equal(module.streams["valid"], [ids["the"], ids[UNK], ids["."], ids[EOS]])
@@ -113,10 +124,18 @@ def test_real_wikitext_token_counts_match_the_published_figures(wikitext2: WikiT
 
 
 def test_a_line_that_is_not_utf8_names_its_file_and_line(tmp_path: Path) -> None:
-    path = tmp_path / "wiki.train.tokens"
-    path.write_bytes(b" fine line \n \xff broken \n")
-    with pytest.raises(DataFormatError, match=r"wiki\.train\.tokens:2: not valid UTF-8"):
-        wikitext.count_tokens(path)
+    folder = write_corpus(tmp_path / "src")
+    (folder / "wiki.valid.tokens").write_bytes(b" fine line \n \xff broken \n")
+    files = {split: f"wiki.{split}.tokens" for split in ("train", "valid", "test")}
+    with pytest.raises(DataFormatError, match=r"wiki\.valid\.tokens:2: not valid UTF-8"):
+        release_dataset(folder, files, tmp_path / "staging")
+
+
+def test_an_empty_split_file_is_refused(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "src", test=[])
+    module = WikiTextDataModule(data_dir=tmp_path / "data", source_dir=folder)
+    with pytest.raises(DataFormatError, match=r"wiki\.test\.tokens:1: the file holds no lines"):
+        module.prepare_data()
 
 
 # --------------------------------------------------------------------------- windows
@@ -137,16 +156,31 @@ def collect_rows(windows: StreamWindows) -> tuple[list[list[int]], list[list[int
     return targets, inputs, lengths
 
 
+def chunked(stream: np.ndarray, cuts: list[int]) -> ChunkedStream:
+    """``stream`` held in several chunks, cut at ``cuts`` (as an Arrow column of many record batches is)."""
+    return ChunkedStream(np.split(stream, cuts))
+
+
 @pytest.mark.parametrize(("n_tokens", "rows", "max_length"), [(103, 4, 7), (96, 4, 8), (50, 3, 100), (11, 11, 1)])
-def test_windows_score_every_token_once_with_targets_shifted_by_one(n_tokens, rows, max_length) -> None:
+@pytest.mark.parametrize("storage", ["array", "chunks"])
+def test_windows_score_every_token_once_with_targets_shifted_by_one(n_tokens, rows, max_length, storage) -> None:
     stream = np.random.default_rng(n_tokens).integers(3, 1000, n_tokens).astype(np.int32)
-    windows = StreamWindows(stream, rows, max_length, context_id=2)
+    served = stream if storage == "array" else chunked(stream, [1, 5, n_tokens // 2, n_tokens // 2 + 1])
+    windows = StreamWindows(served, rows, max_length, context_id=2)
     targets, inputs, lengths = collect_rows(windows)
     assert np.array_equal(np.concatenate(targets), stream)  # every token a target, once, in order
     assert np.array_equal(np.concatenate(inputs), np.concatenate([[2], stream[:-1]]))  # the previous token
     assert max(len(r) for r in targets) - min(len(r) for r in targets) <= 1  # rows differ by at most one token
     for row in lengths:  # full windows of max_length, then at most one partial one
         assert len(row) == len(windows) and all(n == max_length for n in row[:-1]) and 0 < row[-1] <= max_length
+
+
+def test_a_chunked_stream_reads_positions_and_prefixes_across_chunks() -> None:
+    stream = np.arange(100, 130, dtype=np.int32)
+    chunks = chunked(stream, [3, 3, 10, 29])
+    positions = np.array([[0, 2, 3, 9], [10, 28, 29, 5]])
+    assert np.array_equal(chunks[positions], stream[positions]) and len(chunks) == 30
+    assert np.array_equal(np.asarray(chunks.prefix(11)), stream[:11]) and len(chunks.prefix(99)) == 30
 
 
 def test_ranks_share_the_rows_and_serve_equally_many_windows() -> None:
@@ -221,21 +255,22 @@ def test_second_prepare_reuses_the_cache(corpus_module, monkeypatch) -> None:
     first = corpus_module(max_length=4, global_batch=2)
     first.prepare_data()
     directory = first.cache_dir()
-    stamp = (directory / "train.bin").stat().st_mtime_ns
+    stamp = (directory / store.META_FILE).stat().st_mtime_ns
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the cache was rebuilt although it was complete")
 
     monkeypatch.setattr(wikitext, "count_tokens", no_rebuild)
-    monkeypatch.setattr(wikitext, "encode_file", no_rebuild)
+    monkeypatch.setattr(wikitext, "encode_lines", no_rebuild)
     second = corpus_module(max_length=16, global_batch=1)  # serving settings share the cache
     second.prepare_data()
+    assert second.vocab_size == 8  # known from the cache before setup
     second.setup()
-    assert second.cache_dir() == directory and (directory / "train.bin").stat().st_mtime_ns == stamp
+    assert second.cache_dir() == directory and (directory / store.META_FILE).stat().st_mtime_ns == stamp
     assert second.vocab_size == first.vocab_size == 8
 
 
-def test_changed_source_gets_a_new_cache_and_a_stale_one_is_refused(corpus_module, tmp_path: Path) -> None:
+def test_changed_source_gets_a_new_cache_and_a_damaged_one_is_rebuilt(corpus_module, tmp_path: Path) -> None:
     module = corpus_module(max_length=4, global_batch=2)
     module.prepare_data()
     old = module.cache_dir()
@@ -246,12 +281,13 @@ def test_changed_source_gets_a_new_cache_and_a_stale_one_is_refused(corpus_modul
     module.setup()
     assert module.vocab_size == 11 and module.token_counts()["train"] == 17
 
-    meta = module.cache_dir() / META_FILE
-    stored = json.loads(meta.read_text())
-    stored["settings"]["format"] = -1
-    meta.write_text(json.dumps(stored))
-    with pytest.raises(CacheMismatchError, match="format: stored -1, requested 1"):
+    (module.cache_dir() / wikitext.VOCAB_FILE).write_text("the\t1\n", encoding="utf-8")
+    with pytest.raises(DataNotFoundError, match=r"cache damaged: vocab\.txt is 6 bytes"):
         module.setup()
+    with pytest.warns(CacheRebuiltWarning, match=re.escape(str(module.cache_dir()))):
+        module.prepare_data()
+    module.setup()
+    assert len(module.vocabulary) == 11
 
 
 def test_setup_before_prepare_says_what_to_run(corpus_module) -> None:
@@ -294,3 +330,29 @@ def test_download_unpacks_the_archive_into_source_dir(tmp_path: Path, monkeypatc
     assert module.token_counts() == {"train": 12, "valid": 4, "test": 13}
     archive.unlink()  # files present: a second download() fetches nothing
     assert module.download() == folder
+
+
+# --------------------------------------------------------------------------- the Hub
+
+
+def test_hub_source_reads_a_hub_layout_folder_like_the_release(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "src")
+    # the Hub's rows: one per line of the release files, with its line break; empty lines as ""
+    splits = {hub: {"text": [line if line.strip() else "" for line in (folder / f"wiki.{split}.tokens")
+                             .read_text(encoding="utf-8").splitlines(keepends=True)]}
+              for split, hub in (("train", "train"), ("valid", "validation"), ("test", "test"))}
+    repository = write_hub_repository(tmp_path / "Salesforce_wikitext", "wikitext-103-v1", splits,
+                                      Features({"text": Value("string")}))
+    hub = WikiTextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository), max_length=4,
+                             global_batch=2)
+    with pytest.raises(DataNotFoundError, match=re.escape('make data-wikitext103 ARGS="data.source=hub"')):
+        hub.prepare_data()
+    hub.download()
+    hub.prepare_data()
+    hub.setup()
+    release = WikiTextDataModule(data_dir=tmp_path / "data", source_dir=folder, max_length=4, global_batch=2)
+    release.prepare_data()
+    release.setup()
+    assert hub.vocabulary.tokens == release.vocabulary.tokens and hub.token_counts() == release.token_counts()
+    for split in ("train", "valid", "test"):
+        assert np.array_equal(np.asarray(hub.streams[split]), np.asarray(release.streams[split]))

@@ -1,23 +1,21 @@
-"""Seeded Pathfinder / Path-X generator (Linsley et al. 2018; LRA, Tay et al. 2020) writing the release layout.
+"""Seeded Pathfinder / Path-X generator (Linsley et al. 2018; LRA, Tay et al. 2020).
 
 An image holds two target "snakes" (chains of short line segments, "paddles", separated by a gap
 of ``margin`` px), distractor snakes of ``contour_length // 3`` paddles, and two marker discs:
 on both ends of ONE target snake (label 1) or on one end of each (label 0). Each new paddle turns
 by an angle ``d`` drawn with weight ``max(cos(continuity * d), 0) ** 2`` (first lobe only), among
-the candidate directions that keep every stroke ``snake_gap`` px clear of the other snakes
-(data.md, "Generators"). Geometry is continuous (output-pixel units); strokes are rendered at
-``antialias`` times the resolution, downsampled with Lanczos and scaled so each image's maximum
-is 255. ``write_release`` writes LRA's on-disk layout: ``<difficulty>/imgs/<batch>/sample_<n>.png``
-and ``<difficulty>/metadata/<batch>.npy`` (a text file, one line per image).
+the candidate directions that keep every stroke ``snake_gap`` px clear of the other snakes.
+Geometry is continuous (output-pixel units); strokes are rendered at ``antialias`` times the
+resolution, downsampled with Lanczos and scaled so each image's maximum is 255. Images are drawn
+in batches (LRA's release holds ``imgs/<batch>/`` folders of 1,000), each seeded by
+``(seed, batch)`` (``draw_batch``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +26,7 @@ DIFFICULTIES = {"curv_baseline": 6, "curv_contour_length_9": 9, "curv_contour_le
 LRA_DIFFICULTY = "curv_contour_length_14"
 GENERATOR_VERSION = 1  # bump when draw_image draws different images for the same arguments
 
-# LRA's settings per resolution (lra_benchmarks' TFDS builders; data.md). Path-X keeps the original
+# LRA's settings per resolution (lra_benchmarks' TFDS builders). Path-X keeps the original
 # generator's default paddle_length of 5 px; each Path-X image draws its margin from (2, 3).
 LRA_PRESETS: dict[int, dict[str, Any]] = {
     32: {"paddle_length": 2.0, "paddle_thickness": 0.5, "marker_radius": 1.5, "seed_distance": 7.0,
@@ -440,55 +438,19 @@ def downsample(canvas: np.ndarray, resolution: int) -> np.ndarray:
     return np.rint(small * (255.0 / peak)).astype(np.uint8)
 
 
-# --------------------------------------------------------------------------- release layout
+# --------------------------------------------------------------------------- batches
 
 
-def metadata_line(batch: int, index: int, label: int, margin: int, params: SnakeParams) -> str:
-    """One line of ``metadata/<batch>.npy`` in the release's column order (see module docstring)."""
-    fields = (f"imgs/{batch}", f"sample_{index}.png", index, label, params.continuity, params.contour_length,
-              params.distractor_length, _number(params.paddle_length), _number(params.paddle_thickness), margin, 1)
-    return " ".join(str(field) for field in fields)
-
-
-def _number(value: float) -> int | float:
-    """``2.0`` -> ``2`` (the release writes integral lengths without a decimal point), else unchanged."""
-    return int(value) if float(value).is_integer() else value
-
-
-def write_batch(difficulty_dir: str | Path, params: SnakeParams, batch: int, n_images: int, seed: int) -> None:
-    """Draw ``n_images`` with the generator seeded by ``(seed, batch)`` and write their PNGs and metadata."""
-    difficulty_dir = Path(difficulty_dir)
-    image_dir = difficulty_dir / "imgs" / str(batch)
-    image_dir.mkdir(parents=True, exist_ok=True)
-    (difficulty_dir / "metadata").mkdir(exist_ok=True)
+def draw_batch(params: SnakeParams, batch: int, n_images: int, seed: int) -> Iterator[Drawing]:
+    """The ``n_images`` drawings of batch ``batch``: one generator seeded by ``(seed, batch)`` draws them in
+    turn, so a batch's images depend neither on the other batches nor on which process draws them."""
     rng = np.random.default_rng([seed, batch])
-    lines = []
-    for index in range(n_images):
-        drawing = draw_image(params, rng)
-        Image.fromarray(drawing.image).save(image_dir / f"sample_{index}.png")
-        lines.append(metadata_line(batch, index, drawing.label, drawing.margin, params))
-    (difficulty_dir / "metadata" / f"{batch}.npy").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    for _ in range(n_images):
+        yield draw_image(params, rng)
 
 
-def write_release(root: str | Path, params: SnakeParams, n_images: int, *, seed: int,
-                  images_per_batch: int = 1000, workers: int = 1) -> Path:
-    """Write ``n_images`` in the release layout under ``<root>/pathfinder<res>/<difficulty>/``; return that folder.
-
-    Batches hold ``images_per_batch`` images (the last one the rest); each is seeded by
-    ``(seed, batch)``, so a batch's content depends neither on the other batches nor on
-    ``workers``, the number of processes writing batches in parallel.
-    """
-    if n_images < 1 or images_per_batch < 1 or workers < 1:
-        raise ValueError(f"need n_images, images_per_batch and workers >= 1, got {n_images}, {images_per_batch}, "
-                         f"{workers}")
-    difficulty_dir = Path(root) / f"pathfinder{params.resolution}" / difficulty_folder(params.contour_length)
-    batches = range(math.ceil(n_images / images_per_batch))
-    counts = [min(images_per_batch, n_images - batch * images_per_batch) for batch in batches]
-    if workers == 1 or len(counts) == 1:
-        for batch, count in zip(batches, counts):
-            write_batch(difficulty_dir, params, batch, count, seed)
-        return difficulty_dir
-    with ProcessPoolExecutor(max_workers=min(workers, len(counts))) as pool:
-        n = len(counts)
-        list(pool.map(write_batch, [difficulty_dir] * n, [params] * n, batches, counts, [seed] * n))
-    return difficulty_dir
+def batch_sizes(n_images: int, images_per_batch: int) -> list[int]:
+    """Images per batch: ``images_per_batch`` each, the last batch the rest."""
+    if n_images < 1 or images_per_batch < 1:
+        raise ValueError(f"need n_images and images_per_batch >= 1, got {n_images}, {images_per_batch}")
+    return [min(images_per_batch, n_images - start) for start in range(0, n_images, images_per_batch)]

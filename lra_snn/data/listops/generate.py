@@ -1,7 +1,7 @@
-"""ListOps (Nangia & Bowman 2018; LRA, Tay et al. 2020): evaluator, seeded generator, TSV reader/writer, tokenizer.
+"""ListOps (Nangia & Bowman 2018; LRA, Tay et al. 2020): vocabulary, parser and evaluator, seeded generator, tokenizer.
 
 Expressions use LRA's bracket format, e.g. ``( ( ( ( [MAX 2 ) 9 ) 4 ) ] )`` = MAX(2, 9, 4) = 9.
-The generator follows LRA's recipe (``lra_benchmarks/data/listops.py``; data.md "Generators"):
+The generator follows LRA's recipe (``lra_benchmarks/data/listops.py``):
 a node at depth < max_depth is an operator with probability 0.25 (else a digit), an operator takes
 2..max_args children and one of MAX, MIN, MED, SM; a tree's length counts digits, operators and
 closing brackets (not parentheses) and is kept when min_length < length < max_length.
@@ -13,13 +13,10 @@ unknown token is a format error, because a silently altered expression would car
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
-from lra_snn.data.errors import DataFormatError, DataNotFoundError
-from lra_snn.data.tokens import EOS_ID, SPECIAL_TOKENS
+from lra_snn.data.tokenizers import EOS_ID, SPECIAL_TOKENS, token_dtype
 
 OPERATORS = ("MAX", "MIN", "MED", "SM")
 OPERATOR_TOKENS = tuple("[" + name for name in OPERATORS)
@@ -33,11 +30,6 @@ FIRST_DIGIT_ID = VOCAB.index("0")
 
 OPERATOR_PROBABILITY = 0.25  # LRA's VALUE_P: a node below max_depth is a digit when r > 0.25
 
-RELEASE_FOLDER = "listops-1000"
-SPLIT_FILES = {"train": "basic_train.tsv", "val": "basic_val.tsv", "test": "basic_test.tsv"}
-HEADER = ("Source", "Target")
-LINE_END = "\r\n"  # LRA writes its TSVs with csv.writer, whose line terminator is \r\n
-MAKE_TARGET = "make data-listops"
 GENERATOR_VERSION = 1  # bump when generate() draws different trees for the same arguments
 
 # --------------------------------------------------------------------------- parsing and evaluation
@@ -67,7 +59,7 @@ def parse(expression: str) -> np.ndarray:
         codes = np.fromiter(map(_WORD_CODES.__getitem__, words), np.int64, len(words))
     except KeyError as error:
         position = words.index(error.args[0]) + 1
-        allowed = " ".join(("(", ")") + VOCAB[len(SPECIAL_TOKENS) :])
+        allowed = " ".join(("(", ")", *VOCAB[len(SPECIAL_TOKENS) :]))
         raise ValueError(f"unknown token {error.args[0]!r} (token {position}); allowed tokens: {allowed}") from None
     _check_nesting(_PAREN_STEP[codes], "parentheses")
     ids = codes[codes < _OPEN_PAREN_CODE]
@@ -232,111 +224,6 @@ def _check_generator_bounds(n: int, max_depth: int, max_args: int, min_length: i
         )
 
 
-def write_tsv(path: str | Path, examples: list[tuple[str, int]]) -> None:
-    """Write ``(expression, label)`` pairs as LRA does: header ``Source<TAB>Target``, lines ending in \\r\\n."""
-    lines = ["\t".join(HEADER)] + [f"{expression}\t{label}" for expression, label in examples]
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write(LINE_END.join(lines) + LINE_END)
-
-
-def write_release(
-    directory: str | Path,
-    *,
-    n_train: int,
-    n_val: int,
-    n_test: int,
-    seed: int,
-    max_depth: int = 10,
-    max_args: int = 10,
-    min_length: int = 500,
-    max_length: int = 2000,
-) -> Path:
-    """Generate and write ``<directory>/listops-1000/basic_{train,val,test}.tsv``; return that folder."""
-    examples = generate(
-        n_train + n_val + n_test,
-        seed=seed,
-        max_depth=max_depth,
-        max_args=max_args,
-        min_length=min_length,
-        max_length=max_length,
-    )
-    folder = Path(directory) / RELEASE_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(examples))}
-    for split, (start, stop) in bounds.items():
-        write_tsv(folder / SPLIT_FILES[split], examples[start:stop])
-    return folder
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def locate_release(release_dir: str | Path | None) -> Path:
-    """The folder holding ``basic_{train,val,test}.tsv``: ``release_dir`` itself or the release's nesting below it."""
-    if release_dir is None:
-        raise ValueError("source='release' needs data.release_dir=<folder of the LRA release>")
-    root = Path(release_dir)
-    candidates = [
-        root,
-        root / RELEASE_FOLDER,
-        root / "lra_release" / RELEASE_FOLDER,
-        root / "lra_release" / "lra_release" / RELEASE_FOLDER,
-    ]
-    for folder in candidates:
-        if all((folder / name).is_file() for name in SPLIT_FILES.values()):
-            return folder
-    raise DataNotFoundError(
-        root / SPLIT_FILES["train"],
-        MAKE_TARGET,
-        detail="looked for basic_{train,val,test}.tsv in " + ", ".join(str(c) for c in candidates),
-    )
-
-
-def iter_rows(path: str | Path, *, header: bool = True, label_first: bool = False) -> Iterator[tuple[int, str, int]]:
-    """Yield ``(line_number, expression, label)`` of a ListOps TSV, checking columns and labels.
-
-    LRA files: ``header=True`` (``Source<TAB>Target`` required), expression first. The original
-    ListOps release (e.g. ``test_d20s.tsv``): ``header=False, label_first=True``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(path, MAKE_TARGET)
-    with open(path, encoding="utf-8", newline="") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            fields = line.rstrip("\r\n").split("\t")
-            if header and line_number == 1:
-                if tuple(fields) != HEADER:
-                    raise DataFormatError(path, 1, f"expected the header 'Source<TAB>Target', found {line.strip()!r}")
-                continue
-            if len(fields) != 2:
-                raise DataFormatError(path, line_number, f"expected 2 tab-separated columns, found {len(fields)}")
-            label_text, expression = (fields[0], fields[1]) if label_first else (fields[1], fields[0])
-            yield line_number, expression, _parse_label(path, line_number, label_text)
-
-
-def _parse_label(path: Path, line_number: int, text: str) -> int:
-    try:
-        label = int(text)
-    except ValueError:
-        raise DataFormatError(path, line_number, f"label {text!r} is not an integer") from None
-    if not 0 <= label <= 9:
-        raise DataFormatError(path, line_number, f"label {label} is outside 0-9")
-    return label
-
-
-def read_tsv(path: str | Path, *, header: bool = True, label_first: bool = False) -> tuple[list[str], np.ndarray]:
-    """Expressions and labels (int64) of a ListOps TSV; every line is checked, none is skipped."""
-    expressions, labels = [], []
-    for line_number, expression, label in iter_rows(path, header=header, label_first=label_first):
-        try:
-            parse(expression)
-        except ValueError as error:
-            raise DataFormatError(path, line_number, str(error)) from None
-        expressions.append(expression)
-        labels.append(label)
-    return expressions, np.asarray(labels, dtype=np.int64)
-
-
 # --------------------------------------------------------------------------- tokenizer
 
 
@@ -357,28 +244,15 @@ class ListOpsTokenizer:
         return len(self.vocab)
 
     def encode(self, expression: str) -> np.ndarray:
-        """Ids (uint8) of ``expression`` followed by EOS; ValueError if malformed or too long."""
+        """Ids (int16) of ``expression`` followed by EOS; ValueError if malformed or too long."""
         ids = parse(expression)
         if self.max_length is not None and len(ids) + 1 > self.max_length:
             raise ValueError(
-                f"{len(ids)} tokens + EOS exceed max_length={self.max_length}; ListOps is never truncated, "
-                f"raise max_length or generate shorter expressions"
+                f"{len(ids)} tokens + EOS exceed max_length={self.max_length} (data.max_seq_len); ListOps is never "
+                f"truncated: raise it or generate shorter expressions"
             )
-        return np.append(ids, EOS_ID).astype(np.uint8)
+        return np.append(ids, EOS_ID).astype(token_dtype(self.vocab_size))
 
     def decode(self, ids: np.ndarray) -> list[str]:
         """Token strings of ``ids``."""
         return [self.vocab[i] for i in np.asarray(ids).tolist()]
-
-    def encode_file(
-        self, path: str | Path, *, header: bool = True, label_first: bool = False
-    ) -> tuple[list[np.ndarray], np.ndarray]:
-        """Encoded sequences and labels of every line of a ListOps TSV; errors name ``file:line``."""
-        sequences, labels = [], []
-        for line_number, expression, label in iter_rows(path, header=header, label_first=label_first):
-            try:
-                sequences.append(self.encode(expression))
-            except ValueError as error:
-                raise DataFormatError(path, line_number, str(error)) from None
-            labels.append(label)
-        return sequences, np.asarray(labels, dtype=np.int64)

@@ -1,82 +1,74 @@
-"""WikiText-103 word-level language modelling (Merity et al. 2016; data.md "Formats", WikiText-103).
+"""WikiText-103 word-level language modelling (Merity et al. 2016): tokenise, then group into fixed windows.
 
-Reading: whitespace tokens, case kept, ``<eos>`` after every line (empty lines included), so the
+Tokenising: whitespace tokens, case kept, ``<eos>`` after every line (empty lines included), so the
 published token counts come out exactly (valid 217,646, test 245,569). The vocabulary is every
-token type of the train file, ids sorted by train count (most frequent first, ties by first
+token type of the train split, ids sorted by train count (most frequent first, ties by first
 occurrence), so the adaptive softmax's head cluster holds the frequent words (vocabulary 267,735
 on WikiText-103, ``<unk>`` and ``<eos>`` included). A valid/test token never seen in train maps to
 ``<unk>`` and is counted (the released files are already ``<unk>``-ed, so the count should be 0).
+A batched ``map`` turns each line (``lra_snn.data.wikitext103.source``) into ``ids`` (int32);
+the cache (``lra_snn.data.store``) holds them, ``vocab.txt`` (token and train count per line) and
+the token and unseen counts per split.
 
-Cache (``<data_dir>/cache/wikitext103/<hash>/``): ``vocab.txt`` (token and train count per line),
-one raw little-endian int32 stream per split (``train.bin``, ``valid.bin``, ``test.bin``, read back
-as a memmap, as nanoGPT does) and ``stats.json`` (tokens and unseen tokens per split).
-
-Serving: the stream of N tokens is split into ``rows`` contiguous rows (lengths differ by at most
-one) read as consecutive windows of ``max_length`` steps; targets are the stream itself and inputs
-the stream shifted right by one, preceded by one ``<eos>`` (the end of the line before the file), so
-every token is a target exactly once. The last window of a row may be partial: its true length is
-in ``lengths`` and its unused target slots hold ``IGNORE_INDEX``.
+Grouping: a split's ids, line after line, are one stream of N tokens, cut into ``rows``
+contiguous rows (lengths differ by at most one) read as consecutive windows of ``max_length``
+steps; targets are the stream itself and inputs the stream shifted right by one, preceded by one
+``<eos>`` (the end of the line before the file), so every token is a target exactly once. The last
+window of a row may be partial: its true length is in ``lengths`` and its unused target slots hold
+``IGNORE_INDEX``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from lra_snn.data import download
-from lra_snn.data.cache import cache_dir, check_settings, ensure_built, is_complete
+from lra_snn.data import store
+from lra_snn.data.base import CachedDataModule
+from lra_snn.data.download import extract as extract_archive
+from lra_snn.data.download import fetch_hub, fetch_source, hub_folder, saved_hub
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.views import Ragged
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from datasets import Dataset
+from lra_snn.data.wikitext103.source import (
+    ARCHIVE_FOLDER,
+    HUB_CONFIG,
+    HUB_PATH,
+    MAKE_TARGET,
+    SPLITS,
+    hub_dataset,
+    locate_source,
+    release_dataset,
+)
 
 TASK = "wikitext103"
-MAKE_TARGET = "make data-wikitext103"
-SPLITS = ("train", "valid", "test")
+SOURCES = ("release", "hub")
 UNK, EOS = "<unk>", "<eos>"
-ARCHIVE_FOLDER = "wikitext-103"  # the folder wikitext-103-v1.zip unpacks to
 IGNORE_INDEX = -100  # target of a padded slot (torch's cross-entropy convention)
-STREAM_DTYPE = np.dtype("<i4")
 VOCAB_FILE = "vocab.txt"
-STATS_FILE = "stats.json"
-CACHE_FORMAT = 1  # bump when the cached files change meaning
-ENCODE_CHUNK = 1 << 20  # tokens encoded per write while building a stream
+CACHE_FORMAT = 2  # bump when the cached files change meaning (2: datasets store)
+COLUMNS: dict[str, store.Column] = {"ids": ["int32"], "unseen": "int32"}
 
 
-# --------------------------------------------------------------------------- reading
+# --------------------------------------------------------------------------- vocabulary and ids
 
 
-def iter_lines(path: str | Path) -> Iterator[list[str]]:
-    """The tokens of every line of a WikiText file, each line followed by ``<eos>``.
-
-    Lines end at ``\\n`` only; a line that is not UTF-8 is a ``DataFormatError`` naming it.
-    """
-    path = Path(path)
-    with open(path, "rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                problem = f"not valid UTF-8 ({error.reason} at byte {error.start})"
-                raise DataFormatError(path, line_number, problem) from None
-            yield line.split() + [EOS]
-
-
-def count_tokens(path: str | Path) -> Counter:
-    """How often every token occurs in a WikiText file (``<eos>`` once per line), in order of first occurrence."""
+def count_tokens(lines: Dataset) -> Counter:
+    """How often every token occurs in a split's lines (``<eos>`` once per line), in order of first occurrence."""
     counts: Counter = Counter()
-    for words in iter_lines(path):
-        counts.update(words)
+    for batch in lines.with_format("arrow").iter(batch_size=10_000):
+        for line in batch.column("text").to_pylist():
+            counts.update([*line.split(), EOS])
     return counts
 
 
@@ -125,43 +117,73 @@ class Vocabulary:
         return cls(tokens, counts)
 
 
-def id_chunks(path: str | Path, vocabulary: Vocabulary, chunk_tokens: int = ENCODE_CHUNK) -> Iterator[np.ndarray]:
-    """Vocabulary ids (int64) of the tokens of ``path`` in chunks of about ``chunk_tokens``; -1 where unseen."""
-    lookup = vocabulary.index.get
-    buffer: list[int] = []
-    for words in iter_lines(path):
-        buffer.extend([lookup(word, -1) for word in words])
-        if len(buffer) >= chunk_tokens:
-            yield np.asarray(buffer, dtype=np.int64)
-            buffer = []
-    if buffer:
-        yield np.asarray(buffer, dtype=np.int64)
+def encode_lines(batch: dict[str, list], *, index: dict[str, int], unk_id: int, eos_id: int) -> dict[str, list]:
+    """``{"ids", "unseen"}`` of a batch of lines: each line's token ids then ``<eos>``; tokens absent from
+    ``index`` become ``unk_id`` and are counted in ``unseen``."""
+    lookup = index.get
+    ids, unseen = [], []
+    for line in batch["text"]:
+        found = [lookup(word, -1) for word in line.split()]
+        missing = found.count(-1)
+        if missing:
+            found = [unk_id if i < 0 else i for i in found]
+        found.append(eos_id)
+        ids.append(np.asarray(found, dtype=np.int32))
+        unseen.append(missing)
+    return {"ids": ids, "unseen": unseen}
 
 
-def encode_file(path: str | Path, vocabulary: Vocabulary, destination: str | Path) -> tuple[int, int]:
-    """Write the ids of every token of ``path`` to ``destination`` (raw int32); return (tokens, unseen).
-
-    Tokens absent from the vocabulary become ``<unk>`` and are counted as unseen.
-    """
-    n_tokens = n_unseen = 0
-    with open(destination, "wb") as out:
-        for ids in id_chunks(path, vocabulary):
-            unseen = ids < 0
-            ids[unseen] = vocabulary.unk_id
-            out.write(ids.astype(STREAM_DTYPE).tobytes())
-            n_tokens += len(ids)
-            n_unseen += int(unseen.sum())
-    if n_tokens == 0:
-        raise DataFormatError(path, 1, "the file holds no lines")
-    return n_tokens, n_unseen
+# --------------------------------------------------------------------------- streams and windows
 
 
-def load_stream(path: str | Path) -> np.ndarray:
-    """Memory-map a stream written by ``encode_file`` (read-only int32)."""
-    return np.memmap(path, dtype=STREAM_DTYPE, mode="r")
+class Stream(Protocol):
+    """Token ids read by position: a numpy array, or a ``ChunkedStream``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, positions: np.ndarray) -> np.ndarray: ...
 
 
-# --------------------------------------------------------------------------- windows
+class ChunkedStream:
+    """A split's token ids, line after line, as one stream over the stored chunks (numpy views, no copy)."""
+
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
+        self.parts = [part for part in parts if len(part)]
+        self.starts = np.concatenate([[0], np.cumsum([len(part) for part in self.parts])]).astype(np.int64)
+
+    @classmethod
+    def from_rows(cls, rows: Ragged) -> ChunkedStream:
+        """The rows of ``rows`` (lines of ids) concatenated: each chunk's values between its first and last offset."""
+        return cls([values[offsets[0] : offsets[-1]] for offsets, values in zip(rows.offsets, rows.values)])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, positions: np.ndarray) -> np.ndarray:
+        """The ids at ``positions`` (any shape, each in [0, len))."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(self.parts) == 1:
+            return self.parts[0][positions]
+        chunks = np.searchsorted(self.starts, positions, side="right") - 1
+        out = np.empty(positions.shape, dtype=self.parts[0].dtype)
+        for chunk in np.unique(chunks).tolist():
+            chosen = chunks == chunk
+            out[chosen] = self.parts[chunk][positions[chosen] - self.starts[chunk]]
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32)
+        return whole if dtype is None else whole.astype(dtype)
+
+    def prefix(self, n_tokens: int) -> ChunkedStream:
+        """The first ``n_tokens`` ids (all of them if fewer)."""
+        parts, left = [], n_tokens
+        for part in self.parts:
+            if left <= 0:
+                break
+            parts.append(part[:left])
+            left -= len(part)
+        return ChunkedStream(parts)
 
 
 def row_bounds(n_tokens: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +209,7 @@ class StreamWindows(IterableDataset):
     loader workers take every ``num_workers``-th window, which the loader interleaves back in order.
     """
 
-    def __init__(self, stream: np.ndarray, rows: int, max_length: int, context_id: int,
+    def __init__(self, stream: Stream, rows: int, max_length: int, context_id: int,
                  rank: int = 0, world_size: int = 1) -> None:
         if max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {max_length}")
@@ -230,37 +252,30 @@ class StreamWindows(IterableDataset):
 # --------------------------------------------------------------------------- data module
 
 
-def locate_source(source_dir: str | Path, files: dict[str, str]) -> Path:
-    """The folder holding every split file: ``source_dir`` itself or the archive's ``wikitext-103/`` below it."""
-    root = Path(source_dir)
-    candidates = [root, root / ARCHIVE_FOLDER]
-    for folder in candidates:
-        if all((folder / name).is_file() for name in files.values()):
-            return folder
-    absent = [name for name in files.values() if not (root / name).is_file()]
-    raise DataNotFoundError(
-        root / absent[0], MAKE_TARGET,
-        detail=f"looked for {', '.join(files.values())} in " + " and ".join(str(c) for c in candidates),
-    )
-
-
-class WikiTextDataModule(L.LightningDataModule):
+class WikiTextDataModule(CachedDataModule):
     """WikiText-103 (or a file set in its format): next-token batches of ``global_batch`` rows.
 
-    ``source_dir`` holds ``train_file``, ``valid_file`` and ``test_file`` (names relative to it, or
-    absolute), directly or in the archive's ``wikitext-103/`` subfolder. ``max_length`` is the
-    context length. ``max_train_tokens`` / ``max_eval_tokens`` serve only the first tokens of the
-    train / valid and test streams (smaller profiles); the cache always holds whole files. Train
-    windows are served in stream order every epoch.
+    ``source="release"``: ``source_dir`` holds ``train_file``, ``valid_file`` and ``test_file``
+    (names relative to it, or absolute), directly or in the archive's ``wikitext-103/`` subfolder.
+    ``source="hub"``: the Hub dataset ``hub_path`` (config ``hub_config``), kept under
+    ``<data_dir>/downloads/hub/``. ``max_length`` is the context length. ``max_train_tokens`` /
+    ``max_eval_tokens`` serve only the first tokens of the train / valid and test streams (smaller
+    profiles); the cache always holds whole splits. Train windows are served in stream order every
+    epoch; ``num_proc`` processes tokenise.
     """
 
     task = TASK
+    make_target = MAKE_TARGET
+    val_split = "valid"
 
     def __init__(
         self,
         *,
         data_dir: str | Path,
+        source: str = "release",
         source_dir: str | Path | None = None,
+        hub_path: str = HUB_PATH,
+        hub_config: str = HUB_CONFIG,
         train_file: str = "wiki.train.tokens",
         valid_file: str = "wiki.valid.tokens",
         test_file: str = "wiki.test.tokens",
@@ -270,116 +285,115 @@ class WikiTextDataModule(L.LightningDataModule):
         max_train_tokens: int | None = None,
         max_eval_tokens: int | None = None,
         num_workers: int = 0,
+        num_proc: int = 1,
     ) -> None:
         super().__init__()
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
         for name, value in (("max_length", max_length), ("global_batch", global_batch),
                             ("eval_global_batch", eval_global_batch), ("max_train_tokens", max_train_tokens),
                             ("max_eval_tokens", max_eval_tokens)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
-        self.data_dir = Path(data_dir)
-        self.source_dir = Path(source_dir) if source_dir is not None else self.data_dir / "downloads" / ARCHIVE_FOLDER
+        self._set_storage(data_dir, num_workers, num_proc)
+        self.source = source
+        self.source_dir = Path(source_dir) if source_dir is not None else self.downloads_dir() / ARCHIVE_FOLDER
+        self.hub_path = hub_path
+        self.hub_config = hub_config
         self.files = {"train": train_file, "valid": valid_file, "test": test_file}
         self.max_length = max_length
         self.global_batch = global_batch
         self.eval_global_batch = eval_global_batch or global_batch
         self.token_limits = {"train": max_train_tokens, "valid": max_eval_tokens, "test": max_eval_tokens}
-        self.num_workers = num_workers
-        self.vocabulary: Vocabulary | None = None
-        self.streams: dict[str, np.ndarray] = {}
         self.stats: dict[str, Any] = {}
+        self.vocabulary: Vocabulary | None = None
+        self.streams: dict[str, ChunkedStream] = {}
 
-    # ------------------------------------------------------------------ locations and settings
+    # ------------------------------------------------------------------ sources and settings
 
     def source_folder(self) -> Path:
         """Folder holding the three split files (``DataNotFoundError`` naming the make target if absent)."""
         return locate_source(self.source_dir, self.files)
 
-    def cache_settings(self) -> dict[str, Any]:
-        """Every setting the cache depends on: the format and each split file's location and size."""
-        folder = self.source_folder()
-        return {
-            "format": CACHE_FORMAT,
-            "files": {split: {"path": str((folder / name).resolve()), "bytes": (folder / name).stat().st_size}
-                      for split, name in self.files.items()},
-        }
+    def hub_snapshot(self) -> Path:
+        """Where ``download()`` keeps the Hub dataset."""
+        return hub_folder(self.downloads_dir(), self.hub_path, self.hub_config)
 
-    def cache_dir(self) -> Path:
-        """Folder of the vocabulary and encoded streams for the current source files."""
-        return cache_dir(self.data_dir, self.task, self.cache_settings())
+    def cache_settings(self) -> dict[str, Any]:
+        """Every setting the cache depends on: the format and the source files by content."""
+        if self.source == "hub":
+            snapshot = saved_hub(self.hub_snapshot(), self.hub_path, self.hub_config, MAKE_TARGET)
+            return {"format": CACHE_FORMAT, "source": {"kind": "hub", "sha256": self.digest(snapshot)}}
+        folder = self.source_folder()
+        return {"format": CACHE_FORMAT,
+                "source": {"kind": "release", "files": {split: self.digest(folder / name)
+                                                        for split, name in self.files.items()}}}
 
     @property
     def vocab_size(self) -> int:
-        if self.vocabulary is None:
+        if "vocab_size" not in self.stats:
             raise RuntimeError("WikiTextDataModule: call prepare_data() before asking for the vocabulary size")
-        return len(self.vocabulary)
+        return int(self.stats["vocab_size"])
 
     # ------------------------------------------------------------------ downloading and building
 
     def download(self) -> Path:
-        """Fetch and unpack wikitext-103-v1.zip into ``source_dir`` unless the split files are there (network)."""
+        """Fetch the source unless present (network; ``make data-wikitext103`` only). Release:
+        wikitext-103-v1.zip, unpacked into ``source_dir``; Hub: ``hub_path`` into ``hub_snapshot()``."""
+        if self.source == "hub":
+            return fetch_hub(self.hub_path, self.hub_config, self.hub_snapshot())
         try:
             return self.source_folder()
         except DataNotFoundError:
-            archive = download.fetch_source(TASK, self.data_dir / "downloads")
-        download.extract(archive, self.source_dir, members=lambda name: name.endswith(".tokens"))
+            archive = fetch_source(TASK, self.downloads_dir())
+        extract_archive(archive, self.source_dir, members=lambda name: name.endswith(".tokens"))
         return self.source_folder()
 
-    def prepare_data(self) -> None:
-        """Build the cache from the local files unless complete; then load the vocabulary (needed by the model)."""
-        directory = ensure_built(self.cache_dir(), self.cache_settings(), self._write_cache)
-        self.vocabulary = Vocabulary.load(directory / VOCAB_FILE)
-
-    def _write_cache(self, target: Path) -> None:
-        folder = self.source_folder()
-        log.info("building the WikiText vocabulary from %s", folder / self.files["train"])
-        vocabulary = Vocabulary.from_counts(count_tokens(folder / self.files["train"]))
-        vocabulary.save(target / VOCAB_FILE)
-        stats: dict[str, Any] = {"vocab_size": len(vocabulary), "tokens": {}, "unseen": {}}
-        for split, name in self.files.items():
-            tokens, unseen = encode_file(folder / name, vocabulary, target / f"{split}.bin")
-            stats["tokens"][split], stats["unseen"][split] = tokens, unseen
-            log.info("%s: %d tokens, %d unseen in train (mapped to <unk>)", split, tokens, unseen)
-        (target / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    def build(self, staging: Path) -> tuple[Mapping[str, Dataset], dict[str, Any]]:
+        """Count the train vocabulary, then map every split's lines to ids."""
+        if self.source == "hub":
+            lines = hub_dataset(saved_hub(self.hub_snapshot(), self.hub_path, self.hub_config, MAKE_TARGET))
+        else:
+            lines = release_dataset(self.source_folder(), self.files, staging)
+        vocabulary = Vocabulary.from_counts(count_tokens(lines["train"]))
+        vocabulary.save(staging / VOCAB_FILE)
+        stats: dict[str, Any] = {"vocab_size": len(vocabulary), "eos_id": vocabulary.eos_id, "tokens": {},
+                                 "unseen": {}}
+        splits = {}
+        for split in SPLITS:
+            encoded = store.map_batches(lines[split], encode_lines, COLUMNS, staging, f"{split}-ids", self.num_proc,
+                                        index=vocabulary.index, unk_id=vocabulary.unk_id, eos_id=vocabulary.eos_id)
+            stats["tokens"][split] = int(np.sum(Ragged.from_arrow(encoded.data.column("ids")).lengths()))
+            stats["unseen"][split] = int(np.sum(store.column(encoded, "unseen")))
+            splits[split] = encoded.remove_columns(["unseen"])
+        return splits, stats
 
     # ------------------------------------------------------------------ Lightning hooks
 
-    def setup(self, stage: str | None = None) -> None:
-        """Memory-map the three streams and read the vocabulary from the cache built by ``prepare_data``."""
-        directory = self.cache_dir()
-        if not is_complete(directory):
-            raise DataNotFoundError(directory, MAKE_TARGET, detail="cache not built; call prepare_data() first")
-        check_settings(directory, self.cache_settings())
-        self.vocabulary = Vocabulary.load(directory / VOCAB_FILE)
-        self.stats = json.loads((directory / STATS_FILE).read_text(encoding="utf-8"))
-        self.streams = {split: self._limited(load_stream(directory / f"{split}.bin"), split) for split in SPLITS}
+    def _learn(self, extra: dict[str, Any]) -> None:
+        self.stats = extra
 
-    def _limited(self, stream: np.ndarray, split: str) -> np.ndarray:
-        limit = self.token_limits[split]
-        return stream if limit is None else stream[:limit]
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.global_batch)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", self.eval_global_batch)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_global_batch)
+    def _open(self, stored: store.Stored) -> None:
+        self.vocabulary = Vocabulary.load(stored.directory / VOCAB_FILE)
+        self.streams = {}
+        for split, table in stored.tables.items():
+            stream = ChunkedStream.from_rows(Ragged.from_arrow(table.column("ids")))
+            limit = self.token_limits[split]
+            self.streams[split] = stream if limit is None else stream.prefix(limit)
 
     def windows(self, split: str, rows: int | None = None, rank: int = 0, world_size: int = 1) -> StreamWindows:
         """The windows of ``split`` (default rows: ``global_batch`` for train, ``eval_global_batch`` otherwise)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         self._require_setup()
-        assert self.vocabulary is not None  # loaded by setup() with the streams
         if rows is None:
             rows = self.global_batch if split == "train" else self.eval_global_batch
-        return StreamWindows(self.streams[split], rows, self.max_length, self.vocabulary.eos_id, rank, world_size)
+        return StreamWindows(self.streams[split], rows, self.max_length, int(self.stats["eos_id"]), rank, world_size)
 
-    def _loader(self, split: str, rows: int) -> DataLoader:
+    def _loader(self, split: str, training: bool) -> DataLoader:
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        rows = self.global_batch if training else self.eval_global_batch
         return DataLoader(self.windows(split, rows, rank, world_size), batch_size=None,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
@@ -399,7 +413,7 @@ class WikiTextDataModule(L.LightningDataModule):
         return {split: len(stream) for split, stream in self.streams.items()}
 
     def unseen_counts(self) -> dict[str, int]:
-        """Tokens of each whole split file absent from the train vocabulary (mapped to ``<unk>``)."""
+        """Tokens of each whole split absent from the train vocabulary (mapped to ``<unk>``)."""
         self._require_setup()
         return dict(self.stats["unseen"])
 

@@ -1,0 +1,2 @@
+"""LRA ListOps: the generator (generate), the release files and generated examples (source), the data
+module (module)."""

@@ -1,0 +1,1 @@
+"""LRA Retrieval: the AAN pair TSVs of the LRA release (source), tokenised by the data module (module)."""

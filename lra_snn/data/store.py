@@ -1,0 +1,410 @@
+"""Preprocessed splits stored with Hugging Face ``datasets``, keyed by every setting and by the content
+of the source files.
+
+A cache folder ``<data_dir>/cache/<task>/<hash>/`` holds ``splits/`` (``DatasetDict.save_to_disk``:
+Arrow files per split, readable with ``datasets.load_from_disk``), any files the build adds (e.g. a
+vocabulary) and ``meta.json``, written last: the settings, the rows of every split, the size of every
+file and what the build learnt (``extra``). The hash is a short sha256 of the settings as sorted JSON;
+a module's settings name its source files by a content digest (``content_digest``, sha256,
+memoised by the files' size and modification time), never by path and size, so an edited source
+file, even one of the same size, gets a new cache.
+
+Building (``ensure``) happens in a staging sibling ``.<hash>.tmp-<host>-<pid>-<id>``, where
+``datasets`` also keeps its intermediate Arrow files (``from_generator``, ``map``, under
+``work/``); the sibling is renamed into place once ``meta.json`` is written and every file is on
+disk. Staging folders left by a killed build on this host are removed on the next build. Opening
+checks ``meta.json``, the settings, every file's size and every split's rows; ``ensure`` rebuilds a
+cache that fails a check with a ``CacheRebuiltWarning`` naming it, ``load`` refuses it.
+
+``load`` memory-maps the Arrow files with pyarrow (zero copy; ``datasets`` itself is imported only
+to build), and nothing here imports pyarrow or ``datasets`` at import time: a module that can work
+without them (ListOps, on a machine without ``datasets``) imports this one freely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lra_snn.data.errors import CacheRebuiltWarning, DataNotFoundError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from datasets import Dataset
+
+log = logging.getLogger(__name__)
+
+STORE_FORMAT = 1  # bump when the folder layout or meta.json changes meaning
+META_FILE = "meta.json"
+SPLITS_FOLDER = "splits"
+WORK_FOLDER = "work"
+DIGESTS_FILE = "digests.json"
+HASH_CHARS = 16
+RACY_SECONDS = 2.0  # a file modified this recently may change again within its mtime's resolution
+
+Build = Callable[[Path], tuple[Mapping[str, "Dataset"], dict[str, Any]]]
+# A column's type for ``features``: a value type ("int8", "binary", "string", ...), a list of one
+# (["int16"]: variable length) or a value type and a length (("uint8", 1024): fixed length).
+Column = str | list[str] | tuple[str, int]
+
+
+def have_datasets() -> bool:
+    """Whether ``datasets`` can be imported here (without importing it)."""
+    try:
+        return importlib.util.find_spec("datasets") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def canonical_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings as they read back from JSON (tuples become lists), so stored and requested compare equal."""
+    try:
+        return json.loads(json.dumps(settings, sort_keys=True))
+    except TypeError as error:
+        raise TypeError(
+            f"cache settings must be JSON values (str, int, float, bool, None, list, dict): {error}"
+        ) from None
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    """Short, stable hash of ``settings``: sha256 of their sorted, compact JSON."""
+    text = json.dumps(canonical_settings(settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_CHARS]
+
+
+def cache_dir(root: str | Path, task: str, settings: Mapping[str, Any]) -> Path:
+    """Where the cache of ``task`` built with ``settings`` lives: ``<root>/cache/<task>/<hash>``."""
+    return Path(root) / "cache" / task / settings_hash(settings)
+
+
+# --------------------------------------------------------------------------- content digests
+
+
+def content_digest(path: str | Path, data_dir: str | Path) -> str:
+    """sha256 of a file's bytes, or of a folder's files (relative names and contents, in name order).
+
+    Memoised in ``<data_dir>/cache/digests.json`` by the path and the size and modification time of
+    every file, so an unchanged source is read once; a file modified in the last ``RACY_SECONDS``
+    is read again next time (a same-size edit within its mtime's resolution would look unchanged).
+    """
+    path = Path(path).resolve()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    stats = [(p.stat(), p) for p in files]
+    names = [p.relative_to(path).as_posix() if p != path else p.name for _, p in stats]
+    signature = hashlib.sha256(
+        json.dumps([(name, st.st_size, st.st_mtime_ns) for name, (st, _) in zip(names, stats)]).encode()
+    ).hexdigest()
+    memo_path = Path(data_dir) / "cache" / DIGESTS_FILE
+    memo = _read_json(memo_path)
+    entry = memo.get(str(path))
+    if isinstance(entry, dict) and entry.get("stat") == signature and isinstance(entry.get("sha256"), str):
+        return entry["sha256"]
+    if path.is_file():
+        digest = _file_sha256(path)
+    else:
+        whole = hashlib.sha256()
+        for name, file in zip(names, files):
+            whole.update(f"{name}\0{_file_sha256(file)}\n".encode())
+        digest = whole.hexdigest()
+    newest = max((st.st_mtime_ns for st, _ in stats), default=0) / 1e9
+    if time.time() - newest > RACY_SECONDS:
+        memo[str(path)] = {"stat": signature, "sha256": digest}
+        _write_json_atomically(memo_path, memo)
+    return digest
+
+
+def _file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _write_json_atomically(path: Path, content: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    partial.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+# --------------------------------------------------------------------------- opening
+
+
+class DamagedCache(Exception):
+    """A cache folder failed a check when opened; the message says which."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An opened cache: its folder, one memory-mapped Arrow table per split, and what the build learnt."""
+
+    directory: Path
+    tables: dict[str, pa.Table]
+    extra: dict[str, Any]
+
+
+def load(directory: str | Path, settings: Mapping[str, Any], make_target: str) -> Stored:
+    """Open the cache ``directory`` built by ``ensure`` with ``settings``; ``DataNotFoundError`` if it was
+    never built (call ``prepare_data()``) or fails its checks (``prepare_data()`` builds it again)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataNotFoundError(directory, make_target, detail="cache not built; call prepare_data() first")
+    try:
+        return _open(directory, settings)
+    except DamagedCache as damage:
+        raise DataNotFoundError(
+            directory, make_target, detail=f"cache damaged: {damage}; prepare_data() builds it again"
+        ) from None
+
+
+def _open(directory: Path, settings: Mapping[str, Any]) -> Stored:
+    import pyarrow as pa
+
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        recorded_settings, files, splits = meta["settings"], meta["files"], meta["splits"]
+        extra = meta.get("extra", {})
+    except FileNotFoundError:
+        raise DamagedCache(f"{META_FILE} is missing") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DamagedCache(f"{META_FILE} is unreadable ({type(error).__name__}: {error})") from None
+    if meta.get("format") != STORE_FORMAT:
+        raise DamagedCache(f"store format {meta.get('format')!r}, this code reads {STORE_FORMAT}")
+    differences = _differences(recorded_settings, canonical_settings(settings))
+    if differences:
+        raise DamagedCache("built with other settings: " + "; ".join(differences))
+    for name, size in files.items():
+        path = directory / name
+        found = path.stat().st_size if path.is_file() else None
+        if found != size:
+            state = "missing" if found is None else f"{found} bytes, written with {size}"
+            raise DamagedCache(f"{name} is {state}")
+    tables = {}
+    for split, rows in splits.items():
+        arrow_files = sorted(name for name in files if name.startswith(f"{SPLITS_FOLDER}/{split}/")
+                             and name.endswith(".arrow"))
+        try:
+            parts = [pa.ipc.open_stream(pa.memory_map(str(directory / name))).read_all() for name in arrow_files]
+            table = pa.concat_tables(parts) if parts else None
+        except (pa.ArrowException, OSError) as error:
+            raise DamagedCache(f"the Arrow files of split {split!r} are unreadable ({error})") from None
+        if table is None or table.num_rows != rows:
+            found = 0 if table is None else table.num_rows
+            raise DamagedCache(f"split {split!r} holds {found} rows, written with {rows}")
+        tables[split] = table
+    return Stored(directory, tables, extra)
+
+
+def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{key}: stored {stored.get(key, '<absent>')!r}, requested {wanted.get(key, '<absent>')!r}"
+        for key in sorted(set(stored) | set(wanted))
+        if stored.get(key, "<absent>") != wanted.get(key, "<absent>")
+    ]
+
+
+# --------------------------------------------------------------------------- building
+
+
+def ensure(directory: str | Path, settings: Mapping[str, Any], build: Build) -> dict[str, Any]:
+    """What the build of cache ``directory`` learnt (its ``extra``), building it first unless it opens.
+
+    ``build(staging)`` returns the splits (``datasets.Dataset`` per name, their intermediate files
+    under ``scratch(staging)``) and a JSON-able ``extra``; it may write further files into
+    ``staging``. A folder that fails its checks is built again, with a ``CacheRebuiltWarning``.
+    """
+    directory = Path(directory)
+    remove_leftover_staging(directory.parent)
+    if directory.exists():
+        try:
+            return _open(directory, settings).extra
+        except DamagedCache as damage:
+            message = f"cache {directory} is damaged ({damage}); building it again"
+            log.warning(message)
+            warnings.warn(message, CacheRebuiltWarning, stacklevel=2)
+    return _build(directory, settings, build)
+
+
+def scratch(staging: Path) -> Path:
+    """The folder of a build's intermediate files (``datasets``' ``cache_dir``), deleted when it ends."""
+    return staging / WORK_FOLDER
+
+
+def _build(directory: Path, settings: Mapping[str, Any], build: Build) -> dict[str, Any]:
+    from datasets import DatasetDict
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = directory.parent / f".{directory.name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        splits, extra = build(staging)
+        DatasetDict(dict(splits)).save_to_disk(str(staging / SPLITS_FOLDER))
+        shutil.rmtree(scratch(staging), ignore_errors=True)
+        files = {path.relative_to(staging).as_posix(): path.stat().st_size
+                 for path in sorted(staging.rglob("*")) if path.is_file()}
+        meta = {"format": STORE_FORMAT, "settings": canonical_settings(settings),
+                "splits": {name: len(split) for name, split in splits.items()}, "files": files,
+                "extra": canonical_settings(extra)}
+        (staging / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        _fsync_tree(staging)
+        if directory.exists():
+            shutil.rmtree(directory)  # damaged (checked by ensure)
+        _move_into_place(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return extra
+
+
+def remove_leftover_staging(parent: Path) -> None:
+    """Delete the staging folders in ``parent`` of builds on this host whose process no longer runs."""
+    if not parent.is_dir():
+        return
+    host = socket.gethostname()
+    for child in parent.iterdir():
+        name = child.name
+        if not (child.is_dir() and name.startswith(".") and ".tmp-" in name):
+            continue
+        owner = name.rpartition(".tmp-")[2].rsplit("-", 2)
+        if len(owner) == 3 and owner[0] == host and owner[1].isdigit() and not _running(int(owner[1])):
+            log.info("removing %s, left by an interrupted build", child)
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _move_into_place(staging: Path, directory: Path) -> None:
+    """Rename ``staging`` to ``directory``; if a concurrent build finished first, keep that one."""
+    try:
+        os.replace(staging, directory)
+    except OSError:
+        if not (directory / META_FILE).is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+    _fsync_directory(directory.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file below ``folder``, then the folders themselves, to disk."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    for path in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        _fsync_directory(path)
+    _fsync_directory(folder)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Flush a folder's entries (where the platform can open folders; a no-op elsewhere)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# --------------------------------------------------------------------------- datasets helpers
+
+
+def features(columns: Mapping[str, Column]) -> Any:
+    """``datasets.Features`` of ``columns`` (name -> ``Column``), so a caller need not import ``datasets``."""
+    from datasets import Features, List, Value
+
+    def feature(column: Column) -> Any:
+        if isinstance(column, str):
+            return Value(column)
+        if isinstance(column, list):
+            return List(Value(column[0]))
+        return List(Value(column[0]), length=column[1])
+
+    return Features({name: feature(column) for name, column in columns.items()})
+
+
+def from_generator(generator: Callable[..., Any], columns: Mapping[str, Column], staging: Path, name: str,
+                   num_proc: int = 1, **gen_kwargs: Any) -> Dataset:
+    """``datasets.Dataset.from_generator`` writing under this build's scratch folder.
+
+    ``name`` makes the builder's fingerprint unique within the build (nothing else is hashed);
+    ``num_proc`` > 1 shards the lists in ``gen_kwargs`` over processes, keeping their order. An
+    error of the generator is raised as it is, not wrapped.
+    """
+    from datasets import Dataset
+    from datasets.exceptions import DatasetGenerationError
+
+    try:
+        return Dataset.from_generator(generator, features=features(columns), cache_dir=str(scratch(staging)),
+                                      gen_kwargs=gen_kwargs or None, num_proc=num_proc if num_proc > 1 else None,
+                                      fingerprint=_fingerprint(f"{staging.name}/{name}"))
+    except DatasetGenerationError as error:
+        if error.__cause__ is None:
+            raise
+        raise error.__cause__ from None  # what the generator raised (e.g. a format error naming file and line)
+
+
+def map_batches(dataset: Dataset, function: Callable[..., Any], columns: Mapping[str, Column], staging: Path,
+                name: str, num_proc: int = 1, with_indices: bool = False, batch_size: int = 1000,
+                **fn_kwargs: Any) -> Dataset:
+    """``dataset.map(function, batched=True)`` replacing every column by ``columns``, its
+    Arrow file written under this build's scratch folder (never beside a source, e.g. a Hub snapshot).
+
+    ``name`` (unique within the build) names the file and makes the new fingerprint: the function and
+    its arguments are not hashed, the cache folder's hash already covers every setting.
+    ``num_proc`` > 1 splits the batches over processes.
+    """
+    fingerprint = _fingerprint(name)
+    scratch(staging).mkdir(parents=True, exist_ok=True)
+    return dataset.map(function, batched=True, batch_size=batch_size, with_indices=with_indices,
+                       fn_kwargs=fn_kwargs or None, remove_columns=dataset.column_names, features=features(columns),
+                       num_proc=num_proc if num_proc > 1 else None, new_fingerprint=fingerprint,
+                       cache_file_name=str(scratch(staging) / f"map-{fingerprint}.arrow"))
+
+
+def select(dataset: Dataset, indices: Any) -> Dataset:
+    """The rows ``indices`` of ``dataset``, in that order (an index mapping kept in memory: nothing is
+    written beside the source)."""
+    return dataset.select(indices, keep_in_memory=True)
+
+
+def column(dataset: Dataset, name: str) -> Any:
+    """Column ``name`` of ``dataset`` (through its index mapping) as a numpy array, read as one Arrow column."""
+    return dataset.with_format("arrow")[name].to_numpy()
+
+
+def _fingerprint(name: str) -> str:
+    """A ``datasets`` fingerprint (32 hex digits) naming one step of a build."""
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
