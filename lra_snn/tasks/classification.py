@@ -41,7 +41,7 @@ class ClassificationTask(SequenceTask):
     def __init__(self, encoder: SequenceEncoder, n_classes: int, pool: str = "mean", pair: bool = False,
                  lr: float = 0.01, weight_decay: float = 0.05, dynamics_lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), warmup_steps: int = 0,
-                 total_steps: int | None = None) -> None:
+                 total_steps: int | None = None) -> None:  # pragma: no mutate block (hparams read from this frame)
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"unknown pooling {pool!r}; choose one of {POOLS}")

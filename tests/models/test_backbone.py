@@ -72,18 +72,22 @@ def test_residual_block_adds_its_input_then_normalises_post_norm_or_normalises_f
     torch.testing.assert_close(pre(x)[0, 0], torch.tensor([1.0, 2.0, 3.0]) + layer_norm([1.0, 2.0, 3.0]) ** 2)
 
 
-def one_layer_encoder(prenorm: bool) -> SequenceEncoder:
+def one_layer_encoder(**kwargs) -> SequenceEncoder:
     """d_model 3, one Square block with LayerNorm; token 1 embeds as (1, 2, 3), token 2 as (3, 1, 0)."""
-    encoder = SequenceEncoder(d_model=3, n_layers=1, vocab_size=3, layer=Square, norm="layer", prenorm=prenorm)
+    encoder = SequenceEncoder(d_model=3, n_layers=1, vocab_size=3, layer=Square, norm="layer", **kwargs)
     with torch.no_grad():
         encoder.encoder.weight.copy_(torch.tensor([[5.0, 5.0, 5.0], [1.0, 2.0, 3.0], [3.0, 1.0, 0.0]]))
     return encoder
 
 
 def test_one_layer_post_norm_encoder_output_by_hand():
-    out = one_layer_encoder(prenorm=False)(torch.tensor([[1, 2, 0]]), torch.tensor([2]))[0]
-    torch.testing.assert_close(out[0], layer_norm([2.0, 6.0, 12.0]))  # LN(e + e^2), e = (1, 2, 3)
-    torch.testing.assert_close(out[1], layer_norm([12.0, 2.0, 0.0]))  # e = (3, 1, 0)
+    encoder = one_layer_encoder()  # post-norm by default
+    with torch.no_grad():  # the block's norm scales by 2 and shifts by 1: a further norm would undo that
+        encoder.blocks[0].norm.norm.weight.fill_(2.0)
+        encoder.blocks[0].norm.norm.bias.fill_(1.0)
+    out = encoder(torch.tensor([[1, 2, 0]]), torch.tensor([2]))[0]
+    torch.testing.assert_close(out[0], 2 * layer_norm([2.0, 6.0, 12.0]) + 1)  # LN(e + e^2), e = (1, 2, 3)
+    torch.testing.assert_close(out[1], 2 * layer_norm([12.0, 2.0, 0.0]) + 1)  # e = (3, 1, 0)
     assert torch.equal(out[2], torch.zeros(3))  # padding
 
 
@@ -124,18 +128,34 @@ def test_param_groups_follow_tags():
     assert id(model.head.bias) in ids["no_decay"] and id(model.head.weight) in ids["default"]
     assert id(model.encoder.blocks[0].norm.norm.weight) in ids["no_decay"]
     assert groups["dynamics"]["lr"] == 1e-3 and groups["dynamics"]["weight_decay"] == 0.0
-    assert groups["default"]["weight_decay"] == 0.05 and groups["no_decay"]["weight_decay"] == 0.0
+    assert groups["default"]["lr"] == 0.01 and groups["default"]["weight_decay"] == 0.05
+    assert groups["no_decay"]["lr"] == 0.01 and groups["no_decay"]["weight_decay"] == 0.0
     assert sum(len(g["params"]) for g in groups.values()) == len(list(model.parameters()))
 
 
-def test_warmup_cosine_schedule():
+def schedule(steps: int, **kwargs) -> list[float]:
+    """The learning rate of the first ``steps`` steps of ``warmup_cosine(**kwargs)`` around a base lr of 1."""
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = warmup_cosine(optimizer, warmup_steps=4, total_steps=14)
+    scheduler = warmup_cosine(optimizer, **kwargs)
     lrs = []
-    for _ in range(15):
+    for _ in range(steps):
         lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
+    return lrs
+
+
+def test_warmup_cosine_schedule():
+    lrs = schedule(17, warmup_steps=4, total_steps=14)
     assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert lrs[4] == pytest.approx(1.0) and lrs[9] == pytest.approx(0.5) and lrs[14] == pytest.approx(0.0)
     assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))
+    assert lrs[15:] == pytest.approx([0.0, 0.0])  # past total_steps: held at the end value
+
+
+def test_warmup_cosine_decays_to_min_ratio_and_refuses_no_steps():
+    lrs = schedule(4, warmup_steps=0, total_steps=2, min_ratio=0.1)
+    assert lrs == pytest.approx([1.0, 0.55, 0.1, 0.1])  # 0.1 + 0.9 * (1 + cos(pi * step / 2)) / 2
+    assert schedule(3, warmup_steps=0, total_steps=1) == pytest.approx([1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="total_steps must be positive, got 0"):
+        warmup_cosine(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0), warmup_steps=0, total_steps=0)
