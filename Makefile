@@ -22,7 +22,7 @@ ARGS ?=
 THREADS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast lra-all smoke leaderboard plots wandb-sync bench bench-gpu gpu-job wheels clean
+.PHONY: help venv lint format test test-fast lra-all smoke leaderboard plots wandb-sync bench bench-gpu bench-data gpu-job wheels clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -88,17 +88,20 @@ bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> re
 bench-gpu: venv ## GPU job (on a CUDA machine): full-size kernel checks, copy bandwidth, primitive + neuron timings
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_gpu.py --out $${OUT:-results/bench} $(ARGS)
 
+bench-data: venv ## data benchmark: first build, warm loading, peak RSS per task -> results/bench/data_<LABEL>_<stamp>.json
+	$(PY) scripts/bench_data.py --label $(or $(LABEL),run) $(ARGS)
+
 gpu-job: venv ## the whole GPU job: full-size kernel tests, bench-gpu, Triton-vs-PyTorch training parity
 	PY=$(PY) bash scripts/gpu_job.sh
 
-wheels: venv ## pure-Python wheels a bare GPU machine lacks (hydra-core, omegaconf, antlr4) -> wheels/ (git-ignored)
+wheels: venv ## pure-Python wheels a bare GPU machine lacks (hydra-core, omegaconf, antlr4) -> wheels/; its ListOps data needs no datasets
 	rm -rf wheels && mkdir -p wheels
 	$(PY) -m pip download --quiet --no-deps -d wheels "hydra-core==$$($(PY) -c 'import hydra; print(hydra.__version__)')" \
 		"omegaconf==$$($(PY) -c 'import omegaconf; print(omegaconf.__version__)')"
 	$(PY) -m pip wheel --quiet --no-deps -w wheels "antlr4-python3-runtime==4.9.3"
 	ls -l wheels
 
-data-%: venv ## download / generate and cache one task at PROFILE: data-listops, data-text, data-pathx, ...
+data-%: venv ## download / generate and cache one task at PROFILE: data-listops, data-text, ... (ARGS="data.source=hub": from the Hub)
 	$(PY) -m lra_snn.data.prepare data=$* profile=$(PROFILE) hydra.run.dir=outputs/prepare/$* $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
