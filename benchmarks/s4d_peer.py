@@ -19,14 +19,16 @@ import argparse
 import copy
 import datetime as dt
 import json
-import platform
 import sys
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from lra_snn.cli.bench import device_name, spread, time_once
+if __package__ in (None, ""):  # run as a script: make the sibling module importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import environment, interleaved
+
 from lra_snn.models.s4d import S4D
 
 PEER_TENSORS = 4  # (H, N/2, L) complex tensors alive at the peer's peak: Vandermonde, its argument, two gradients
@@ -111,15 +113,7 @@ def bench_length(length: int, args: argparse.Namespace, device: torch.device) ->
     grad = torch.randn_like(u)
     record["relative_error"] = check_equal(layer, u)
     steps = {"ours": training_step(layer, u, grad), "peer": training_step(peer_of(layer), u, grad)}
-    for name in steps:
-        for _ in range(args.warmup):
-            steps[name]()
-    times = {name: [] for name in steps}
-    for repeat in range(args.repeats):
-        for name in (("ours", "peer") if repeat % 2 == 0 else ("peer", "ours")):
-            times[name].append(time_once(steps[name], device))
-    for name, values in times.items():
-        record[name] = {"times_s": values} | spread(values)
+    record.update(interleaved(steps, args.repeats, args.warmup, device))
     record["ratio_ours_over_peer"] = record["ours"]["median_s"] / record["peer"]["median_s"]
     return record | {"status": "ok", "peer_estimate_gib": need / 2**30}
 
@@ -164,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     env = {"created": stamp, "command": ["python", "benchmarks/s4d_peer.py", *(sys.argv[1:] if argv is None else argv)],
-           "device": device.type, "device_name": device_name(device), "torch": torch.__version__,
-           "python": platform.python_version(), "threads": torch.get_num_threads(), "batch": args.batch,
+           **environment(device), "batch": args.batch,
            "d_model": args.d_model, "d_state": args.d_state, "repeats": args.repeats, "warmup": args.warmup,
            "dtype": "float32", "pass": "forward_backward", "peer_limit_gib": args.peer_limit_gb, "seed": args.seed}
     records = []

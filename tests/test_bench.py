@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from lra_snn.cli import bench
 from lra_snn.neurons import NEURONS
@@ -110,3 +111,71 @@ def test_bad_arguments_are_refused(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--lengths", "16,x"])
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_cases_over_the_memory_limit_are_skipped_with_the_estimate(tmp_path, capsys):
+    """A limit below every estimate skips every measurement before it runs, saying why."""
+    code, result, table = run(tmp_path, capsys, "--neurons", "lif,psn", "--memory-limit-gb", "1e-6")
+    assert result["meta"]["memory_limit_gib"] == pytest.approx(1e-6)
+    for r in result["records"]:
+        if r["implementation"] == "sequential" and r["length"] == 33:
+            continue  # skipped earlier, by --max-seq-length
+        if r["neuron"] == "psn" and r["length"] == 33:
+            continue  # refused by the neuron (T > --psn-max-t)
+        assert r["status"] == "skipped" and "would not fit in memory" in r["reason"], r
+        assert r["memory_estimate_gib"] > 1e-6 and "--memory-limit-gb" in r["reason"]
+    assert "would not fit in memory (estimated peak" in table and code == 0
+
+
+def test_cases_under_the_memory_limit_run_and_record_the_estimate(tmp_path, capsys):
+    code, result, _ = run(tmp_path, capsys, "--neurons", "sliding_psn", "--memory-limit-gb", "64")
+    timed = [r for r in result["records"] if r["status"] == "ok"]
+    assert timed and all(0 < r["memory_estimate_gib"] < 64 for r in timed) and code == 0
+
+
+def test_graph_bytes_counts_each_saved_storage_once():
+    x = torch.randn(4, 8, requires_grad=True)
+    weight = torch.randn(8, 8, requires_grad=True)
+
+    def forward() -> torch.Tensor:
+        y = x @ weight        # saves x and weight
+        return (y * y).sum(0)  # saves y (twice: one storage)
+
+    assert bench.graph_bytes(forward) == 4 * (x.numel() + weight.numel() + 4 * 8 + 8)
+
+
+def test_peak_estimate_extrapolates_linear_and_quadratic_growth():
+    assert bench.extrapolate({64: 640, 128: 1280, 256: 2560}, 4096) == pytest.approx(40960)
+    assert bench.extrapolate({64: 64**2 + 5, 128: 128**2 + 5, 256: 256**2 + 5}, 1000) == pytest.approx(1e6 + 5)
+    assert bench.extrapolate({64: 100, 128: 190, 256: 330}, 1024) <= 330 * 1024 / 256  # no negative curvature
+
+    def build(length: int):
+        weight = torch.randn(length, length, requires_grad=True)  # a PSN-like T x T parameter
+        return (lambda x: torch.einsum("tj,bjd->btd", weight, x)), [weight]
+
+    train = bench.estimate_peak_bytes(build, 1024, 2, 3, torch.float32, "forward_backward", torch.device("cpu"))
+    forward = bench.estimate_peak_bytes(build, 1024, 2, 3, torch.float32, "forward", torch.device("cpu"))
+    assert train >= 2.5 * 1024**2 * 4 and forward >= 1024**2 * 4
+
+
+def test_the_limit_defaults_to_a_fraction_of_the_available_memory(monkeypatch):
+    monkeypatch.setattr(bench, "available_bytes", lambda: 10 * 2**30)
+    assert bench.memory_limit_bytes(bench.BenchConfig(neurons=[], lengths=[])) == pytest.approx(8 * 2**30)
+    assert bench.memory_limit_bytes(bench.BenchConfig(neurons=[], lengths=[], memory_limit_gb=2)) == 2 * 2**30
+    monkeypatch.setattr(bench, "available_bytes", lambda: None)
+    assert bench.memory_limit_bytes(bench.BenchConfig(neurons=[], lengths=[])) == float("inf")
+    assert bench.available_bytes.__name__  # the real reader is exercised by every run above
+
+
+def test_growth_slope_is_fitted_over_the_long_lengths():
+    config = bench.BenchConfig(neurons=["dsn"], lengths=[1024, 4096, 8192, 16384])
+    times = {1024: 1.0, 4096: 3.0, 8192: 6.0, 16384: 12.0}  # linear from 4096 on
+    records = [{"neuron": "dsn", "implementation": i, "pass": p, "length": n, "status": "ok", "median_s": t}
+               for i in bench.IMPLEMENTATIONS for p in bench.PASSES for n, t in times.items()]
+    (entry,) = bench.growth_slopes(bench.index_records(records), config)
+    assert entry["implementation"] == "parallel" and entry["lengths"] == [4096, 8192, 16384]
+    assert entry["forward"] == pytest.approx(1.0) and entry["forward_backward"] == pytest.approx(1.0)
+    records[-1]["status"] = "skipped"  # two lengths left: still a slope; one: none
+    records[-2]["status"] = "skipped"
+    (entry,) = bench.growth_slopes(bench.index_records(records), config)
+    assert entry["forward"] == pytest.approx(1.0) and entry["forward_backward"] is None

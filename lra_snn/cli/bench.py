@@ -6,28 +6,34 @@ the definition) and ``forward`` (the parallel training form, PyTorch backend), a
 CUDA, or the interpreter), forward alone (inference, no autograd) and forward + backward (a
 training step), after warm-up; reports median and spread,
 the sequential/parallel speedups (the PRF paper reports 6.57x for LIF at L = 1,024), and the
-PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384).
-Writes JSON records under ``--out`` and prints markdown tables.
+PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384),
+and the growth of each parallel form's time with L (the slope of log time over log L from 4,096 up).
+Before each measurement its peak memory is estimated (``estimate_peak_bytes``) and a case that would
+not fit under ``--memory-limit-gb`` (default: 80 % of the memory available at start) is skipped, with
+the estimate and the limit in its reason. Writes JSON records under ``--out`` and prints markdown tables.
 
     python -m lra_snn.cli.bench [--neurons lif,dsn] [--lengths 256,1024,4096] [--device cuda]
-                            [--triton]
+                            [--triton] [--memory-limit-gb 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import json
+import math
 import platform
 import sys
 import time
-import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from lra_snn.neurons import NEURONS, Neuron, neuron_class
 from lra_snn.ops.dispatch import TritonUnavailable
@@ -36,6 +42,9 @@ IMPLEMENTATIONS = ("sequential", "parallel")  # always timed; "triton" too with 
 PASSES = ("forward", "forward_backward")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PAPER_PSN_OVER_DSN = "25.6x at L = 16,384 (DSN paper, training)"
+PROBE_LENGTHS = (64, 128, 256)  # the memory estimate counts the tensors of these lengths and extrapolates
+GROWTH_FROM = 4096  # the growth slope is fitted over the lengths from here up
+AVAILABLE_FRACTION = 0.8  # default memory limit: this fraction of MemAvailable at start
 
 
 @dataclass
@@ -59,6 +68,7 @@ class BenchConfig:
     seed: int = 0
     out: Path = Path("results/bench")
     triton: bool = False
+    memory_limit_gb: float | None = None  # None: AVAILABLE_FRACTION of MemAvailable when the run starts
 
 
 def neuron_kwargs(cls: type[Neuron], length: int, config: BenchConfig) -> dict:
@@ -107,6 +117,84 @@ def spread(times: list[float]) -> dict:
     q1, median, q3 = np.percentile(times, [25, 50, 75])
     return {"median_s": float(median), "q1_s": float(q1), "q3_s": float(q3),
             "min_s": float(min(times)), "max_s": float(max(times))}
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is no such file)."""
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        return None
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def memory_limit_bytes(config: BenchConfig) -> float:
+    """The memory a measurement may use: ``--memory-limit-gb``, else a fraction of what is available."""
+    if config.memory_limit_gb is not None:
+        return config.memory_limit_gb * 2**30
+    available = available_bytes()
+    return math.inf if available is None else AVAILABLE_FRACTION * available
+
+
+def graph_bytes(run: Callable[[], Tensor]) -> int:
+    """Bytes of the distinct storages that ``run()`` keeps for its backward (the tensors autograd saves,
+    counted once per storage) and of its output: what a forward holds until its backward has run."""
+    kept: dict[int, int] = {}
+
+    def pack(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        kept[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def unpack(tensor: Tensor) -> Tensor:
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        output = run()
+    kept[output.untyped_storage().data_ptr()] = output.untyped_storage().nbytes()
+    return sum(kept.values())
+
+
+def extrapolate(counts: dict[int, int], length: int) -> float:
+    """``a + b L + c L^2`` through counts at three lengths (a PSN keeps T x T weights), at ``length``;
+    a negative curvature (rounding) is replaced by a straight line through the counts."""
+    lengths = np.array(sorted(counts), dtype=np.float64)
+    values = np.array([counts[n] for n in sorted(counts)], dtype=np.float64)
+    coefficients = np.polyfit(lengths, values, 2)
+    if coefficients[0] < 0:
+        coefficients = np.polyfit(lengths, values, 1)
+    return float(np.polyval(coefficients, length))
+
+
+def estimate_peak_bytes(build: Callable[[int], tuple[Callable[[Tensor], Tensor], list[Tensor]]], length: int,
+                        batch: int, channels: int, dtype: torch.dtype, pass_name: str,
+                        device: torch.device) -> float:
+    """Peak memory of one measurement at ``length``, estimated from small copies of it.
+
+    ``build(L)`` returns the function timed (input -> output) and its parameters at length L. At each
+    of ``PROBE_LENGTHS`` the parameters are counted and the forward runs once with autograd, counting
+    the bytes it keeps for the backward (``graph_bytes``); quadratics through the three counts give
+    both at ``length``. A training step holds that graph and, while its backward runs, gradients and
+    temporaries of about the same size: 2.5 graphs, plus three inputs' worth (input, gradient, output
+    gradient). Against the peak RSS growth of real training steps (B = 8, D = 64, L up to 16,384) this
+    came out 0.94-1.15x for the parallel forms and 1.8-2.6x for the sequential loops (overestimated).
+    A forward without autograd holds the parameters, its output and a few temporaries of the input's
+    size: four inputs' worth.
+    """
+    data = batch * length * channels * torch.empty((), dtype=dtype).element_size()
+    graph: dict[int, int] = {}
+    weights: dict[int, int] = {}
+    for probe in PROBE_LENGTHS:
+        run, parameters = build(probe)
+        weights[probe] = sum(p.numel() * p.element_size() for p in parameters)
+        if pass_name == "forward_backward":
+            x = torch.randn(batch, probe, channels, device=device, dtype=dtype, requires_grad=True)
+            graph[probe] = graph_bytes(partial(run, x))
+    if pass_name == "forward":
+        return 4 * data + extrapolate(weights, length)
+    return 2.5 * extrapolate(graph, length) + 3 * data
 
 
 def make_pass(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad: torch.Tensor):
@@ -167,9 +255,22 @@ def environment(device: torch.device, config: BenchConfig) -> dict:
             "batch": config.batch, "d_model": config.d_model, "dtype": config.dtype}
 
 
+def memory_skip_reason(estimate: Callable[[], float], limit: float) -> tuple[str | None, float | None]:
+    """Why a measurement is not run for lack of memory (or None), and its estimated peak in bytes."""
+    if math.isinf(limit):
+        return None, None
+    need = estimate()
+    if need <= limit:
+        return None, need
+    return (f"skipped: would not fit in memory (estimated peak {need / 2**30:.1f} GiB > limit "
+            f"{limit / 2**30:.1f} GiB; --memory-limit-gb sets the limit)"), need
+
+
 def bench_one(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad: torch.Tensor,
-              config: BenchConfig, device: torch.device, shorter: dict | None) -> dict:
-    """Status and timings of one measurement; ``shorter`` is the same one at the previous length."""
+              config: BenchConfig, device: torch.device, shorter: dict | None,
+              estimate: Callable[[], float], limit: float) -> dict:
+    """Status and timings of one measurement; ``shorter`` is the same one at the previous length,
+    ``estimate()`` its peak memory in bytes, ``limit`` the most it may use."""
     budget = None
     if implementation == "sequential":
         skip = seq_skip_reason(length=x.shape[1], config=config, shorter=shorter)
@@ -177,16 +278,20 @@ def bench_one(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad
             return {"status": "skipped", "reason": skip}
         budget = config.seq_budget_s
     try:
+        skip, need = memory_skip_reason(estimate, limit)
+        memory = {} if need is None else {"memory_estimate_gib": need / 2**30}
+        if skip is not None:
+            return {"status": "skipped", "reason": skip, **memory}
         times, skip = measure(make_pass(neuron, implementation, pass_name, x, grad), config, device, budget)
     except TritonUnavailable as err:
         return {"status": "unavailable", "reason": str(err)}
     except Exception as err:  # a failing neuron is reported, and the run goes on to the others
         return {"status": "error", "reason": f"{type(err).__name__}: {err}"}
     if skip is not None:
-        return {"status": "skipped", "reason": skip}
+        return {"status": "skipped", "reason": skip, **memory}
     rate = neuron.firing_rate
     return {"status": "ok", "reason": "", "times_s": times, **spread(times),
-            "firing_rate": None if rate is None else float(rate)}
+            "firing_rate": None if rate is None else float(rate), **memory}
 
 
 def implementations_of(config: BenchConfig) -> tuple[str, ...]:
@@ -194,11 +299,31 @@ def implementations_of(config: BenchConfig) -> tuple[str, ...]:
     return (*IMPLEMENTATIONS, "triton") if config.triton else IMPLEMENTATIONS
 
 
+def builder(cls: type[Neuron], implementation: str, config: BenchConfig,
+            device: torch.device) -> Callable[[int], tuple[Callable[[Tensor], Tensor], list[Tensor]]]:
+    """``build(L)``: a fresh neuron at length L (seeded as the timed one; a cap on T raised to L), as the
+    function an implementation times and its parameters; what ``estimate_peak_bytes`` probes."""
+
+    def build(length: int) -> tuple[Callable[[Tensor], Tensor], list[Tensor]]:
+        torch.manual_seed(config.seed)
+        kwargs = neuron_kwargs(cls, length, config)
+        if "max_T" in kwargs:
+            kwargs["max_T"] = max(kwargs["max_T"], length)
+        neuron = cls(d_model=config.d_model, **kwargs)
+        neuron.backend = "triton" if implementation == "triton" else "torch"
+        neuron = neuron.to(device=device, dtype=DTYPES[config.dtype])
+        run = neuron.forward_sequential if implementation == "sequential" else neuron.forward
+        return run, list(neuron.parameters())
+
+    return build
+
+
 def bench_neuron_length(name: str, length: int, config: BenchConfig, device: torch.device, env: dict,
-                        shorter: dict[tuple, dict]) -> list[dict]:
+                        shorter: dict[tuple, dict], limit: float = math.inf) -> list[dict]:
     """The records (implementations x forward/forward_backward) of one neuron at one L.
 
-    ``shorter`` holds this neuron's records at the previous length, keyed by (implementation, pass).
+    ``shorter`` holds this neuron's records at the previous length, keyed by (implementation, pass);
+    ``limit`` is the memory in bytes a measurement may use (``memory_limit_bytes``).
     """
     base = {"neuron": name, "length": length, **env}
     implementations = implementations_of(config)
@@ -237,7 +362,9 @@ def bench_neuron_length(name: str, length: int, config: BenchConfig, device: tor
             if neurons[i] is None:
                 result = {"status": "unavailable", "reason": f"{name} has no Triton kernel"}
             else:
-                result = bench_one(neurons[i], i, p, x, grad, config, device, shorter.get((i, p)))
+                estimate = partial(estimate_peak_bytes, builder(cls, i, config, device), length, config.batch,
+                                   config.d_model, dtype, p, device)
+                result = bench_one(neurons[i], i, p, x, grad, config, device, shorter.get((i, p)), estimate, limit)
             records.append({**base, "implementation": i, "pass": p, **result})
     return records
 
@@ -276,10 +403,27 @@ def summarize(records: list[dict], config: BenchConfig) -> dict:
                                           _median(index, ("dsn", "parallel", pass_name, length)))
             psn_over_dsn.append(entry)
     summary = {"speedup_sequential_over_parallel": speedups, "psn_over_dsn": psn_over_dsn,
-               "psn_over_dsn_published": PAPER_PSN_OVER_DSN}
+               "psn_over_dsn_published": PAPER_PSN_OVER_DSN, "growth": growth_slopes(index, config)}
     if config.triton:
         summary.update(triton_speedups(index, config))
     return summary
+
+
+def growth_slopes(index: dict[tuple, dict], config: BenchConfig) -> list[dict]:
+    """Per neuron, parallel implementation and pass: the least-squares slope of log(median time) over
+    log(L) at the lengths from ``GROWTH_FROM`` up (1 is linear in L; None with fewer than two)."""
+    long = [n for n in config.lengths if n >= GROWTH_FROM]
+    slopes = []
+    for name in config.neurons:
+        for implementation in implementations_of(config)[1:]:
+            entry: dict = {"neuron": name, "implementation": implementation, "lengths": long}
+            for pass_name in PASSES:
+                points = [(n, _median(index, (name, implementation, pass_name, n))) for n in long]
+                timed = [(n, t) for n, t in points if t is not None]
+                logs = np.log(np.array(timed, dtype=np.float64)).T if len(timed) >= 2 else None
+                entry[pass_name] = None if logs is None else float(np.polyfit(logs[0], logs[1], 1)[0])
+            slopes.append(entry)
+    return slopes
 
 
 def triton_speedups(index: dict[tuple, dict], config: BenchConfig) -> dict:
@@ -316,6 +460,10 @@ def _fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _fmt_slope(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
     """Timings (median ms, IQR in brackets), speedups, PSN/DSN ratios and the reasons for every gap."""
     index = index_records(records)
@@ -335,6 +483,11 @@ def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
         for entry in summary["psn_over_dsn"]:
             lines.append(f"| {entry['length']} | {_fmt_ratio(entry['forward'])} | "
                          f"{_fmt_ratio(entry['forward_backward'])} |")
+    if any(e["forward"] is not None or e["forward_backward"] is not None for e in summary["growth"]):
+        lines += ["", f"Growth: slope of log(time) over log(L) for L >= {GROWTH_FROM} (1 = linear in L):", "",
+                  "| neuron | implementation | fwd | fwd+bwd |", "|---|---|---:|---:|"]
+        lines += [f"| {e['neuron']} | {e['implementation']} | {_fmt_slope(e['forward'])} | "
+                  f"{_fmt_slope(e['forward_backward'])} |" for e in summary["growth"]]
     if "speedup_over_triton" in summary:
         lines += ["", triton_table(index, summary)]
     gaps = [r for r in records if r["status"] != "ok"]
@@ -366,10 +519,11 @@ def triton_table(index: dict[tuple, dict], summary: dict) -> str:
 def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> list[dict]:
     """Every record of the run, neuron by neuron and length by length (progress on stderr)."""
     records = []
+    limit = memory_limit_bytes(config)
     for name in config.neurons:
         shorter: dict[tuple, dict] = {}
         for length in config.lengths:
-            new = bench_neuron_length(name, length, config, device, env, shorter)
+            new = bench_neuron_length(name, length, config, device, env, shorter, limit)
             shorter = {(r["implementation"], r["pass"]): r for r in new}
             records += new
             print(f"done: {name} L={length}", file=sys.stderr, flush=True)
@@ -385,7 +539,7 @@ def write_results(records: list[dict], summary: dict, config: BenchConfig, env: 
             "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
             "max_seq_length": config.max_seq_length, "seq_lengths": config.seq_lengths,
             "seq_budget_s": config.seq_budget_s, "psn_k": config.psn_k, "psn_max_t": config.psn_max_t,
-            "triton": config.triton, **env}
+            "triton": config.triton, "memory_limit_gib": memory_limit_bytes(config) / 2**30, **env}
     path.write_text(json.dumps({"meta": meta, "records": records, "summary": summary}, indent=1))
     return path
 
@@ -394,7 +548,7 @@ def _int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,1024, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,1024, got {text!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive lengths, got {text!r}")
     return values
@@ -435,9 +589,14 @@ def parse_args(argv: list[str]) -> BenchConfig:
     p.add_argument("--out", type=Path, default=defaults.out, help="folder for the JSON results")
     p.add_argument("--triton", action="store_true",
                    help="also time the Triton kernels (CUDA tensors, or CPU under TRITON_INTERPRET=1)")
+    p.add_argument("--memory-limit-gb", type=float, default=None,
+                   help="skip a measurement whose estimated peak memory exceeds this "
+                        f"(default: {AVAILABLE_FRACTION:.0%} of MemAvailable at start)")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.warmup < 1 or args.batch < 1 or args.d_model < 1 or args.threads < 0:
         p.error("--repeats, --warmup, --batch and --d-model must be positive, --threads >= 0")
+    if args.memory_limit_gb is not None and args.memory_limit_gb <= 0:
+        p.error("--memory-limit-gb must be positive")
     args.lengths = sorted(set(args.lengths))  # ascending: a slow loop's time at one L bounds it at the next
     return BenchConfig(**vars(args))
 

@@ -21,6 +21,37 @@ from lra_snn.ops.surrogate import spike
 from lra_snn.training.params import tag
 
 _INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1
+_SLIDING_BLOCK = 32  # time steps per block of the sliding PSN's blocked Toeplitz product (at least k)
+
+
+class _TimeMix(torch.autograd.Function):
+    """``H = W X + b`` over the time axis of (B, T, D) inputs (PSN paper, eq. for the hidden state
+    ``H = W X``, arXiv 2304.12760), without copying ``x`` or ``W``.
+
+    Forward: one batched product with ``W`` broadcast over the batch (stride 0, so ``W`` is not copied
+    B times as ``torch.matmul`` would) and the bias added in it. Backward: ``dX = W^T dH`` the same way,
+    ``dW = sum_b dH_b X_b^T`` as one matrix product contracting over (B, D) (a (B, T, T) batch of
+    products, which autograd of the broadcast would build, is never formed), ``db = sum dH``.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(weight, x)
+        return torch.baddbmm(bias.view(1, -1, 1), weight.expand(x.shape[0], *weight.shape), x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        weight, x = ctx.saved_tensors
+        grad_weight = torch.einsum("btd,bjd->tj", grad, x) if ctx.needs_input_grad[0] else None
+        grad_bias = grad.sum((0, 2)) if ctx.needs_input_grad[1] else None
+        grad_x = torch.bmm(weight.t().expand(x.shape[0], *weight.shape), grad) if ctx.needs_input_grad[2] else None
+        return grad_weight, grad_bias, grad_x
+
+
+def _shared_product(matrix: Tensor, batch: Tensor) -> Tensor:
+    """``matrix @ batch[n]`` for every n, the matrix broadcast with stride 0 (not copied per product)."""
+    return torch.bmm(matrix.expand(batch.shape[0], *matrix.shape), batch)
 
 
 def _require_positive_int(name: str, value: int, owner: str) -> None:
@@ -76,9 +107,9 @@ class PSN(Neuron):
             )
 
     def potential(self, x: Tensor) -> Tensor:
-        """Hidden state ``H = W X + b`` for all steps at once: one matrix product over time."""
+        """Hidden state ``H = W X + b`` for all steps at once: one matrix product over time (``_TimeMix``)."""
         self._check_length(x)
-        return torch.einsum("tj,bjd->btd", self.effective_weight(), x) + self.bias.unsqueeze(-1)
+        return _TimeMix.apply(self.effective_weight(), self.bias, x)
 
     def potential_sequential(self, x: Tensor) -> Tensor:
         """Hidden state step by step: ``H_t = sum_j W[t, j] x_j + b_t`` for t = 0 .. T-1."""
@@ -191,10 +222,10 @@ class MaskedPSN(PSN):
 class SlidingPSN(Neuron):
     """Sliding PSN of order k: ``H_t = sum_{i<k} w_i x_{t-k+1+i} + b``, ``S = H(H)``.
 
-    A causal convolution over time with k weights shared by every channel (and every step),
-    so it accepts any length and streams with the last k-1 inputs as state. ``w`` is
-    initialised to (..., 1/8, 1/4, 1/2, 1) (``w_{k-1}``, the newest input's weight, is 1) and
-    the scalar ``b`` to -1. Inputs before t = 0 are zero.
+    A causal convolution over time with k weights shared by every channel (and every step), run as a
+    blocked Toeplitz matrix product (``potential``), so it accepts any length and streams with the
+    last k-1 inputs as state. ``w`` is initialised to (..., 1/8, 1/4, 1/2, 1) (``w_{k-1}``, the newest
+    input's weight, is 1) and the scalar ``b`` to -1. Inputs before t = 0 are zero.
     """
 
     def __init__(self, d_model: int, *, k: int) -> None:
@@ -206,13 +237,45 @@ class SlidingPSN(Neuron):
         self.weight = tag(nn.Parameter(0.5 ** halvings), "dynamics")
         self.bias = tag(nn.Parameter(torch.tensor(_INITIAL_BIAS)), "dynamics")
 
+    def toeplitz_blocks(self, size: int) -> tuple[Tensor, Tensor]:
+        """The causal window as two (size x size) Toeplitz blocks, ``size >= k - 1``: ``current[r, c]``
+        weighs input ``c`` of an output's own block, ``previous[r, c]`` input ``c`` of the block
+        before; both are ``w_{k-1-lag}`` at ``lag = r - c`` (resp. ``size + r - c``) in 0 .. k-1, else 0."""
+        rows = torch.arange(size, device=self.weight.device).unsqueeze(1)
+        lags = rows - torch.arange(size, device=self.weight.device).unsqueeze(0)
+        zero = self.weight.new_zeros(())
+
+        def band(lag: Tensor) -> Tensor:
+            inside = (lag >= 0) & (lag < self.k)
+            return torch.where(inside, self.weight[(self.k - 1 - lag).clamp(0, self.k - 1)], zero)
+
+        return band(lags), band(lags + size)
+
     def potential(self, x: Tensor) -> Tensor:
-        """Hidden state for all steps: one causal convolution (zero left padding of k-1)."""
+        """Hidden state for all steps as a blocked Toeplitz product (PSN paper, the sliding PSN's
+        ``H = W X`` with the banded ``W``, arXiv 2304.12760): time is cut into blocks of
+        ``size = max(k, 32)`` steps (or L when shorter), and block j of ``H`` is
+        ``current @ X_j + previous @ X_{j-1}`` (two batched (size x size) products over (B, L/size, size, D),
+        the matrices broadcast with stride 0), then ``+ b``.
+
+        Rule, measured on the CPU side by side with a single-channel ``F.conv1d`` over (B * D) rows of
+        length L (one thread, B x D in {16 x 128, 32 x 256}, L in {256, 1024, 4096}, k in {4, 8, 16, 32}):
+        the blocked product took 0.06-0.56 of the convolution's time at every shape, forward and
+        forward + backward, so it is the only path. Of block sizes k, 64 and 128 at k = 32 none won
+        everywhere; 32 steps keep the two matrices small while the batched products stay efficient
+        for small k.
+        """
         self._check_input(x)
         batch, length, channels = x.shape
-        rows = x.transpose(1, 2).reshape(batch * channels, 1, length)
-        h = F.conv1d(F.pad(rows, (self.k - 1, 0)), self.weight.view(1, 1, self.k))
-        return h.view(batch, channels, length).transpose(1, 2) + self.bias
+        size = min(max(self.k, _SLIDING_BLOCK), length)
+        blocks = -(-length // size)
+        x_blocks = F.pad(x, (0, 0, 0, blocks * size - length)).view(batch, blocks, size, channels)
+        current, previous = self.toeplitz_blocks(size)
+        h = _shared_product(current, x_blocks.view(batch * blocks, size, channels)).view(x_blocks.shape)
+        if blocks > 1:
+            earlier = _shared_product(previous, x_blocks[:, :-1].reshape(batch * (blocks - 1), size, channels))
+            h = h + F.pad(earlier.view(batch, blocks - 1, size, channels), (0, 0, 0, 0, 1, 0))
+        return h.view(batch, blocks * size, channels)[:, :length] + self.bias
 
     def potential_sequential(self, x: Tensor) -> Tensor:
         """Hidden state step by step from the definition (inputs before t = 0 are zero)."""

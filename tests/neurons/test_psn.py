@@ -129,6 +129,24 @@ def test_surrogate_gradients_parallel_equal_sequential(name):
         torch.testing.assert_close(par, seq, rtol=0, atol=F64_ATOL)
 
 
+@pytest.mark.parametrize("k,length", [(1, 33), (3, 1), (5, 31), (5, 32), (5, 65), (32, 97), (33, 99), (40, 121)])
+def test_sliding_psn_blocks_equal_the_definition_forward_and_backward(k, length):
+    """The blocked Toeplitz product (blocks of max(k, 32) steps, the last one zero-padded) against
+    the time loop of the definition, potentials and gradients of x, w and b, across block edges."""
+    neuron = make("sliding_psn", 3, length, k=k, seed=k + length)
+    x = 2.0 * torch.randn(2, length, 3, dtype=torch.float64)
+    upstream = torch.randn_like(x)
+    results = []
+    for potential in (neuron.potential, neuron.potential_sequential):
+        neuron.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_(True)
+        h = potential(xi)
+        (h * upstream).sum().backward()
+        results.append([h, xi.grad, neuron.weight.grad, neuron.bias.grad])
+    for blocked, loop in zip(*results):
+        torch.testing.assert_close(blocked, loop, rtol=0, atol=F64_ATOL)
+
+
 class _Potential(nn.Module):
     """Exposes a neuron's parallel potential as ``forward`` so ``functional_call`` can swap its weights."""
 
@@ -142,11 +160,11 @@ class _Potential(nn.Module):
 
 @pytest.mark.parametrize("name", ["psn", "masked_psn", "sliding_psn"])
 def test_potential_gradcheck(name):
-    neuron = make(name, 2, 5, k=3)
+    neuron = make(name, 2, 5 if name != "sliding_psn" else 70, k=3)  # 70 steps: three blocks of the sliding PSN
     if name == "masked_psn":
         neuron.lambda_ = 0.375  # a partial mask: the weight blend itself is differentiated
     wrapper = _Potential(neuron)
-    x = torch.randn(2, 5, 2, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, neuron.T if name != "sliding_psn" else 70, 2, dtype=torch.float64, requires_grad=True)
     weight = neuron.weight.detach().clone().requires_grad_(True)
     bias = neuron.bias.detach().clone().requires_grad_(True)
 
