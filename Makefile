@@ -107,3 +107,7 @@ data-%: venv ## download / generate and cache one task at PROFILE: data-listops,
 clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
 	rm -rf outputs multirun .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+.PHONY: bench-peers
+bench-peers: venv ## side by side on this CPU: our neurons vs SpikingJelly's, S4D vs a paper S4D, Lightning vs a plain loop -> results/bench/peers_*
+	OMP_NUM_THREADS=1 $(PY) benchmarks/peers.py --threads $(THREADS) $(ARGS)
