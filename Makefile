@@ -20,6 +20,9 @@ SWEEP_TASKS = $(if $(filter all,$(TASKS)),$(ALL_TASKS),$(TASKS))
 ARGS ?=
 # torch CPU threads per run (1 is fastest for these small models on a shared 2-core machine; 0 = torch default)
 THREADS ?= 1
+# glibc malloc keeps freed memory for reuse instead of unmapping it, so large tensors do not page-fault anew
+# on every allocation (docs/kernels.md, "Allocator"); MALLOC= turns it off
+MALLOC ?= MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lint format test test-fast lra-all smoke leaderboard plots wandb-sync bench bench-gpu bench-data gpu-job wheels clean
@@ -63,7 +66,7 @@ mutate: venv ## mutation testing of the core modules (not in CI); MUTANTS="lra_s
 	$(VENV)/bin/mutmut results
 
 lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
-	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
+	$(MALLOC) $(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
 		hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
 		trainer.enable_progress_bar=false $(ARGS)
 	$(PY) -m lra_snn.cli.leaderboard
@@ -83,7 +86,7 @@ wandb-sync: venv ## upload the offline wandb runs under outputs/ (run `.venv/bin
 	find outputs -type d -name 'offline-run-*' -print0 | xargs -0 -r $(VENV)/bin/wandb sync
 
 bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> results/bench/
-	$(PY) -m lra_snn.cli.bench --threads $(THREADS) $(ARGS)
+	$(MALLOC) $(PY) -m lra_snn.cli.bench --threads $(THREADS) $(ARGS)
 
 bench-gpu: venv ## GPU job (on a CUDA machine): full-size kernel checks, copy bandwidth, primitive + neuron timings
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_gpu.py --out $${OUT:-results/bench} $(ARGS)
@@ -110,4 +113,4 @@ clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
 
 .PHONY: bench-peers
 bench-peers: venv ## side by side on this CPU: our neurons vs SpikingJelly's, S4D vs a paper S4D, Lightning vs a plain loop -> results/bench/peers_*
-	OMP_NUM_THREADS=1 $(PY) benchmarks/peers.py --threads $(THREADS) $(ARGS)
+	OMP_NUM_THREADS=1 $(MALLOC) $(PY) benchmarks/peers.py --threads $(THREADS) $(ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -179,3 +180,36 @@ def test_growth_slope_is_fitted_over_the_long_lengths():
     records[-2]["status"] = "skipped"
     (entry,) = bench.growth_slopes(bench.index_records(records), config)
     assert entry["forward"] == pytest.approx(1.0) and entry["forward_backward"] is None
+
+
+def test_peer_benchmark_runs_every_section_on_tiny_shapes(tmp_path, capsys, monkeypatch):
+    """benchmarks/peers.py end to end: pairs checked equal, both passes timed, JSON and markdown written."""
+    pytest.importorskip("spikingjelly.activation_based.neuron", reason="spikingjelly is not installed")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import peers
+
+    code = peers.main(["--shapes", "2x4", "--lengths", "9,33", "--d-state", "4", "--train-lengths", "8",
+                       "--train-steps", "3", "--train-rounds", "2", "--repeats", "2", "--out", str(tmp_path)])
+    (path,) = tmp_path.glob("peers_*.json")
+    records = json.loads(path.read_text())["records"]
+    names = {r["name"] for r in records}
+    assert names == {*peers.NEURONS, "s4d_layer", "s4d_block", "mini_step_lif_ssm"} and code == 0
+    for r in records:
+        assert r["status"] == "ok" and r["ratio"] > 0 and r["ours"]["median_s"] > 0, r
+        if r["section"] == "neuron":
+            assert r["check"]["float64_rows_equal"] and r["check"]["float32_differing_fraction"] == 0
+    table = path.with_suffix(".md").read_text()
+    assert "| lif | 2x4 | 33 | forward_backward |" in table and "Behind the target:" in table
+    assert table.strip() in capsys.readouterr().out
+
+
+def test_peer_benchmark_skips_what_would_not_fit(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("spikingjelly.activation_based.neuron", reason="spikingjelly is not installed")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import peers
+
+    peers.main(["--sections", "neurons,s4d", "--neurons", "psn", "--shapes", "2x4", "--lengths", "9",
+                "--memory-limit-gb", "1e-6", "--out", str(tmp_path)])
+    records = json.loads(next(tmp_path.glob("peers_*.json")).read_text())["records"]
+    assert records and all(r["status"] == "skipped" and "> limit" in r["reason"] for r in records)
+    assert "skipped" in capsys.readouterr().out
