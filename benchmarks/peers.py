@@ -15,10 +15,11 @@ Before timing, every pair is checked equal: spikes identical in float64 on two r
 (and the fraction of float32 spikes that differ reported: a flip needs a potential within rounding
 of the threshold), S4D outputs within 1e-10 in float64. Then forward (no autograd) and forward +
 backward, interleaved repeats with alternating order (``timing.py``), medians with quartiles, and the
-ratio ours / theirs (below 1: ours is faster). A case whose estimated peak memory
-(``lra_snn.cli.bench.estimate_peak_bytes``) exceeds ``--memory-limit-gb`` (default: 80 % of the
-available memory) is skipped, and so is a case whose warm-up shows it would overrun ``--case-budget-s``
-(then fewer repeats are taken, at least one); both are said in the table. Writes
+ratio ours / theirs (below 1: ours is faster). A case whose estimated peak memory (neurons:
+``lra_snn.cli.bench.estimate_peak_bytes`` of either side; S4D: twice the peer's (H, N/2, L) complex
+tensors as ``s4d_peer.py`` counts them, plus eight inputs' worth) exceeds ``--memory-limit-gb``
+(default: 80 % of the available memory) is skipped; a case whose warm-up shows that its repeats
+would overrun ``--case-budget-s`` gets fewer (at least one); both are said in the table. Writes
 ``peers_<stamp>.json`` and ``peers_<stamp>.md`` under ``--out`` and prints the table.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/peers.py [--shapes 16x128,32x256] [--lengths 256,1024,4096]
