@@ -67,7 +67,11 @@ class PixelCollate:
     def __call__(self, batch: tuple[np.ndarray, np.ndarray]) -> dict[str, Tensor]:
         pixels, labels = batch
         if self.mode == "values":
-            inputs = torch.from_numpy((pixels.astype(np.float32) - self.mean) / self.std).unsqueeze(-1)
+            values = pixels.astype(np.float32)
+            if self.mean:
+                values -= self.mean
+            values /= self.std  # in place: a Path-X batch is 16,384 floats per image
+            inputs = torch.from_numpy(values).unsqueeze(-1)
         else:
             inputs = torch.from_numpy(pixels.astype(np.int64) + len(SPECIAL_TOKENS))
         return {"inputs": inputs, "lengths": torch.full((len(labels),), pixels.shape[1], dtype=torch.long),

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 if TYPE_CHECKING:
     import pyarrow as pa
 
-CONTIGUOUS_BYTES = 256 << 20  # a fixed-size column up to this size is made one chunk when opened
+CONTIGUOUS_BYTES = 256 << 20  # a fixed-size column (or a token stream) up to this size is made one chunk when opened
 
 
 def _numpy(array: pa.Array) -> np.ndarray:
@@ -114,9 +114,11 @@ class Fixed:
     def take(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Rows ``indices`` as one new array (len(indices), width)."""
         indices = np.asarray(indices, dtype=np.int64)
-        chunks = _chunk_of(self.starts, indices, len(self))
         if len(self.chunks) == 1:
-            return self.chunks[0][indices]
+            if indices.size and indices.min() < 0:  # numpy would count from the end
+                raise IndexError(f"row indices must lie in [0, {len(self)}), got {indices.min()}")
+            return self.chunks[0][indices]  # numpy refuses indices past the end
+        chunks = _chunk_of(self.starts, indices, len(self))
         out = np.empty((len(indices), self.width), dtype=self.chunks[0].dtype)
         for row, (chunk, local) in enumerate(zip(chunks.tolist(), (indices - self.starts[chunks]).tolist())):
             out[row] = self.chunks[chunk][local]
@@ -184,4 +186,5 @@ class PixelRows(Dataset):
         return self.pixels.take([index])[0], int(self.labels[index])
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        return self.pixels.take(indices), self.labels[np.asarray(indices, dtype=np.int64)]
+        rows = np.asarray(indices, dtype=np.int64)
+        return self.pixels.take(rows), self.labels[rows]

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from lra_snn.data import store
+from lra_snn.data import store, views
 from lra_snn.data.base import CachedDataModule
 from lra_snn.data.download import extract as extract_archive
 from lra_snn.data.download import fetch_hub, fetch_source, hub_folder, saved_hub
@@ -153,8 +153,12 @@ class ChunkedStream:
 
     @classmethod
     def from_rows(cls, rows: Ragged) -> ChunkedStream:
-        """The rows of ``rows`` (lines of ids) concatenated: each chunk's values between its first and last offset."""
-        return cls([values[offsets[0] : offsets[-1]] for offsets, values in zip(rows.offsets, rows.values)])
+        """The rows of ``rows`` (lines of ids) concatenated: each chunk's values between its first and last
+        offset; a stream of at most ``CONTIGUOUS_BYTES`` is copied into one array (one gather per window)."""
+        parts = [values[offsets[0] : offsets[-1]] for offsets, values in zip(rows.offsets, rows.values)]
+        if len(parts) > 1 and sum(part.nbytes for part in parts) <= views.CONTIGUOUS_BYTES:
+            parts = [np.concatenate(parts)]
+        return cls(parts)
 
     def __len__(self) -> int:
         return int(self.starts[-1])
