@@ -19,7 +19,6 @@ import math
 import torch
 from torch import Tensor
 
-
 _MIN_CHUNK = 16  # below this length one loop over time; above, chunks of max(16, isqrt(L)) steps
 
 
