@@ -2,12 +2,14 @@
 
 Each case is a task's data module as the configs build it (``data=<task> profile=<profile>``), on
 generated data (ListOps, Pathfinder, Path-X), on the small real-format files the tests build
-(``tests/fakes.py``: IMDB archive, AAN TSVs, CIFAR-10 batches, WikiText files), or on the real
-files in ``../shared/data`` where present (the IMDB archive at the full LRA settings, WikiText-2).
+(``tests/fakes.py``: IMDB archive, AAN TSVs, CIFAR-10 batches, WikiText files), or on real files
+where the machine holds them beside the repository (``SHARED``: the IMDB archive at the full LRA
+settings, WikiText-2).
 A case whose files are absent is skipped, saying why. Every measurement runs in its own process:
 
 - ``cold``: ``prepare_data()`` + ``setup()`` into an empty data folder (generation, reading,
-  tokenising, caching): seconds, and the process's peak RSS;
+  tokenising, caching): seconds, and the process's peak RSS. For the current code ``datasets``
+  is imported just before and timed apart (``datasets_import_s``): a build pays it once per process;
 - ``warm``: the same on the built cache (seconds), then the train loader read for whole epochs (at
   least ``--min-epochs`` and ``--min-seconds``): examples per second (median over epochs; for
   WikiText an example is one row of a window), and the process's peak RSS.
@@ -23,6 +25,7 @@ baseline against it).
 
     .venv/bin/python scripts/bench_data.py --label before [--cases listops,text] [--keep DIR]
     .venv/bin/python scripts/bench_data.py --label after --baseline-code /tmp/lra_snn_before
+    .venv/bin/python scripts/bench_data.py --label before --code /tmp/lra_snn_before  # other code alone
     .venv/bin/python scripts/bench_data.py --compare results/bench/data_after_X.json
 """
 
@@ -44,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"  # real data for tests and CPU runs, where a machine has it
 IMDB = SHARED / "imdb" / "aclImdb_v1_posneg.tar.gz"
 WIKITEXT2 = SHARED / "wikitext-2"
 CHILD_TIMEOUT_S = 1800
@@ -150,6 +153,11 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
     result: dict[str, Any] = {"import_s": time.perf_counter() - started, "import_rss_mib": _status_mib("VmRSS"),
                               "code": str(Path(lra_snn.__file__).parents[1])}
+    if spec["mode"] == "cold" and spec.get("preimport_datasets"):
+        began = time.perf_counter()
+        import datasets  # noqa: F401  # the build imports it once; timed apart from the build's own work
+
+        result["datasets_import_s"] = time.perf_counter() - began
     began = time.perf_counter()
     module.prepare_data()
     module.setup("fit")
@@ -205,7 +213,7 @@ def measure(name: str, work: Path, options: argparse.Namespace) -> dict[str, Any
     overrides = [f"data={task}", f"profile={profile}"] + (write_sources(sources) if write_sources else [])
     spec = {"min_epochs": options.min_epochs, "min_seconds": options.min_seconds, "max_epochs": options.max_epochs}
     codes = {"baseline": options.baseline_code} if options.baseline_code else {}
-    codes["current"] = ROOT
+    codes["current"] = options.code
     print(f"== {name}: {what}", flush=True)
     results: dict[str, dict[str, Any]] = {label: {} for label in codes}
     for mode in ("cold", "warm"):
@@ -214,7 +222,7 @@ def measure(name: str, work: Path, options: argparse.Namespace) -> dict[str, Any
                 results[label]["warm"] = {"error": "cold build failed"}
                 continue
             data_dir = work / name / f"data_{label}"
-            results[label][mode] = run_child({**spec, "mode": mode,
+            results[label][mode] = run_child({**spec, "mode": mode, "preimport_datasets": code == ROOT,
                                               "overrides": [*overrides, f"paths.data_dir={data_dir}"]}, code)
             print(f"   {mode} ({label}): {_brief(results[label][mode])}", flush=True)
     record: dict[str, Any] = {"what": what, "task": task, "profile": profile, **results["current"]}
@@ -242,21 +250,23 @@ def compare(before_path: Path, after_path: Path | None = None) -> str:
     after = json.loads(Path(after_path).read_text()) if after_path else before
     lines = [f"before: {before_path}" + ("" if after_path else " (its baseline)") + f" ({before['git_commit']}), "
              f"after: {after_path or before_path} ({after['git_commit']})", "",
-             "| case | first build s (x) | warm setup s | warm examples/s (x) "
+             "| case | first build s (x) | + import datasets s | warm setup s | warm examples/s (x) "
              "| peak RSS build MiB (x) | peak RSS load MiB (x) | import s / RSS MiB |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for name, a in after["cases"].items():
         b = before["cases"].get(name, {}) if after_path else a.get("baseline", {})
         if "skipped" in a or "skipped" in b or not b:
-            lines.append(f"| {name} | skipped: {a.get('skipped') or b.get('skipped') or 'no baseline'} | | | | | |")
+            lines.append(f"| {name} | skipped: {a.get('skipped') or b.get('skipped') or 'no baseline'} | | | | | | |")
             continue
         if any("error" in r for r in (a["cold"], a["warm"], b["cold"], b["warm"])):
-            lines.append(f"| {name} | error | | | | | |")
+            lines.append(f"| {name} | error | | | | | | |")
             continue
         ac, aw, bc, bw = a["cold"], a["warm"], b["cold"], b["warm"]
         lines.append(
             f"| {name} | {bc['prepare_setup_s']:.2f} -> {ac['prepare_setup_s']:.2f} "
             f"({ac['prepare_setup_s'] / bc['prepare_setup_s']:.2f}x) "
+            f"| {ac.get('datasets_import_s', 0.0):.2f} "
+            f"({(ac['prepare_setup_s'] + ac.get('datasets_import_s', 0.0)) / bc['prepare_setup_s']:.2f}x) "
             f"| {bw['prepare_setup_s']:.3f} -> {aw['prepare_setup_s']:.3f} "
             f"| {bw['examples_per_s']:,.0f} -> {aw['examples_per_s']:,.0f} "
             f"({aw['examples_per_s'] / bw['examples_per_s']:.2f}x) "
@@ -279,6 +289,8 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=2.0)
     parser.add_argument("--keep", type=Path, default=None,
                         help="build in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="the checkout whose lra_snn/ and conf/ are measured (default: this one)")
     parser.add_argument("--baseline-code", type=Path, default=None,
                         help="a checkout of other code to measure side by side (its lra_snn/ and conf/)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -297,7 +309,8 @@ def main() -> None:
         parser.error(f"unknown cases {unknown}; choose from {', '.join(CASES)}")
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench_data_"))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    report = {"label": options.label, "stamp": stamp, "git_commit": _git_commit(), "python": sys.version.split()[0],
+    report = {"label": options.label, "stamp": stamp, "python": sys.version.split()[0],
+              "git_commit": _git_commit() if options.code == ROOT else f"code at {options.code}",
               "baseline_code": str(options.baseline_code) if options.baseline_code else None,
               "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
               "settings": {"min_epochs": options.min_epochs, "min_seconds": options.min_seconds}, "cases": {}}
