@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 # outputs live, devices and logging, and the neuron kernels' backend (Triton and PyTorch compute
 # the same function, to float rounding; lra_snn.cli.kernel_parity checks it)
 _MACHINE_PATHS = {
-    "data": (("data_dir",), ("release_dir",), ("source_dir",), ("archives",), ("num_workers",)),
+    "data": (("data_dir",), ("release_dir",), ("source_dir",), ("archives",), ("num_workers",), ("num_proc",)),
     "trainer": tuple((key,) for key in ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
                                         "log_every_n_steps", "enable_model_summary")),
     "model": (("encoder", "layer", "neuron", "backend"),),
