@@ -85,23 +85,39 @@ def _imdb_real(folder: Path) -> list[str]:
 
 
 def _wikitext2_real(folder: Path) -> list[str]:
-    return [f"data.source_dir={WIKITEXT2}", "data.train_file=valid.txt", "data.valid_file=valid.txt",
-            "data.test_file=test.txt", "data.max_train_tokens=null", "data.max_eval_tokens=null"]
+    return [
+        f"data.source_dir={WIKITEXT2}",
+        "data.train_file=valid.txt",
+        "data.valid_file=valid.txt",
+        "data.test_file=test.txt",
+        "data.max_train_tokens=null",
+        "data.max_eval_tokens=null",
+    ]
 
 
 # name -> (data=, profile=, what the data is, files it needs (None: none), writer of its source files)
 CASES: dict[str, tuple[str, str, str, Path | None, Callable[[Path], list[str]] | None]] = {
     "listops": ("listops", "mini", "generated, 5,000 / 500 / 1,000 expressions", None, None),
-    "text": ("text", "mini", "fake IMDB archive (3,000 reviews per class and split), 2,000 / 500 / 1,000",
-             None, _text_fake),
+    "text": (
+        "text",
+        "mini",
+        "fake IMDB archive (3,000 reviews per class and split), 2,000 / 500 / 1,000",
+        None,
+        _text_fake,
+    ),
     "text-imdb": ("text", "full", "real IMDB archive, 25k / 25k reviews, L = 4,096 bytes", IMDB, _imdb_real),
     "retrieval": ("retrieval", "mini", "fake AAN TSVs, 1,600 / 400 / 400 pairs", None, _retrieval_fake),
     "image": ("image", "mini", "fake CIFAR-10 batches (1,000 images each), 1,500 / 300 / 600", None, _image_fake),
     "pathfinder": ("pathfinder", "mini", "generated, 2,000 images at 32 px", None, None),
     "pathx": ("pathx", "mini", "generated, 40 images at 128 px", None, None),
     "wikitext103": ("wikitext103", "mini", "fake WikiText files (the tests' corpus)", None, _wikitext_fake),
-    "wikitext103-wt2": ("wikitext103", "mini", "real WikiText-2 (valid as train), whole streams, 8 x 128 windows",
-                        WIKITEXT2 / "test.txt", _wikitext2_real),
+    "wikitext103-wt2": (
+        "wikitext103",
+        "mini",
+        "real WikiText-2 (valid as train), whole streams, 8 x 128 windows",
+        WIKITEXT2 / "test.txt",
+        _wikitext2_real,
+    ),
 }
 
 
@@ -151,8 +167,11 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     module = instantiate(cfg.data)
     import lra_snn
 
-    result: dict[str, Any] = {"import_s": time.perf_counter() - started, "import_rss_mib": _status_mib("VmRSS"),
-                              "code": str(Path(lra_snn.__file__).parents[1])}
+    result: dict[str, Any] = {
+        "import_s": time.perf_counter() - started,
+        "import_rss_mib": _status_mib("VmRSS"),
+        "code": str(Path(lra_snn.__file__).parents[1]),
+    }
     if spec["mode"] == "cold" and spec.get("preimport_datasets"):
         began = time.perf_counter()
         import datasets  # noqa: F401  # the build imports it once; timed apart from the build's own work
@@ -179,9 +198,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             epochs_s.append(seconds)
             if len(rates) >= spec["max_epochs"]:
                 break
-        result.update(epoch_examples=examples, epochs=len(rates), epoch_s=epochs_s,
-                      examples_per_s=statistics.median(rates), best_examples_per_s=max(rates),
-                      tokens_per_s=statistics.median(token_rates))
+        result.update(
+            epoch_examples=examples,
+            epochs=len(rates),
+            epoch_s=epochs_s,
+            examples_per_s=statistics.median(rates),
+            best_examples_per_s=max(rates),
+            tokens_per_s=statistics.median(token_rates),
+        )
     result["peak_rss_mib"] = _peak_rss_mib()
     return result
 
@@ -191,8 +215,14 @@ def run_child(spec: dict[str, Any], code: Path = ROOT) -> dict[str, Any]:
     an error is returned, not raised."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{code}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, cwd=code, timeout=CHILD_TIMEOUT_S)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=code,
+        timeout=CHILD_TIMEOUT_S,
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         return {"error": done.stderr[-2000:], "wall_s": wall}
@@ -222,8 +252,15 @@ def measure(name: str, work: Path, options: argparse.Namespace) -> dict[str, Any
                 results[label]["warm"] = {"error": "cold build failed"}
                 continue
             data_dir = work / name / f"data_{label}"
-            results[label][mode] = run_child({**spec, "mode": mode, "preimport_datasets": code == ROOT,
-                                              "overrides": [*overrides, f"paths.data_dir={data_dir}"]}, code)
+            results[label][mode] = run_child(
+                {
+                    **spec,
+                    "mode": mode,
+                    "preimport_datasets": code == ROOT,
+                    "overrides": [*overrides, f"paths.data_dir={data_dir}"],
+                },
+                code,
+            )
             print(f"   {mode} ({label}): {_brief(results[label][mode])}", flush=True)
     record: dict[str, Any] = {"what": what, "task": task, "profile": profile, **results["current"]}
     if "baseline" in results:
@@ -248,11 +285,14 @@ def compare(before_path: Path, after_path: Path | None = None) -> str:
     measured in the same run): build time, warm setup and throughput, peak RSS, each with its ratio."""
     before = json.loads(Path(before_path).read_text())
     after = json.loads(Path(after_path).read_text()) if after_path else before
-    lines = [f"before: {before_path}" + ("" if after_path else " (its baseline)") + f" ({before['git_commit']}), "
-             f"after: {after_path or before_path} ({after['git_commit']})", "",
-             "| case | first build s (x) | + import datasets s | warm setup s | warm examples/s (x) "
-             "| peak RSS build MiB (x) | peak RSS load MiB (x) | import s / RSS MiB |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"before: {before_path}" + ("" if after_path else " (its baseline)") + f" ({before['git_commit']}), "
+        f"after: {after_path or before_path} ({after['git_commit']})",
+        "",
+        "| case | first build s (x) | + import datasets s | warm setup s | warm examples/s (x) "
+        "| peak RSS build MiB (x) | peak RSS load MiB (x) | import s / RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, a in after["cases"].items():
         b = before["cases"].get(name, {}) if after_path else a.get("baseline", {})
         if "skipped" in a or "skipped" in b or not b:
@@ -275,7 +315,8 @@ def compare(before_path: Path, after_path: Path | None = None) -> str:
             f"| {bw['peak_rss_mib']:.0f} -> {aw['peak_rss_mib']:.0f} "
             f"({aw['peak_rss_mib'] / bw['peak_rss_mib']:.2f}x) "
             f"| {bw['import_s']:.2f} / {bw['import_rss_mib']:.0f} -> "
-            f"{aw['import_s']:.2f} / {aw['import_rss_mib']:.0f} |")
+            f"{aw['import_s']:.2f} / {aw['import_rss_mib']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -287,12 +328,18 @@ def main() -> None:
     parser.add_argument("--min-epochs", type=int, default=3)
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--min-seconds", type=float, default=2.0)
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="build in this folder and keep it (default: a temporary one)")
-    parser.add_argument("--code", type=Path, default=ROOT,
-                        help="the checkout whose lra_snn/ and conf/ are measured (default: this one)")
-    parser.add_argument("--baseline-code", type=Path, default=None,
-                        help="a checkout of other code to measure side by side (its lra_snn/ and conf/)")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="build in this folder and keep it (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--code", type=Path, default=ROOT, help="the checkout whose lra_snn/ and conf/ are measured (default: this one)"
+    )
+    parser.add_argument(
+        "--baseline-code",
+        type=Path,
+        default=None,
+        help="a checkout of other code to measure side by side (its lra_snn/ and conf/)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--compare", nargs="+", type=Path, metavar="JSON", help="BEFORE.json [AFTER.json]")
     options = parser.parse_args()
@@ -309,11 +356,17 @@ def main() -> None:
         parser.error(f"unknown cases {unknown}; choose from {', '.join(CASES)}")
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench_data_"))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    report = {"label": options.label, "stamp": stamp, "python": sys.version.split()[0],
-              "git_commit": _git_commit() if options.code == ROOT else f"code at {options.code}",
-              "baseline_code": str(options.baseline_code) if options.baseline_code else None,
-              "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-              "settings": {"min_epochs": options.min_epochs, "min_seconds": options.min_seconds}, "cases": {}}
+    report = {
+        "label": options.label,
+        "stamp": stamp,
+        "python": sys.version.split()[0],
+        "git_commit": _git_commit() if options.code == ROOT else f"code at {options.code}",
+        "baseline_code": str(options.baseline_code) if options.baseline_code else None,
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "settings": {"min_epochs": options.min_epochs, "min_seconds": options.min_seconds},
+        "cases": {},
+    }
     try:
         for name in names:
             if (work / name).exists():

@@ -55,8 +55,9 @@ def loader_batches_per_second(module: PathfinderDataModule, n_batches: int) -> f
     return read / (time.perf_counter() - started)
 
 
-def s4d_step_seconds(module: PathfinderDataModule, d_model: int, n_layers: int, d_state: int,
-                     steps: int) -> list[float]:
+def s4d_step_seconds(
+    module: PathfinderDataModule, d_model: int, n_layers: int, d_state: int, steps: int
+) -> list[float]:
     """Seconds of each of ``steps`` training steps (after one warm-up) of a small S4D on Path-X batches."""
     torch.manual_seed(0)
     layer = partial(S4DBlock, d_state=d_state, init="inv", bidirectional=True)
@@ -90,20 +91,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("results/bench"))
     args = p.parse_args(argv)
-    if min(args.n_images, args.workers, args.pathx_images, args.batch_size, args.loader_batches, args.steps,
-           args.d_model, args.n_layers, args.d_state) < 1:
+    if (
+        min(
+            args.n_images,
+            args.workers,
+            args.pathx_images,
+            args.batch_size,
+            args.loader_batches,
+            args.steps,
+            args.d_model,
+            args.n_layers,
+            args.d_state,
+        )
+        < 1
+    ):
         p.error("every count must be at least 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    generation = {str(workers): time_generation(args.n_images, workers, args.seed)
-                  for workers in sorted({1, args.workers})}
+    generation = {
+        str(workers): time_generation(args.n_images, workers, args.seed) for workers in sorted({1, args.workers})
+    }
     with tempfile.TemporaryDirectory() as data_dir:
-        module = PathfinderDataModule(data_dir=data_dir, resolution=128, n_images=args.pathx_images,
-                                      images_per_batch=args.pathx_images, generator_seed=args.seed,
-                                      batch_size=args.batch_size)
+        module = PathfinderDataModule(
+            data_dir=data_dir,
+            resolution=128,
+            n_images=args.pathx_images,
+            images_per_batch=args.pathx_images,
+            generator_seed=args.seed,
+            batch_size=args.batch_size,
+        )
         started = time.perf_counter()
         module.prepare_data()
         prepare_s = time.perf_counter() - started
@@ -114,22 +133,41 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "created": dt.datetime.now().strftime("%Y%m%d-%H%M%S"),
         "command": [sys.executable, *sys.argv],
-        "machine": {"cpu": device_name(torch.device("cpu")), "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version()},
+        "machine": {
+            "cpu": device_name(torch.device("cpu")),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "pathfinder32_generation": {"n_images": args.n_images, "seconds_by_workers": generation},
-        "pathx_loader": {"n_images": args.pathx_images, "batch_size": args.batch_size,
-                         "prepare_seconds": prepare_s, "cached_batches_per_second": batches_per_s},
-        "pathx_s4d_step": {"d_model": args.d_model, "n_layers": args.n_layers, "d_state": args.d_state,
-                           "batch_size": args.batch_size, "step_seconds": steps, "median_step_seconds": step_s,
-                           "steps_per_second": 1 / step_s},
+        "pathx_loader": {
+            "n_images": args.pathx_images,
+            "batch_size": args.batch_size,
+            "prepare_seconds": prepare_s,
+            "cached_batches_per_second": batches_per_s,
+        },
+        "pathx_s4d_step": {
+            "d_model": args.d_model,
+            "n_layers": args.n_layers,
+            "d_state": args.d_state,
+            "batch_size": args.batch_size,
+            "step_seconds": steps,
+            "median_step_seconds": step_s,
+            "steps_per_second": 1 / step_s,
+        },
     }
     for workers, seconds in generation.items():
-        print(f"Pathfinder-32: {args.n_images} images in {seconds:.1f} s with {workers} process(es) "
-              f"({args.n_images / seconds:.0f} images/s)")
-    print(f"Path-X: {args.pathx_images} images generated and cached in {prepare_s:.1f} s; cached loader "
-          f"{batches_per_s:.1f} batches/s of {args.batch_size}; S4D (d_model {args.d_model}, {args.n_layers} layers) "
-          f"step {step_s:.2f} s = {1 / step_s:.3f} steps/s: the loader is {batches_per_s * step_s:.0f}x faster")
+        print(
+            f"Pathfinder-32: {args.n_images} images in {seconds:.1f} s with {workers} process(es) "
+            f"({args.n_images / seconds:.0f} images/s)"
+        )
+    print(
+        f"Path-X: {args.pathx_images} images generated and cached in {prepare_s:.1f} s; cached loader "
+        f"{batches_per_s:.1f} batches/s of {args.batch_size}; S4D (d_model {args.d_model}, {args.n_layers} layers) "
+        f"step {step_s:.2f} s = {1 / step_s:.3f} steps/s: the loader is {batches_per_s * step_s:.0f}x faster"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"pathfinder_{record['created']}.json"
     path.write_text(json.dumps(record, indent=1) + "\n")

@@ -23,17 +23,26 @@ from lra_snn.config import PROJECT_ROOT, register_resolvers
 from lra_snn.data.errors import DataNotFoundError
 
 CONF = PROJECT_ROOT / "conf"
-TASK_COLUMNS = {"listops": "ListOps", "text": "Text", "retrieval": "Retrieval", "image": "Image",
-                "pathfinder": "Pathfinder", "pathx": "Path-X", "wt103": "WikiText-103"}
+TASK_COLUMNS = {
+    "listops": "ListOps",
+    "text": "Text",
+    "retrieval": "Retrieval",
+    "image": "Image",
+    "pathfinder": "Pathfinder",
+    "pathx": "Path-X",
+    "wt103": "WikiText-103",
+}
 # parameter counts of the PRF paper's SD-TCM models per task (arXiv 2410.03530)
-PUBLISHED = {"PRF paper (SD-TCM)": {"listops": 272e3, "text": 830e3, "retrieval": 1.1e6, "image": 4.1e6,
-                                    "pathfinder": 1.3e6}}
+PUBLISHED = {
+    "PRF paper (SD-TCM)": {"listops": 272e3, "text": 830e3, "retrieval": 1.1e6, "image": 4.1e6, "pathfinder": 1.3e6}
+}
 
 
 def experiments() -> list[str]:
     """Every experiment config name, e.g. ``lra/prf_listops``."""
-    return sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
-                  for p in (CONF / "experiment").rglob("*.yaml"))
+    return sorted(
+        p.relative_to(CONF / "experiment").with_suffix("").as_posix() for p in (CONF / "experiment").rglob("*.yaml")
+    )
 
 
 def input_facts_known(datamodule) -> bool:
@@ -85,8 +94,13 @@ def markdown_table(counts: dict[tuple[str, str], int | str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prepare", nargs="*", default=[], metavar="TASK",
-                        help="tasks whose data cache may be built to learn their vocabulary (e.g. text)")
+    parser.add_argument(
+        "--prepare",
+        nargs="*",
+        default=[],
+        metavar="TASK",
+        help="tasks whose data cache may be built to learn their vocabulary (e.g. text)",
+    )
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data", help="the data folder (paths.data_dir)")
     args = parser.parse_args()
     register_resolvers()

@@ -23,8 +23,13 @@ torch.set_num_threads(1)
 
 def isolated_overrides(tmp: Path) -> list[str]:
     """Overrides that send data, outputs and results into ``tmp`` and silence the progress bar."""
-    return [f"paths.data_dir={tmp}/data", f"paths.output_dir={tmp}/outputs", f"paths.results_dir={tmp}/results",
-            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    return [
+        f"paths.data_dir={tmp}/data",
+        f"paths.output_dir={tmp}/outputs",
+        f"paths.results_dir={tmp}/results",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+    ]
 
 
 @pytest.fixture
@@ -36,6 +41,7 @@ def train_overrides(tmp_path) -> list[str]:
 @pytest.fixture
 def compose_train(tmp_path):
     """compose_train(*overrides) -> the resolved-on-access train config, isolated under tmp_path."""
+
     def _compose(*overrides: str) -> DictConfig:
         return config.compose_train([*isolated_overrides(tmp_path), *overrides])
 

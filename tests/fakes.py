@@ -92,8 +92,11 @@ def fake_reviews(n_per_class: int, seed: int) -> dict[tuple[str, str], list[byte
 
 def write_imdb_archive(path: Path, reviews: dict[tuple[str, str], list[bytes]]) -> Path:
     """A tar.gz in the official layout, with the official archive's extra files that are not reviews."""
-    extras = {"aclImdb/imdb.vocab": b"the\nfilm\n", "aclImdb/train/urls_pos.txt": b"http://x\n",
-              "aclImdb/train/unsup/0_0.txt": b"unlabelled review"}
+    extras = {
+        "aclImdb/imdb.vocab": b"the\nfilm\n",
+        "aclImdb/train/urls_pos.txt": b"http://x\n",
+        "aclImdb/train/unsup/0_0.txt": b"unlabelled review",
+    }
     with tarfile.open(path, "w:gz") as tar:
         for name, data in extras.items():
             _add(tar, name, data)
@@ -118,8 +121,7 @@ def write_listops_tsv(path: Path, examples: list[tuple[str, int]]) -> None:
         handle.write("\r\n".join(lines) + "\r\n")
 
 
-def write_listops_release(directory: Path, *, n_train: int, n_val: int, n_test: int, seed: int,
-                          **bounds: int) -> Path:
+def write_listops_release(directory: Path, *, n_train: int, n_val: int, n_test: int, seed: int, **bounds: int) -> Path:
     """``<directory>/listops-1000/basic_{train,val,test}.tsv`` of LRA-recipe examples; returns the folder."""
     examples = generate(n_train + n_val + n_test, seed=seed, **bounds)
     folder = Path(directory) / LISTOPS_FOLDER
@@ -135,8 +137,9 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def write_pathfinder_release(root: Path, params: SnakeParams, n_images: int, *, seed: int,
-                             images_per_batch: int = 1000) -> Path:
+def write_pathfinder_release(
+    root: Path, params: SnakeParams, n_images: int, *, seed: int, images_per_batch: int = 1000
+) -> Path:
     """``n_images`` generated images in LRA's layout, ``<root>/pathfinder<res>/<difficulty>/imgs/<batch>/``
     ``sample_<n>.png`` and ``metadata/<batch>.npy`` (text: ``imgs/<batch> sample_<n>.png <index> <label> <continuity>
     <contour_len> <distractor_len> <paddle_len> <paddle_thickness> <margin> <n_contrasts>``); returns
@@ -149,9 +152,19 @@ def write_pathfinder_release(root: Path, params: SnakeParams, n_images: int, *, 
         lines = []
         for index, drawing in enumerate(draw_batch(params, batch, count, seed)):
             Image.fromarray(drawing.image).save(image_dir / f"sample_{index}.png")
-            fields = (f"imgs/{batch}", f"sample_{index}.png", index, drawing.label, params.continuity,
-                      params.contour_length, params.distractor_length, _number(params.paddle_length),
-                      _number(params.paddle_thickness), drawing.margin, 1)
+            fields = (
+                f"imgs/{batch}",
+                f"sample_{index}.png",
+                index,
+                drawing.label,
+                params.continuity,
+                params.contour_length,
+                params.distractor_length,
+                _number(params.paddle_length),
+                _number(params.paddle_thickness),
+                drawing.margin,
+                1,
+            )
             lines.append(" ".join(str(field) for field in fields) + "\n")
         (difficulty_dir / "metadata" / f"{batch}.npy").write_text("".join(lines), encoding="utf-8")
     return difficulty_dir
@@ -183,6 +196,8 @@ LINES = [
     " The storm weakened over land and was absorbed by a front on June 4 . \n",
     " \n",
 ]
+
+
 def write_corpus(folder: Path) -> Path:
     """wiki.{train,valid,test}.tokens: train repeats the lines, valid and test hold them once."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -32,13 +32,22 @@ def token_classifier() -> ClassificationTask:
 
 
 def quiet_trainer(**kwargs) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, **kwargs)
+    return L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def batch(predicted: list[int], labels: list[int]) -> dict[str, torch.Tensor]:
-    return {"inputs": torch.tensor(predicted)[:, None], "lengths": torch.ones(len(labels), dtype=torch.long),
-            "labels": torch.tensor(labels)}
+    return {
+        "inputs": torch.tensor(predicted)[:, None],
+        "lengths": torch.ones(len(labels), dtype=torch.long),
+        "labels": torch.tensor(labels),
+    }
 
 
 # cross-entropy of one example: right -log(e^c / (e^c + 2)), wrong -log(1 / (e^c + 2))

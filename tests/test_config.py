@@ -7,12 +7,17 @@ from lra_snn.config import PROJECT_ROOT, cell_hash
 
 def test_kernel_backend_and_devices_do_not_change_the_cell(compose_train):
     base = cell_hash(compose_train("model=lif_ssm", "data=listops", "profile=tiny"))
-    for machine in ("model.encoder.layer.neuron.backend=triton", "model.encoder.layer.neuron.backend=torch",
-                    "trainer.devices=2", "data.num_workers=3"):
+    for machine in (
+        "model.encoder.layer.neuron.backend=triton",
+        "model.encoder.layer.neuron.backend=torch",
+        "trainer.devices=2",
+        "data.num_workers=3",
+    ):
         assert cell_hash(compose_train("model=lif_ssm", "data=listops", "profile=tiny", machine)) == base, machine
     for computation in ("model.encoder.layer.neuron.tau=3.0", "model.encoder.d_model=48", "data.batch_size=8"):
-        assert cell_hash(compose_train("model=lif_ssm", "data=listops", "profile=tiny", computation)) != base, \
+        assert cell_hash(compose_train("model=lif_ssm", "data=listops", "profile=tiny", computation)) != base, (
             computation
+        )
 
 
 def test_committed_results_are_found_under_the_current_cells(compose_train):

@@ -25,8 +25,9 @@ from tests.conftest import isolated_overrides
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 TASKS = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))
 PROFILES = sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
-EXPERIMENTS = sorted(p.relative_to(CONF_DIR / "experiment").with_suffix("").as_posix()
-                     for p in (CONF_DIR / "experiment").rglob("*.yaml"))
+EXPERIMENTS = sorted(
+    p.relative_to(CONF_DIR / "experiment").with_suffix("").as_posix() for p in (CONF_DIR / "experiment").rglob("*.yaml")
+)
 
 
 def compose_with_choices(tmp: Path, *overrides: str) -> tuple[DictConfig, dict[str, str | None]]:
@@ -52,51 +53,82 @@ def problems_of(tmp: Path, *overrides: str) -> list[str]:
 BAD_VALUES = [
     (("trainer.max_epochs=abc",), "trainer.max_epochs='abc': expected an integer >= 1"),
     (("trainer.max_epochs=0",), "trainer.max_epochs=0: expected an integer >= 1"),
-    (("trainer.max_epochs=-1",), "trainer.max_epochs=-1 with trainer.max_steps unset: expected an integer >= 1 "
-                                 "for trainer.max_epochs, or trainer.max_steps set to an integer >= 1"),
+    (
+        ("trainer.max_epochs=-1",),
+        "trainer.max_epochs=-1 with trainer.max_steps unset: expected an integer >= 1 "
+        "for trainer.max_epochs, or trainer.max_steps set to an integer >= 1",
+    ),
     (("trainer.max_epochs=null", "++trainer.max_steps=0"), "trainer.max_steps=0: expected an integer >= 1 or -1"),
-    (("trainer.devices=0",), "trainer.devices=0: expected an integer >= 1 or one of -1, 'auto' or a list of "
-                             "values, each an integer >= 0"),
-    (("trainer.precision=16",), "trainer.precision=16: expected one of '64-true', '32-true', '16-true', "
-                                "'bf16-true', '16-mixed', 'bf16-mixed'"),
+    (
+        ("trainer.devices=0",),
+        "trainer.devices=0: expected an integer >= 1 or one of -1, 'auto' or a list of values, each an integer >= 0",
+    ),
+    (
+        ("trainer.precision=16",),
+        "trainer.precision=16: expected one of '64-true', '32-true', '16-true', 'bf16-true', '16-mixed', 'bf16-mixed'",
+    ),
     (("++trainer.accumulate_grad_batches=0",), "trainer.accumulate_grad_batches=0: expected an integer >= 1"),
     (("trainer.gradient_clip_val=-0.5",), "trainer.gradient_clip_val=-0.5: expected a number >= 0 or null"),
-    (("++trainer.limit_train_batches=0",), "trainer.limit_train_batches=0: expected an integer >= 1 or a number "
-                                           "in (0, 1]"),
+    (
+        ("++trainer.limit_train_batches=0",),
+        "trainer.limit_train_batches=0: expected an integer >= 1 or a number in (0, 1]",
+    ),
     (("model.encoder.d_model=-8",), "model.encoder.d_model=-8: expected an integer >= 1"),
     (("model.encoder.n_layers=0",), "model.encoder.n_layers=0: expected an integer >= 1"),
     (("model.encoder.n_layers=2.5",), "model.encoder.n_layers=2.5: expected an integer >= 1"),
     (("model.encoder.dropout=1.0",), "model.encoder.dropout=1.0: expected a number in [0, 1)"),
     (("model.encoder.prenorm=yes",), "model.encoder.prenorm='yes': expected true or false"),
     (("model.encoder.layer.d_state=3",), "model.encoder.layer.d_state=3: expected an even integer >= 2"),
-    (("model.encoder.layer.dt_min=0.5",), "model.encoder.layer.dt_min=0.5 exceeds model.encoder.layer.dt_max=0.1: "
-                                          "lower dt_min or raise dt_max"),
-    (("model=lif_ssm", "model.encoder.layer.neuron.tau=0.5"),
-     "model.encoder.layer.neuron.tau=0.5: expected a number >= 1"),
-    (("model=lif_ssm", "model.encoder.layer.neuron.backend=cuda"),
-     "model.encoder.layer.neuron.backend='cuda': expected one of null, 'torch', 'triton'"),
-    (("model=dsn_ssm", "model.encoder.layer.neuron.kernel_size=0"),
-     "model.encoder.layer.neuron.kernel_size=0: expected an integer >= 1"),
-    (("model=dsn_ssm", "model.encoder.layer.neuron.n_levels=-2"),
-     "model.encoder.layer.neuron.n_levels=-2: expected an integer >= 1"),
-    (("model=sliding_psn_ssm", "model.encoder.layer.neuron.k=0"), "model.encoder.layer.neuron.k=0: expected an "
-                                                                  "integer >= 1"),
-    (("model=spike_ssm", "model.encoder.layer.neuron.max_iters=0"),
-     "model.encoder.layer.neuron.max_iters=0: expected an integer >= 1 or null"),
-    (("model=psn_ssm", "data.max_length=5000"),
-     "model.encoder.layer.neuron.T=5000 (from ${oc.select:data.max_length,1024}) exceeds "
-     "model.encoder.layer.neuron.max_T=4096: lower T or raise max_T"),
-    (("model=prf", "model.encoder.layer.neuron.delta_min=0"),
-     "model.encoder.layer.neuron.delta_min=0: expected a number > 0"),
+    (
+        ("model.encoder.layer.dt_min=0.5",),
+        "model.encoder.layer.dt_min=0.5 exceeds model.encoder.layer.dt_max=0.1: lower dt_min or raise dt_max",
+    ),
+    (
+        ("model=lif_ssm", "model.encoder.layer.neuron.tau=0.5"),
+        "model.encoder.layer.neuron.tau=0.5: expected a number >= 1",
+    ),
+    (
+        ("model=lif_ssm", "model.encoder.layer.neuron.backend=cuda"),
+        "model.encoder.layer.neuron.backend='cuda': expected one of null, 'torch', 'triton'",
+    ),
+    (
+        ("model=dsn_ssm", "model.encoder.layer.neuron.kernel_size=0"),
+        "model.encoder.layer.neuron.kernel_size=0: expected an integer >= 1",
+    ),
+    (
+        ("model=dsn_ssm", "model.encoder.layer.neuron.n_levels=-2"),
+        "model.encoder.layer.neuron.n_levels=-2: expected an integer >= 1",
+    ),
+    (
+        ("model=sliding_psn_ssm", "model.encoder.layer.neuron.k=0"),
+        "model.encoder.layer.neuron.k=0: expected an integer >= 1",
+    ),
+    (
+        ("model=spike_ssm", "model.encoder.layer.neuron.max_iters=0"),
+        "model.encoder.layer.neuron.max_iters=0: expected an integer >= 1 or null",
+    ),
+    (
+        ("model=psn_ssm", "data.max_length=5000"),
+        "model.encoder.layer.neuron.T=5000 (from ${oc.select:data.max_length,1024}) exceeds "
+        "model.encoder.layer.neuron.max_T=4096: lower T or raise max_T",
+    ),
+    (
+        ("model=prf", "model.encoder.layer.neuron.delta_min=0"),
+        "model.encoder.layer.neuron.delta_min=0: expected a number > 0",
+    ),
     (("task.lr=0",), "task.lr=0: expected a number > 0"),
     (("task.weight_decay=-0.1",), "task.weight_decay=-0.1: expected a number >= 0"),
     (("task.warmup_steps=-1",), "task.warmup_steps=-1: expected an integer >= 0"),
-    (("task.warmup_steps=200", "task.total_steps=100"), "task.warmup_steps=200 exceeds task.total_steps=100: lower "
-                                                        "warmup_steps or raise total_steps"),
+    (
+        ("task.warmup_steps=200", "task.total_steps=100"),
+        "task.warmup_steps=200 exceeds task.total_steps=100: lower warmup_steps or raise total_steps",
+    ),
     (("task.betas=[0.9,1.0]",), "task.betas=[0.9, 1.0]: expected a list of 2 values, each a number in [0, 1)"),
     (("task.betas=[0.9]",), "task.betas=[0.9]: expected a list of 2 values, each a number in [0, 1)"),
-    (("data=wikitext103", "task.cutoffs=[200,100]"), "task.cutoffs=[200, 100]: expected a list of increasing "
-                                                    "values, each an integer >= 1"),
+    (
+        ("data=wikitext103", "task.cutoffs=[200,100]"),
+        "task.cutoffs=[200, 100]: expected a list of increasing values, each an integer >= 1",
+    ),
     (("data.n_train=-5",), "data.n_train=-5: expected an integer >= 1 or null"),
     (("data.n_val=0",), "data.n_val=0: expected an integer >= 1 or null"),
     (("data.n_test=0",), "data.n_test=0: expected an integer >= 1 or null"),
@@ -116,13 +148,25 @@ def test_a_bad_value_is_named_with_its_allowed_range(tmp_path, overrides, line):
 
 
 def test_every_bad_key_is_listed_in_one_error(tmp_path):
-    cfg, choices = compose_with_choices(tmp_path, "profile=tiny", "trainer.max_epochs=abc", "model.encoder.d_model=-8",
-                                        "data.n_train=-5", "task.warmup_steps=-1", "model.encoder.n_layers=0")
+    cfg, choices = compose_with_choices(
+        tmp_path,
+        "profile=tiny",
+        "trainer.max_epochs=abc",
+        "model.encoder.d_model=-8",
+        "data.n_train=-5",
+        "task.warmup_steps=-1",
+        "model.encoder.n_layers=0",
+    )
     with pytest.raises(ConfigError) as error:
         validate_config(cfg, choices)
     keys = [problem.partition("=")[0] for problem in error.value.problems]
-    assert keys == ["trainer.max_epochs", "model.encoder.d_model", "model.encoder.n_layers", "task.warmup_steps",
-                    "data.n_train"]
+    assert keys == [
+        "trainer.max_epochs",
+        "model.encoder.d_model",
+        "model.encoder.n_layers",
+        "task.warmup_steps",
+        "data.n_train",
+    ]
     message = str(error.value)
     assert message.startswith("5 invalid config values; set each to an allowed value on the command line")
     assert all(problem in message for problem in error.value.problems)
@@ -131,23 +175,36 @@ def test_every_bad_key_is_listed_in_one_error(tmp_path):
 
 def test_an_interpolated_value_names_the_key_it_comes_from(tmp_path):
     problems = problems_of(tmp_path, "profile=tiny", "model.encoder.dropout=1.5")
-    assert problems == ["model.encoder.dropout=1.5: expected a number in [0, 1)",
-                        "model.encoder.layer.dropout=1.5 (from ${model.encoder.dropout}): expected a number in [0, 1)"]
+    assert problems == [
+        "model.encoder.dropout=1.5: expected a number in [0, 1)",
+        "model.encoder.layer.dropout=1.5 (from ${model.encoder.dropout}): expected a number in [0, 1)",
+    ]
 
 
-@pytest.mark.parametrize(("overrides", "line"), [
-    (("experiment=lra/s4d_listops", "data=text"),
-     "data=text contradicts experiment=lra/s4d_listops, the recipe for data=listops: drop data=text, or choose "
-     "experiment=lra/s4d_text (the recipe for data=text)"),
-    (("experiment=lra/psn_ssm_listops", "data=pathx"),
-     "data=pathx contradicts experiment=lra/psn_ssm_listops, the recipe for data=listops: drop data=pathx (no "
-     "experiment pairs model=psn_ssm with data=pathx)"),
-    (("experiment=lra/prf_text", "model=s4d"),
-     "model=s4d contradicts experiment=lra/prf_text, the recipe for model=prf: drop model=s4d"),
-    (("experiment=lm/s4d_wt103", "task=classification"),
-     "task=classification contradicts experiment=lm/s4d_wt103, the recipe for task=language_model: drop "
-     "task=classification"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (
+            ("experiment=lra/s4d_listops", "data=text"),
+            "data=text contradicts experiment=lra/s4d_listops, the recipe for data=listops: drop data=text, or choose "
+            "experiment=lra/s4d_text (the recipe for data=text)",
+        ),
+        (
+            ("experiment=lra/psn_ssm_listops", "data=pathx"),
+            "data=pathx contradicts experiment=lra/psn_ssm_listops, the recipe for data=listops: drop data=pathx (no "
+            "experiment pairs model=psn_ssm with data=pathx)",
+        ),
+        (
+            ("experiment=lra/prf_text", "model=s4d"),
+            "model=s4d contradicts experiment=lra/prf_text, the recipe for model=prf: drop model=s4d",
+        ),
+        (
+            ("experiment=lm/s4d_wt103", "task=classification"),
+            "task=classification contradicts experiment=lm/s4d_wt103, the recipe for task=language_model: drop "
+            "task=classification",
+        ),
+    ],
+)
 def test_an_experiment_paired_with_another_choice_is_refused_naming_both(tmp_path, overrides, line):
     assert line in problems_of(tmp_path, "profile=tiny", *overrides)
 
@@ -183,8 +240,11 @@ def test_every_rule_names_a_key_that_a_shipped_config_or_the_trainer_has(tmp_pat
             cfg, _ = compose_with_choices(tmp_path, f"model={model}", f"data={task}", "profile=tiny")
             keys |= set(flat_keys(OmegaConf.to_container(cfg, resolve=False)))
     trainer_arguments = inspect.signature(lightning.Trainer.__init__).parameters
-    missing = [key for key in RULES if key not in keys
-               and not (key.startswith("trainer.") and key.removeprefix("trainer.") in trainer_arguments)]
+    missing = [
+        key
+        for key in RULES
+        if key not in keys and not (key.startswith("trainer.") and key.removeprefix("trainer.") in trainer_arguments)
+    ]
     assert not missing, f"rules for keys no config has: {missing}"
     neuron_keys = [f"{NEURON}.{option}" for options in NEURON_RULES.values() for option in options]
     assert not [key for key in neuron_keys if key not in keys]
@@ -210,17 +270,33 @@ def test_run_refuses_a_bad_config_before_it_builds_or_records_anything(compose_t
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize(("overrides", "lines"), [
-    (["trainer.max_epochs=abc", "data.n_train=-5"],
-     ["2 invalid config values", "trainer.max_epochs='abc': expected an integer >= 1",
-      "data.n_train=-5: expected an integer >= 1 or null"]),
-    (["experiment=lra/s4d_listops", "data=text"],
-     ["data=text contradicts experiment=lra/s4d_listops, the recipe for data=listops"]),
-])
-def test_the_command_line_names_the_bad_values_and_exits_without_a_traceback(tmp_path, train_overrides, overrides,
-                                                                           lines):
-    done = subprocess.run([sys.executable, "-m", "lra_snn.train", "profile=tiny", *overrides, *train_overrides],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize(
+    ("overrides", "lines"),
+    [
+        (
+            ["trainer.max_epochs=abc", "data.n_train=-5"],
+            [
+                "2 invalid config values",
+                "trainer.max_epochs='abc': expected an integer >= 1",
+                "data.n_train=-5: expected an integer >= 1 or null",
+            ],
+        ),
+        (
+            ["experiment=lra/s4d_listops", "data=text"],
+            ["data=text contradicts experiment=lra/s4d_listops, the recipe for data=listops"],
+        ),
+    ],
+)
+def test_the_command_line_names_the_bad_values_and_exits_without_a_traceback(
+    tmp_path, train_overrides, overrides, lines
+):
+    done = subprocess.run(
+        [sys.executable, "-m", "lra_snn.train", "profile=tiny", *overrides, *train_overrides],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
     assert all(line in done.stderr for line in lines), done.stderr
     assert "Traceback" not in done.stderr

@@ -21,8 +21,15 @@ from lra_snn.data.distributed import EvaluatedExamples, UnpaddedDistributedSampl
 from lra_snn.tasks.classification import ClassificationTask
 
 N_VAL, N_TEST = 61, 63
-CELL = ["data=listops", "model=s4d", "profile=tiny", "torch_threads=1", f"data.n_val={N_VAL}",
-        f"data.n_test={N_TEST}", "+callbacks.evaluated_examples._target_=lra_snn.data.distributed.EvaluatedExamples"]
+CELL = [
+    "data=listops",
+    "model=s4d",
+    "profile=tiny",
+    "torch_threads=1",
+    f"data.n_val={N_VAL}",
+    f"data.n_test={N_TEST}",
+    "+callbacks.evaluated_examples._target_=lra_snn.data.distributed.EvaluatedExamples",
+]
 
 
 @pytest.mark.parametrize("n, world_size", [(63, 2), (64, 2), (5, 3), (2, 4)])
@@ -44,18 +51,38 @@ def single_process_test(cfg, checkpoint: str) -> dict[str, float]:
     datamodule.prepare_data()
     encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
     task = ClassificationTask.load_from_checkpoint(checkpoint, encoder=encoder, weights_only=False)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[EvaluatedExamples()])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[EvaluatedExamples()],
+    )
     return trainer.test(task, datamodule=datamodule, verbose=False)[0]
 
 
 def test_ddp_two_cpu_processes_evaluate_every_example_once(tmp_path, train_overrides, compose_train):
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("this torch build has no gloo backend for CPU DDP")
-    command = [sys.executable, "-m", "lra_snn.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-               *CELL, *train_overrides]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "lra_snn.train",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        *CELL,
+        *train_overrides,
+    ]
+    done = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (result_file,) = (tmp_path / "results").rglob("result.json")
     record = json.loads(result_file.read_text())

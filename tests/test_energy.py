@@ -17,12 +17,14 @@ from lra_snn.neurons.threshold import ThresholdSpike
 
 S, Q = 0.9, 0.1  # a value that spikes (>= 0.5) and one that does not
 # (sequence, step, channel); sequence 1 has length 2, so its last step is padding
-INPUTS = torch.tensor([
-    [[S, Q, S, Q], [Q, Q, Q, Q], [S, S, S, Q]],   # 2 + 0 + 3 spikes
-    [[S, Q, Q, Q], [Q, S, Q, Q], [S, S, S, S]],   # 1 + 1 (+ 4 in the padding, not counted)
-])
+INPUTS = torch.tensor(
+    [
+        [[S, Q, S, Q], [Q, Q, Q, Q], [S, S, S, Q]],  # 2 + 0 + 3 spikes
+        [[S, Q, Q, Q], [Q, S, Q, Q], [S, S, S, S]],  # 1 + 1 (+ 4 in the padding, not counted)
+    ]
+)
 LENGTHS = torch.tensor([3, 2])
-SPIKES, STEPS = 7, 5            # counted spikes, counted steps
+SPIKES, STEPS = 7, 5  # counted spikes, counted steps
 SYNAPSE_OUT, DENSE_OUT = 5, 3
 
 
@@ -86,7 +88,7 @@ def test_without_lengths_every_step_counts():
 
 def test_integer_spikes_count_their_value():
     model = nn.Sequential(IntegerNeuron(2), nn.Linear(2, 4))
-    x = torch.tensor([[[2.2, 0.0], [3.9, -1.0], [0.6, 1.4]]])   # spikes 2, 0 | 3, 0 | 1, 1 -> 7
+    x = torch.tensor([[[2.2, 0.0], [3.9, -1.0], [0.6, 1.4]]])  # spikes 2, 0 | 3, 0 | 1, 1 -> 7
     counter = count(model, torch.tensor([3]), x)
     assert counter.layers["0"].spikes == 7 and counter.firing_rates()["0"] == pytest.approx(7 / 6)
     assert counter.layers["1"].acs == 7 * 4
@@ -127,10 +129,19 @@ def test_a_wrapped_neuron_is_counted_once_at_its_wrapper():
     assert counter.layers["0"].neuron_steps == 2 * 5 * 3 and counter.layers["0"].macs == 2 * 5 * 3 * 8
 
 
-@pytest.mark.parametrize(("name", "kwargs", "macs"), [
-    ("lif", {}, 1), ("prf", {}, 5), ("prf", {"reset": True}, 6), ("refractory_lif", {}, 2),
-    ("psn", {"T": 16}, 16), ("masked_psn", {"T": 16, "k": 3}, 16), ("sliding_psn", {"k": 5}, 5), ("dsn", {}, 6),
-])
+@pytest.mark.parametrize(
+    ("name", "kwargs", "macs"),
+    [
+        ("lif", {}, 1),
+        ("prf", {}, 5),
+        ("prf", {"reset": True}, 6),
+        ("refractory_lif", {}, 2),
+        ("psn", {"T": 16}, 16),
+        ("masked_psn", {"T": 16, "k": 3}, 16),
+        ("sliding_psn", {"k": 5}, 5),
+        ("dsn", {}, 6),
+    ],
+)
 def test_neuron_dynamics_costs(name, kwargs, macs):
     assert build_neuron(name, 2, **kwargs).macs_per_step() == macs
 
@@ -167,8 +178,14 @@ class ToyTask(L.LightningModule):
 
 def run_test(network: nn.Module) -> dict[str, float]:
     batches = [{"inputs": INPUTS, "lengths": LENGTHS, "labels": torch.zeros(2, dtype=torch.long)}]
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[EnergyMeter()])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[EnergyMeter()],
+    )
     return trainer.test(ToyTask(network), DataLoader(batches, batch_size=None), verbose=False)[0]
 
 

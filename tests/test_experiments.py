@@ -19,13 +19,21 @@ from lra_snn.config import PROJECT_ROOT
 from tests.fakes import fake_batches, write_cifar_archive, write_corpus, write_tsv_folder
 
 CONF = PROJECT_ROOT / "conf"
-EXPERIMENTS = sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
-                     for p in (CONF / "experiment").rglob("*.yaml"))
+EXPERIMENTS = sorted(
+    p.relative_to(CONF / "experiment").with_suffix("").as_posix() for p in (CONF / "experiment").rglob("*.yaml")
+)
 ZOO = ("s4d", "prf", "spike_ssm", "psn_ssm", "masked_psn_ssm", "sliding_psn_ssm", "dsn_ssm", "lif_ssm")
 LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
-FIXED_LENGTH = ("psn_ssm", "masked_psn_ssm")      # T^2 weights: no Path-X; non-causal: no language model
-TINY_RUN = ["profile=tiny", "model.encoder.d_model=16", "model.encoder.n_layers=1", "trainer.max_epochs=1",
-            "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1", "++trainer.limit_test_batches=1"]
+FIXED_LENGTH = ("psn_ssm", "masked_psn_ssm")  # T^2 weights: no Path-X; non-causal: no language model
+TINY_RUN = [
+    "profile=tiny",
+    "model.encoder.d_model=16",
+    "model.encoder.n_layers=1",
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=2",
+    "++trainer.limit_val_batches=1",
+    "++trainer.limit_test_batches=1",
+]
 
 
 def split_name(experiment: str) -> tuple[str, str]:
@@ -102,9 +110,18 @@ S4_CONFIGS = {
 def test_prf_experiments_follow_table_8(task):
     cfg = recipe(f"lra/prf_{task}")
     encoder = cfg.model.encoder
-    found = (encoder.n_layers, encoder.d_model, encoder.prenorm, encoder.dropout, cfg.task.lr, cfg.data.batch_size,
-             cfg.trainer.max_epochs, cfg.task.weight_decay, encoder.layer.neuron.theta_max,
-             encoder.layer.bidirectional)
+    found = (
+        encoder.n_layers,
+        encoder.d_model,
+        encoder.prenorm,
+        encoder.dropout,
+        cfg.task.lr,
+        cfg.data.batch_size,
+        cfg.trainer.max_epochs,
+        cfg.task.weight_decay,
+        encoder.layer.neuron.theta_max,
+        encoder.layer.bidirectional,
+    )
     assert found == pytest.approx(PRF_TABLE_8[task])
     assert encoder.norm == "batch" and cfg.task.dynamics_lr == 0.001
 
@@ -119,9 +136,19 @@ def test_s4d_block_experiments_follow_the_s4_rows(model, task):
     if model != "s4d":  # SpikingSSM: d_state 4 on ListOps and Text, 64 elsewhere; weight decay 0.01
         d_state, wd = (4 if task in ("listops", "text") else 64), 0.01
     encoder = cfg.model.encoder
-    found = (encoder.n_layers, encoder.d_model, encoder.layer.d_state, encoder.prenorm, encoder.dropout, cfg.task.lr,
-             cfg.task.weight_decay, cfg.data.batch_size, cfg.trainer.max_epochs, cfg.task.warmup_steps,
-             cfg.task.total_steps)
+    found = (
+        encoder.n_layers,
+        encoder.d_model,
+        encoder.layer.d_state,
+        encoder.prenorm,
+        encoder.dropout,
+        cfg.task.lr,
+        cfg.task.weight_decay,
+        cfg.data.batch_size,
+        cfg.trainer.max_epochs,
+        cfg.task.warmup_steps,
+        cfg.task.total_steps,
+    )
     assert found == pytest.approx((layers, d_model, d_state, prenorm, dropout, lr, wd, batch, epochs, warmup, total))
     assert encoder.layer.get("dt_min", 0.001) == (0.0001 if task == "pathx" else 0.001)
 
@@ -144,8 +171,11 @@ def tiny_sources(shared_data_dir) -> dict[str, list[str]]:
     cifar = write_cifar_archive(sources / "cifar-10-python.tar.gz", fake_batches(n_per_batch=200))
     aan = write_tsv_folder(sources / "tsv_data", {"train": 32, "val": 16, "test": 16})
     wikitext = write_corpus(sources / "wikitext-103")
-    return {"image": [f"data.archives=[{cifar}]"], "retrieval": [f"data.release_dir={aan}"],
-            "wikitext103": [f"data.source_dir={wikitext}"]}
+    return {
+        "image": [f"data.archives=[{cifar}]"],
+        "retrieval": [f"data.release_dir={aan}"],
+        "wikitext103": [f"data.source_dir={wikitext}"],
+    }
 
 
 def first_test_batch(cfg, checkpoint: str | Path) -> tuple[float, float]:
@@ -167,8 +197,9 @@ def first_test_batch(cfg, checkpoint: str | Path) -> tuple[float, float]:
 def test_experiment_runs_a_few_steps_on_tiny_data(compose_train, shared_data_dir, tiny_sources, experiment):
     skip_unless_composable(experiment)
     model, task = split_name(experiment)
-    cfg = compose_train(f"experiment={experiment}", *TINY_RUN, f"paths.data_dir={shared_data_dir}",
-                        *tiny_sources.get(task, []))
+    cfg = compose_train(
+        f"experiment={experiment}", *TINY_RUN, f"paths.data_dir={shared_data_dir}", *tiny_sources.get(task, [])
+    )
     record = run(cfg)
     assert record["status"] == "completed", record.get("message")
     result = json.loads(Path(cfg.paths.result_file).read_text())
@@ -176,8 +207,9 @@ def test_experiment_runs_a_few_steps_on_tiny_data(compose_train, shared_data_dir
     if task == "wikitext103":
         assert metrics["test/ppl"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-5)
     else:
-        loss, accuracy = first_test_batch(cfg, result["best_checkpoint"] or Path(cfg.paths.run_dir) / "checkpoints"
-                                          / "last.ckpt")
+        loss, accuracy = first_test_batch(
+            cfg, result["best_checkpoint"] or Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
+        )
         assert metrics["test/loss"] == pytest.approx(loss, rel=1e-5, abs=1e-6)
         assert metrics["test/acc"] == pytest.approx(accuracy, abs=1e-6)
     for key in ("val/loss", "test/macs", "test/energy_mj"):

@@ -17,21 +17,39 @@ import torch
 from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT
 
-CELL = ("data=listops", "model=s4d", "profile=tiny", "trainer.max_epochs=3", "trainer.deterministic=true",
-        "torch_threads=1")  # 8 steps an epoch, 24 in all
+CELL = (
+    "data=listops",
+    "model=s4d",
+    "profile=tiny",
+    "trainer.max_epochs=3",
+    "trainer.deterministic=true",
+    "torch_threads=1",
+)  # 8 steps an epoch, 24 in all
 COMPARED = ("val/acc", "val/loss", "test/acc", "test/loss")
 
 
 def launch(root: Path, data: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "lra_snn.train", *CELL, f"paths.data_dir={data}",
-               f"paths.output_dir={root}/outputs", f"paths.results_dir={root}/results",
-               "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "lra_snn.train",
+        *CELL,
+        f"paths.data_dir={data}",
+        f"paths.output_dir={root}/outputs",
+        f"paths.results_dir={root}/results",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        *extra,
+    ]
     return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
 
 
 def signal_at(step: int, name: str) -> list[str]:
-    return ["+callbacks.signal._target_=tests.interrupts.SignalAtStep", f"+callbacks.signal.step={step}",
-            f"+callbacks.signal.signal_name={name}"]
+    return [
+        "+callbacks.signal._target_=tests.interrupts.SignalAtStep",
+        f"+callbacks.signal.step={step}",
+        f"+callbacks.signal.signal_name={name}",
+    ]
 
 
 def only(root: Path, pattern: str) -> Path:
@@ -49,16 +67,21 @@ def metric_rows(path: Path, interrupted_epoch: str) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_exits_143_and_the_relaunch_matches_an_uninterrupted_run(compose_train, tmp_path):
-    straight = run(compose_train(*CELL, f"paths.output_dir={tmp_path}/straight/outputs",
-                                 f"paths.results_dir={tmp_path}/straight/results"))
+    straight = run(
+        compose_train(
+            *CELL, f"paths.output_dir={tmp_path}/straight/outputs", f"paths.results_dir={tmp_path}/straight/results"
+        )
+    )
     root = tmp_path / "stopped"
     stopped = launch(root, tmp_path / "data", *signal_at(13, "SIGTERM"))
     assert stopped.returncode == 128 + signal.SIGTERM == 143, stopped.stderr[-3000:]
     result_file, last = only(root, "result.json"), only(root, "last.ckpt")
     interrupted = json.loads(result_file.read_text())
     assert interrupted["status"] == "interrupted" and interrupted["steps"] == 13
-    assert f"stopped by SIGTERM at global step 13 in cell {interrupted['config']['paths']['cell']}" in \
-        interrupted["message"]
+    assert (
+        f"stopped by SIGTERM at global step 13 in cell {interrupted['config']['paths']['cell']}"
+        in interrupted["message"]
+    )
     assert f"{last} saved at global step 13" in interrupted["message"]
     assert torch.load(last, weights_only=False)["global_step"] == 13  # inside the second epoch
 

@@ -20,9 +20,24 @@ SMALL = ["--override", "data.batch_size=4", "--override", "data.max_length=24"]
 
 def run_parity(tmp_path, *args: str) -> tuple[int, dict]:
     """Run the tool at the tiny recipe with every output under ``tmp_path``; exit status and the JSON report."""
-    code = kernel_parity.main(["--recipe", "tiny", "--steps", str(STEPS), "--warmup-steps", "1",
-                               "--out", str(tmp_path / "out"), "--workdir", str(tmp_path / "work"),
-                               "--data-dir", str(tmp_path / "data"), *SMALL, *args])
+    code = kernel_parity.main(
+        [
+            "--recipe",
+            "tiny",
+            "--steps",
+            str(STEPS),
+            "--warmup-steps",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            *SMALL,
+            *args,
+        ]
+    )
     (report,) = (tmp_path / "out").glob("kernel_parity_*.json")
     return code, json.loads(report.read_text())
 
@@ -128,13 +143,16 @@ def test_compare_losses_finds_the_first_step_beyond_the_tolerance():
     assert not shorter["agree"] and shorter["compared_steps"] == 15
 
 
-@pytest.mark.parametrize(("args", "option", "named"), [
-    (["--models", "lif_ssm,not_a_model"], "--models", "not_a_model"),
-    (["--models", "psn_ssm"], "--models", "psn_ssm"),
-    (["--task", "not_a_task"], "--task", "listops"),
-    (["--recipe", "full", "--task", "wikitext103"], "--recipe full", "experiment=lra/<model>_wikitext103"),
-    (["--steps", "3", "--warmup-steps", "3"], "--warmup-steps", "below --steps"),
-])
+@pytest.mark.parametrize(
+    ("args", "option", "named"),
+    [
+        (["--models", "lif_ssm,not_a_model"], "--models", "not_a_model"),
+        (["--models", "psn_ssm"], "--models", "psn_ssm"),
+        (["--task", "not_a_task"], "--task", "listops"),
+        (["--recipe", "full", "--task", "wikitext103"], "--recipe full", "experiment=lra/<model>_wikitext103"),
+        (["--steps", "3", "--warmup-steps", "3"], "--warmup-steps", "below --steps"),
+    ],
+)
 def test_bad_options_are_refused_naming_the_option(args, option, named, capsys):
     with pytest.raises(SystemExit) as exit_info:
         kernel_parity.parse_args(args)

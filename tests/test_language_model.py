@@ -11,18 +11,23 @@ import lightning as L
 import pytest
 import torch
 
+from lra_snn.cli.train import run
 from lra_snn.data.wikitext103.module import WikiTextDataModule
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
 from lra_snn.tasks.language_model import LanguageModelTask, usable_cutoffs
-from lra_snn.cli.train import run
 from tests.fakes import LINES, write_corpus
 
 LM_OVERRIDES = ("data=wikitext103", "model=s4d")  # the data config picks the LM task and a causal encoder
 
 
-def make_task(vocab_size: int, cutoffs=(20_000, 40_000, 200_000), bidirectional: bool = False,
-              norm: str = "layer", **task_settings) -> LanguageModelTask:
+def make_task(
+    vocab_size: int,
+    cutoffs=(20_000, 40_000, 200_000),
+    bidirectional: bool = False,
+    norm: str = "layer",
+    **task_settings,
+) -> LanguageModelTask:
     torch.manual_seed(0)
     layer = partial(S4DBlock, d_state=4, bidirectional=bidirectional)
     encoder = SequenceEncoder(16, 2, layer, vocab_size=vocab_size, norm=norm, prenorm=True)
@@ -100,8 +105,9 @@ def test_non_causal_or_mismatched_encoders_are_refused() -> None:
 
 def test_a_few_training_steps_reduce_the_loss(tmp_path: Path) -> None:
     L.seed_everything(0)
-    data = WikiTextDataModule(data_dir=tmp_path / "data", source_dir=write_corpus(tmp_path / "src"),
-                              max_length=16, global_batch=4)
+    data = WikiTextDataModule(
+        data_dir=tmp_path / "data", source_dir=write_corpus(tmp_path / "src"), max_length=16, global_batch=4
+    )
     data.prepare_data()
     data.setup()
     task = make_task(data.vocab_size, lr=0.01, weight_decay=0.0, warmup_steps=0, total_steps=100)
@@ -112,8 +118,15 @@ def test_a_few_training_steps_reduce_the_loss(tmp_path: Path) -> None:
             return float(torch.cat([task.token_nll(b) for b in batches]).mean())
 
     before = mean_train_nll()
-    trainer = L.Trainer(max_steps=12, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_steps=12,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(task, datamodule=data)
     after = mean_train_nll()
     assert before > math.log(data.vocab_size) - 1  # starts near uniform

@@ -26,8 +26,14 @@ TINY = ["data=listops", "model=s4d", "profile=tiny", "torch_threads=1"]
 def multirun(overrides: list[str]) -> subprocess.CompletedProcess:
     """``python -m lra_snn.train -m <overrides>`` from the project root; fails the test on a non-zero exit."""
     command = [sys.executable, "-m", "lra_snn.train", "-m", *overrides]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -54,9 +60,14 @@ def test_joblib_runs_a_two_job_multirun_in_parallel_processes(tmp_path, train_ov
 
 
 def test_slurm_config_composes_and_renders_an_sbatch_array(tmp_path, monkeypatch):
-    cfg = compose_launcher("slurm", "hydra.launcher.partition=gpu", "hydra.launcher.array_parallelism=3",
-                           "hydra.launcher.timeout_min=90", "hydra.launcher.gpus_per_node=2",
-                           "hydra.launcher.tasks_per_node=2")
+    cfg = compose_launcher(
+        "slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.array_parallelism=3",
+        "hydra.launcher.timeout_min=90",
+        "hydra.launcher.gpus_per_node=2",
+        "hydra.launcher.tasks_per_node=2",
+    )
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
     assert launcher["submitit_folder"] == "${hydra.sweep.dir}/.submitit/%j"
@@ -71,15 +82,24 @@ def test_slurm_config_composes_and_renders_an_sbatch_array(tmp_path, monkeypatch
     (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit only checks that srun exists
     (fake_bin / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
-    executor = submitit.AutoExecutor(cluster="slurm", folder=tmp_path / "submitit",
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    executor = submitit.AutoExecutor(
+        cluster="slurm", folder=tmp_path / "submitit", slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
     executor.update_parameters(name="train", **{k if k in base else f"slurm_{k}": v for k, v in params.items()})
     from submitit.slurm.slurm import _make_sbatch_string
 
-    script = _make_sbatch_string(command="python -m lra_snn.train", folder=tmp_path / "submitit", map_count=2,
-                                 **executor._executor.parameters)
-    for line in ("--partition=gpu", "--gpus-per-node=2", "--ntasks-per-node=2", "--time=90", "--array=0-1%2",
-                 f"--cpus-per-task={launcher['cpus_per_task']}", f"--mem={launcher['mem_gb']}GB"):
+    script = _make_sbatch_string(
+        command="python -m lra_snn.train", folder=tmp_path / "submitit", map_count=2, **executor._executor.parameters
+    )
+    for line in (
+        "--partition=gpu",
+        "--gpus-per-node=2",
+        "--ntasks-per-node=2",
+        "--time=90",
+        "--array=0-1%2",
+        f"--cpus-per-task={launcher['cpus_per_task']}",
+        f"--mem={launcher['mem_gb']}GB",
+    ):
         assert f"#SBATCH {line}\n" in script, line
 
 
@@ -92,8 +112,17 @@ def test_slurm_queue_settings_run_through_submitits_local_executor(tmp_path, tra
     slurm = compose_launcher("slurm").hydra.launcher
     shared = {key: slurm[key] for key in ("timeout_min", "tasks_per_node", "nodes", "stderr_to_stdout")}
     queue = [f"hydra.launcher.{key}={value}" for key, value in shared.items()]
-    multirun(["hydra/launcher=submitit_local", *queue, "hydra.launcher.gpus_per_node=0",
-              "hydra.launcher.cpus_per_task=1", "seed=1,2", *TINY, *train_overrides])
+    multirun(
+        [
+            "hydra/launcher=submitit_local",
+            *queue,
+            "hydra.launcher.gpus_per_node=0",
+            "hydra.launcher.cpus_per_task=1",
+            "seed=1,2",
+            *TINY,
+            *train_overrides,
+        ]
+    )
     assert completed_seeds(tmp_path / "results") == [1, 2]
     job_logs = list((tmp_path / "outputs" / "runs" / ".submitit").rglob("*_log.out"))
     assert len(job_logs) == 2

@@ -38,8 +38,13 @@ def write_result(root: Path, name: str, *, mtime: float = 1_000.0, attempt: str 
         "profile": "tiny",
         "config_hash": "cfg000000001",
         "git_commit": "abc1234def5678abc1234def5678abc1234def56",
-        "metrics": {"test/acc": 0.5, "test/loss": 1.0, "test/majority_rate": 0.175,
-                    "test/firing_rate": None, "test/energy_mj": None},
+        "metrics": {
+            "test/acc": 0.5,
+            "test/loss": 1.0,
+            "test/majority_rate": 0.175,
+            "test/firing_rate": None,
+            "test/energy_mj": None,
+        },
         "wall_time_s": 10.0,
         "steps": 100,
         "n_params": 1234,
@@ -99,8 +104,7 @@ def test_mean_and_std_rejects_no_values():
 
 def test_wikitext_perplexity_column_is_not_percent(tmp_path):
     for seed, ppl in [(1, 30.0), (2, 32.0)]:
-        write_result(tmp_path, f"w{seed}", seed=seed, task="wikitext103",
-                     metrics={"test/acc": None, "test/ppl": ppl})
+        write_result(tmp_path, f"w{seed}", seed=seed, task="wikitext103", metrics={"test/acc": None, "test/ppl": ppl})
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     row = table_row(markdown, "## Profile: tiny", "s4d")
     assert row[-1] == "31.00 +- 1.41 (2)"  # std of 30, 32 = sqrt(2) = 1.414
@@ -116,8 +120,15 @@ def test_average_uses_only_completed_lra_tasks(tmp_path):
     write_result(tmp_path, "w", task="wikitext103", metrics={"test/acc": None, "test/ppl": 40.0})
     markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     row = table_row(markdown, "## Profile: tiny", "s4d")
-    assert row[1:8] == ["60.00 (1)", "80.00 (1)", "failed (1)", "no data: make data-image",
-                        "not run", "not run", "70.00 (2 tasks)"]
+    assert row[1:8] == [
+        "60.00 (1)",
+        "80.00 (1)",
+        "failed (1)",
+        "no data: make data-image",
+        "not run",
+        "not run",
+        "70.00 (2 tasks)",
+    ]
     assert row[8] == "40.00 (1)"
 
 
@@ -125,8 +136,13 @@ def test_average_uses_only_completed_lra_tasks(tmp_path):
 
 
 def test_no_data_cell_and_note(tmp_path):
-    write_result(tmp_path, "p", task="pathx", status="no_data",
-                 message="no data: make data-pathx (looked for data/lra_release/pathx)")
+    write_result(
+        tmp_path,
+        "p",
+        task="pathx",
+        status="no_data",
+        message="no data: make data-pathx (looked for data/lra_release/pathx)",
+    )
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[6] == "no data: make data-pathx"
     assert "looked for data/lra_release/pathx" in notes_of(markdown)
@@ -135,8 +151,9 @@ def test_no_data_cell_and_note(tmp_path):
 
 def test_failed_and_nan_loss_runs_are_marked_and_explained(tmp_path):
     write_result(tmp_path, "ok", seed=1, metrics={"test/acc": 0.55})
-    failed = write_result(tmp_path, "crash", seed=2, status="failed", message="RuntimeError:\n  loss is nan",
-                          metrics={"test/acc": None})
+    failed = write_result(
+        tmp_path, "crash", seed=2, status="failed", message="RuntimeError:\n  loss is nan", metrics={"test/acc": None}
+    )
     diverged = write_result(tmp_path, "nan", seed=3, metrics={"test/acc": 0.1, "test/loss": float("nan")})
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "55.00 (1), failed (2)"
@@ -169,11 +186,14 @@ def test_bad_files_are_reported_and_the_rest_builds(tmp_path):
 
 
 def test_differing_config_hashes_keep_the_newest_config(tmp_path):
-    stale = [write_result(tmp_path, f"old{s}", seed=s, config_hash="oldcfg", mtime=100.0 + s,
-                          metrics={"test/acc": 0.30}) for s in (1, 2)]
+    stale = [
+        write_result(tmp_path, f"old{s}", seed=s, config_hash="oldcfg", mtime=100.0 + s, metrics={"test/acc": 0.30})
+        for s in (1, 2)
+    ]
     for seed, acc in [(1, 0.70), (2, 0.72)]:
-        write_result(tmp_path, f"new{seed}", seed=seed, config_hash="newcfg", mtime=200.0 + seed,
-                     metrics={"test/acc": acc})
+        write_result(
+            tmp_path, f"new{seed}", seed=seed, config_hash="newcfg", mtime=200.0 + seed, metrics={"test/acc": acc}
+        )
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "71.00 +- 1.41 (2)"
     notes = notes_of(markdown)
@@ -183,8 +203,9 @@ def test_differing_config_hashes_keep_the_newest_config(tmp_path):
 
 
 def test_a_seed_run_twice_counts_once(tmp_path):
-    first = write_result(tmp_path, "first", seed=1, status="failed", message="node lost",
-                         metrics={"test/acc": None}, mtime=100.0)
+    first = write_result(
+        tmp_path, "first", seed=1, status="failed", message="node lost", metrics={"test/acc": None}, mtime=100.0
+    )
     write_result(tmp_path, "rerun", seed=1, metrics={"test/acc": 0.64}, mtime=200.0)
     markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "64.00 (1)"
@@ -194,10 +215,19 @@ def test_a_seed_run_twice_counts_once(tmp_path):
 def test_a_failed_newer_config_is_shown_beside_the_completed_seeds_never_instead(tmp_path):
     # e.g. a rerun with trainer.max_epochs=abc: a new config hash, failing in seconds
     for seed, acc in [(1, 0.50), (2, 0.52), (3, 0.54)]:
-        write_result(tmp_path, f"good{seed}", seed=seed, config_hash="good", mtime=100.0 + seed,
-                     metrics={"test/acc": acc})
-    bad = write_result(tmp_path, "bad", seed=1, config_hash="bad", mtime=200.0, status="failed",
-                       message="ValueError: max_epochs=abc", metrics={"test/acc": None})
+        write_result(
+            tmp_path, f"good{seed}", seed=seed, config_hash="good", mtime=100.0 + seed, metrics={"test/acc": acc}
+        )
+    bad = write_result(
+        tmp_path,
+        "bad",
+        seed=1,
+        config_hash="bad",
+        mtime=200.0,
+        status="failed",
+        message="ValueError: max_epochs=abc",
+        metrics={"test/acc": None},
+    )
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "52.00 +- 2.00 (3), failed (1)"
     assert f"seed 1 of newer config bad failed, not counted: ValueError: max_epochs=abc (`{bad}`)" in notes_of(markdown)
@@ -207,8 +237,9 @@ def test_a_failed_newer_config_is_shown_beside_the_completed_seeds_never_instead
 
 def test_a_result_finished_in_the_future_is_skipped_not_ranked_newest(tmp_path):
     write_result(tmp_path, "now", config_hash="current", metrics={"test/acc": 0.5})
-    future = write_result(tmp_path, "future", config_hash="edited", finished_at="2099-01-01T00:00:00+00:00",
-                          metrics={"test/acc": 0.99})
+    future = write_result(
+        tmp_path, "future", config_hash="edited", finished_at="2099-01-01T00:00:00+00:00", metrics={"test/acc": 0.99}
+    )
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "50.00 (1)"
     assert f"skipped `{future}`: finished_at 2099-01-01T00:00:00+00:00 is" in notes_of(markdown)
@@ -217,11 +248,26 @@ def test_a_result_finished_in_the_future_is_skipped_not_ranked_newest(tmp_path):
 
 def test_interrupted_runs_are_shown_as_interrupted_not_failed(tmp_path):
     write_result(tmp_path, "done", seed=1, metrics={"test/acc": 0.55})
-    stopped = write_result(tmp_path, "stopped", seed=2, schema_version=2, finished_at="2026-01-01T00:00:00+00:00",
-                           status="interrupted", message="stopped by SIGTERM at global step 13",
-                           metrics={"test/acc": None})
-    write_result(tmp_path, "only", task="text", schema_version=2, finished_at="2026-01-01T00:00:00+00:00",
-                 status="interrupted", message="stopped by SIGINT", metrics={"test/acc": None})
+    stopped = write_result(
+        tmp_path,
+        "stopped",
+        seed=2,
+        schema_version=2,
+        finished_at="2026-01-01T00:00:00+00:00",
+        status="interrupted",
+        message="stopped by SIGTERM at global step 13",
+        metrics={"test/acc": None},
+    )
+    write_result(
+        tmp_path,
+        "only",
+        task="text",
+        schema_version=2,
+        finished_at="2026-01-01T00:00:00+00:00",
+        status="interrupted",
+        message="stopped by SIGINT",
+        metrics={"test/acc": None},
+    )
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     row = table_row(markdown, "## Profile: tiny", "s4d")
     assert row[1:3] == ["55.00 (1), interrupted (1)", "interrupted (1)"]
@@ -233,15 +279,28 @@ def test_interrupted_runs_are_shown_as_interrupted_not_failed(tmp_path):
 
 def test_a_later_failed_attempt_is_noted_beside_the_completed_seed(tmp_path):
     write_result(tmp_path, "seed_1", metrics={"test/acc": 0.60}, mtime=100.0)
-    write_result(tmp_path, "seed_1", attempt="early", status="failed", message="OOM before it completed",
-                 metrics={"test/acc": None}, mtime=50.0)
-    later = write_result(tmp_path, "seed_1", attempt="late", status="failed", message="best.ckpt missing",
-                         metrics={"test/acc": None}, mtime=200.0)
+    write_result(
+        tmp_path,
+        "seed_1",
+        attempt="early",
+        status="failed",
+        message="OOM before it completed",
+        metrics={"test/acc": None},
+        mtime=50.0,
+    )
+    later = write_result(
+        tmp_path,
+        "seed_1",
+        attempt="late",
+        status="failed",
+        message="best.ckpt missing",
+        metrics={"test/acc": None},
+        mtime=200.0,
+    )
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "60.00 (1), failed (1)"
     notes = notes_of(markdown)
-    assert (f"seed 1: a later attempt failed, the completed result still counts: best.ckpt missing (`{later}`)"
-            in notes)
+    assert f"seed 1: a later attempt failed, the completed result still counts: best.ckpt missing (`{later}`)" in notes
     assert "OOM before it completed" not in notes  # history from before the seed completed
     assert rows[0]["n_seeds"] == 1 and rows[0]["n_failed"] == 1
 
@@ -274,10 +333,22 @@ def test_majority_rate_row_and_disagreement_note(tmp_path):
 
 
 def test_firing_rate_energy_and_provenance_tables(tmp_path):
-    write_result(tmp_path, "a", seed=1, model="prf", metrics={"test/firing_rate": 0.02, "test/energy_mj": 0.1},
-                 git_commit="1111111111111111")
-    write_result(tmp_path, "b", seed=2, model="prf", metrics={"test/firing_rate": 0.04, "test/energy_mj": 0.2},
-                 git_commit="2222222222222222+dirty")
+    write_result(
+        tmp_path,
+        "a",
+        seed=1,
+        model="prf",
+        metrics={"test/firing_rate": 0.02, "test/energy_mj": 0.1},
+        git_commit="1111111111111111",
+    )
+    write_result(
+        tmp_path,
+        "b",
+        seed=2,
+        model="prf",
+        metrics={"test/firing_rate": 0.04, "test/energy_mj": 0.2},
+        git_commit="2222222222222222+dirty",
+    )
     markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "### Firing rate", "prf")[1] == "3.00 % / 150 uJ"
     provenance = table_row(markdown, "### Provenance (tiny)", "prf")
@@ -287,18 +358,36 @@ def test_firing_rate_energy_and_provenance_tables(tmp_path):
 
 def test_csv_rows_carry_what_a_citation_needs(tmp_path):
     for seed, acc in [(1, 0.60), (2, 0.62), (3, 0.64)]:
-        write_result(tmp_path, f"s{seed}", seed=seed, metrics={"test/acc": acc, "test/firing_rate": 0.03},
-                     wall_time_s=10.0 * seed)
+        write_result(
+            tmp_path,
+            f"s{seed}",
+            seed=seed,
+            metrics={"test/acc": acc, "test/firing_rate": 0.03},
+            wall_time_s=10.0 * seed,
+        )
     _, rows = build_leaderboard(tmp_path, REFERENCE)
     (row,) = rows
     assert set(row) == set(CSV_COLUMNS)
     assert row == {
-        "profile": "tiny", "model": "s4d", "task": "listops", "metric": "test/acc (%)",
-        "status": "completed", "mean": 62.0, "std": 2.0, "n_seeds": 3, "seeds": "1;2;3",
-        "n_failed": 0, "n_interrupted": 0,
-        "majority_rate_pct": 17.5, "firing_rate_pct": 3.0, "energy_mj": None, "n_params": "1234",
-        "wall_time_s": 20.0, "config_hash": "cfg000000001",
-        "git_commits": "abc1234def5678abc1234def5678abc1234def56", "n_superseded": 0,
+        "profile": "tiny",
+        "model": "s4d",
+        "task": "listops",
+        "metric": "test/acc (%)",
+        "status": "completed",
+        "mean": 62.0,
+        "std": 2.0,
+        "n_seeds": 3,
+        "seeds": "1;2;3",
+        "n_failed": 0,
+        "n_interrupted": 0,
+        "majority_rate_pct": 17.5,
+        "firing_rate_pct": 3.0,
+        "energy_mj": None,
+        "n_params": "1234",
+        "wall_time_s": 20.0,
+        "config_hash": "cfg000000001",
+        "git_commits": "abc1234def5678abc1234def5678abc1234def56",
+        "n_superseded": 0,
     }
     parsed = list(csv.DictReader(csv_text(rows).splitlines()))
     assert parsed[0]["mean"] == "62.0" and parsed[0]["energy_mj"] == ""
@@ -350,7 +439,16 @@ def test_published_table_is_separate_and_carries_the_notes(tmp_path):
     markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     published = markdown.split("## Published", 1)[1]
     assert table_row(published, "| Model |", "PRF (SD-TCM)") == [
-        "PRF (SD-TCM)", "59.20", "86.33", "89.88", "84.77", "91.76", "not solved", "82.39 (5 tasks)", "-"]
+        "PRF (SD-TCM)",
+        "59.20",
+        "86.33",
+        "89.88",
+        "84.77",
+        "91.76",
+        "not solved",
+        "82.39 (5 tasks)",
+        "-",
+    ]
     assert "Retrieval: numbers from PyTorch implementations" in published
     assert "SPikE-SSM published only an LRA average" in published
     assert "arXiv:2011.04006" in published
@@ -398,8 +496,7 @@ def test_cli_with_results_and_profile_filter(tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_result(runs, "a", profile="mini", metrics={"test/acc": 0.5})
     write_result(runs, "b", profile="tiny", metrics={"test/acc": 0.4})
-    assert main(["--results", str(runs), "--out", str(out), "--reference", str(REFERENCE),
-                    "--profile", "mini"]) == 0
+    assert main(["--results", str(runs), "--out", str(out), "--reference", str(REFERENCE), "--profile", "mini"]) == 0
     rows = list(csv.DictReader((out / "leaderboard.csv").read_text(encoding="utf-8").splitlines()))
     assert [(r["profile"], r["mean"]) for r in rows] == [("mini", "50.0")]
     assert "## Profile: tiny" not in capsys.readouterr().out

@@ -31,9 +31,23 @@ def test_valid_commands_new_keys_and_bad_groups_give_no_hint():
 
 
 def test_the_command_line_prints_the_hint_after_hydras_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "lra_snn.train", "model.encoder.dmodel=3", "profile=tiny",
-                           f"paths.output_dir={tmp_path}", "--cfg", "job"], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lra_snn.train",
+            "model.encoder.dmodel=3",
+            "profile=tiny",
+            f"paths.output_dir={tmp_path}",
+            "--cfg",
+            "job",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "Could not override 'model.encoder.dmodel'" in done.stderr
     assert "did you mean 'model.encoder.d_model'" in done.stderr

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("matplotlib", reason="needs pip install -e .[plots]")
-from lra_snn.cli import bench, plots  # noqa: E402
-from lra_snn.results.board import group_runs  # noqa: E402
-from lra_snn.results.record import write_result  # noqa: E402
-from lra_snn.results.runs import load_runs  # noqa: E402
+from lra_snn.cli import bench, plots
+from lra_snn.results.board import group_runs
+from lra_snn.results.record import write_result
+from lra_snn.results.runs import load_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (model, seed, test accuracy, energy per example in mJ)
@@ -38,10 +38,20 @@ def write_results(root: Path, with_energy: bool = True) -> Path:
         run_dir = root / "outputs" / cell
         write_metric_log(run_dir / "logs" / "metrics.csv", seed)
         metrics = {"test/acc": acc, "test/loss": 1.0, **({"test/energy_mj": energy} if with_energy else {})}
-        write_result(root / "results" / cell / "result.json", {
-            "status": "completed", "task": "listops", "model": model, "seed": seed, "profile": "tiny",
-            "config_hash": "abc123", "git_commit": "0" * 40, "metrics": metrics,
-            "config": {"paths": {"run_dir": str(run_dir)}}})
+        write_result(
+            root / "results" / cell / "result.json",
+            {
+                "status": "completed",
+                "task": "listops",
+                "model": model,
+                "seed": seed,
+                "profile": "tiny",
+                "config_hash": "abc123",
+                "git_commit": "0" * 40,
+                "metrics": metrics,
+                "config": {"paths": {"run_dir": str(run_dir)}},
+            },
+        )
     return root / "results"
 
 
@@ -63,12 +73,35 @@ def test_energy_points_are_seed_means_with_spread(tmp_path):
 def test_all_three_kinds_of_figure_are_drawn(tmp_path):
     results = write_results(tmp_path)
     bench_dir = tmp_path / "bench"
-    assert bench.main(["--neurons", "lif", "--lengths", "8,16", "--batch", "2", "--d-model", "4", "--repeats", "1",
-                       "--warmup", "1", "--out", str(bench_dir)]) == 0
+    assert (
+        bench.main(
+            [
+                "--neurons",
+                "lif",
+                "--lengths",
+                "8,16",
+                "--batch",
+                "2",
+                "--d-model",
+                "4",
+                "--repeats",
+                "1",
+                "--warmup",
+                "1",
+                "--out",
+                str(bench_dir),
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "figures"
     assert plots.main(["--results", str(results), "--bench", str(bench_dir), "--out", str(out)]) == 0
-    expected = [out / "acc_vs_energy_tiny_listops.png", out / "bench_speedup_cpu.png",
-                out / "curves" / "tiny_listops_s4d_abc123.png", out / "curves" / "tiny_listops_prf_ssm_abc123.png"]
+    expected = [
+        out / "acc_vs_energy_tiny_listops.png",
+        out / "bench_speedup_cpu.png",
+        out / "curves" / "tiny_listops_s4d_abc123.png",
+        out / "curves" / "tiny_listops_prf_ssm_abc123.png",
+    ]
     assert all(is_png(path) for path in expected), [p for p in expected if not is_png(p)]
     assert sorted(p.name for p in out.rglob("*.png")) == sorted(p.name for p in expected)
 
@@ -87,8 +120,11 @@ def test_missing_data_skips_each_kind_with_a_reason(tmp_path, capsys):
 
 
 def test_speedup_series_leaves_out_untimed_lengths():
-    summary = {"speedup_sequential_over_parallel": [
-        {"neuron": "lif", "length": 1024, "forward": 6.5, "forward_backward": None},
-        {"neuron": "lif", "length": 256, "forward": 2.0, "forward_backward": 1.5}]}
+    summary = {
+        "speedup_sequential_over_parallel": [
+            {"neuron": "lif", "length": 1024, "forward": 6.5, "forward_backward": None},
+            {"neuron": "lif", "length": 256, "forward": 2.0, "forward_backward": 1.5},
+        ]
+    }
     assert plots.speedup_series(summary, "forward") == {"lif": [(256, 2.0), (1024, 6.5)]}
     assert plots.speedup_series(summary, "forward_backward") == {"lif": [(256, 1.5)]}

@@ -60,8 +60,9 @@ def test_changed_metric_is_reported_and_fails(recorded, tmp_path, capsys):
     assert "NOT reproduced" in out and "test/acc" in out
     assert "test/acc" in [line.split()[0] for line in out.splitlines() if line.endswith("NO")]
     # within a tolerance above the change it passes
-    status = reproduce.main([str(path), "--tolerance", "1e-6", "--out", str(tmp_path / "rerun2"),
-                             "--data-dir", cfg.paths.data_dir])
+    status = reproduce.main(
+        [str(path), "--tolerance", "1e-6", "--out", str(tmp_path / "rerun2"), "--data-dir", cfg.paths.data_dir]
+    )
     assert status == 0
 
 
@@ -95,7 +96,11 @@ def test_repoint_moves_only_paths_under_the_old_folders():
     moves = [("/old/out/runs/cell", "/new/out/runs/cell"), ("/old/out", "/new/out")]
     config = {"a": "/old/out/runs/cell/checkpoints", "b": ["/old/outside", "/old/out"], "c": 3, "d": "/old/outs"}
     assert reproduce.repoint(config, moves) == {
-        "a": "/new/out/runs/cell/checkpoints", "b": ["/old/outside", "/new/out"], "c": 3, "d": "/old/outs"}
+        "a": "/new/out/runs/cell/checkpoints",
+        "b": ["/old/outside", "/new/out"],
+        "c": 3,
+        "d": "/old/outs",
+    }
 
 
 def edited_copy(original: dict, tmp_path: Path, edit, redigest: bool = False) -> Path:
@@ -113,8 +118,12 @@ def edited_copy(original: dict, tmp_path: Path, edit, redigest: bool = False) ->
 def test_a_foreign_target_is_refused_before_anything_is_built(recorded, tmp_path, capsys, redigest):
     _, original = recorded
     victim = tmp_path / "written_by_torch_save"
-    path = edited_copy(original, tmp_path, lambda config: config["callbacks"].update(
-        evil={"_target_": "torch.save", "obj": 1, "f": str(victim)}), redigest)
+    path = edited_copy(
+        original,
+        tmp_path,
+        lambda config: config["callbacks"].update(evil={"_target_": "torch.save", "obj": 1, "f": str(victim)}),
+        redigest,
+    )
     assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert f"{path}: refusing to instantiate" in err and "callbacks.evil._target_ = 'torch.save'" in err
@@ -123,29 +132,44 @@ def test_a_foreign_target_is_refused_before_anything_is_built(recorded, tmp_path
 
 def test_an_edited_callbacks_section_fails_the_digest_check_with_or_without_overrides(recorded, tmp_path, capsys):
     cfg, original = recorded
-    path = edited_copy(original, tmp_path, lambda config: config["callbacks"]["lr_monitor"].update(
-        logging_interval="epoch"))
+    path = edited_copy(
+        original, tmp_path, lambda config: config["callbacks"]["lr_monitor"].update(logging_interval="epoch")
+    )
     for overrides in ([], ["trainer.max_epochs=1"]):
-        assert reproduce.main([str(path), "--out", str(tmp_path / "x"), "--data-dir", cfg.paths.data_dir,
-                               *overrides]) == 2
+        assert (
+            reproduce.main([str(path), "--out", str(tmp_path / "x"), "--data-dir", cfg.paths.data_dir, *overrides]) == 2
+        )
         assert "not the recorded instantiated_digest" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
-def test_a_callback_writing_outside_the_rerun_folder_is_refused_even_with_a_matching_digest(recorded, tmp_path,
-                                                                                           capsys):
+def test_a_callback_writing_outside_the_rerun_folder_is_refused_even_with_a_matching_digest(recorded, tmp_path, capsys):
     _, original = recorded
-    path = edited_copy(original, tmp_path, lambda config: config["callbacks"]["checkpoint"].update(
-        dirpath=str(tmp_path / "elsewhere")), redigest=True)
+    path = edited_copy(
+        original,
+        tmp_path,
+        lambda config: config["callbacks"]["checkpoint"].update(dirpath=str(tmp_path / "elsewhere")),
+        redigest=True,
+    )
     assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
-    assert f"callbacks.checkpoint.dirpath = '{tmp_path / 'elsewhere'}' is outside the rerun folder" in \
-        capsys.readouterr().err
+    assert (
+        f"callbacks.checkpoint.dirpath = '{tmp_path / 'elsewhere'}' is outside the rerun folder"
+        in capsys.readouterr().err
+    )
 
 
 def test_an_override_is_reported_beside_the_recorded_hash_and_digest(recorded, tmp_path, capsys):
     cfg, original = recorded
-    status = reproduce.main([cfg.paths.result_file, "--out", str(tmp_path / "rerun"), "--data-dir",
-                             cfg.paths.data_dir, "callbacks.lr_monitor.logging_interval=epoch"])
+    status = reproduce.main(
+        [
+            cfg.paths.result_file,
+            "--out",
+            str(tmp_path / "rerun"),
+            "--data-dir",
+            cfg.paths.data_dir,
+            "callbacks.lr_monitor.logging_interval=epoch",
+        ]
+    )
     printed = capsys.readouterr().out
     assert status == 0, printed  # not a computed setting: the same metrics
     (rerun_file,) = (tmp_path / "rerun" / "results").rglob("result.json")
@@ -165,10 +189,14 @@ def test_a_schema_1_result_is_rerun_only_with_trust_config(recorded, tmp_path, c
     assert "records no instantiated_digest" in capsys.readouterr().err and not (tmp_path / "x").exists()
     record = parse_record(json.loads(path.read_text()))
     assert reproduce.verify_recorded(record, path, trust_config=True) == [
-        "schema 1 result: callbacks and logger sections not checked (--trust-config)"]
+        "schema 1 result: callbacks and logger sections not checked (--trust-config)"
+    ]
 
 
 def test_the_allowed_targets_are_exactly_those_the_configs_use():
-    used = {target for file in CONF_DIR.rglob("*.yaml")
-            for _, target in targets(yaml.safe_load(file.read_text(encoding="utf-8")))}
+    used = {
+        target
+        for file in CONF_DIR.rglob("*.yaml")
+        for _, target in targets(yaml.safe_load(file.read_text(encoding="utf-8")))
+    }
     assert used == ALLOWED_TARGETS, (sorted(used - ALLOWED_TARGETS), sorted(ALLOWED_TARGETS - used))

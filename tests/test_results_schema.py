@@ -28,14 +28,26 @@ from lra_snn.results.schema import (
 def fields(**changes) -> dict:
     """A completed run's fields as the trainer writes them (schema 2, without the stamp)."""
     base = {
-        "status": "completed", "task": "listops", "model": "s4d", "seed": 1, "profile": "tiny",
-        "config_hash": "abc123", "git_commit": "0" * 40, "versions": {"torch": "2.13.0"},
-        "config": {"seed": 1}, "instantiated_digest": "f" * 64,
+        "status": "completed",
+        "task": "listops",
+        "model": "s4d",
+        "seed": 1,
+        "profile": "tiny",
+        "config_hash": "abc123",
+        "git_commit": "0" * 40,
+        "versions": {"torch": "2.13.0"},
+        "config": {"seed": 1},
+        "instantiated_digest": "f" * 64,
         "metrics": {"test/acc": 0.5, "test/loss": 1.2, "val/acc": 0.4},
-        "wall_time_s": 3.0, "steps": 24, "n_params": 100, "device": "cpu", "best_checkpoint": "/x/best.ckpt",
-        "segments": [{"started_at": "2026-01-01T00:00:00+00:00", "wall_time_s": 1.0, "first_step": 0, "last_step": 13},
-                     {"started_at": "2026-01-01T01:00:00+00:00", "wall_time_s": 2.0, "first_step": 13,
-                      "last_step": 24}],
+        "wall_time_s": 3.0,
+        "steps": 24,
+        "n_params": 100,
+        "device": "cpu",
+        "best_checkpoint": "/x/best.ckpt",
+        "segments": [
+            {"started_at": "2026-01-01T00:00:00+00:00", "wall_time_s": 1.0, "first_step": 0, "last_step": 13},
+            {"started_at": "2026-01-01T01:00:00+00:00", "wall_time_s": 2.0, "first_step": 13, "last_step": 24},
+        ],
     }
     return {**base, **changes}
 
@@ -60,24 +72,36 @@ def test_every_committed_schema_1_result_still_reads():
 
 
 def test_a_schema_1_file_without_finished_at_is_dated_by_its_modification_time():
-    data = {"schema_version": 1, "status": "failed", "message": "boom", "task": "listops", "model": "s4d",
-            "seed": 1, "profile": "mini", "config_hash": "h", "git_commit": "c"}
+    data = {
+        "schema_version": 1,
+        "status": "failed",
+        "message": "boom",
+        "task": "listops",
+        "model": "s4d",
+        "seed": 1,
+        "profile": "mini",
+        "config_hash": "h",
+        "git_commit": "c",
+    }
     assert parse_record(data, file_time=1000.0).finished_at == 1000.0
     with pytest.raises(ResultFileError, match="'status' is 'interrupted', expected one of completed, failed"):
         parse_record({**data, "status": "interrupted"}, file_time=1000.0)  # a status version 1 did not have
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"status": "done"}, "field 'status' is 'done', expected one of completed, interrupted, failed, no_data"),
-    ({"status": "failed"}, "field 'message' is empty; a failed record says what happened"),
-    ({"seed": "1"}, "field 'seed' is '1', expected int"),
-    ({"metrics": {"test/acc": "0.5"}}, "metrics['test/acc'] is '0.5', expected a number or null"),
-    ({"metrics": {"test/acc": 50.0}}, "is not a fraction in [0, 1]"),
-    ({"metrics": {"val/acc": 0.5}}, "completed run lacks a number in metrics['test/acc']"),
-    ({"config": None}, "missing required field 'config'"),
-    ({"segments": [{"started_at": "yesterday"}]}, "segments[0]: field 'segments[0].started_at' is 'yesterday'"),
-    ({"finished_at": "2026-01-01T00:00:00"}, "has no time zone"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"status": "done"}, "field 'status' is 'done', expected one of completed, interrupted, failed, no_data"),
+        ({"status": "failed"}, "field 'message' is empty; a failed record says what happened"),
+        ({"seed": "1"}, "field 'seed' is '1', expected int"),
+        ({"metrics": {"test/acc": "0.5"}}, "metrics['test/acc'] is '0.5', expected a number or null"),
+        ({"metrics": {"test/acc": 50.0}}, "is not a fraction in [0, 1]"),
+        ({"metrics": {"val/acc": 0.5}}, "completed run lacks a number in metrics['test/acc']"),
+        ({"config": None}, "missing required field 'config'"),
+        ({"segments": [{"started_at": "yesterday"}]}, "segments[0]: field 'segments[0].started_at' is 'yesterday'"),
+        ({"finished_at": "2026-01-01T00:00:00"}, "has no time zone"),
+    ],
+)
 def test_bad_version_2_records_are_refused_with_the_reason(change, reason):
     data = {**new_record(fields()).to_json(), **change}
     if change.get("config", 0) is None:

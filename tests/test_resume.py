@@ -18,8 +18,20 @@ import torch
 from lra_snn.cli.train import RunFailed, run
 from lra_snn.config import PROJECT_ROOT
 
-SWEEP = [sys.executable, "-m", "lra_snn.train", "-m", "data=listops", "model=s4d", "seed=1,2", "profile=tiny",
-         "trainer.max_epochs=8", "trainer.deterministic=true", "torch_threads=1", "trainer.enable_progress_bar=false"]
+SWEEP = [
+    sys.executable,
+    "-m",
+    "lra_snn.train",
+    "-m",
+    "data=listops",
+    "model=s4d",
+    "seed=1,2",
+    "profile=tiny",
+    "trainer.max_epochs=8",
+    "trainer.deterministic=true",
+    "torch_threads=1",
+    "trainer.enable_progress_bar=false",
+]
 COMPARED = ("val/acc", "val/loss", "test/acc", "test/loss")
 
 
@@ -34,11 +46,14 @@ def results(root: Path) -> dict[int, dict]:
 
 def interrupt_during_second_cell(command: list[str], root: Path) -> None:
     """Start the sweep; once seed 1 is done and seed 2 has written last.ckpt, SIGTERM then SIGKILL it."""
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 300
-    while not (list((root / "results").rglob("seed_1/result.json"))
-               and list((root / "outputs").rglob("seed_2/checkpoints/last.ckpt"))):
+    while not (
+        list((root / "results").rglob("seed_1/result.json"))
+        and list((root / "outputs").rglob("seed_2/checkpoints/last.ckpt"))
+    ):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail("the sweep ended (or stalled) before it could be interrupted inside the second cell")
@@ -54,8 +69,9 @@ def interrupt_during_second_cell(command: list[str], root: Path) -> None:
 @pytest.mark.slow
 def test_killed_and_relaunched_sweep_matches_an_uninterrupted_one(tmp_path):
     data = tmp_path / "data"
-    subprocess.run(sweep_command(data, tmp_path / "straight"), cwd=PROJECT_ROOT, check=True, capture_output=True,
-                   timeout=600)
+    subprocess.run(
+        sweep_command(data, tmp_path / "straight"), cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=600
+    )
     straight = results(tmp_path / "straight")
 
     root = tmp_path / "killed"
@@ -65,8 +81,9 @@ def test_killed_and_relaunched_sweep_matches_an_uninterrupted_one(tmp_path):
     assert interrupted.get(2, {}).get("status") in (None, "interrupted"), "the second cell completed before the kill"
     first_finished = interrupted[1]["finished_at"]
 
-    relaunch = subprocess.run(sweep_command(data, root), cwd=PROJECT_ROOT, check=True, capture_output=True,
-                              text=True, timeout=600)
+    relaunch = subprocess.run(
+        sweep_command(data, root), cwd=PROJECT_ROOT, check=True, capture_output=True, text=True, timeout=600
+    )
     resumed = results(root)
     assert resumed[1]["finished_at"] == first_finished, "a completed cell was run again"
     assert "resuming from" in relaunch.stdout + relaunch.stderr
@@ -84,11 +101,19 @@ def logged_batches(path: Path) -> list[dict]:
 def test_a_run_killed_inside_an_epoch_resumes_with_the_rest_of_its_batches(compose_train, tmp_path):
     # tiny ListOps: 256 examples in batches of 32, 8 steps an epoch; a step checkpoint every 3 steps
     def cell(name: str, *extra: str):
-        return compose_train("data=listops", "model=s4d", "profile=tiny", "trainer.max_epochs=3",
-                             "trainer.deterministic=true", "callbacks.step_checkpoint.every_n_train_steps=3",
-                             "+callbacks.batches._target_=tests.fakes.BatchLabels",
-                             f"+callbacks.batches.path={tmp_path}/{name}.jsonl", f"paths.output_dir={tmp_path}/{name}",
-                             f"paths.results_dir={tmp_path}/{name}_results", *extra)
+        return compose_train(
+            "data=listops",
+            "model=s4d",
+            "profile=tiny",
+            "trainer.max_epochs=3",
+            "trainer.deterministic=true",
+            "callbacks.step_checkpoint.every_n_train_steps=3",
+            "+callbacks.batches._target_=tests.fakes.BatchLabels",
+            f"+callbacks.batches.path={tmp_path}/{name}.jsonl",
+            f"paths.output_dir={tmp_path}/{name}",
+            f"paths.results_dir={tmp_path}/{name}_results",
+            *extra,
+        )
 
     expected = run(cell("straight"))
     with pytest.raises(RunFailed, match="crash injected after step 13"):
@@ -97,7 +122,7 @@ def test_a_run_killed_inside_an_epoch_resumes_with_the_rest_of_its_batches(compo
     assert torch.load(last, weights_only=False)["global_step"] == 12  # inside the second epoch (steps 9-16)
     before_crash = logged_batches(tmp_path / "killed.jsonl")
     resumed = run(cell("killed"))
-    after_restart = logged_batches(tmp_path / "killed.jsonl")[len(before_crash):]
+    after_restart = logged_batches(tmp_path / "killed.jsonl")[len(before_crash) :]
     # the steps after the checkpoint are trained again, on the same batches, and the epoch ends where it should
     # (without ResumeMidEpoch the second epoch would start its data over: this comparison fails)
     assert [b for b in before_crash if b["step"] <= 12] + after_restart == logged_batches(tmp_path / "straight.jsonl")

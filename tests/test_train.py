@@ -60,8 +60,17 @@ def test_unknown_option_lists_the_choices(compose_train):
 
 @pytest.mark.slow
 def test_shell_multirun_two_seeds_gives_a_leaderboard_row(tmp_path, train_overrides):
-    command = [sys.executable, "-m", "lra_snn.train", "-m", "data=listops", "model=s4d", "seed=1,2", "profile=tiny",
-               *train_overrides]
+    command = [
+        sys.executable,
+        "-m",
+        "lra_snn.train",
+        "-m",
+        "data=listops",
+        "model=s4d",
+        "seed=1,2",
+        "profile=tiny",
+        *train_overrides,
+    ]
     finished = subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True, timeout=600)
     assert "sweep: cell 2 of 2" in finished.stdout + finished.stderr
     results = sorted((tmp_path / "results" / "runs").rglob("result.json"))
@@ -138,12 +147,15 @@ def test_the_recorded_commit_is_the_one_at_the_start_of_the_cell(compose_train, 
 # --------------------------------------------------------------------------- results that cannot lie or be lost
 
 
-@pytest.mark.parametrize(("override", "named"), [
-    ("model.name=../../x", "model.name='../../x'"),
-    ("task_name=a/b", "task_name='a/b'"),
-    ("profile_name=.hidden", "profile_name='.hidden'"),
-    ("paths.cell=tiny/../../../escape", "paths.cell='tiny/../../../escape'"),
-])
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("model.name=../../x", "model.name='../../x'"),
+        ("task_name=a/b", "task_name='a/b'"),
+        ("profile_name=.hidden", "profile_name='.hidden'"),
+        ("paths.cell=tiny/../../../escape", "paths.cell='tiny/../../../escape'"),
+    ],
+)
 def test_a_name_that_would_leave_its_folders_is_refused_naming_the_key(compose_train, tmp_path, override, named):
     with pytest.raises(CellRefused) as error:
         run(compose_train("profile=tiny", override))
@@ -188,8 +200,12 @@ def test_a_failed_rerun_keeps_the_completed_result_and_is_recorded_beside_it(com
     cfg = compose_train("profile=tiny")
     run(cfg)
     completed = Path(cfg.paths.result_file).read_text()
-    crashing = compose_train("profile=tiny", "skip_completed=false",
-                             "+callbacks.crash._target_=tests.fakes.CrashAtStep", "+callbacks.crash.step=3")
+    crashing = compose_train(
+        "profile=tiny",
+        "skip_completed=false",
+        "+callbacks.crash._target_=tests.fakes.CrashAtStep",
+        "+callbacks.crash.step=3",
+    )
     assert crashing.paths.result_file == cfg.paths.result_file  # callbacks are not part of the cell
     with pytest.raises(RunFailed, match="crash injected after step 3"):
         run(crashing)

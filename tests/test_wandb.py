@@ -16,7 +16,7 @@ import pytest
 from lra_snn.config import PROJECT_ROOT
 
 pytest.importorskip("wandb", reason="needs pip install -e .[wandb]")
-from wandb.proto import wandb_internal_pb2  # noqa: E402
+from wandb.proto import wandb_internal_pb2
 
 # wandb's run file is a LevelDB-style log: a 7-byte file header, then 32 KiB blocks of records, each
 # with a 7-byte header (CRC32, length, type), a protobuf Record split across blocks when it is long.
@@ -34,8 +34,8 @@ def wandb_records(path: Path) -> list[wandb_internal_pb2.Record]:
         if left_in_block < RECORD_HEADER:  # the rest of a block too short for a header is padding
             pos += left_in_block
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + RECORD_HEADER])
-        chunk = data[pos + RECORD_HEADER:pos + RECORD_HEADER + length]
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + RECORD_HEADER])
+        chunk = data[pos + RECORD_HEADER : pos + RECORD_HEADER + length]
         pos += RECORD_HEADER + length
         payload = chunk if kind in (FULL, FIRST) else payload + chunk
         if kind in (FULL, LAST):
@@ -70,21 +70,47 @@ def read_offline_run(run_dir: Path) -> dict:
         elif kind == "summary":
             fold_items(record.summary.update, summary)
     assert run is not None, f"{run_file} has no run record"
-    return {"group": run.run_group, "job_type": run.job_type, "tags": list(run.tags), "project": run.project,
-            "name": run.display_name, "config": config, "summary": summary, "finished": "exit" in kinds}
+    return {
+        "group": run.run_group,
+        "job_type": run.job_type,
+        "tags": list(run.tags),
+        "project": run.project,
+        "name": run.display_name,
+        "config": config,
+        "summary": summary,
+        "finished": "exit" in kinds,
+    }
 
 
 def test_two_cell_multirun_writes_two_offline_runs_with_config_group_and_metrics(tmp_path, train_overrides):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(OMP_NUM_THREADS="1", WANDB_SILENT="true", WANDB_DIR=str(tmp_path / "wandb_home"),
-               WANDB_CONFIG_DIR=str(tmp_path / "wandb_config"), WANDB_CACHE_DIR=str(tmp_path / "wandb_cache"))
-    command = [sys.executable, "-m", "lra_snn.train", "-m", "logger=[csv,wandb]", "data=listops", "model=s4d",
-               "profile=tiny", "seed=1,2", "torch_threads=1", *train_overrides]
+    env.update(
+        OMP_NUM_THREADS="1",
+        WANDB_SILENT="true",
+        WANDB_DIR=str(tmp_path / "wandb_home"),
+        WANDB_CONFIG_DIR=str(tmp_path / "wandb_config"),
+        WANDB_CACHE_DIR=str(tmp_path / "wandb_cache"),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "lra_snn.train",
+        "-m",
+        "logger=[csv,wandb]",
+        "data=listops",
+        "model=s4d",
+        "profile=tiny",
+        "seed=1,2",
+        "torch_threads=1",
+        *train_overrides,
+    ]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    results = {json.loads(p.read_text())["seed"]: json.loads(p.read_text())
-               for p in (tmp_path / "results").rglob("result.json")}
+    results = {
+        json.loads(p.read_text())["seed"]: json.loads(p.read_text())
+        for p in (tmp_path / "results").rglob("result.json")
+    }
     assert sorted(results) == [1, 2]
     for seed, result in sorted(results.items()):
         run_dir = Path(result["config"]["paths"]["run_dir"])

@@ -1,1 +1,4 @@
-"""Command-line tools: train, reproduce, leaderboard, plots, bench, kernel parity (each ``python -m lra_snn.cli.<name>``)."""
+"""Command-line tools: train, reproduce, leaderboard, plots, bench, kernel parity.
+
+Each runs as ``python -m lra_snn.cli.<name>``.
+"""

@@ -47,37 +47,45 @@ import torch
 if not torch.cuda.is_available():  # before anything imports triton: the forced Triton path then interprets
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import datetime as dt  # noqa: E402
-import functools  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Iterator  # noqa: E402
+import argparse
+import contextlib
+import datetime as dt
+import functools
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-import lightning as L  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
-from lra_snn.cli.bench import device_name, device_slug, spread  # noqa: E402
-from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train  # noqa: E402
-from lra_snn.ops import dispatch  # noqa: E402
-from lra_snn.results.record import git_commit, library_versions  # noqa: E402
-from lra_snn.cli.train import build_task, build_trainer  # noqa: E402
+from lra_snn.cli.bench import device_name, device_slug, spread
+from lra_snn.cli.train import build_task, build_trainer
+from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train
+from lra_snn.ops import dispatch
+from lra_snn.results.record import git_commit, library_versions
 
 KERNEL_MODELS = ("lif_ssm", "dsn_ssm", "spike_ssm", "prf")  # zoo models whose neuron has Triton kernels
 BACKENDS = ("torch", "triton")
 NEURON_BACKEND_KEY = "model.encoder.layer.neuron.backend"  # the same key in the S4D and SD-TCM blocks
 EARLY_STEPS = 10
 # no validation, checkpoints, loggers or progress output: only the training steps are run and timed
-QUIET_TRAINING = ("logger=none", "~callbacks.checkpoint", "~callbacks.step_checkpoint", "~callbacks.lr_monitor",
-                  "++trainer.enable_checkpointing=false", "++trainer.limit_val_batches=0",
-                  "++trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
-                  "trainer.enable_model_summary=false")
+QUIET_TRAINING = (
+    "logger=none",
+    "~callbacks.checkpoint",
+    "~callbacks.step_checkpoint",
+    "~callbacks.lr_monitor",
+    "++trainer.enable_checkpointing=false",
+    "++trainer.limit_val_batches=0",
+    "++trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+)
 
 
 class StepRecorder(L.Callback):
@@ -94,12 +102,14 @@ class StepRecorder(L.Callback):
             torch.cuda.synchronize(device)
         return time.perf_counter()
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         self._started = self._clock(pl_module.device)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self.step_times_s.append(self._clock(pl_module.device) - self._started)
         self.losses.append(float(outputs["loss"]))
 
@@ -132,9 +142,16 @@ def run_overrides(model: str, options: argparse.Namespace, workdir: Path) -> lis
     paths = [f"paths.output_dir={workdir}/outputs", f"paths.results_dir={workdir}/results"]
     if options.data_dir is not None:
         paths.append(f"paths.data_dir={options.data_dir}")
-    return [*recipe, f"seed={options.seed}", f"trainer={'gpu' if torch.cuda.is_available() else 'cpu'}",
-            f"++trainer.max_steps={options.steps}", "trainer.max_epochs=-1", *QUIET_TRAINING, *paths,
-            *options.override]
+    return [
+        *recipe,
+        f"seed={options.seed}",
+        f"trainer={'gpu' if torch.cuda.is_available() else 'cpu'}",
+        f"++trainer.max_steps={options.steps}",
+        "trainer.max_epochs=-1",
+        *QUIET_TRAINING,
+        *paths,
+        *options.override,
+    ]
 
 
 def train_steps(cfg: DictConfig, backend: str) -> dict[str, Any]:
@@ -154,11 +171,19 @@ def train_steps(cfg: DictConfig, backend: str) -> dict[str, Any]:
     dispatch_counts = {primitive: dict(counts) for primitive, counts in choices.items()}
     chosen = sorted({choice for counts in dispatch_counts.values() for choice in counts})
     if chosen != [backend]:
-        raise RuntimeError(f"backend {backend!r} was forced but the dispatch chose {chosen or 'nothing'} "
-                           f"({dispatch_counts}): the model's neurons did not run the {backend} path")
-    return {"status": "completed", "backend": backend, "steps": trainer.global_step, "losses": recorder.losses,
-            "step_times_s": recorder.step_times_s, "dispatch": dispatch_counts,
-            "n_params": sum(p.numel() for p in task.parameters())}
+        raise RuntimeError(
+            f"backend {backend!r} was forced but the dispatch chose {chosen or 'nothing'} "
+            f"({dispatch_counts}): the model's neurons did not run the {backend} path"
+        )
+    return {
+        "status": "completed",
+        "backend": backend,
+        "steps": trainer.global_step,
+        "losses": recorder.losses,
+        "step_times_s": recorder.step_times_s,
+        "dispatch": dispatch_counts,
+        "n_params": sum(p.numel() for p in task.parameters()),
+    }
 
 
 def run_backend(model: str, backend: str, overrides: list[str]) -> dict[str, Any]:
@@ -200,9 +225,13 @@ def step_time_summary(step_times_s: list[float], warmup_steps: int) -> dict[str,
     if not timed:
         return {"timed_steps": 0, "median_ms": None, "iqr_ms": None}
     summary = spread(timed)
-    return {"timed_steps": len(timed), "median_ms": 1e3 * summary["median_s"],
-            "iqr_ms": 1e3 * (summary["q3_s"] - summary["q1_s"]),
-            "min_ms": 1e3 * summary["min_s"], "max_ms": 1e3 * summary["max_s"]}
+    return {
+        "timed_steps": len(timed),
+        "median_ms": 1e3 * summary["median_s"],
+        "iqr_ms": 1e3 * (summary["q3_s"] - summary["q1_s"]),
+        "min_ms": 1e3 * summary["min_s"],
+        "max_ms": 1e3 * summary["max_s"],
+    }
 
 
 def compare_model(model: str, options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -211,7 +240,9 @@ def compare_model(model: str, options: argparse.Namespace, workdir: Path) -> dic
     runs = {backend: run_backend(model, backend, overrides) for backend in BACKENDS}
     if any(run["status"] != "completed" for run in runs.values()):
         return {"runs": runs, "comparison": None, "timing": None}
-    timing: dict[str, Any] = {backend: step_time_summary(runs[backend]["step_times_s"], options.warmup_steps) for backend in BACKENDS}
+    timing: dict[str, Any] = {
+        backend: step_time_summary(runs[backend]["step_times_s"], options.warmup_steps) for backend in BACKENDS
+    }
     torch_ms, triton_ms = timing["torch"]["median_ms"], timing["triton"]["median_ms"]
     timing["speedup_torch_over_triton"] = torch_ms / triton_ms if torch_ms and triton_ms else None
     comparison = compare_losses(runs["torch"]["losses"], runs["triton"]["losses"], options.tolerance)
@@ -233,13 +264,17 @@ def _yes_no(flag: bool) -> str:
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per model: steps, loss differences, agreement and step times (median (interquartile range))."""
-    lines = ["| model | steps | max abs loss diff | first divergent step | agree | torch ms/step | "
-             "triton ms/step | speedup |", "|---|---:|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "| model | steps | max abs loss diff | first divergent step | agree | torch ms/step | "
+        "triton ms/step | speedup |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for model, result in results.items():
         comparison, timing = result["comparison"], result["timing"]
         if comparison is None:
-            failures = "; ".join(f"{run['backend']}: {run['error']}" for run in result["runs"].values()
-                                 if run["status"] != "completed")
+            failures = "; ".join(
+                f"{run['backend']}: {run['error']}" for run in result["runs"].values() if run["status"] != "completed"
+            )
             lines.append(f"| {model} | - | - | - | failed ({failures}) | - | - | - |")
             continue
         first = comparison["first_divergent_step"]
@@ -247,9 +282,11 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
         if not comparison["agree"]:
             agreement += f" (first {EARLY_STEPS} steps: {_yes_no(comparison['agree_first_10'])})"
         step_ms = [f"{_number(timing[b]['median_ms'])} ({_number(timing[b]['iqr_ms'])})" for b in BACKENDS]
-        lines.append(f"| {model} | {comparison['compared_steps']} | {_number(comparison['max_abs_diff'])} | "
-                     f"{'-' if first is None else first} | {agreement} | {' | '.join(step_ms)} | "
-                     f"{_number(timing['speedup_torch_over_triton'])}x |")
+        lines.append(
+            f"| {model} | {comparison['compared_steps']} | {_number(comparison['max_abs_diff'])} | "
+            f"{'-' if first is None else first} | {agreement} | {' | '.join(step_ms)} | "
+            f"{_number(timing['speedup_torch_over_triton'])}x |"
+        )
     if dispatch.interpreter_on():
         lines.append("\nTriton ran under the interpreter (TRITON_INTERPRET=1): its step times are no kernel speeds.")
     return "\n".join(lines)
@@ -261,16 +298,25 @@ def report_path(options: argparse.Namespace) -> Path:
     return options.out / f"kernel_parity_{device_slug(name)}_{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
 
 
-def write_report(path: Path, results: dict[str, dict[str, Any]], options: argparse.Namespace,
-                 argv: list[str]) -> None:
+def write_report(path: Path, results: dict[str, dict[str, Any]], options: argparse.Namespace, argv: list[str]) -> None:
     """The JSON report at ``path``: meta and the per-model results so far."""
     name = device_name(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     stamp = path.stem.rsplit("_", 1)[-1]
-    meta = {"command": ["python", "-m", "lra_snn.cli.kernel_parity", *argv], "created": stamp, "device_name": name,
-            "versions": library_versions(), "git_commit": git_commit(),
-            "triton_interpreter": dispatch.interpreter_on(), "seed": options.seed, "recipe": options.recipe,
-            "task": options.task, "steps": options.steps, "tolerance": options.tolerance,
-            "warmup_steps": options.warmup_steps, "user_overrides": options.override}
+    meta = {
+        "command": ["python", "-m", "lra_snn.cli.kernel_parity", *argv],
+        "created": stamp,
+        "device_name": name,
+        "versions": library_versions(),
+        "git_commit": git_commit(),
+        "triton_interpreter": dispatch.interpreter_on(),
+        "seed": options.seed,
+        "recipe": options.recipe,
+        "task": options.task,
+        "steps": options.steps,
+        "tolerance": options.tolerance,
+        "warmup_steps": options.warmup_steps,
+        "user_overrides": options.override,
+    }
     options.out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"meta": meta, "models": results}, indent=1))
 
@@ -279,8 +325,10 @@ def _models(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in KERNEL_MODELS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or repr(text)}: not a zoo model whose neuron has "
-                                         f"Triton kernels; choose from {', '.join(KERNEL_MODELS)}, comma-separated")
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or repr(text)}: not a zoo model whose neuron has "
+            f"Triton kernels; choose from {', '.join(KERNEL_MODELS)}, comma-separated"
+        )
     return names
 
 
@@ -292,25 +340,45 @@ def _positive_int(text: str) -> int:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m lra_snn.cli.kernel_parity",
-                                     description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=_models, default=list(KERNEL_MODELS),
-                        help=f"comma-separated, from {', '.join(KERNEL_MODELS)} (default: all)")
+    parser = argparse.ArgumentParser(
+        prog="python -m lra_snn.cli.kernel_parity",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--models",
+        type=_models,
+        default=list(KERNEL_MODELS),
+        help=f"comma-separated, from {', '.join(KERNEL_MODELS)} (default: all)",
+    )
     parser.add_argument("--task", default="listops", help="the data= task (default listops)")
-    parser.add_argument("--recipe", choices=("full", "tiny"), default="full",
-                        help="full: experiment=lra/<model>_<task> (the published recipe); tiny: profile=tiny")
+    parser.add_argument(
+        "--recipe",
+        choices=("full", "tiny"),
+        default="full",
+        help="full: experiment=lra/<model>_<task> (the published recipe); tiny: profile=tiny",
+    )
     parser.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps per run (default 300)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tolerance", type=float, default=1e-4, help="relative loss difference allowed per step")
     parser.add_argument("--warmup-steps", type=int, default=5, help="first steps left out of the step time (default 5)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results" / "bench", help="folder of the JSON")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="training outputs (default: a temporary folder, removed afterwards)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="paths.data_dir (default: the config's, this project's data/ with its caches)")
-    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra train-config override for every run (repeatable)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="training outputs (default: a temporary folder, removed afterwards)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="paths.data_dir (default: the config's, this project's data/ with its caches)",
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra train-config override for every run (repeatable)",
+    )
     options = parser.parse_args(argv)
     tasks = sorted(path.stem for path in (CONF_DIR / "data").glob("*.yaml"))
     if options.task not in tasks:
@@ -321,8 +389,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         recipes = CONF_DIR / "experiment" / "lra"
         missing = [m for m in options.models if not (recipes / f"{m}_{options.task}.yaml").exists()]
         if missing:
-            parser.error(f"--recipe full: no published recipe experiment=lra/<model>_{options.task} for {missing} "
-                         "(conf/experiment/lra/); choose another --task or --recipe tiny")
+            parser.error(
+                f"--recipe full: no published recipe experiment=lra/<model>_{options.task} for {missing} "
+                "(conf/experiment/lra/); choose another --task or --recipe tiny"
+            )
     return options
 
 

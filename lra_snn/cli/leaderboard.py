@@ -21,10 +21,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m lra_snn.cli.leaderboard",
         description="Turn result.json files into results/leaderboard.md and .csv beside the published numbers.",
     )
-    parser.add_argument("--results", default="results/runs",
-                        help="folder searched recursively for result.json")
-    parser.add_argument("--out", default="results",
-                        help="folder that receives leaderboard.md and leaderboard.csv")
+    parser.add_argument("--results", default="results/runs", help="folder searched recursively for result.json")
+    parser.add_argument("--out", default="results", help="folder that receives leaderboard.md and leaderboard.csv")
     parser.add_argument("--reference", default="results/reference.yaml", help="published numbers with citations")
     parser.add_argument("--profile", choices=PROFILES, help="keep only this profile's runs")
     return parser.parse_args(argv)

@@ -28,14 +28,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from lra_snn.results.board import Group, group_runs, mean_and_std  # noqa: E402
-from lra_snn.results.runs import load_runs, primary_metric_name  # noqa: E402
+from lra_snn.results.board import Group, group_runs, mean_and_std
+from lra_snn.results.runs import load_runs, primary_metric_name
 
 PASS_TITLES = {"forward": "forward (inference)", "forward_backward": "forward + backward (training)"}
-CURVE_PANELS = (("train/loss_step", "training loss"), ("val/loss", "validation loss"), ("val/acc", "validation accuracy"))
+CURVE_PANELS = (
+    ("train/loss_step", "training loss"),
+    ("val/loss", "validation loss"),
+    ("val/acc", "validation accuracy"),
+)
 
 
 # --------------------------------------------------------------------------- accuracy vs energy
@@ -43,20 +47,29 @@ CURVE_PANELS = (("train/loss_step", "training loss"), ("val/loss", "validation l
 
 def energy_points(group: Group) -> dict | None:
     """Mean and seed std of the ranked metric and of the energy per example; None without energy."""
-    points = [(r.metric, r.energy_mj) for r in group.with_status("completed")
-              if r.metric is not None and r.energy_mj is not None]
+    points = [
+        (r.metric, r.energy_mj)
+        for r in group.with_status("completed")
+        if r.metric is not None and r.energy_mj is not None
+    ]
     if not points:
         return None
     metric, metric_std = mean_and_std([m for m, _ in points])
     energy, energy_std = mean_and_std([e for _, e in points])
-    return {"model": group.model, "metric": metric, "metric_std": metric_std or 0.0,
-            "energy_mj": energy, "energy_std": energy_std or 0.0, "n_seeds": len(points)}
+    return {
+        "model": group.model,
+        "metric": metric,
+        "metric_std": metric_std or 0.0,
+        "energy_mj": energy,
+        "energy_std": energy_std or 0.0,
+        "n_seeds": len(points),
+    }
 
 
 def plot_accuracy_vs_energy(groups: dict[tuple[str, str, str], Group], out: Path) -> list[Path]:
     """One figure per (profile, task) that has at least one model with energy numbers."""
     by_panel: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for (profile, model, task), group in sorted(groups.items()):
+    for (profile, _model, task), group in sorted(groups.items()):
         point = energy_points(group)
         if point is not None:
             by_panel[(profile, task)].append(point)
@@ -65,8 +78,13 @@ def plot_accuracy_vs_energy(groups: dict[tuple[str, str, str], Group], out: Path
         fig, ax = plt.subplots(figsize=(5.5, 4))
         for p in points:
             ax.errorbar(p["energy_mj"], p["metric"], xerr=p["energy_std"], yerr=p["metric_std"], fmt="o", capsize=3)
-            ax.annotate(f"{p['model']} ({p['n_seeds']})", (p["energy_mj"], p["metric"]),
-                        textcoords="offset points", xytext=(5, 5), fontsize=8)
+            ax.annotate(
+                f"{p['model']} ({p['n_seeds']})",
+                (p["energy_mj"], p["metric"]),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=8,
+            )
         if min(p["energy_mj"] for p in points) > 0:
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1-2-5 ticks, plain numbers
@@ -133,8 +151,11 @@ def plot_bench_speedups(bench_dir: Path, out: Path) -> list[Path]:
             continue
         axes[-1].legend(fontsize=8)
         meta = data["meta"]
-        fig.suptitle(f"{meta.get('device_name', device)}, B={meta.get('batch')}, D={meta.get('d_model')}, "
-                     f"{meta.get('dtype')} ({meta['created']})", fontsize=9)
+        fig.suptitle(
+            f"{meta.get('device_name', device)}, B={meta.get('batch')}, D={meta.get('d_model')}, "
+            f"{meta.get('dtype')} ({meta['created']})",
+            fontsize=9,
+        )
         written.append(save(fig, out / f"bench_speedup_{device}.png"))
     return written
 
@@ -215,8 +236,10 @@ def draw_all(results: Path, bench: Path, out: Path) -> list[Path]:
     else:
         energy = plot_accuracy_vs_energy(groups, out)
         if not energy:
-            print("plots: no accuracy-vs-energy figure: no completed run records test/energy_mj "
-                  "(the EnergyMeter callback logs it)")
+            print(
+                "plots: no accuracy-vs-energy figure: no completed run records test/energy_mj "
+                "(the EnergyMeter callback logs it)"
+            )
         written += energy + plot_training_curves(groups, out)
     if not bench.is_dir() or not any(bench.glob("bench_*.json")):
         print(f"plots: no bench speedup figure: no bench_*.json under {bench} (make bench writes them)")

@@ -70,27 +70,34 @@ def check_targets(config: Mapping[Any, Any], where: str) -> None:
     foreign = foreign_targets(config)
     if foreign:
         listed = "; ".join(f"{key} = {target!r}" for key, target in foreign)
-        raise ReproduceError(f"{where}: refusing to instantiate targets that no config under conf/ uses: {listed} "
-                             "(allowed: lra_snn.results.provenance.ALLOWED_TARGETS)")
+        raise ReproduceError(
+            f"{where}: refusing to instantiate targets that no config under conf/ uses: {listed} "
+            "(allowed: lra_snn.results.provenance.ALLOWED_TARGETS)"
+        )
 
 
 def verify_recorded(record: ResultRecord, path: Path, trust_config: bool) -> list[str]:
     """Check the recorded config against its recorded hash and digest; notes on what could not be checked."""
     rebuilt_hash = cell_hash(OmegaConf.create(record.config))
     if rebuilt_hash != record.config_hash:
-        raise ReproduceError(f"{path}: the recorded config hashes to {rebuilt_hash}, not the recorded "
-                             f"config_hash {record.config_hash}: the file was edited or the hash changed")
+        raise ReproduceError(
+            f"{path}: the recorded config hashes to {rebuilt_hash}, not the recorded "
+            f"config_hash {record.config_hash}: the file was edited or the hash changed"
+        )
     if record.instantiated_digest is None:
         if not trust_config:
             raise ReproduceError(
                 f"{path}: schema {record.schema_version} records no instantiated_digest, so its callbacks and "
                 "logger sections cannot be checked; pass --trust-config to re-run it anyway, or train the cell "
-                "again for a current result file")
+                "again for a current result file"
+            )
         return [f"schema {record.schema_version} result: callbacks and logger sections not checked (--trust-config)"]
     digest = instantiated_digest(record.config)
     if digest != record.instantiated_digest:
-        raise ReproduceError(f"{path}: the recorded config digests to {digest}, not the recorded instantiated_digest "
-                             f"{record.instantiated_digest}: the file was edited (e.g. its callbacks or logger)")
+        raise ReproduceError(
+            f"{path}: the recorded config digests to {digest}, not the recorded instantiated_digest "
+            f"{record.instantiated_digest}: the file was edited (e.g. its callbacks or logger)"
+        )
     return []
 
 
@@ -100,17 +107,23 @@ def check_writes_inside(cfg: DictConfig, out: Path) -> None:
     for section in _WRITING_SECTIONS:
         for key, value in absolute_paths(OmegaConf.to_container(cfg.get(section) or {}, resolve=True), f"{section}."):
             if not Path(os.path.normpath(value)).is_relative_to(root):
-                raise ReproduceError(f"{key} = {value!r} is outside the rerun folder {root}: a callback or logger "
-                                     "would write there; correct the result file or override the key")
+                raise ReproduceError(
+                    f"{key} = {value!r} is outside the rerun folder {root}: a callback or logger "
+                    "would write there; correct the result file or override the key"
+                )
 
 
 def new_locations(old_paths: dict[str, str], out: Path, data_dir: Path) -> dict[str, str]:
     """Where each recorded path goes on this machine: outputs and results under ``out``."""
     cell = old_paths["cell"]
-    return {"root_dir": str(PROJECT_ROOT), "data_dir": str(data_dir),
-            "output_dir": str(out / "outputs"), "results_dir": str(out / "results"),
-            "run_dir": str(out / "outputs" / "runs" / cell),
-            "result_file": str(out / "results" / "runs" / cell / "result.json")}
+    return {
+        "root_dir": str(PROJECT_ROOT),
+        "data_dir": str(data_dir),
+        "output_dir": str(out / "outputs"),
+        "results_dir": str(out / "results"),
+        "run_dir": str(out / "outputs" / "runs" / cell),
+        "result_file": str(out / "results" / "runs" / cell / "result.json"),
+    }
 
 
 def repoint(value: Any, moves: list[tuple[str, str]]) -> Any:
@@ -122,7 +135,7 @@ def repoint(value: Any, moves: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         for old, new in moves:
             if value == old or value.startswith(old.rstrip("/") + "/"):
-                return new + value[len(old.rstrip("/")):]
+                return new + value[len(old.rstrip("/")) :]
     return value
 
 
@@ -171,8 +184,9 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def reproduce(path: Path, out: Path, data_dir: Path, tolerance: float, overrides: list[str],
-              trust_config: bool = False) -> tuple[bool, dict]:
+def reproduce(
+    path: Path, out: Path, data_dir: Path, tolerance: float, overrides: list[str], trust_config: bool = False
+) -> tuple[bool, dict]:
     """Check and re-run the cell of ``path`` into ``out``; (all metrics match, report)."""
     record = load_record(path)
     check_targets(record.config, str(path))
@@ -182,8 +196,13 @@ def reproduce(path: Path, out: Path, data_dir: Path, tolerance: float, overrides
     assert isinstance(rebuilt, dict)
     check_targets(rebuilt, f"{path} with overrides {overrides}")
     check_writes_inside(cfg, out)
-    config = {"overrides": overrides, "recorded_hash": record.config_hash, "rerun_hash": cell_hash(cfg),
-              "recorded_digest": record.instantiated_digest, "rerun_digest": instantiated_digest(rebuilt)}
+    config = {
+        "overrides": overrides,
+        "recorded_hash": record.config_hash,
+        "rerun_hash": cell_hash(cfg),
+        "recorded_digest": record.instantiated_digest,
+        "rerun_digest": instantiated_digest(rebuilt),
+    }
     if Path(cfg.paths.run_dir).exists():
         raise ReproduceError(f"{cfg.paths.run_dir} exists (a rerun would resume from it); pass a new --out")
 
@@ -202,20 +221,29 @@ def reproduce(path: Path, out: Path, data_dir: Path, tolerance: float, overrides
         notes.append(f"code differs: recorded commit {record.git_commit}, now {rerun.get('git_commit')}")
     if record.versions != rerun.get("versions"):
         notes.append(f"library versions differ: recorded {record.versions}, now {rerun.get('versions')}")
-    report = {"status": "completed", "rows": rows, "notes": notes, "result_file": str(cfg.paths.result_file),
-              "config": config}
+    report = {
+        "status": "completed",
+        "rows": rows,
+        "notes": notes,
+        "result_file": str(cfg.paths.result_file),
+        "config": config,
+    }
     return all(r["ok"] for r in rows), report
 
 
 def config_lines(config: dict) -> list[str]:
     """How the re-run config relates to the recorded one: the same, or which overrides changed hash and digest."""
-    same = (config["rerun_hash"] == config["recorded_hash"]
-            and config["recorded_digest"] in (None, config["rerun_digest"]))
+    same = config["rerun_hash"] == config["recorded_hash"] and config["recorded_digest"] in (
+        None,
+        config["rerun_digest"],
+    )
     if same:
         return [f"config: as recorded (hash {config['recorded_hash']}, digest {config['rerun_digest']})"]
-    return [f"config: deliberately different (overrides {' '.join(config['overrides'])})",
-            f"  config hash  recorded {config['recorded_hash']}  rerun {config['rerun_hash']}",
-            f"  digest       recorded {config['recorded_digest']}  rerun {config['rerun_digest']}"]
+    return [
+        f"config: deliberately different (overrides {' '.join(config['overrides'])})",
+        f"  config hash  recorded {config['recorded_hash']}  rerun {config['rerun_hash']}",
+        f"  digest       recorded {config['recorded_digest']}  rerun {config['rerun_digest']}",
+    ]
 
 
 def default_out() -> Path:
@@ -230,8 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=0.0, help="largest absolute difference accepted (0: exact)")
     parser.add_argument("--out", type=Path, default=None, help="fresh folder for the rerun's outputs and results")
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data", help="this machine's data folder")
-    parser.add_argument("--trust-config", action="store_true",
-                        help="re-run a schema-1 result, which records no digest of its callbacks and logger")
+    parser.add_argument(
+        "--trust-config",
+        action="store_true",
+        help="re-run a schema-1 result, which records no digest of its callbacks and logger",
+    )
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # key=value after the options too
     if args.tolerance < 0:
         parser.error(f"--tolerance must be >= 0, got {args.tolerance}")
@@ -239,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         parser.error(f"overrides must look like key=value, got {bad}")
     try:
-        ok, report = reproduce(args.result, args.out or default_out(), args.data_dir, args.tolerance, args.overrides,
-                               args.trust_config)
+        ok, report = reproduce(
+            args.result, args.out or default_out(), args.data_dir, args.tolerance, args.overrides, args.trust_config
+        )
     except ReproduceError as err:
         print(f"lra-reproduce: {err}", file=sys.stderr)
         return 2

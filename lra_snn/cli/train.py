@@ -49,6 +49,7 @@ register_resolvers()
 TRAINING_FOLDERS = ("checkpoints", "logs")  # what a training writes under its run folder (CSV logger: name logs)
 REPLACED_DIRNAME = "replaced"
 
+
 class RunFailed(RuntimeError):
     """Training or evaluation of a cell failed; recorded as "failed" (under attempts/ beside a completed result)."""
 
@@ -75,10 +76,17 @@ def _identity(cfg: DictConfig) -> dict[str, Any]:
     """What a result file says about its run; read when the cell starts (the commit whose code runs)."""
     config = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(config, dict)
-    return {"task": cfg.task_name, "model": cfg.model.name, "seed": int(cfg.seed),
-            "profile": cfg.profile_name, "config_hash": cell_hash(cfg),
-            "git_commit": git_commit(), "versions": library_versions(),
-            "config": config, "instantiated_digest": instantiated_digest(config)}
+    return {
+        "task": cfg.task_name,
+        "model": cfg.model.name,
+        "seed": int(cfg.seed),
+        "profile": cfg.profile_name,
+        "config_hash": cell_hash(cfg),
+        "git_commit": git_commit(),
+        "versions": library_versions(),
+        "config": config,
+        "instantiated_digest": instantiated_digest(config),
+    }
 
 
 def _instantiate_all(node: DictConfig | None) -> list:
@@ -93,8 +101,12 @@ def build_task(cfg: DictConfig, datamodule: TaskData) -> L.LightningModule:
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
     """The trainer of ``cfg`` with its loggers and callbacks plus ``extra_callbacks``, rooted at the run folder."""
-    return instantiate(cfg.trainer, default_root_dir=str(cfg.paths.run_dir), logger=_instantiate_all(cfg.logger),
-                       callbacks=[*_instantiate_all(cfg.callbacks), *extra_callbacks])
+    return instantiate(
+        cfg.trainer,
+        default_root_dir=str(cfg.paths.run_dir),
+        logger=_instantiate_all(cfg.logger),
+        callbacks=[*_instantiate_all(cfg.callbacks), *extra_callbacks],
+    )
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -120,8 +132,11 @@ def _finish_wandb(trainer: L.Trainer) -> None:
 
 def _cost(segments: tuple[Segment, ...], steps: int) -> dict[str, Any]:
     """Steps, segments and their summed wall time, as result fields."""
-    return {"steps": steps, "wall_time_s": sum(segment.wall_time_s for segment in segments),
-            "segments": [segment.to_json() for segment in segments]}
+    return {
+        "steps": steps,
+        "wall_time_s": sum(segment.wall_time_s for segment in segments),
+        "segments": [segment.to_json() for segment in segments],
+    }
 
 
 def _record(result_path: Path, fields: dict[str, Any], write: bool) -> dict[str, Any]:
@@ -134,17 +149,33 @@ def _record(result_path: Path, fields: dict[str, Any], write: bool) -> dict[str,
     return record.to_json()
 
 
-def _failed(cfg: DictConfig, identity: dict[str, Any], result_path: Path, error: Exception, steps: int,
-            segments: SegmentLog, write: bool) -> RunFailed:
+def _failed(
+    cfg: DictConfig,
+    identity: dict[str, Any],
+    result_path: Path,
+    error: Exception,
+    steps: int,
+    segments: SegmentLog,
+    write: bool,
+) -> RunFailed:
     """Record the cell as failed (when ``write``: rank zero) and return the error to raise."""
     message = f"{type(error).__name__} in cell {cfg.paths.cell}: {error}"
-    _record(result_path, {**identity, "status": "failed", "message": message,
-                          **_cost(segments.segments(steps), steps)}, write)
+    _record(
+        result_path,
+        {**identity, "status": "failed", "message": message, **_cost(segments.segments(steps), steps)},
+        write,
+    )
     return RunFailed(message)
 
 
-def _interrupted(cfg: DictConfig, identity: dict[str, Any], result_path: Path, trainer: L.Trainer,
-                 stop: StopOnSignal, segments: SegmentLog) -> RunInterrupted:
+def _interrupted(
+    cfg: DictConfig,
+    identity: dict[str, Any],
+    result_path: Path,
+    trainer: L.Trainer,
+    stop: StopOnSignal,
+    segments: SegmentLog,
+) -> RunInterrupted:
     """Record the cell as interrupted (rank zero) and return the error to raise."""
     steps = trainer.global_step
     if stop.saved_step is not None:
@@ -153,10 +184,15 @@ def _interrupted(cfg: DictConfig, identity: dict[str, Any], result_path: Path, t
         saved = f"it resumes from {stop.checkpoint}, the last checkpoint written before the signal"
     else:
         saved = "no checkpoint was written yet, so it starts over"
-    message = (f"stopped by {signal.Signals(stop.signal).name} at global step {steps} in cell {cfg.paths.cell}; "
-               f"{saved}; launch the cell again to continue")
-    _record(result_path, {**identity, "status": "interrupted", "message": message,
-                          **_cost(segments.segments(steps), steps)}, trainer.is_global_zero)
+    message = (
+        f"stopped by {signal.Signals(stop.signal).name} at global step {steps} in cell {cfg.paths.cell}; "
+        f"{saved}; launch the cell again to continue"
+    )
+    _record(
+        result_path,
+        {**identity, "status": "interrupted", "message": message, **_cost(segments.segments(steps), steps)},
+        trainer.is_global_zero,
+    )
     return RunInterrupted(message, stop.signal)
 
 
@@ -169,9 +205,12 @@ def _train_again(run_dir: Path, previous: ResultRecord) -> None:
         if (run_dir / name).exists():
             aside.mkdir(parents=True, exist_ok=True)
             (run_dir / name).rename(aside / name)
-    log.info("skip_completed=false: training again from scratch; the completed training's %s are in %s, its "
-             "result stays until this run completes (then it moves to attempts/)", " and ".join(TRAINING_FOLDERS),
-             aside)
+    log.info(
+        "skip_completed=false: training again from scratch; the completed training's %s are in %s, its "
+        "result stays until this run completes (then it moves to attempts/)",
+        " and ".join(TRAINING_FOLDERS),
+        aside,
+    )
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -241,8 +280,9 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
     except (SystemExit, KeyboardInterrupt) as error:  # Lightning's stop on SIGTERM / SIGINT
         raise _interrupted(cfg, identity, result_path, trainer, stop, segments) from error
     except Exception as error:
-        raise _failed(cfg, identity, result_path, error, trainer.global_step, segments,
-                      trainer.is_global_zero) from error
+        raise _failed(
+            cfg, identity, result_path, error, trainer.global_step, segments, trainer.is_global_zero
+        ) from error
     finally:
         _finish_wandb(trainer)
 

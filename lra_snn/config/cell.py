@@ -17,8 +17,18 @@ from omegaconf import DictConfig, OmegaConf
 # the same function, to float rounding; lra_snn.cli.kernel_parity checks it)
 _MACHINE_PATHS = {
     "data": (("data_dir",), ("release_dir",), ("source_dir",), ("archives",), ("num_workers",), ("num_proc",)),
-    "trainer": tuple((key,) for key in ("accelerator", "devices", "strategy", "num_nodes", "enable_progress_bar",
-                                        "log_every_n_steps", "enable_model_summary")),
+    "trainer": tuple(
+        (key,)
+        for key in (
+            "accelerator",
+            "devices",
+            "strategy",
+            "num_nodes",
+            "enable_progress_bar",
+            "log_every_n_steps",
+            "enable_model_summary",
+        )
+    ),
     "model": (("encoder", "layer", "neuron", "backend"),),
 }
 _HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
@@ -48,5 +58,3 @@ def _without(tree: dict, path: tuple[str, ...]) -> dict:
     if not isinstance(tree[head], dict):
         return tree
     return {**tree, head: _without(tree[head], tuple(rest))}
-
-

@@ -37,10 +37,15 @@ class ConfigError(CompactHydraException, ValueError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        head = ("1 invalid config value; set it" if len(problems) == 1
-                else f"{len(problems)} invalid config values; set each")
-        super().__init__(f"{head} to an allowed value on the command line (key=value) or in the file under conf/ "
-                         "that sets it:\n" + "\n".join(f"  {problem}" for problem in problems))
+        head = (
+            "1 invalid config value; set it"
+            if len(problems) == 1
+            else f"{len(problems)} invalid config values; set each"
+        )
+        super().__init__(
+            f"{head} to an allowed value on the command line (key=value) or in the file under conf/ "
+            "that sets it:\n" + "\n".join(f"  {problem}" for problem in problems)
+        )
 
 
 class Rule(Protocol):
@@ -80,8 +85,12 @@ class Integer:
     even: bool = False
 
     def accepts(self, value: object) -> bool:
-        return (isinstance(value, int) and not isinstance(value, bool)
-                and _within(value, self.low, self.high, False, False) and not (self.even and value % 2))
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and _within(value, self.low, self.high, False, False)
+            and not (self.even and value % 2)
+        )
 
     def describe(self) -> str:
         return f"{'an even' if self.even else 'an'} integer{_range_text(self.low, self.high, False, False)}"
@@ -97,8 +106,12 @@ class Number:
     high_open: bool = False
 
     def accepts(self, value: object) -> bool:
-        return (isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-                and _within(value, self.low, self.high, self.low_open, self.high_open))
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and not math.isnan(value)
+            and _within(value, self.low, self.high, self.low_open, self.high_open)
+        )
 
     def describe(self) -> str:
         return f"a number{_range_text(self.low, self.high, self.low_open, self.high_open)}"
@@ -147,7 +160,8 @@ class ListOf:
         if not isinstance(value, list) or not value or (self.length is not None and len(value) != self.length):
             return False
         return all(self.item.accepts(v) for v in value) and not (
-            self.increasing and any(a >= b for a, b in itertools.pairwise(value)))
+            self.increasing and any(a >= b for a, b in itertools.pairwise(value))
+        )
 
     def describe(self) -> str:
         size = f"{self.length} " if self.length is not None else ("increasing " if self.increasing else "")
@@ -250,10 +264,21 @@ TAU_LIF = Number(1.0)  # beta = 1 - 1/tau in [0, 1)
 # neuron registry name -> option -> rule, under model.encoder.layer.neuron
 NEURON_RULES: dict[str, dict[str, Rule]] = {
     "lif": {"tau": TAU_LIF, "v_th": POSITIVE, "detach_reset": Flag()},
-    "prf": {"theta_max": NON_NEGATIVE, "tau": POSITIVE, "v_th": POSITIVE, "delta_min": POSITIVE,
-            "delta_max": POSITIVE, "reset": Flag()},
-    "refractory_lif": {"tau": TAU_LIF, "gamma": DROPOUT, "v_th_init": POSITIVE, "rho_init": POSITIVE,
-                       "max_iters": SIZE_OR_NULL},  # null: iterate to convergence
+    "prf": {
+        "theta_max": NON_NEGATIVE,
+        "tau": POSITIVE,
+        "v_th": POSITIVE,
+        "delta_min": POSITIVE,
+        "delta_max": POSITIVE,
+        "reset": Flag(),
+    },
+    "refractory_lif": {
+        "tau": TAU_LIF,
+        "gamma": DROPOUT,
+        "v_th_init": POSITIVE,
+        "rho_init": POSITIVE,
+        "max_iters": SIZE_OR_NULL,
+    },  # null: iterate to convergence
     "psn": {"T": SIZE, "max_T": SIZE},
     "masked_psn": {"T": SIZE, "k": SIZE, "max_T": SIZE},
     "sliding_psn": {"k": SIZE},
@@ -309,8 +334,10 @@ def _value_problems(cfg: DictConfig) -> tuple[list[str], dict[str, object]]:
         try:
             value = _lookup(cfg, key)
         except OmegaConfBaseException as error:
-            problems.append(f"{key}: cannot be read ({type(error).__name__}: {str(error).splitlines()[0]}); "
-                            f"expected {rule.describe()}")
+            problems.append(
+                f"{key}: cannot be read ({type(error).__name__}: {str(error).splitlines()[0]}); "
+                f"expected {rule.describe()}"
+            )
             continue
         if value is _ABSENT:
             continue
@@ -327,12 +354,16 @@ def _relation_problems(cfg: DictConfig, valid: dict[str, object]) -> list[str]:
     for small, large in ORDERED:
         a, b = valid.get(small), valid.get(large)
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
-            problems.append(f"{small}={_show(a)}{_source(cfg, small)} exceeds {large}={_show(b)}{_source(cfg, large)}: "
-                            f"lower {small.rpartition('.')[2]} or raise {large.rpartition('.')[2]}")
+            problems.append(
+                f"{small}={_show(a)}{_source(cfg, small)} exceeds {large}={_show(b)}{_source(cfg, large)}: "
+                f"lower {small.rpartition('.')[2]} or raise {large.rpartition('.')[2]}"
+            )
     epochs, steps = valid.get("trainer.max_epochs", 1), valid.get("trainer.max_steps", -1)
     if epochs in (None, -1) and steps == -1:
-        problems.append(f"trainer.max_epochs={_show(epochs)} with trainer.max_steps unset: expected an integer "
-                        ">= 1 for trainer.max_epochs, or trainer.max_steps set to an integer >= 1")
+        problems.append(
+            f"trainer.max_epochs={_show(epochs)} with trainer.max_steps unset: expected an integer "
+            ">= 1 for trainer.max_epochs, or trainer.max_steps set to an integer >= 1"
+        )
     return problems
 
 
@@ -370,12 +401,17 @@ def _recipe_problems(choices: Mapping[str, str | None]) -> list[str]:
         fixed, chosen = recipe.get(group), choices.get(group)
         if fixed is None or chosen is None or chosen == fixed:
             continue
-        line = (f"{group}={chosen} contradicts experiment={experiment}, the recipe for {group}={fixed}: "
-                f"drop {group}={chosen}")
+        line = (
+            f"{group}={chosen} contradicts experiment={experiment}, the recipe for {group}={fixed}: "
+            f"drop {group}={chosen}"
+        )
         if group == "data":
             other = _recipe_for(recipe.get("model"), chosen)
-            line += (f", or choose experiment={other} (the recipe for data={chosen})" if other
-                     else f" (no experiment pairs model={recipe.get('model')} with data={chosen})")
+            line += (
+                f", or choose experiment={other} (the recipe for data={chosen})"
+                if other
+                else f" (no experiment pairs model={recipe.get('model')} with data={chosen})"
+            )
         problems.append(line)
     return problems
 

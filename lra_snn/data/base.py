@@ -134,8 +134,9 @@ class ClassificationDataModule(CachedDataModule):
     eval_batch_size: int
     splits: dict[str, Examples]
 
-    def _set_loading(self, data_dir: str | Path, batch_size: int, eval_batch_size: int | None,
-                     num_workers: int, num_proc: int) -> None:
+    def _set_loading(
+        self, data_dir: str | Path, batch_size: int, eval_batch_size: int | None, num_workers: int, num_proc: int
+    ) -> None:
         """Storage, and batching (evaluation batches default to training's size)."""
         self._set_storage(data_dir, num_workers, num_proc)
         self.batch_size = batch_size
@@ -213,12 +214,19 @@ class EpochSeededSampler(Sampler[int]):
         return self.n_examples
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, collate_fn: Callable | None = None,
-                num_workers: int = 0) -> DataLoader:
+def make_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, collate_fn: Callable | None = None, num_workers: int = 0
+) -> DataLoader:
     """A DataLoader. Training loaders shuffle with an ``EpochSeededSampler`` seeded from the run's
     seed (``torch.initial_seed()``, set by ``seed_everything``); evaluation loaders give each DDP
     rank an unpadded shard, so every validation / test example is counted exactly once."""
     sized = cast(Sized, dataset)  # map-style datasets here all have a length
     sampler = EpochSeededSampler(len(sized), torch.initial_seed()) if shuffle else evaluation_sampler(sized)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
-                      num_workers=num_workers, persistent_workers=num_workers > 0)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )

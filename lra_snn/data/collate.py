@@ -36,17 +36,22 @@ def collate_tokens(batch: tuple[Sequence[np.ndarray], np.ndarray]) -> dict[str, 
     """``inputs`` (B, L_max), ``lengths`` (B,), ``labels`` (B,) from ``(id arrays, labels)``."""
     sequences, labels = batch
     inputs, lengths = pad(sequences)
-    return {"inputs": torch.from_numpy(inputs), "lengths": torch.from_numpy(lengths),
-            "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64))}
+    return {
+        "inputs": torch.from_numpy(inputs),
+        "lengths": torch.from_numpy(lengths),
+        "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+    }
 
 
 def collate_pairs(batch: tuple[Sequence[np.ndarray], Sequence[np.ndarray], np.ndarray]) -> dict[str, Tensor]:
     """``inputs`` (B, 2, L_max), ``lengths`` (B, 2), ``labels`` (B,) from ``(firsts, seconds, labels)``."""
     first, second, labels = batch
     inputs, lengths = pad([document for pair in zip(first, second) for document in pair])
-    return {"inputs": torch.from_numpy(inputs.reshape(len(labels), 2, -1)),
-            "lengths": torch.from_numpy(lengths.reshape(len(labels), 2)),
-            "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64))}
+    return {
+        "inputs": torch.from_numpy(inputs.reshape(len(labels), 2, -1)),
+        "lengths": torch.from_numpy(lengths.reshape(len(labels), 2)),
+        "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+    }
 
 
 class PixelCollate:
@@ -74,5 +79,8 @@ class PixelCollate:
             inputs = torch.from_numpy(values).unsqueeze(-1)
         else:
             inputs = torch.from_numpy(pixels.astype(np.int64) + len(SPECIAL_TOKENS))
-        return {"inputs": inputs, "lengths": torch.full((len(labels),), pixels.shape[1], dtype=torch.long),
-                "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64))}
+        return {
+            "inputs": inputs,
+            "lengths": torch.full((len(labels),), pixels.shape[1], dtype=torch.long),
+            "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+        }

@@ -61,8 +61,9 @@ class EvaluatedExamples(L.Callback):
 
     def _log_count(self, pl_module: L.LightningModule, split: str, batch: dict) -> None:
         count = torch.tensor(float(len(batch[self.label_key])), device=pl_module.device)
-        pl_module.log(f"{split}/n_examples", count, reduce_fx="sum", on_step=False, on_epoch=True,
-                      sync_dist=True, batch_size=1)
+        pl_module.log(
+            f"{split}/n_examples", count, reduce_fx="sum", on_step=False, on_epoch=True, sync_dist=True, batch_size=1
+        )
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._log_count(pl_module, "val", batch)

@@ -198,7 +198,7 @@ def _open_from(url: str, offset: int) -> tuple[IO[bytes], int] | None:
         if not path.is_file():
             raise DownloadError(f"cannot download {url}: {path} does not exist")
         start = offset if offset <= path.stat().st_size else 0  # a longer part file is no prefix of it
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - the caller reads and closes it
         handle.seek(start)
         return handle, start
     if scheme not in ("http", "https"):
@@ -246,7 +246,9 @@ def _verify(path: Path, url: str, *, sha256: str | None, md5: str | None, expect
 def _mismatch(path: Path, url: str, problem: str) -> ChecksumError:
     if path.suffix == PART_SUFFIX:
         return ChecksumError(f"download of {url} is corrupt ({problem}); deleted {path}, run again to retry")
-    return ChecksumError(f"{path} (from {url}) differs from the published file ({problem}); delete it to download again")
+    return ChecksumError(
+        f"{path} (from {url}) differs from the published file ({problem}); delete it to download again"
+    )
 
 
 def file_digests(path: str | Path, algorithms: tuple[str, ...], chunk_size: int = 1 << 20) -> dict[str, str]:
@@ -305,7 +307,8 @@ def iter_archive_files(
 
 def _iter_tar_files(archive: Path, members: Callable[[str], bool] | None) -> Iterator[tuple[str, IO[bytes]]]:
     with reading_archive(archive):
-        tar = tarfile.open(archive, mode="r:*")  # one forward pass; gzip then checks its length and CRC
+        tar = tarfile.open(archive, mode="r:*")  # noqa: SIM115 - closed by the `with tar` below; one forward
+        # pass, after which gzip checks its length and CRC
     with tar:
         while True:
             with reading_archive(archive):
@@ -341,11 +344,14 @@ def _check_end_of_archive(tar: tarfile.TarFile, archive: Path) -> None:
         while chunk := tar.fileobj.read(1 << 20):
             if chunk.count(0) != len(chunk):
                 raise ArchiveError(
-                    archive, f"damaged member header at byte {tar.offset} of the tar stream; delete it and download it again"
+                    archive,
+                    f"damaged member header at byte {tar.offset} of the tar stream; delete it and download it again",
                 )
             rest += len(chunk)
     if rest == 0:
-        raise ArchiveError(archive, "ends without the end-of-archive marker (truncated); delete it and download it again")
+        raise ArchiveError(
+            archive, "ends without the end-of-archive marker (truncated); delete it and download it again"
+        )
 
 
 def _iter_zip_files(archive: Path, members: Callable[[str], bool] | None) -> Iterator[tuple[str, IO[bytes]]]:
@@ -430,8 +436,10 @@ def fetch_hub(repository: str, config: str | None, dest: str | Path) -> Path:
         try:
             loaded = load_dataset(repository, config, cache_dir=str(staging / "work"))
         except Exception as error:  # datasets raises many kinds (connection, missing repository or config)
-            raise DownloadError(f"cannot load {repository!r} (config {config!r}) from the Hugging Face Hub: "
-                                f"{type(error).__name__}: {error}") from error
+            raise DownloadError(
+                f"cannot load {repository!r} (config {config!r}) from the Hugging Face Hub: "
+                f"{type(error).__name__}: {error}"
+            ) from error
         loaded.save_to_disk(str(staging / "splits"))
         if dest.is_dir():
             dest.rmdir()  # empty: a saved dataset would have been returned above
@@ -450,6 +458,9 @@ def hub_folder(downloads_dir: str | Path, repository: str, config: str) -> Path:
 def saved_hub(folder: Path, repository: str, config: str, make_target: str) -> Path:
     """``folder`` if ``fetch_hub`` saved a dataset there; else ``DataNotFoundError`` naming the command."""
     if not (folder / "dataset_dict.json").is_file():
-        raise DataNotFoundError(folder, f'{make_target} ARGS="data.source=hub"',
-                                detail=f"the Hub dataset {repository} ({config}) is not downloaded")
+        raise DataNotFoundError(
+            folder,
+            f'{make_target} ARGS="data.source=hub"',
+            detail=f"the Hub dataset {repository} ({config}) is not downloaded",
+        )
     return folder

@@ -54,8 +54,10 @@ def partition_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[
     n_val, n_test = round(n * val_fraction), round(n * test_fraction)
     sizes = (n - n_val - n_test, n_val, n_test)
     if min(sizes) < 1:
-        raise ValueError(f"{n} examples split {val_fraction:g}/{test_fraction:g} leave an empty split {sizes}; "
-                         f"use more examples or larger fractions")
+        raise ValueError(
+            f"{n} examples split {val_fraction:g}/{test_fraction:g} leave an empty split {sizes}; "
+            f"use more examples or larger fractions"
+        )
     return sizes
 
 

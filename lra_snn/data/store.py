@@ -205,8 +205,9 @@ def _open(directory: Path, settings: Mapping[str, Any]) -> Stored:
             raise DamagedCache(f"{name} is {state}")
     tables = {}
     for split, rows in splits.items():
-        arrow_files = sorted(name for name in files if name.startswith(f"{SPLITS_FOLDER}/{split}/")
-                             and name.endswith(".arrow"))
+        arrow_files = sorted(
+            name for name in files if name.startswith(f"{SPLITS_FOLDER}/{split}/") and name.endswith(".arrow")
+        )
         try:
             parts = [pa.ipc.open_stream(pa.memory_map(str(directory / name))).read_all() for name in arrow_files]
             table = pa.concat_tables(parts) if parts else None
@@ -264,11 +265,18 @@ def _build(directory: Path, settings: Mapping[str, Any], build: Build) -> dict[s
         splits, extra = build(staging)
         DatasetDict(dict(splits)).save_to_disk(str(staging / SPLITS_FOLDER))
         shutil.rmtree(scratch(staging), ignore_errors=True)
-        files = {path.relative_to(staging).as_posix(): path.stat().st_size
-                 for path in sorted(staging.rglob("*")) if path.is_file()}
-        meta = {"format": STORE_FORMAT, "settings": canonical_settings(settings),
-                "splits": {name: len(split) for name, split in splits.items()}, "files": files,
-                "extra": canonical_settings(extra)}
+        files = {
+            path.relative_to(staging).as_posix(): path.stat().st_size
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        meta = {
+            "format": STORE_FORMAT,
+            "settings": canonical_settings(settings),
+            "splits": {name: len(split) for name, split in splits.items()},
+            "files": files,
+            "extra": canonical_settings(extra),
+        }
         (staging / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         _fsync_tree(staging)
         if directory.exists():
@@ -355,8 +363,14 @@ def features(columns: Mapping[str, Column]) -> Any:
     return Features({name: feature(column) for name, column in columns.items()})
 
 
-def from_generator(generator: Callable[..., Any], columns: Mapping[str, Column], staging: Path, name: str,
-                   num_proc: int = 1, **gen_kwargs: Any) -> Dataset:
+def from_generator(
+    generator: Callable[..., Any],
+    columns: Mapping[str, Column],
+    staging: Path,
+    name: str,
+    num_proc: int = 1,
+    **gen_kwargs: Any,
+) -> Dataset:
     """``datasets.Dataset.from_generator`` writing under this build's scratch folder.
 
     ``name`` makes the builder's fingerprint unique within the build (nothing else is hashed);
@@ -367,18 +381,31 @@ def from_generator(generator: Callable[..., Any], columns: Mapping[str, Column],
     from datasets.exceptions import DatasetGenerationError
 
     try:
-        return Dataset.from_generator(generator, features=features(columns), cache_dir=str(scratch(staging)),
-                                      gen_kwargs=gen_kwargs or None, num_proc=num_proc if num_proc > 1 else None,
-                                      fingerprint=_fingerprint(f"{staging.name}/{name}"))
+        return Dataset.from_generator(
+            generator,
+            features=features(columns),
+            cache_dir=str(scratch(staging)),
+            gen_kwargs=gen_kwargs or None,
+            num_proc=num_proc if num_proc > 1 else None,
+            fingerprint=_fingerprint(f"{staging.name}/{name}"),
+        )
     except DatasetGenerationError as error:
         if error.__cause__ is None:
             raise
         raise error.__cause__ from None  # what the generator raised (e.g. a format error naming file and line)
 
 
-def map_batches(dataset: Dataset, function: Callable[..., Any], columns: Mapping[str, Column], staging: Path,
-                name: str, num_proc: int = 1, with_indices: bool = False, batch_size: int = 1000,
-                **fn_kwargs: Any) -> Dataset:
+def map_batches(
+    dataset: Dataset,
+    function: Callable[..., Any],
+    columns: Mapping[str, Column],
+    staging: Path,
+    name: str,
+    num_proc: int = 1,
+    with_indices: bool = False,
+    batch_size: int = 1000,
+    **fn_kwargs: Any,
+) -> Dataset:
     """``dataset.map(function, batched=True)`` replacing every column by ``columns``, its
     Arrow file written under this build's scratch folder (never beside a source, e.g. a Hub snapshot).
 
@@ -388,10 +415,18 @@ def map_batches(dataset: Dataset, function: Callable[..., Any], columns: Mapping
     """
     fingerprint = _fingerprint(name)
     scratch(staging).mkdir(parents=True, exist_ok=True)
-    return dataset.map(function, batched=True, batch_size=batch_size, with_indices=with_indices,
-                       fn_kwargs=fn_kwargs or None, remove_columns=dataset.column_names, features=features(columns),
-                       num_proc=num_proc if num_proc > 1 else None, new_fingerprint=fingerprint,
-                       cache_file_name=str(scratch(staging) / f"map-{fingerprint}.arrow"))
+    return dataset.map(
+        function,
+        batched=True,
+        batch_size=batch_size,
+        with_indices=with_indices,
+        fn_kwargs=fn_kwargs or None,
+        remove_columns=dataset.column_names,
+        features=features(columns),
+        num_proc=num_proc if num_proc > 1 else None,
+        new_fingerprint=fingerprint,
+        cache_file_name=str(scratch(staging) / f"map-{fingerprint}.arrow"),
+    )
 
 
 def select(dataset: Dataset, indices: Any) -> Dataset:

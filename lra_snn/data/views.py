@@ -78,8 +78,9 @@ class Ragged:
         indices = np.asarray(indices, dtype=np.int64)
         chunks = _chunk_of(self.starts, indices, len(self))
         local = indices - self.starts[chunks]
-        return [self.values[c][self.offsets[c][i] : self.offsets[c][i + 1]]
-                for c, i in zip(chunks.tolist(), local.tolist())]
+        return [
+            self.values[c][self.offsets[c][i] : self.offsets[c][i + 1]] for c, i in zip(chunks.tolist(), local.tolist())
+        ]
 
     def lengths(self) -> np.ndarray:
         """The length of every row."""

@@ -21,7 +21,8 @@ Counted per layer over the true (unpadded) steps of each sequence, from forward 
 
 Not counted: biases, norms, GLU gating, residual additions, pooling, nonlinearities (sigmoid,
 exp), and all memory traffic. Layers with parameters of any other type (e.g. convolutions, none in
-the zoo) are not counted either, and ``EnergyMeter`` names them in a warning. Energy per example (mJ) = (0.9 ACs + 4.6 MACs) pJ / examples.
+the zoo) are not counted either, and ``EnergyMeter`` names them in a warning. Energy per example (mJ)
+= (0.9 ACs + 4.6 MACs) pJ / examples.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.s4d import S4D
 from lra_snn.neurons import Neuron
 
-AC_ENERGY_PJ = 0.9   # 45 nm, one accumulate
+AC_ENERGY_PJ = 0.9  # 45 nm, one accumulate
 MAC_ENERGY_PJ = 4.6  # 45 nm, one multiply-accumulate
 S4D_MACS_PER_MODE = 8  # real MACs per complex mode per step in the recurrent form (see module docstring)
 _NOT_COUNTED = (nn.Embedding, nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
@@ -64,8 +65,8 @@ def holds_spikes(x: Tensor) -> bool:
 class LayerCount:
     """What one layer did over the counted passes; sums over the true steps of every sequence."""
 
-    kind: str             # "neuron", "linear", "input", "s4d"
-    spikes: float = 0.0   # neurons: emitted spikes (integer spikes count their value)
+    kind: str  # "neuron", "linear", "input", "s4d"
+    spikes: float = 0.0  # neurons: emitted spikes (integer spikes count their value)
     neuron_steps: float = 0.0  # neurons: steps x channels
     acs: float = 0.0
     macs: float = 0.0
@@ -96,7 +97,7 @@ class OpCounter:
 
     # ------------------------------------------------------------------ hooks
 
-    def attach(self) -> "OpCounter":
+    def attach(self) -> OpCounter:
         """Register the hooks and reset the counts."""
         self.detach()
         self.layers = {}
@@ -166,11 +167,15 @@ class OpCounter:
 
     def firing_rates(self) -> dict[str, float]:
         """Firing rate of each spiking layer that ran (spikes per neuron per step)."""
-        return {name: c.spikes / c.neuron_steps for name, c in self.layers.items()
-                if c.kind == "neuron" and c.neuron_steps > 0}
+        return {
+            name: c.spikes / c.neuron_steps
+            for name, c in self.layers.items()
+            if c.kind == "neuron" and c.neuron_steps > 0
+        }
 
     def mean_firing_rate(self) -> float | None:
-        """All spikes over all neuron-steps of the spiking layers (a mean weighted by neuron count); None without any."""
+        """All spikes over all neuron-steps of the spiking layers (a mean weighted by neuron count); None
+        without any."""
         neurons = [c for c in self.layers.values() if c.kind == "neuron" and c.neuron_steps > 0]
         if not neurons:
             return None
@@ -187,10 +192,14 @@ def uncounted_layers(model: nn.Module) -> list[str]:
     """Modules with parameters of their own that the counter neither counts nor deliberately skips."""
     covered = [name for name, m in model.named_modules() if isinstance(m, (Neuron, S4D))]
     inside = tuple(name + "." for name in covered)
-    counted = (Neuron, S4D, nn.Linear) + _NOT_COUNTED
-    return [f"{name} ({type(module).__name__})" for name, module in model.named_modules()
-            if next(module.parameters(recurse=False), None) is not None
-            and not isinstance(module, counted) and not name.startswith(inside)]
+    counted = (Neuron, S4D, nn.Linear, *_NOT_COUNTED)
+    return [
+        f"{name} ({type(module).__name__})"
+        for name, module in model.named_modules()
+        if next(module.parameters(recurse=False), None) is not None
+        and not isinstance(module, counted)
+        and not name.startswith(inside)
+    ]
 
 
 class EnergyMeter(pl.Callback):
@@ -214,11 +223,14 @@ class EnergyMeter(pl.Callback):
         self.counter = OpCounter(pl_module).attach()
         self.examples = 0
 
-    def on_test_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict,
-                            batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         if not isinstance(batch, dict) or "inputs" not in batch:
-            raise TypeError(f"EnergyMeter expects batches as dicts with 'inputs' (and 'lengths', 'labels' where "
-                            f"the task has them), got {type(batch).__name__}; remove callbacks.energy otherwise")
+            raise TypeError(
+                f"EnergyMeter expects batches as dicts with 'inputs' (and 'lengths', 'labels' where "
+                f"the task has them), got {type(batch).__name__}; remove callbacks.energy otherwise"
+            )
         self._started().set_lengths(batch.get("lengths"))
         labels = batch.get("labels")
         self.examples += int((labels if labels is not None else batch["inputs"]).shape[0])
@@ -235,8 +247,11 @@ class EnergyMeter(pl.Callback):
         if examples == 0:
             return
         acs, macs = total(counter.total_acs()), total(counter.total_macs())
-        metrics = {"test/acs": acs / examples, "test/macs": macs / examples,
-                   "test/energy_mj": energy_mj(acs, macs, self.ac_energy_pj, self.mac_energy_pj) / examples}
+        metrics = {
+            "test/acs": acs / examples,
+            "test/macs": macs / examples,
+            "test/energy_mj": energy_mj(acs, macs, self.ac_energy_pj, self.mac_energy_pj) / examples,
+        }
         neurons = {name: c for name, c in counter.layers.items() if c.kind == "neuron"}
         spikes = {name: total(c.spikes) for name, c in neurons.items()}
         steps = {name: total(c.neuron_steps) for name, c in neurons.items()}

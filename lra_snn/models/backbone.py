@@ -26,8 +26,11 @@ class SequenceNorm(nn.Module):
         if kind not in NORMS:
             raise ValueError(f"unknown norm {kind!r}; choose one of {NORMS}")
         self.kind = kind
-        norms: dict[str, Callable[[int], nn.Module]] = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm,
-                                                        "none": lambda d: nn.Identity()}
+        norms: dict[str, Callable[[int], nn.Module]] = {
+            "batch": nn.BatchNorm1d,
+            "layer": nn.LayerNorm,
+            "none": lambda d: nn.Identity(),
+        }
         self.norm = norms[kind](d_model)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -60,9 +63,17 @@ def length_mask(lengths: Tensor, max_length: int) -> Tensor:
 class SequenceEncoder(nn.Module):
     """Encoder plus residual blocks: (B, L) tokens or (B, L, d_input) values -> (B, L, D) features."""
 
-    def __init__(self, d_model: int, n_layers: int, layer: Callable[..., nn.Module],
-                 vocab_size: int | None = None, d_input: int | None = None, norm: str = "batch",
-                 prenorm: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_layers: int,
+        layer: Callable[..., nn.Module],
+        vocab_size: int | None = None,
+        d_input: int | None = None,
+        norm: str = "batch",
+        prenorm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.d_model = d_model
         if vocab_size is not None and d_input is None:
@@ -72,7 +83,8 @@ class SequenceEncoder(nn.Module):
         else:
             raise ValueError("give exactly one of vocab_size (token inputs) or d_input (real-valued inputs)")
         self.blocks = nn.ModuleList(
-            ResidualBlock(layer(d_model=d_model), d_model, norm, prenorm, dropout) for _ in range(n_layers))
+            ResidualBlock(layer(d_model=d_model), d_model, norm, prenorm, dropout) for _ in range(n_layers)
+        )
         self.final_norm = SequenceNorm(d_model, norm) if prenorm else nn.Identity()
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:

@@ -18,9 +18,17 @@ from lra_snn.models.s4d import S4D
 class S4DBlock(nn.Module):
     """S4D convolution, pointwise nonlinearity (GELU or a spiking neuron), GLU channel mixer."""
 
-    def __init__(self, d_model: int, d_state: int = 64, init: str = "inv", bidirectional: bool = False,
-                 dropout: float = 0.0, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 neuron: Callable[..., nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 64,
+        init: str = "inv",
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        neuron: Callable[..., nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         self.ssm = S4D(d_model, d_state, init, bidirectional, dt_min, dt_max)
         self.activation = nn.GELU() if neuron is None else neuron(d_model=d_model)

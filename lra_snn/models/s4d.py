@@ -50,8 +50,9 @@ def _legs_normal_eigenvalues(state: int) -> Tensor:
 class S4DKernel(nn.Module):
     """Generates the (channels, L) convolution kernel of ``channels`` independent S4D systems."""
 
-    def __init__(self, channels: int, d_state: int = 64, init: str = "inv",
-                 dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+    def __init__(
+        self, channels: int, d_state: int = 64, init: str = "inv", dt_min: float = 1e-3, dt_max: float = 1e-1
+    ) -> None:
         super().__init__()
         if d_state < 2 or d_state % 2:
             raise ValueError(f"d_state must be an even number >= 2 (N/2 complex modes), got {d_state}")
@@ -71,9 +72,9 @@ class S4DKernel(nn.Module):
         """
         dtype = torch.promote_types(self.log_dt.dtype, torch.float32)
         with torch.autocast(self.log_dt.device.type, enabled=False):
-            dt = self.log_dt.to(dtype).exp()[:, None]                          # (H, 1)
+            dt = self.log_dt.to(dtype).exp()[:, None]  # (H, 1)
             A = torch.complex(-self.log_neg_A_real.to(dtype).exp(), self.A_imag.to(dtype))
-            dtA = dt * A                                                        # (H, N/2)
+            dtA = dt * A  # (H, N/2)
             # expm1: exp(dt A) - 1 cancels to a few digits in float32 when |dt A| ~ 1e-3.
             C = torch.view_as_complex(self.C.to(dtype)) * torch.expm1(dtA) / A
             return vandermonde_kernel(C, dtA, length)
@@ -102,10 +103,12 @@ def vandermonde_kernel(coeff: Tensor, dtA: Tensor, length: int) -> Tensor:
     blocks = -(-length // block)
     steps = torch.arange(block, device=dtA.device, dtype=dtA.real.dtype)
     starts = torch.arange(blocks, device=dtA.device, dtype=dtA.real.dtype) * block
-    outer = coeff[:, None, :] * torch.exp(dtA[:, None, :] * starts[:, None])       # (H, L/T, N/2)
-    inner_conj = torch.exp(dtA.conj()[:, None, :] * steps[:, None])                # (H, T, N/2)
-    k = torch.bmm(torch.view_as_real(outer).flatten(-2),                           # (H, L/T, N)
-                  torch.view_as_real(inner_conj).flatten(-2).transpose(1, 2))      # (H, N, T)
+    outer = coeff[:, None, :] * torch.exp(dtA[:, None, :] * starts[:, None])  # (H, L/T, N/2)
+    inner_conj = torch.exp(dtA.conj()[:, None, :] * steps[:, None])  # (H, T, N/2)
+    k = torch.bmm(
+        torch.view_as_real(outer).flatten(-2),  # (H, L/T, N)
+        torch.view_as_real(inner_conj).flatten(-2).transpose(1, 2),
+    )  # (H, N, T)
     return 2 * k.flatten(1)[:, :length]
 
 
@@ -124,8 +127,15 @@ def fft_conv(u: Tensor, kernel: Tensor) -> Tensor:
 class S4D(nn.Module):
     """The S4D convolution with D skip on (B, L, H) input: ``y = K * u + D u``."""
 
-    def __init__(self, d_model: int, d_state: int = 64, init: str = "inv", bidirectional: bool = False,
-                 dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 64,
+        init: str = "inv",
+        bidirectional: bool = False,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+    ) -> None:
         super().__init__()
         self.bidirectional = bidirectional
         directions = 2 if bidirectional else 1

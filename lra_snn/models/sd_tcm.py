@@ -49,8 +49,15 @@ class SDTCMBlock(nn.Module):
     ``bidirectional=True`` adds a second one reading the reversed sequence (causal otherwise).
     """
 
-    def __init__(self, d_model: int, neuron: Callable[..., nn.Module], bidirectional: bool = False,
-                 dropout: float = 0.0, spatial_threshold: float = 0.5, surrogate: str = "atan") -> None:
+    def __init__(
+        self,
+        d_model: int,
+        neuron: Callable[..., nn.Module],
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        spatial_threshold: float = 0.5,
+        surrogate: str = "atan",
+    ) -> None:
         super().__init__()
         self.bidirectional = bidirectional
         self.temporal = neuron(d_model=d_model)

@@ -35,8 +35,10 @@ def neuron_class(name: str) -> type[Neuron]:
     if not (isinstance(cls, type) and issubclass(cls, Neuron)):
         raise TypeError(f"neuron {name!r} is registered as {NEURONS[name]}, which is not a Neuron subclass")
     if inspect.isabstract(cls):
-        raise TypeError(f"neuron {name!r} ({NEURONS[name]}) does not implement "
-                        f"{', '.join(sorted(cls.__abstractmethods__))} of the Neuron interface (lra_snn.neurons.base)")
+        raise TypeError(
+            f"neuron {name!r} ({NEURONS[name]}) does not implement "
+            f"{', '.join(sorted(cls.__abstractmethods__))} of the Neuron interface (lra_snn.neurons.base)"
+        )
     return cls
 
 

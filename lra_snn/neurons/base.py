@@ -57,8 +57,10 @@ class Neuron(nn.Module, metaclass=ABCMeta):
     @backend.setter
     def backend(self, value: str | None) -> None:
         if value is not None and value not in self.supported_backends:
-            raise ValueError(f"{type(self).__name__}: backend must be None (automatic) or one of "
-                             f"{self.supported_backends}, got {value!r}")
+            raise ValueError(
+                f"{type(self).__name__}: backend must be None (automatic) or one of "
+                f"{self.supported_backends}, got {value!r}"
+            )
         self._backend = value
 
     @abstractmethod
@@ -101,5 +103,7 @@ class Neuron(nn.Module, metaclass=ABCMeta):
         """``_check_input`` plus: the channel count equals the neuron's ``d_model`` (per-channel parameters)."""
         self._check_input(x)
         if x.shape[-1] != self.d_model:
-            raise ValueError(f"{type(self).__name__} has d_model={self.d_model} channels, input has {x.shape[-1]} "
-                             f"(shape {tuple(x.shape)})")
+            raise ValueError(
+                f"{type(self).__name__} has d_model={self.d_model} channels, input has {x.shape[-1]} "
+                f"(shape {tuple(x.shape)})"
+            )

@@ -47,8 +47,16 @@ class DSN(Neuron):
 
     supported_backends = ("torch", "triton")
 
-    def __init__(self, d_model: int, *, kernel_size: int = 4, tau: float = 0.25, n_levels: int = 4,
-                 binary: bool = False, backend: str | None = None) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        kernel_size: int = 4,
+        tau: float = 0.25,
+        n_levels: int = 4,
+        binary: bool = False,
+        backend: str | None = None,
+    ) -> None:
         super().__init__(d_model)
         for name, value in (("d_model", d_model), ("kernel_size", kernel_size), ("n_levels", n_levels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -63,7 +71,6 @@ class DSN(Neuron):
         bound = 1 / math.sqrt(kernel_size)
         self.decay_weight = tag(nn.Parameter(torch.empty(d_model, kernel_size).uniform_(-bound, bound)), "dynamics")
         self.decay_bias = tag(nn.Parameter(torch.empty(d_model).uniform_(-bound, bound)), "dynamics")
-
 
     def decay_logits(self, x: Tensor) -> Tensor:
         """``a = CausalDepthwiseConv1d_k(x)`` for all steps (B, L, D)."""
@@ -85,7 +92,7 @@ class DSN(Neuron):
         h = torch.zeros_like(x[:, 0])
         steps = []
         for t in range(x.shape[1]):
-            a_t = torch.einsum("bkd,dk->bd", padded[:, t: t + k], self.decay_weight) + self.decay_bias
+            a_t = torch.einsum("bkd,dk->bd", padded[:, t : t + k], self.decay_weight) + self.decay_bias
             alpha_t, gain_t = decay_and_gain(a_t, self.tau)
             h = alpha_t * h + gain_t * x[:, t]
             steps.append(h)
@@ -101,10 +108,13 @@ class DSN(Neuron):
     def forward_sequential(self, x: Tensor) -> Tensor:
         return self._record(self.fire(self.potential_sequential(x)))
 
-    def init_state(self, batch: int, device: torch.device | None = None,
-                   dtype: torch.dtype = torch.float32) -> DSNState:
-        return DSNState(torch.zeros(batch, self.d_model, device=device, dtype=dtype),
-                        torch.zeros(batch, self.kernel_size - 1, self.d_model, device=device, dtype=dtype))
+    def init_state(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> DSNState:
+        return DSNState(
+            torch.zeros(batch, self.d_model, device=device, dtype=dtype),
+            torch.zeros(batch, self.kernel_size - 1, self.d_model, device=device, dtype=dtype),
+        )
 
     def potential_step(self, x_t: Tensor, state: DSNState) -> tuple[Tensor, DSNState]:
         """One step of the membrane from ``x_t`` (B, D): O(1) work and state."""

@@ -29,8 +29,10 @@ class PadToLength(Neuron):
     def __init__(self, neuron: Neuron) -> None:
         super().__init__(neuron.d_model)
         if not neuron.fixed_length or neuron.T is None:
-            raise ValueError(f"PadToLength wraps a fixed-length neuron (fixed_length = True, built for T steps), "
-                             f"got {type(neuron).__name__}")
+            raise ValueError(
+                f"PadToLength wraps a fixed-length neuron (fixed_length = True, built for T steps), "
+                f"got {type(neuron).__name__}"
+            )
         self.neuron = neuron
         self.T: int = neuron.T
 

@@ -40,8 +40,16 @@ class DecoupledResetLIF(Neuron):
 
     supported_backends = ("torch", "triton")
 
-    def __init__(self, d_model: int, *, tau: float = 2.0, v_th: float = 1.0, detach_reset: bool = True,
-                 surrogate: str = "atan", backend: str | None = None) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        tau: float = 2.0,
+        v_th: float = 1.0,
+        detach_reset: bool = True,
+        surrogate: str = "atan",
+        backend: str | None = None,
+    ) -> None:
         super().__init__(d_model)
         if tau < 1:
             raise ValueError(f"tau must be >= 1 (decay beta = 1 - 1/tau in [0, 1)), got {tau}")
@@ -54,7 +62,6 @@ class DecoupledResetLIF(Neuron):
         self.detach_reset = detach_reset
         self.surrogate = surrogate
         self.backend = backend
-
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
@@ -71,8 +78,9 @@ class DecoupledResetLIF(Neuron):
             excess = leaky_integrate(x, self.beta, backend=self.backend) - self.v_th
             return excess - threshold_scan(excess, self.v_th, self.beta, backend=self.backend)[1]
 
-    def init_state(self, batch: int, device: torch.device | None = None,
-                   dtype: torch.dtype = torch.float32) -> LIFState:
+    def init_state(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> LIFState:
         zeros = torch.zeros(batch, self.d_model, device=device, dtype=dtype)
         return LIFState(zeros, zeros)
 

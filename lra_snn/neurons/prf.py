@@ -50,9 +50,19 @@ class PRF(Neuron):
 
     supported_backends = ("torch", "triton")
 
-    def __init__(self, d_model: int, *, theta_max: float = math.pi / 6, tau: float = 2.0, v_th: float = 1.0,
-                 delta_min: float = 1e-3, delta_max: float = 1e-1, reset: bool = False,
-                 surrogate: str = "atan", backend: str | None = None) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        theta_max: float = math.pi / 6,
+        tau: float = 2.0,
+        v_th: float = 1.0,
+        delta_min: float = 1e-3,
+        delta_max: float = 1e-1,
+        reset: bool = False,
+        surrogate: str = "atan",
+        backend: str | None = None,
+    ) -> None:
         super().__init__(d_model)
         if not 0 < delta_min <= delta_max:
             raise ValueError(f"need 0 < delta_min <= delta_max, got {delta_min}, {delta_max}")
@@ -69,7 +79,6 @@ class PRF(Neuron):
         self.log_delta = tag(nn.Parameter(log_delta), "dynamics")
         self.theta = tag(nn.Parameter(torch.rand(d_model) * theta_max), "dynamics")
 
-
     def _dynamics(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         """``Delta``, ``Re A = exp(-Delta/tau) cos(Delta theta)`` and ``Im A``, per channel in ``dtype``."""
         return prf_dynamics(self.log_delta.to(dtype), self.theta.to(dtype), self.tau)
@@ -79,8 +88,9 @@ class PRF(Neuron):
         and the dynamics."""
         self._check_channels(x)
         dtype = torch.promote_types(x.dtype, torch.float32)
-        membrane = prf_membrane(x.to(dtype), self.log_delta.to(dtype), self.theta.to(dtype), self.tau,
-                                backend=self.backend)
+        membrane = prf_membrane(
+            x.to(dtype), self.log_delta.to(dtype), self.theta.to(dtype), self.tau, backend=self.backend
+        )
         return membrane - self.v_th
 
     def _reset(self, excess: Tensor) -> tuple[Tensor, Tensor]:
@@ -125,8 +135,9 @@ class PRF(Neuron):
         """Spikes from the plain time loop (the definition); same values and gradients as ``forward``."""
         return self._record(self.run_sequential(x)[0])
 
-    def init_state(self, batch: int, device: torch.device | None = None,
-                   dtype: torch.dtype = torch.float32) -> PRFState:
+    def init_state(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> PRFState:
         zeros = torch.zeros(batch, self.d_model, device=device, dtype=torch.promote_types(dtype, torch.float32))
         return PRFState(zeros, zeros, zeros, zeros)
 

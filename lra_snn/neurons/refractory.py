@@ -41,17 +41,24 @@ def _inverse_softplus(value: float) -> float:
 class BoundaryCompression(NamedTuple):
     """Result of the iteration: the last iterate, its predecessor's traces, and convergence."""
 
-    spikes: Tensor            # s^(m) = F(s^(m-1)), (B, L, D)
-    previous: Tensor          # s^(m-1), the spike train whose kernel response gave s^(m)
-    reset_trace: Tensor       # sum_{i<t} beta^(t-i) s^(m-1)_i
+    spikes: Tensor  # s^(m) = F(s^(m-1)), (B, L, D)
+    previous: Tensor  # s^(m-1), the spike train whose kernel response gave s^(m)
+    reset_trace: Tensor  # sum_{i<t} beta^(t-i) s^(m-1)_i
     refractory_trace: Tensor  # sum_{i<t} gamma^(t-1-i) s^(m-1)_i
-    iterations: int           # m, the number of kernel convolutions performed
-    converged: bool           # s^(m) == s^(m-1): then s^(m) is the sequential solution
+    iterations: int  # m, the number of kernel convolutions performed
+    converged: bool  # s^(m) == s^(m-1): then s^(m) is the sequential solution
 
 
 @torch.no_grad()
-def boundary_compression(excess: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float,
-                         max_iters: int | None, backend: str | None = None) -> BoundaryCompression:
+def boundary_compression(
+    excess: Tensor,
+    v_th: Tensor,
+    rho: Tensor,
+    beta: float,
+    gamma: float,
+    max_iters: int | None,
+    backend: str | None = None,
+) -> BoundaryCompression:
     """Iterate ``s^(m+1) = F(s^(m))`` from ``s^(0) = H(excess)`` until two iterates agree.
 
     ``excess = u' - V_th`` (B, L, D); ``v_th``, ``rho`` per channel (D,). Stops after
@@ -66,8 +73,9 @@ def boundary_compression(excess: Tensor, v_th: Tensor, rho: Tensor, beta: float,
     iteration = 0
     while True:
         iteration += 1
-        update, reset_trace, refractory_trace = refractory_iteration(excess, spikes, v_th, rho, beta, gamma,
-                                                                     backend=backend)
+        update, reset_trace, refractory_trace = refractory_iteration(
+            excess, spikes, v_th, rho, beta, gamma, backend=backend
+        )
         converged = torch.equal(update, spikes)
         if converged or iteration == cap:
             return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged)
@@ -100,9 +108,18 @@ class RefractoryLIF(Neuron):
 
     supported_backends = ("torch", "triton")
 
-    def __init__(self, d_model: int, *, tau: float = 2.0, gamma: float = 0.5, v_th_init: float = 1.0,
-                 rho_init: float = 0.5, max_iters: int | None = 3, surrogate: str = "atan",
-                 backend: str | None = None) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        *,
+        tau: float = 2.0,
+        gamma: float = 0.5,
+        v_th_init: float = 1.0,
+        rho_init: float = 0.5,
+        max_iters: int | None = 3,
+        surrogate: str = "atan",
+        backend: str | None = None,
+    ) -> None:
         super().__init__(d_model)
         if tau < 1 or not 0 <= gamma < 1:
             raise ValueError(f"need tau >= 1 and 0 <= gamma < 1, got tau={tau}, gamma={gamma}")
@@ -132,14 +149,14 @@ class RefractoryLIF(Neuron):
         """Per-channel refractory magnitude ``softplus(raw_rho)`` > 0."""
         return F.softplus(self.raw_rho)
 
-
     def _solve(self, x: Tensor) -> tuple[Tensor, BoundaryCompression]:
         """Margins ``u_t - V_th - r_t`` (differentiable) from the boundary-compression iteration."""
         self._check_channels(x)
         v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
         excess = leaky_integrate(x, self.beta, backend=self.backend) - v_th
-        solution = boundary_compression(excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma,
-                                        self.max_iters, self.backend)
+        solution = boundary_compression(
+            excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma, self.max_iters, self.backend
+        )
         margin = refractory_margin(excess, v_th, rho, solution.reset_trace, solution.refractory_trace)
         return margin, solution
 
@@ -155,8 +172,9 @@ class RefractoryLIF(Neuron):
         with torch.no_grad():
             return self._solve(x)[0]
 
-    def init_state(self, batch: int, device: torch.device | None = None,
-                   dtype: torch.dtype = torch.float32) -> RefractoryState:
+    def init_state(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> RefractoryState:
         zeros = torch.zeros(batch, self.d_model, device=device, dtype=dtype)
         return RefractoryState(zeros, zeros, zeros)
 

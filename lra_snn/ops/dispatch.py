@@ -52,8 +52,10 @@ def explain(primitive: str, tensors: Iterable[Tensor], unsupported: str | None =
     """
     for tensor in tensors:  # checked first: CPU-only runs never pay for importing triton
         if tensor.device.type != "cuda" and not interpreter_on():
-            return (f"{primitive}: tensors are on {tensor.device.type}; the Triton kernel runs on CUDA tensors "
-                    "(or on CPU under TRITON_INTERPRET=1, set before triton is imported)")
+            return (
+                f"{primitive}: tensors are on {tensor.device.type}; the Triton kernel runs on CUDA tensors "
+                "(or on CPU under TRITON_INTERPRET=1, set before triton is imported)"
+            )
         if tensor.dtype not in SUPPORTED_DTYPES:
             return f"{primitive}: dtype {tensor.dtype} is not supported by the Triton kernel ({SUPPORTED_DTYPES})"
     reason = triton_import_error()
@@ -64,9 +66,10 @@ def explain(primitive: str, tensors: Iterable[Tensor], unsupported: str | None =
     return None
 
 
-def select_backend(primitive: str, tensors: Iterable[Tensor], backend: str | None = None,
-                   unsupported: str | None = None) -> str:
-    """"torch" or "triton" for ``primitive`` on ``tensors``.
+def select_backend(
+    primitive: str, tensors: Iterable[Tensor], backend: str | None = None, unsupported: str | None = None
+) -> str:
+    """ "torch" or "triton" for ``primitive`` on ``tensors``.
 
     ``backend=None`` picks Triton on CUDA tensors when ``explain`` finds no obstacle (it never
     picks the interpreter by itself); "torch" forces PyTorch; "triton" forces the kernel and

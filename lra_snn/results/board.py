@@ -75,20 +75,25 @@ def select_current_runs(runs: list[Run]) -> tuple[list[Run], list[Run], int, lis
                 beside.append(other)
             elif not other.attempt:
                 when = "older" if other.age < counted.age else "newer"
-                notes.append(f"{label}: seed {seed} appears twice under config {config}; "
-                             f"counted `{counted.path}`, left out the {when} `{other.path}`")
+                notes.append(
+                    f"{label}: seed {seed} appears twice under config {config}; "
+                    f"counted `{counted.path}`, left out the {when} `{other.path}`"
+                )
 
     newest_shown = max(run.age for run in primaries if run.config_hash == config)
-    newer = [run for run in primaries
-             if run.config_hash != config and run.age > newest_shown and run.status != "completed"]
+    newer = [
+        run for run in primaries if run.config_hash != config and run.age > newest_shown and run.status != "completed"
+    ]
     beside.extend(sorted(newer, key=lambda run: run.age))
     stale = [run for run in primaries if run.config_hash != config and all(run is not n for n in newer)]
     if stale:
         hashes = ", ".join(sorted({run.config_hash for run in stale}))
         files = ", ".join(f"`{run.path}`" for run in sorted(stale, key=lambda r: r.age))
         basis = "newest config with completed runs" if completed else "newest result file"
-        notes.append(f"{label}: {len(stale)} run(s) of older config(s) {hashes} superseded by config "
-                     f"{config} ({basis}) and left out: {files}")
+        notes.append(
+            f"{label}: {len(stale)} run(s) of older config(s) {hashes} superseded by config "
+            f"{config} ({basis}) and left out: {files}"
+        )
     return kept, beside, len(stale), notes
 
 
@@ -100,8 +105,9 @@ def group_runs(runs: list[Run]) -> tuple[dict[tuple[str, str, str], Group], list
     groups, notes = {}, []
     for key in sorted(buckets):
         kept, beside, n_superseded, group_notes = select_current_runs(buckets[key])
-        groups[key] = Group(*key, config_hash=kept[0].config_hash, runs=tuple(kept), beside=tuple(beside),
-                            n_superseded=n_superseded)
+        groups[key] = Group(
+            *key, config_hash=kept[0].config_hash, runs=tuple(kept), beside=tuple(beside), n_superseded=n_superseded
+        )
         notes.extend(group_notes)
     return groups, notes
 

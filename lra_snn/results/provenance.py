@@ -18,31 +18,33 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-ALLOWED_TARGETS = frozenset({
-    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
-    "lightning.Trainer",
-    "lightning.pytorch.callbacks.LearningRateMonitor",
-    "lightning.pytorch.callbacks.ModelCheckpoint",
-    "lightning.pytorch.loggers.CSVLogger",
-    "lightning.pytorch.loggers.WandbLogger",
-    "lra_snn.data.image.module.ImageDataModule",
-    "lra_snn.data.listops.module.ListOpsDataModule",
-    "lra_snn.data.pathfinder.module.PathfinderDataModule",
-    "lra_snn.data.retrieval.module.RetrievalDataModule",
-    "lra_snn.data.text.module.TextDataModule",
-    "lra_snn.data.wikitext103.module.WikiTextDataModule",
-    "lra_snn.metrics.energy.EnergyMeter",
-    "lra_snn.models.backbone.SequenceEncoder",
-    "lra_snn.models.blocks.S4DBlock",
-    "lra_snn.models.sd_tcm.SDTCMBlock",
-    "lra_snn.models.zoo.fixed_length_neuron",
-    "lra_snn.neurons.build_neuron",
-    "lra_snn.tasks.classification.ClassificationTask",
-    "lra_snn.tasks.language_model.LanguageModelTask",
-    "lra_snn.training.callbacks.MaskedPSNLambdaSchedule",
-    "lra_snn.training.checkpoints.ResumeMidEpoch",
-    "lra_snn.training.sweep_progress.SweepProgress",
-})
+ALLOWED_TARGETS = frozenset(
+    {
+        "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+        "lightning.Trainer",
+        "lightning.pytorch.callbacks.LearningRateMonitor",
+        "lightning.pytorch.callbacks.ModelCheckpoint",
+        "lightning.pytorch.loggers.CSVLogger",
+        "lightning.pytorch.loggers.WandbLogger",
+        "lra_snn.data.image.module.ImageDataModule",
+        "lra_snn.data.listops.module.ListOpsDataModule",
+        "lra_snn.data.pathfinder.module.PathfinderDataModule",
+        "lra_snn.data.retrieval.module.RetrievalDataModule",
+        "lra_snn.data.text.module.TextDataModule",
+        "lra_snn.data.wikitext103.module.WikiTextDataModule",
+        "lra_snn.metrics.energy.EnergyMeter",
+        "lra_snn.models.backbone.SequenceEncoder",
+        "lra_snn.models.blocks.S4DBlock",
+        "lra_snn.models.sd_tcm.SDTCMBlock",
+        "lra_snn.models.zoo.fixed_length_neuron",
+        "lra_snn.neurons.build_neuron",
+        "lra_snn.tasks.classification.ClassificationTask",
+        "lra_snn.tasks.language_model.LanguageModelTask",
+        "lra_snn.training.callbacks.MaskedPSNLambdaSchedule",
+        "lra_snn.training.checkpoints.ResumeMidEpoch",
+        "lra_snn.training.sweep_progress.SweepProgress",
+    }
+)
 PATH_KEYS = ("root_dir", "data_dir", "results_dir", "output_dir", "run_dir", "result_file")
 _NOT_DIGESTED = ("paths", "skip_completed")
 
@@ -81,7 +83,7 @@ def _relative_to_roots(value: Any, roots: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         for root, symbol in roots:
             if value == root or value.startswith(root + "/"):
-                return symbol + value[len(root):]
+                return symbol + value[len(root) :]
     return value
 
 

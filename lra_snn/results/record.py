@@ -42,10 +42,16 @@ def library_versions() -> dict[str, str]:
 def git_commit() -> str:
     """HEAD commit of the project, suffixed '+dirty' when tracked files changed; 'unknown' outside git."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
@@ -114,4 +120,3 @@ def store_result(path: Path, fields: Mapping[str, Any]) -> tuple[ResultRecord, P
         _copy_atomically(path, attempt_path(path, existing))
     write_atomically(path, _text(record))
     return record, path
-

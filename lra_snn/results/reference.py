@@ -114,8 +114,11 @@ def _check_coverage(row: PublishedRow, where: str) -> None:
     published = {task for task, value in row.results.items() if value != "-"}
     if row.avg != "-":
         published.add("avg")
-    _expect(set(covered) == published, where,
-            f"sources cover {sorted(covered)} but the published values are {sorted(published)}")
+    _expect(
+        set(covered) == published,
+        where,
+        f"sources cover {sorted(covered)} but the published values are {sorted(published)}",
+    )
 
 
 def _parse_row(raw: Any, papers: dict[str, Paper], index: int) -> PublishedRow:
@@ -123,14 +126,20 @@ def _parse_row(raw: Any, papers: dict[str, Paper], index: int) -> PublishedRow:
     model = _string(raw, "model", where)
     where = f"published[{index}] ({model})"
     results = raw.get("results")
-    _expect(isinstance(results, dict) and set(results) == set(TASKS), where,
-            f"'results' must list every task ({', '.join(TASKS)}), with '-' where nothing is published")
+    _expect(
+        isinstance(results, dict) and set(results) == set(TASKS),
+        where,
+        f"'results' must list every task ({', '.join(TASKS)}), with '-' where nothing is published",
+    )
     avg = raw.get("avg")
     avg_tasks = raw.get("avg_tasks")
     if avg != "-":
         _expect(is_number(avg) and 0 < avg <= 100, where, f"avg = {avg!r}; use a percentage or '-'")
-        _expect(isinstance(avg_tasks, int) and 1 <= avg_tasks <= len(LRA_TASKS), where,
-                f"avg_tasks = {avg_tasks!r}; give how many LRA tasks the published average covers")
+        _expect(
+            isinstance(avg_tasks, int) and 1 <= avg_tasks <= len(LRA_TASKS),
+            where,
+            f"avg_tasks = {avg_tasks!r}; give how many LRA tasks the published average covers",
+        )
     sources = raw.get("sources")
     _expect(isinstance(sources, list), where, "needs a list 'sources' (may be empty when nothing is published)")
     row = PublishedRow(
@@ -156,11 +165,14 @@ def load_reference(path: Path) -> Reference:
         _expect(isinstance(published, list) and bool(published), "published", "must be a non-empty list of rows")
         rows = tuple(_parse_row(entry, papers, i) for i, entry in enumerate(published))
         notes = raw.get("notes", [])
-        _expect(isinstance(notes, list) and all(isinstance(n, str) for n in notes),
-                "notes", "must be a list of strings")
+        _expect(
+            isinstance(notes, list) and all(isinstance(n, str) for n in notes), "notes", "must be a list of strings"
+        )
         figures = tuple(
-            (_string(entry, "text", f"other_figures[{i}]"),
-             _parse_source({**entry, "covers": []}, papers, f"other_figures[{i}]"))
+            (
+                _string(entry, "text", f"other_figures[{i}]"),
+                _parse_source({**entry, "covers": []}, papers, f"other_figures[{i}]"),
+            )
             for i, entry in enumerate(raw.get("other_figures", []))
         )
     except (OSError, yaml.YAMLError, ReferenceFileError) as err:

@@ -44,9 +44,25 @@ TASK_TITLES = {
 AVERAGE_TITLE = "LRA avg"
 MAX_MESSAGE_CHARS = 300
 CSV_COLUMNS = (
-    "profile", "model", "task", "metric", "status", "mean", "std", "n_seeds", "seeds", "n_failed", "n_interrupted",
-    "majority_rate_pct", "firing_rate_pct", "energy_mj", "n_params", "wall_time_s",
-    "config_hash", "git_commits", "n_superseded",
+    "profile",
+    "model",
+    "task",
+    "metric",
+    "status",
+    "mean",
+    "std",
+    "n_seeds",
+    "seeds",
+    "n_failed",
+    "n_interrupted",
+    "majority_rate_pct",
+    "firing_rate_pct",
+    "energy_mj",
+    "n_params",
+    "wall_time_s",
+    "config_hash",
+    "git_commits",
+    "n_superseded",
 )
 
 
@@ -100,7 +116,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def one_line(text: str) -> str:
     """Whitespace collapsed; a long message keeps its end (where a traceback names the error)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= MAX_MESSAGE_CHARS else "..." + flat[-(MAX_MESSAGE_CHARS - 3):]
+    return flat if len(flat) <= MAX_MESSAGE_CHARS else "..." + flat[-(MAX_MESSAGE_CHARS - 3) :]
 
 
 def _header() -> list[str]:
@@ -231,8 +247,14 @@ def render_published(reference: Reference) -> str:
     rows = []
     for row in reference.rows:
         avg = "-" if row.avg == "-" else f"{row.avg:.2f} ({row.avg_tasks} tasks)"
-        rows.append([row.model, *(_published_cell(row.results[t]) for t in LRA_TASKS), avg,
-                     _published_cell(row.results[LM_TASK])])
+        rows.append(
+            [
+                row.model,
+                *(_published_cell(row.results[t]) for t in LRA_TASKS),
+                avg,
+                _published_cell(row.results[LM_TASK]),
+            ]
+        )
     parts = [
         "## Published (from the papers, not run here)",
         markdown_table(_header(), rows),
@@ -240,8 +262,9 @@ def render_published(reference: Reference) -> str:
         "Sources:\n\n" + "\n".join(f"- {_source_line(row)}" for row in reference.rows),
     ]
     if reference.other_figures:
-        figures = "\n".join(f"- {text} ({source.paper.cite()}, {source.table})."
-                            for text, source in reference.other_figures)
+        figures = "\n".join(
+            f"- {text} ({source.paper.cite()}, {source.table})." for text, source in reference.other_figures
+        )
         parts.append("Other published figures:\n\n" + figures)
     return "\n\n".join(part for part in parts if part)
 
@@ -346,8 +369,10 @@ def build_leaderboard(
         parts.append(f"## Published\n\nPublished numbers could not be read: {err}")
     parts.append("## Notes\n\n" + ("\n".join(f"- {note}" for note in notes) if notes else "None."))
 
-    rows = [csv_row(group) for group in sorted(
-        groups.values(), key=lambda g: (_profile_order(g.profile), g.model, TASKS.index(g.task)))]
+    rows = [
+        csv_row(group)
+        for group in sorted(groups.values(), key=lambda g: (_profile_order(g.profile), g.model, TASKS.index(g.task)))
+    ]
     return "\n\n".join(parts) + "\n", rows
 
 

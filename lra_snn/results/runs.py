@@ -27,8 +27,19 @@ from lra_snn.results.schema import (
     read_record,
 )
 
-__all__ = ["LM_TASK", "LRA_TASKS", "PROFILES", "STATUSES", "TASKS", "ResultFileError", "Run", "is_number",
-           "load_runs", "primary_metric_name", "read_result_file"]
+__all__ = [
+    "LM_TASK",
+    "LRA_TASKS",
+    "PROFILES",
+    "STATUSES",
+    "TASKS",
+    "ResultFileError",
+    "Run",
+    "is_number",
+    "load_runs",
+    "primary_metric_name",
+    "read_result_file",
+]
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,8 @@ def run_of(record: ResultRecord, path: Path, attempt: bool = False) -> Run:
         firing_rate=_finite(record.metrics, "test/firing_rate", 100.0),
         energy_mj=_finite(record.metrics, "test/energy_mj"),
         n_params=record.n_params,
-        wall_time_s=record.wall_time_s if record.wall_time_s is not None and math.isfinite(record.wall_time_s)
+        wall_time_s=record.wall_time_s
+        if record.wall_time_s is not None and math.isfinite(record.wall_time_s)
         else None,
         attempt=attempt,
     )

@@ -58,8 +58,12 @@ class Segment:
     last_step: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"started_at": self.started_at, "wall_time_s": self.wall_time_s,
-                "first_step": self.first_step, "last_step": self.last_step}
+        return {
+            "started_at": self.started_at,
+            "wall_time_s": self.wall_time_s,
+            "first_step": self.first_step,
+            "last_step": self.last_step,
+        }
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,25 @@ class ResultRecord:
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON object of a result file."""
         return {
-            "schema_version": self.schema_version, "status": self.status, "task": self.task, "model": self.model,
-            "seed": self.seed, "profile": self.profile, "config_hash": self.config_hash,
-            "git_commit": self.git_commit, "finished_at": self.finished_at_iso, "message": self.message,
-            "metrics": dict(self.metrics), "config": self.config, "instantiated_digest": self.instantiated_digest,
-            "versions": dict(self.versions), "wall_time_s": self.wall_time_s, "steps": self.steps,
-            "n_params": self.n_params, "device": self.device, "best_checkpoint": self.best_checkpoint,
+            "schema_version": self.schema_version,
+            "status": self.status,
+            "task": self.task,
+            "model": self.model,
+            "seed": self.seed,
+            "profile": self.profile,
+            "config_hash": self.config_hash,
+            "git_commit": self.git_commit,
+            "finished_at": self.finished_at_iso,
+            "message": self.message,
+            "metrics": dict(self.metrics),
+            "config": self.config,
+            "instantiated_digest": self.instantiated_digest,
+            "versions": dict(self.versions),
+            "wall_time_s": self.wall_time_s,
+            "steps": self.steps,
+            "n_params": self.n_params,
+            "device": self.device,
+            "best_checkpoint": self.best_checkpoint,
             "segments": [segment.to_json() for segment in self.segments],
         }
 
@@ -232,8 +249,9 @@ def _segments(data: Mapping[str, Any]) -> tuple[Segment, ...]:
 # --------------------------------------------------------------------------- readers per version
 
 
-def _common(data: Mapping[str, Any], version: int, statuses: tuple[str, ...], finished: float,
-            now: float) -> dict[str, Any]:
+def _common(
+    data: Mapping[str, Any], version: int, statuses: tuple[str, ...], finished: float, now: float
+) -> dict[str, Any]:
     """The fields versions 1 and 2 share, checked."""
     status = _choice(data, "status", statuses)
     task = _choice(data, "task", TASKS)
@@ -242,15 +260,24 @@ def _common(data: Mapping[str, Any], version: int, statuses: tuple[str, ...], fi
         _check_completed_metric(metrics, task)
     _check_not_future(finished, now)
     return {
-        "schema_version": version, "status": status, "task": task,
-        "model": _required(data, "model", str), "seed": _required(data, "seed", int),
-        "profile": _choice(data, "profile", PROFILES), "config_hash": _required(data, "config_hash", str),
-        "git_commit": _required(data, "git_commit", str), "finished_at": finished,
+        "schema_version": version,
+        "status": status,
+        "task": task,
+        "model": _required(data, "model", str),
+        "seed": _required(data, "seed", int),
+        "profile": _choice(data, "profile", PROFILES),
+        "config_hash": _required(data, "config_hash", str),
+        "git_commit": _required(data, "git_commit", str),
+        "finished_at": finished,
         "message": _message(data, status),
-        "metrics": metrics, "config": _optional(data, "config", dict) or {},
-        "versions": _string_map(data, "versions"), "wall_time_s": _number(data, "wall_time_s"),
-        "steps": _optional(data, "steps", int), "n_params": _optional(data, "n_params", int),
-        "device": _optional(data, "device", str), "best_checkpoint": _optional(data, "best_checkpoint", str),
+        "metrics": metrics,
+        "config": _optional(data, "config", dict) or {},
+        "versions": _string_map(data, "versions"),
+        "wall_time_s": _number(data, "wall_time_s"),
+        "steps": _optional(data, "steps", int),
+        "n_params": _optional(data, "n_params", int),
+        "device": _optional(data, "device", str),
+        "best_checkpoint": _optional(data, "best_checkpoint", str),
     }
 
 
@@ -269,8 +296,11 @@ def _read_v1(data: Mapping[str, Any], file_time: float | None, now: float) -> Re
 def _read_v2(data: Mapping[str, Any], now: float) -> ResultRecord:
     finished = parse_time(_required(data, "finished_at", str))
     _required(data, "config", dict)
-    return ResultRecord(**_common(data, 2, STATUSES, finished, now),
-                        instantiated_digest=_optional(data, "instantiated_digest", str), segments=_segments(data))
+    return ResultRecord(
+        **_common(data, 2, STATUSES, finished, now),
+        instantiated_digest=_optional(data, "instantiated_digest", str),
+        segments=_segments(data),
+    )
 
 
 _READERS: dict[int, Callable[[Mapping[str, Any], float | None, float], ResultRecord]] = {
@@ -310,6 +340,9 @@ def read_record(path: Path) -> ResultRecord:
 def new_record(fields: Mapping[str, Any], finished_at: float | None = None) -> ResultRecord:
     """A current-version record from a writer's fields, stamped finished now (or at ``finished_at``), checked."""
     finished = time.time() if finished_at is None else finished_at
-    data = {**fields, "schema_version": SCHEMA_VERSION,
-            "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat()}
+    data = {
+        **fields,
+        "schema_version": SCHEMA_VERSION,
+        "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat(),
+    }
     return parse_record(json.loads(json.dumps(data, default=str)), now=finished)

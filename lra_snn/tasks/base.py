@@ -34,8 +34,9 @@ class SequenceTask(L.LightningModule):
         """Log ``train/unconverged_fraction``: the mean, over neurons solved by a capped parallel
         iteration (the refractory LIF's boundary compression), of the fraction of steps the last
         iteration left unconverged (docs/neurons.md section 3)."""
-        fractions = [float(value) for m in self.modules()
-                     if (value := getattr(m, "unconverged_fraction", None)) is not None]
+        fractions = [
+            float(value) for m in self.modules() if (value := getattr(m, "unconverged_fraction", None)) is not None
+        ]
         if fractions:
             self.log("train/unconverged_fraction", sum(fractions) / len(fractions), on_step=True, on_epoch=True)
 

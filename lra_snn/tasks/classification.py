@@ -38,19 +38,31 @@ class ClassificationTask(SequenceTask):
     """Classifies batches ``{"inputs", "lengths", "labels"}``; with ``pair=True`` inputs are
     (B, 2, L) document pairs encoded by the shared encoder (stacked along the batch)."""
 
-    def __init__(self, encoder: SequenceEncoder, n_classes: int, pool: str = "mean", pair: bool = False,
-                 lr: float = 0.01, weight_decay: float = 0.05, dynamics_lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), warmup_steps: int = 0,
-                 total_steps: int | None = None) -> None:  # pragma: no mutate block (hparams read from this frame)
+    def __init__(
+        self,
+        encoder: SequenceEncoder,
+        n_classes: int,
+        pool: str = "mean",
+        pair: bool = False,
+        lr: float = 0.01,
+        weight_decay: float = 0.05,
+        dynamics_lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        warmup_steps: int = 0,
+        total_steps: int | None = None,
+    ) -> None:  # pragma: no mutate block (hparams read from this frame)
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"unknown pooling {pool!r}; choose one of {POOLS}")
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
         self.head = PairHead(encoder.d_model, n_classes) if pair else nn.Linear(encoder.d_model, n_classes)
-        self.metrics = nn.ModuleDict({
-            f"{split}_acc": torchmetrics.classification.MulticlassAccuracy(n_classes, average="micro")
-            for split in ("train", "val", "test")})
+        self.metrics = nn.ModuleDict(
+            {
+                f"{split}_acc": torchmetrics.classification.MulticlassAccuracy(n_classes, average="micro")
+                for split in ("train", "val", "test")
+            }
+        )
         # example-weighted mean loss over the whole split (exact under DDP's unequal shards)
         self.metrics.update({f"{split}_loss": torchmetrics.MeanMetric() for split in ("val", "test")})
 

@@ -58,19 +58,36 @@ class LanguageModelTask(SequenceTask):
     ``vocab_size`` token ids.
     """
 
-    def __init__(self, encoder: SequenceEncoder, vocab_size: int, cutoffs: Sequence[int] = S4_CUTOFFS,
-                 div_value: float = 4.0, lr: float = 5e-4, weight_decay: float = 0.1, dynamics_lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), warmup_steps: int = 1000,
-                 total_steps: int | None = None) -> None:
+    def __init__(
+        self,
+        encoder: SequenceEncoder,
+        vocab_size: int,
+        cutoffs: Sequence[int] = S4_CUTOFFS,
+        div_value: float = 4.0,
+        lr: float = 5e-4,
+        weight_decay: float = 0.1,
+        dynamics_lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        warmup_steps: int = 1000,
+        total_steps: int | None = None,
+    ) -> None:
         super().__init__()
         self._check_encoder(encoder, vocab_size)
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
         kept = usable_cutoffs(cutoffs, vocab_size)
-        self.head = (nn.AdaptiveLogSoftmaxWithLoss(encoder.d_model, vocab_size, kept, div_value=div_value) if kept
-                     else nn.Linear(encoder.d_model, vocab_size, bias=False))
-        self.metrics = nn.ModuleDict({f"{split}_{name}": metric() for split in EVAL_SPLITS
-                                      for name, metric in (("loss", MeanTokenNLL), ("ppl", Perplexity))})
+        self.head = (
+            nn.AdaptiveLogSoftmaxWithLoss(encoder.d_model, vocab_size, kept, div_value=div_value)
+            if kept
+            else nn.Linear(encoder.d_model, vocab_size, bias=False)
+        )
+        self.metrics = nn.ModuleDict(
+            {
+                f"{split}_{name}": metric()
+                for split in EVAL_SPLITS
+                for name, metric in (("loss", MeanTokenNLL), ("ppl", Perplexity))
+            }
+        )
 
     @staticmethod
     def _check_encoder(encoder: SequenceEncoder, vocab_size: int) -> None:
@@ -78,12 +95,15 @@ class LanguageModelTask(SequenceTask):
         if not isinstance(embedding, nn.Embedding):
             raise ValueError("LanguageModelTask needs a token encoder (SequenceEncoder built with vocab_size)")
         if embedding.num_embeddings != vocab_size:
-            raise ValueError(f"the encoder embeds {embedding.num_embeddings} tokens but the vocabulary has "
-                             f"{vocab_size}; build both from the data module's vocab_size")
+            raise ValueError(
+                f"the encoder embeds {embedding.num_embeddings} tokens but the vocabulary has "
+                f"{vocab_size}; build both from the data module's vocab_size"
+            )
         leaks = non_causal_parts(encoder)
         if leaks:
-            raise ValueError("a language model needs a causal encoder, but these parts see later steps: "
-                             + "; ".join(leaks))
+            raise ValueError(
+                "a language model needs a causal encoder, but these parts see later steps: " + "; ".join(leaks)
+            )
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         """Features (B, L, D) of every position."""

@@ -53,8 +53,9 @@ class MaskedPSNLambdaSchedule(pl.Callback):
         value = masked_psn_lambda(trainer.current_epoch, trainer.max_epochs, self.ramp)
         neurons = [m for m in pl_module.modules() if isinstance(m, Neuron) and _LAMBDA in m.schedules]
         if not neurons:
-            rank_zero_warn("MaskedPSNLambdaSchedule: the model has no neuron that schedules lambda_ (a masked PSN); "
-                           "the callback does nothing")
+            rank_zero_warn(
+                "MaskedPSNLambdaSchedule: the model has no neuron that schedules lambda_ (a masked PSN); "
+                "the callback does nothing"
+            )
         for neuron in neurons:
             setattr(neuron, _LAMBDA, value)
-

@@ -69,10 +69,20 @@ class ResumeMidEpoch(L.Callback):
         loader = trainer.train_dataloader
         sampler = getattr(loader, "sampler", None)
         if not isinstance(sampler, EpochSeededSampler):
-            log.warning("resuming inside epoch %d: the training sampler is %s, not an EpochSeededSampler, so the "
-                        "epoch's data starts over", trainer.current_epoch, type(sampler).__name__)
+            log.warning(
+                "resuming inside epoch %d: the training sampler is %s, not an EpochSeededSampler, so the "
+                "epoch's data starts over",
+                trainer.current_epoch,
+                type(sampler).__name__,
+            )
             return
         sampler.resume_after(done * getattr(loader, "batch_size", 1))
         warnings.filterwarnings("ignore", message=_NOT_RESUMABLE_WARNING)
-        log.info("resuming inside epoch %d: %d of its %d batches were trained before the checkpoint; "
-                 "training goes on with batch %d", trainer.current_epoch, done, trainer.num_training_batches, done)
+        log.info(
+            "resuming inside epoch %d: %d of its %d batches were trained before the checkpoint; "
+            "training goes on with batch %d",
+            trainer.current_epoch,
+            done,
+            trainer.num_training_batches,
+            done,
+        )

@@ -49,8 +49,9 @@ def check_cell_paths(cfg: DictConfig) -> None:
     for key, inside in (("run_dir", "output_dir"), ("result_file", "results_dir")):
         path, root = _normal(str(cfg.paths[key])), _normal(str(cfg.paths[inside]))
         if not path.is_relative_to(root):
-            raise UnsafeNameError(f"paths.{key}={cfg.paths[key]!r} is outside paths.{inside}={cfg.paths[inside]!r}; "
-                                  f"keep it under {root}")
+            raise UnsafeNameError(
+                f"paths.{key}={cfg.paths[key]!r} is outside paths.{inside}={cfg.paths[inside]!r}; keep it under {root}"
+            )
 
 
 def check_overrides(overrides: list[str]) -> None:

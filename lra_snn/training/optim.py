@@ -30,8 +30,9 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, dynamics_lr: 
     return [{"name": name, "params": ps, **settings[name]} for name, ps in params.items() if ps]
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
-                  min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, min_ratio: float = 0.0
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup to each group's lr over ``warmup_steps``, then cosine decay to ``min_ratio``."""
     if total_steps <= 0:
         raise ValueError(f"total_steps must be positive, got {total_steps}")

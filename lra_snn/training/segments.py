@@ -82,8 +82,11 @@ class SegmentLog(L.Callback):
             return 0
         loggers = _csv_loggers(loggers)
         earlier = {  # every file read before any logger starts its file over
-            id(logger): [row for row in _rows(Path(logger.log_dir) / METRICS_FILENAME)
-                         if row.get("step") and int(row["step"]) < self.first_step]
+            id(logger): [
+                row
+                for row in _rows(Path(logger.log_dir) / METRICS_FILENAME)
+                if row.get("step") and int(row["step"]) < self.first_step
+            ]
             for logger in loggers
         }
         restored = 0

@@ -12,6 +12,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -128,9 +129,9 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
 
     payload = b""
     honour_range = True
-    requests: list[str | None] = []
+    requests: ClassVar[list[str | None]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+    def do_GET(self) -> None:
         if self.path != "/blob.bin":
             self.send_error(404)
             return
@@ -257,7 +258,9 @@ def test_extract_leaves_a_non_empty_target_as_it_is(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["../evil.txt", "/abs/evil.txt", "ok/../../evil.txt", "C:/evil.txt"], ids=["up", "absolute", "nested", "drive"]
+    "name",
+    ["../evil.txt", "/abs/evil.txt", "ok/../../evil.txt", "C:/evil.txt"],
+    ids=["up", "absolute", "nested", "drive"],
 )
 def test_extract_refuses_paths_outside_the_target(tmp_path: Path, name: str) -> None:
     archive = write_tar_gz(tmp_path / "evil.tar.gz", {"fine.txt": b"x", name: b"evil"})
@@ -319,10 +322,9 @@ def test_a_tar_cut_anywhere_is_reported_never_read_as_shorter(tmp_path: Path, co
     for cut in cuts:
         cut_file = tmp_path / f"cut_{cut}.tar"
         cut_file.write_bytes(data[:cut])
-        with pytest.raises(ArchiveError, match=re.escape(str(cut_file))):
-            with download.reading_archive(cut_file):
-                for _, stream in download.iter_archive_files(cut_file):
-                    stream.read()
+        with pytest.raises(ArchiveError, match=re.escape(str(cut_file))), download.reading_archive(cut_file):
+            for _, stream in download.iter_archive_files(cut_file):
+                stream.read()
 
 
 def test_a_damaged_header_inside_a_tar_is_reported(tmp_path: Path) -> None:

@@ -82,7 +82,9 @@ def test_pixels_are_flattened_row_major() -> None:
 def test_validation_split_matches_s4_random_split_with_seed_42() -> None:
     kept, held_out = holdout_split(50_000, 0.1, 42)
     assert (len(kept), len(held_out)) == (45_000, 5_000)
-    train, val = torch.utils.data.random_split(range(50_000), [45_000, 5_000], generator=torch.Generator().manual_seed(42))
+    train, val = torch.utils.data.random_split(
+        range(50_000), [45_000, 5_000], generator=torch.Generator().manual_seed(42)
+    )
     assert np.array_equal(held_out, np.sort(val.indices)) and np.array_equal(kept, np.sort(train.indices))
 
 
@@ -145,7 +147,9 @@ def test_a_pickle_naming_other_code_is_refused(tmp_path: Path) -> None:
     batches = fake_batches()
     batches["data_batch_3"] = pickle.dumps({b"data": Payload(), b"labels": []}, protocol=2)
     source = write_cifar_archive(tmp_path / "evil.tar.gz", batches)
-    with pytest.raises(DataFormatError, match=re.escape("data_batch_3:1: not a CIFAR-10 python batch (refusing to load")):
+    with pytest.raises(
+        DataFormatError, match=re.escape("data_batch_3:1: not a CIFAR-10 python batch (refusing to load")
+    ):
         release_dataset(source, tmp_path / "staging")
 
 
@@ -155,11 +159,15 @@ def test_a_pickle_naming_other_code_is_refused(tmp_path: Path) -> None:
         ({b"labels": [0] * 19 + [10]}, "data_batch_2:20: label 10 is outside 0-9"),
         ({b"data": np.zeros((20, 1024), np.uint8)}, 'data_batch_2:1: b"data" must be uint8 of shape (N, 3072)'),
         ({b"labels": [0] * 5}, 'data_batch_2:1: 20 images but b"labels" has shape (5,)'),
-        ({b"labels": [0.0] * 17 + [3.5, 1.0, 2.0]}, "data_batch_2:18: label 3.5 is not an integer (float64 labels); "
-                                                    "CIFAR-10 labels are the integers 0-9"),
+        (
+            {b"labels": [0.0] * 17 + [3.5, 1.0, 2.0]},
+            "data_batch_2:18: label 3.5 is not an integer (float64 labels); CIFAR-10 labels are the integers 0-9",
+        ),
         ({b"labels": [1.0, float("nan")] + [0.0] * 18}, "data_batch_2:2: label nan is not an integer"),
-        ({b"labels": [float(i % 10) for i in range(20)]},
-         "data_batch_2:1: label 0.0 is not an integer (float64 labels)"),
+        (
+            {b"labels": [float(i % 10) for i in range(20)]},
+            "data_batch_2:1: label 0.0 is not an integer (float64 labels)",
+        ),
         ({b"labels": [True] * 20}, "data_batch_2:1: label True is not an integer (bool labels)"),
         ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, "data_batch_2:1: the batch holds no images"),
     ],
@@ -182,8 +190,9 @@ def test_missing_batches_and_sources_are_named(tmp_path: Path) -> None:
 
 
 def test_download_fetches_the_tarball_where_prepare_data_looks(tmp_path: Path, archive: Path, monkeypatch) -> None:
-    source = download.Source(url=archive.as_uri(), filename="cifar-10-python.tar.gz",
-                             md5=file_digests(archive, ("md5",))["md5"])
+    source = download.Source(
+        url=archive.as_uri(), filename="cifar-10-python.tar.gz", md5=file_digests(archive, ("md5",))["md5"]
+    )
     monkeypatch.setitem(download.SOURCES, "cifar10", source)
     datamodule = image.ImageDataModule(data_dir=tmp_path / "data")
     assert datamodule.download() == tmp_path / "data" / "downloads" / "cifar-10-python.tar.gz"
@@ -272,8 +281,10 @@ def test_hub_source_reads_a_hub_layout_folder_like_the_release(tmp_path: Path, a
 
 
 def test_hub_images_of_another_size_name_the_row(tmp_path: Path) -> None:
-    splits = {"train": {"img": [Image.new("RGB", (32, 32)), Image.new("RGB", (28, 28))], "label": [0, 1]},
-              "test": {"img": [Image.new("RGB", (32, 32))], "label": [2]}}
+    splits = {
+        "train": {"img": [Image.new("RGB", (32, 32)), Image.new("RGB", (28, 28))], "label": [0, 1]},
+        "test": {"img": [Image.new("RGB", (32, 32))], "label": [2]},
+    }
     repository = write_hub_repository(tmp_path / "cifar", "plain_text", splits, CIFAR_FEATURES)
     hub = image.ImageDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository))
     hub.download()

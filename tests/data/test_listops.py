@@ -185,8 +185,9 @@ def test_reader_names_the_line_that_is_not_utf8(tmp_path: Path) -> None:
         list(iter_rows(path))
 
 
-@pytest.mark.parametrize(("content", "problem"), [(b"Source\tTarget\r\n", "holds no examples (only a header)"),
-                                                  (b"", "the file is empty")])
+@pytest.mark.parametrize(
+    ("content", "problem"), [(b"Source\tTarget\r\n", "holds no examples (only a header)"), (b"", "the file is empty")]
+)
 def test_a_file_without_examples_is_an_error_before_training(tmp_path: Path, content: bytes, problem: str) -> None:
     path = tmp_path / "basic_test.tsv"
     path.write_bytes(content)
@@ -195,8 +196,9 @@ def test_a_file_without_examples_is_an_error_before_training(tmp_path: Path, con
 
 
 def test_header_only_release_file_stops_preparation(tmp_path: Path) -> None:
-    folder = write_listops_release(tmp_path, n_train=4, n_val=2, n_test=2, seed=1, max_depth=3, max_args=3,
-                                   min_length=3, max_length=30)
+    folder = write_listops_release(
+        tmp_path, n_train=4, n_val=2, n_test=2, seed=1, max_depth=3, max_args=3, min_length=3, max_length=30
+    )
     (folder / "basic_val.tsv").write_bytes(b"Source\tTarget\r\n")
     module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=folder, batch_size=4)
     with pytest.raises(DataFormatError, match=re.escape(f"{folder / 'basic_val.tsv'}:1: the file holds no examples")):
@@ -215,7 +217,8 @@ def test_reader_reads_crlf_lines_and_label_first_files(tmp_path: Path) -> None:
     assert [row["expression"] for row in iter_rows(path)] == ["( ( ( [MIN 2 ) 9 ) ] )"]
     spinn = _write_lines(tmp_path / "spinn.tsv", ["4\t( ( ( [SM 2 ) 2 ) ] )"])
     assert list(iter_rows(spinn, header=False, label_first=True)) == [
-        {"expression": "( ( ( [SM 2 ) 2 ) ] )", "label": 4, "line": 1}]
+        {"expression": "( ( ( [SM 2 ) 2 ) ] )", "label": 4, "line": 1}
+    ]
 
 
 def test_missing_file_names_the_path_and_the_make_target(tmp_path: Path) -> None:
@@ -286,8 +289,17 @@ def test_datamodule_end_to_end_on_the_tiny_profile(tiny_listops) -> None:
 
 
 def test_datamodule_reads_the_release_layout(tmp_path: Path) -> None:
-    write_listops_release(tmp_path / "lra_release" / "lra_release", n_train=6, n_val=2, n_test=2, seed=1,
-                          max_depth=4, max_args=4, min_length=5, max_length=60)
+    write_listops_release(
+        tmp_path / "lra_release" / "lra_release",
+        n_train=6,
+        n_val=2,
+        n_test=2,
+        seed=1,
+        max_depth=4,
+        max_args=4,
+        min_length=5,
+        max_length=60,
+    )
     module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=tmp_path, batch_size=4)
     module.prepare_data()
     module.setup("test")
@@ -330,8 +342,13 @@ print(json.dumps(batches))
 
 
 def test_without_datasets_the_same_batches_come_from_memory(tiny_listops, tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-c", WITHOUT_DATASETS, str(tmp_path / "memory"), json.dumps(TINY_LISTOPS)],
-                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DATASETS, str(tmp_path / "memory"), json.dumps(TINY_LISTOPS)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "`datasets` is not installed: ListOps examples are generated and tokenised in memory" in done.stderr
     assert not (tmp_path / "memory").exists()
@@ -339,6 +356,8 @@ def test_without_datasets_the_same_batches_come_from_memory(tiny_listops, tmp_pa
     module.prepare_data()
     module.setup()
     torch.manual_seed(3)
-    cached = {"train": [b["inputs"].tolist() for b in module.train_dataloader()],
-              "test": [b["labels"].tolist() for b in module.test_dataloader()]}
+    cached = {
+        "train": [b["inputs"].tolist() for b in module.train_dataloader()],
+        "test": [b["labels"].tolist() for b in module.test_dataloader()],
+    }
     assert json.loads(done.stdout) == cached

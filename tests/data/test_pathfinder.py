@@ -110,15 +110,20 @@ def drawings(resolution: int, count: int, seed: int) -> list[pathfinder.Drawing]
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
-def small_release(root: Path, n_images: int = 20, seed: int = 4, contour_length: int = 14,
-                  images_per_batch: int = 10) -> Path:
+def small_release(
+    root: Path, n_images: int = 20, seed: int = 4, contour_length: int = 14, images_per_batch: int = 10
+) -> Path:
     """A 32 px release of ``n_images`` under ``root``; returns its difficulty folder."""
-    return write_pathfinder_release(root, SnakeParams.lra(32, contour_length=contour_length), n_images, seed=seed,
-                                    images_per_batch=images_per_batch)
+    return write_pathfinder_release(
+        root, SnakeParams.lra(32, contour_length=contour_length), n_images, seed=seed, images_per_batch=images_per_batch
+    )
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +225,10 @@ def test_flood_fill_of_the_dilated_stroke_mask_joins_markers_exactly_for_positiv
         component_of = labels[pixels[..., 1], pixels[..., 0]]  # (N, S)
         drawn_rows = np.flatnonzero(prims["drawn"])
         assert (component_of[drawn_rows] >= 0).all()
-        per_snake = {int(s): set(component_of[drawn_rows][prims["snakes"][drawn_rows] == s].ravel())
-                     for s in np.unique(prims["snakes"][drawn_rows])}
+        per_snake = {
+            int(s): set(component_of[drawn_rows][prims["snakes"][drawn_rows] == s].ravel())
+            for s in np.unique(prims["snakes"][drawn_rows])
+        }
         assert all(len(found) == 1 for found in per_snake.values()), "a snake falls apart at this dilation"
         owners = [next(iter(found)) for found in per_snake.values()]
         assert len(set(owners)) == len(owners), "two snakes (e.g. via a distractor) merge at this dilation"
@@ -278,8 +285,10 @@ def test_generated_images_read_back_with_the_release_reader(tmp_path: Path) -> N
     params = SnakeParams.lra(32)
     folder = write_pathfinder_release(tmp_path, params, 12, seed=9, images_per_batch=7)
     records = pathfinder_reader.read_records(pathfinder_reader.locate_release(tmp_path, 32))
-    assert [r.image.relative_to(folder).as_posix() for r in records[6:8]] == ["imgs/0/sample_6.png",
-                                                                               "imgs/1/sample_0.png"]
+    assert [r.image.relative_to(folder).as_posix() for r in records[6:8]] == [
+        "imgs/0/sample_6.png",
+        "imgs/1/sample_0.png",
+    ]
     batch_rngs = {batch: np.random.default_rng([9, batch]) for batch in (0, 1)}  # seeded by (seed, batch)
     for record in records:
         drawing = draw_image(params, batch_rngs[int(record.image.parent.name)])
@@ -322,8 +331,11 @@ def test_generation_gives_the_same_images_in_one_or_two_processes(tmp_path: Path
     params = SnakeParams.lra(32)
     one = generated_dataset(params, 9, 4, seed=21, num_proc=1, staging=tmp_path / "one")
     two = generated_dataset(params, 9, 4, seed=21, num_proc=2, staging=tmp_path / "two")
-    assert one["image"] == two["image"] == [f"curv_contour_length_14/imgs/{b}/sample_{i}.png"
-                                            for b, n in enumerate((4, 4, 1)) for i in range(n)]
+    assert (
+        one["image"]
+        == two["image"]
+        == [f"curv_contour_length_14/imgs/{b}/sample_{i}.png" for b, n in enumerate((4, 4, 1)) for i in range(n)]
+    )
     assert one["pixels"] == two["pixels"] and one["label"] == two["label"]
     drawn = [d.image.tobytes() for b, n in enumerate((4, 4, 1)) for d in pathfinder.draw_batch(params, b, n, 21)]
     assert one["pixels"] == drawn
@@ -342,8 +354,7 @@ def _break_images(folder: Path) -> dict[str, str]:
     return broken
 
 
-def test_empty_and_undecodable_images_are_skipped_counted_and_never_relabelled(release: Path,
-                                                                                 tmp_path: Path) -> None:
+def test_empty_and_undecodable_images_are_skipped_counted_and_never_relabelled(release: Path, tmp_path: Path) -> None:
     folder = release
     broken = _break_images(folder)
     records = pathfinder_reader.read_records(folder.parent)
@@ -376,7 +387,7 @@ def test_metadata_naming_a_missing_image_is_an_error_naming_file_and_line(releas
     ("edit", "problem"),
     [
         (lambda fields: fields[:5], "found 5"),
-        (lambda fields: fields[:3] + ["2"] + fields[4:], "label '2' (column 4) is not 0 or 1"),
+        (lambda fields: [*fields[:3], "2", *fields[4:]], "label '2' (column 4) is not 0 or 1"),
     ],
     ids=["columns", "label"],
 )
@@ -420,8 +431,10 @@ def test_a_metadata_path_leaving_the_release_is_refused(release: Path, image_pat
     assert error.value.path == path and error.value.line == 3
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    (b"", "lists no images"), (b"imgs/0 sample_0.png 0 1 \xff 14 4 2 0.5 1 1\n", "not valid UTF-8")])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"", "lists no images"), (b"imgs/0 sample_0.png 0 1 \xff 14 4 2 0.5 1 1\n", "not valid UTF-8")],
+)
 def test_an_empty_or_undecodable_metadata_file_is_refused(release: Path, content: bytes, problem: str) -> None:
     path = release / "metadata" / "1.npy"
     path.write_bytes(content)
@@ -479,8 +492,9 @@ def test_interrupted_cache_build_is_never_read_as_complete(release: Path, tmp_pa
 
 
 def test_generated_and_released_files_give_the_same_cached_splits(release: Path, tmp_path: Path) -> None:
-    generated = PathfinderDataModule(data_dir=tmp_path / "data", n_images=20, images_per_batch=10,
-                                     generator_seed=4, batch_size=4)
+    generated = PathfinderDataModule(
+        data_dir=tmp_path / "data", n_images=20, images_per_batch=10, generator_seed=4, batch_size=4
+    )
     generated.prepare_data()
     generated.setup()
     released = release_module(tmp_path / "release", tmp_path / "data")
@@ -535,8 +549,15 @@ def test_module_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_missing_release_records_no_data(compose_train, tmp_path: Path) -> None:
-    record = run(compose_train("data=pathfinder", "model=s4d", "profile=tiny", "data.source=release",
-                               f"data.release_dir={tmp_path}/nowhere"))
+    record = run(
+        compose_train(
+            "data=pathfinder",
+            "model=s4d",
+            "profile=tiny",
+            "data.source=release",
+            f"data.release_dir={tmp_path}/nowhere",
+        )
+    )
     assert record["status"] == "no_data"
     assert "make data-pathfinder" in record["message"] and "nowhere" in record["message"]
 

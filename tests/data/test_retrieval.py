@@ -20,13 +20,15 @@ from lra_snn.data.retrieval.source import SPLIT_FILES, is_aan_member, iter_rows,
 from lra_snn.data.tokenizers import EOS_ID, PAD_ID
 from tests.fakes import write_tsv_folder
 
-QUOTED = 'We say "citation graphs" and \'don\'t\' quote'
+QUOTED = "We say \"citation graphs\" and 'don't' quote"
 
 
 @pytest.fixture
 def release(tmp_path: Path) -> Path:
     """An LRA-release-shaped folder: ``lra_release/lra_release/tsv_data/new_aan_pairs.*.tsv``."""
-    write_tsv_folder(tmp_path / "release" / "lra_release" / "lra_release" / "tsv_data", {"train": 12, "val": 5, "test": 5})
+    write_tsv_folder(
+        tmp_path / "release" / "lra_release" / "lra_release" / "tsv_data", {"train": 12, "val": 5, "test": 5}
+    )
     return tmp_path / "release"
 
 
@@ -123,8 +125,9 @@ def test_character_level_vocabulary_comes_from_train_documents(tmp_path: Path, r
     assert max(test.first.row(i).max() for i in range(len(test))) < datamodule.vocab_size
 
 
-def test_a_document_that_is_not_utf8_names_file_line_and_column_at_character_level(tmp_path: Path,
-                                                                                     release: Path) -> None:
+def test_a_document_that_is_not_utf8_names_file_line_and_column_at_character_level(
+    tmp_path: Path, release: Path
+) -> None:
     train_file = release / "lra_release" / "lra_release" / "tsv_data" / SPLIT_FILES["train"]
     with open(train_file, "ab") as handle:
         handle.write(b"1\ta\tb\tfine\tbroken \xff here\n")
@@ -184,8 +187,12 @@ def test_download_fetches_the_release_and_extracts_only_the_aan_files(tmp_path: 
     source_tsvs = write_tsv_folder(tmp_path / "source", {"train": 4, "val": 2, "test": 2})
     (tmp_path / "server").mkdir()
     archive = write_fake_release(tmp_path / "server" / "lra_release.gz", source_tsvs)
-    monkeypatch.setitem(download.SOURCES, "lra_release", download.Source(url=archive.as_uri(), filename="lra_release.gz"))
-    datamodule = retrieval.RetrievalDataModule(data_dir=tmp_path / "data", release_dir=tmp_path / "data" / "lra_release")
+    monkeypatch.setitem(
+        download.SOURCES, "lra_release", download.Source(url=archive.as_uri(), filename="lra_release.gz")
+    )
+    datamodule = retrieval.RetrievalDataModule(
+        data_dir=tmp_path / "data", release_dir=tmp_path / "data" / "lra_release"
+    )
     folder = datamodule.download()
     assert folder == tmp_path / "data" / "lra_release" / "tsv_data"
     assert sorted(p.name for p in folder.iterdir()) == sorted(SPLIT_FILES.values())

@@ -107,8 +107,9 @@ def _damage_meta_settings(target: Path) -> None:
     ],
     ids=["truncated-arrow", "no-meta", "bad-meta", "missing-file", "other-settings"],
 )
-def test_a_damaged_cache_is_refused_by_load_and_rebuilt_by_ensure_with_a_warning(tmp_path: Path, damage,
-                                                                                   reason: str) -> None:
+def test_a_damaged_cache_is_refused_by_load_and_rebuilt_by_ensure_with_a_warning(
+    tmp_path: Path, damage, reason: str
+) -> None:
     settings = {"n": 4}
     target = store.cache_dir(tmp_path, "toy", settings)
     calls: list[Path] = []
@@ -177,8 +178,9 @@ def test_folder_digest_covers_names_and_contents(tmp_path: Path) -> None:
 
 
 def test_a_same_size_edit_of_a_source_file_gets_a_new_cache(tmp_path: Path) -> None:
-    folder = write_listops_release(tmp_path / "release", n_train=6, n_val=2, n_test=2, seed=1, max_depth=3,
-                                   max_args=3, min_length=3, max_length=30)
+    folder = write_listops_release(
+        tmp_path / "release", n_train=6, n_val=2, n_test=2, seed=1, max_depth=3, max_args=3, min_length=3, max_length=30
+    )
     old = time.time() - 3600
     for path in folder.iterdir():
         os.utime(path, (old, old))  # a release unpacked an hour ago: its digests are memoised
@@ -230,8 +232,9 @@ def test_stored_columns_are_narrow_and_readable_by_datasets(tiny_listops) -> Non
     assert set(loaded) == {"train", "val", "test"}
     assert str(loaded["train"].features["ids"].feature.dtype) == "int16"
     assert loaded["train"].features["label"].dtype == "int8"
-    assert np.array_equal(np.bincount(loaded["test"]["label"], minlength=10), np.bincount(
-        listops_rows_labels(module), minlength=10))
+    assert np.array_equal(
+        np.bincount(loaded["test"]["label"], minlength=10), np.bincount(listops_rows_labels(module), minlength=10)
+    )
 
 
 def listops_rows_labels(module: ListOpsDataModule) -> list[int]:

@@ -133,8 +133,12 @@ def test_batches_are_padded_token_ids_with_lengths(tmp_path: Path, archive: Path
 
 
 def test_labels_follow_the_folders_and_extra_files_are_ignored(tmp_path: Path) -> None:
-    reviews = {("train", "pos"): [b"good"], ("train", "neg"): [b"bad", b"worse"], ("test", "pos"): [b"fine"],
-               ("test", "neg"): [b"poor"]}
+    reviews = {
+        ("train", "pos"): [b"good"],
+        ("train", "neg"): [b"bad", b"worse"],
+        ("test", "pos"): [b"fine"],
+        ("test", "neg"): [b"poor"],
+    }
     read = release_dataset(write_imdb_archive(tmp_path / "a.tar.gz", reviews), tmp_path / "staging")
     assert read["train"]["text"] == [b"bad", b"worse", b"good"] and read["train"]["label"] == [0, 0, 1]
     assert read["train"][0]["name"] == "aclImdb/train/neg/0_2.txt"
@@ -152,8 +156,10 @@ def test_an_unpacked_folder_reads_like_the_archive(tmp_path: Path, archive: Path
 
 def test_validation_held_out_of_train_is_disjoint_and_seeded(tmp_path: Path, archive: Path) -> None:
     datamodule = prepared(tmp_path, archive, val_split="train", val_fraction=0.25, split_seed=3)
-    rows = {split: {datamodule.split(split).ids.row(i).tobytes() for i in range(len(datamodule.split(split)))}
-            for split in ("train", "val")}
+    rows = {
+        split: {datamodule.split(split).ids.row(i).tobytes() for i in range(len(datamodule.split(split)))}
+        for split in ("train", "val")
+    }
     assert (len(datamodule.split("train")), len(datamodule.split("val"))) == (30, 10)
     assert not rows["train"] & rows["val"] and len(datamodule.split("test")) == 40
     other_seed = prepared(tmp_path, archive, val_split="train", val_fraction=0.25, split_seed=4)
@@ -192,8 +198,12 @@ def test_missing_archives_name_every_candidate_and_the_make_target(tmp_path: Pat
 
 
 def test_download_fetches_the_tarball_where_prepare_data_looks(tmp_path: Path, archive: Path, monkeypatch) -> None:
-    source = download.Source(url=archive.as_uri(), filename="aclImdb_v1.tar.gz", size=archive.stat().st_size,
-                             sha256=file_digests(archive, ("sha256",))["sha256"])
+    source = download.Source(
+        url=archive.as_uri(),
+        filename="aclImdb_v1.tar.gz",
+        size=archive.stat().st_size,
+        sha256=file_digests(archive, ("sha256",))["sha256"],
+    )
     monkeypatch.setitem(download.SOURCES, "imdb", source)
     datamodule = text.TextDataModule(data_dir=tmp_path / "data")
     assert datamodule.download() == tmp_path / "data" / "downloads" / "aclImdb_v1.tar.gz"
@@ -284,8 +294,17 @@ def imdb_hub_repository(folder: Path, reviews: dict[tuple[str, str], list[bytes]
 def test_hub_source_reads_a_hub_layout_folder_like_the_release(tmp_path: Path, archive: Path) -> None:
     reviews = fake_reviews(20, seed=0)
     repository = imdb_hub_repository(tmp_path / "stanfordnlp_imdb", reviews)
-    hub = text.TextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository), max_length=64,
-                              val_split="train", val_fraction=0.25, n_train=20, n_val=4, n_test=10)
+    hub = text.TextDataModule(
+        data_dir=tmp_path / "data",
+        source="hub",
+        hub_path=str(repository),
+        max_length=64,
+        val_split="train",
+        val_fraction=0.25,
+        n_train=20,
+        n_val=4,
+        n_test=10,
+    )
     with pytest.raises(DataNotFoundError, match=re.escape('make data-text ARGS="data.source=hub"')):
         hub.prepare_data()  # nothing downloaded yet
     snapshot = hub.download()
@@ -293,8 +312,9 @@ def test_hub_source_reads_a_hub_layout_folder_like_the_release(tmp_path: Path, a
     assert snapshot == tmp_path / "data" / "downloads" / "hub" / hub_folder / "plain_text"
     hub.prepare_data()
     hub.setup()
-    release = prepared(tmp_path, archive, max_length=64, val_split="train", val_fraction=0.25, n_train=20, n_val=4,
-                       n_test=10)
+    release = prepared(
+        tmp_path, archive, max_length=64, val_split="train", val_fraction=0.25, n_train=20, n_val=4, n_test=10
+    )
     assert hub.cache_dir() != release.cache_dir()
     for split in ("train", "val", "test"):
         mine, theirs = hub.split(split), release.split(split)

@@ -23,10 +23,12 @@ def chunked_table(sizes: list[int]) -> pa.Table:
     batches, start = [], 0
     for k, size in enumerate(sizes):
         lead = 2 if k == 0 else 0
-        ids = pa.array([s.tolist() for s in ([SEQUENCES[-1]] * lead + SEQUENCES[start : start + size])],
-                       type=pa.list_(pa.int16())).slice(lead)
+        ids = pa.array(
+            [s.tolist() for s in ([SEQUENCES[-1]] * lead + SEQUENCES[start : start + size])], type=pa.list_(pa.int16())
+        ).slice(lead)
         pixels = pa.FixedSizeListArray.from_arrays(
-            pa.array(np.concatenate([IMAGES[-1:]] * lead + [IMAGES[start : start + size]]).ravel()), 6).slice(lead)
+            pa.array(np.concatenate([IMAGES[-1:]] * lead + [IMAGES[start : start + size]]).ravel()), 6
+        ).slice(lead)
         label = pa.array(np.arange(start, start + size) % 3, type=pa.int8())
         batches.append(pa.RecordBatch.from_arrays([ids, pixels, label], names=["ids", "pixels", "label"]))
         start += size
@@ -35,8 +37,9 @@ def chunked_table(sizes: list[int]) -> pa.Table:
 
 @pytest.mark.parametrize("contiguous_bytes", [views.CONTIGUOUS_BYTES, 0], ids=["copied-to-one-chunk", "chunked"])
 @pytest.mark.parametrize("sizes", [[23], [5, 1, 10, 7], [1] * 23])
-def test_ragged_and_fixed_views_read_every_row_across_chunks(sizes: list[int], contiguous_bytes: int,
-                                                            monkeypatch) -> None:
+def test_ragged_and_fixed_views_read_every_row_across_chunks(
+    sizes: list[int], contiguous_bytes: int, monkeypatch
+) -> None:
     monkeypatch.setattr(views, "CONTIGUOUS_BYTES", contiguous_bytes)
     table = chunked_table(sizes)
     ids, pixels = Ragged.from_arrow(table.column("ids")), Fixed.from_arrow(table.column("pixels"))

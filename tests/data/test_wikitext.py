@@ -72,8 +72,15 @@ def wikitext2(shared_data: Path, tmp_path: Path) -> WikiTextDataModule:
     folder = shared_data / "wikitext-2"
     if not (folder / "test.txt").is_file():
         pytest.skip(f"{folder}/test.txt is absent")
-    module = WikiTextDataModule(data_dir=tmp_path / "data", source_dir=folder, train_file="valid.txt",
-                                valid_file="valid.txt", test_file="test.txt", max_length=1000, global_batch=3)
+    module = WikiTextDataModule(
+        data_dir=tmp_path / "data",
+        source_dir=folder,
+        train_file="valid.txt",
+        valid_file="valid.txt",
+        test_file="test.txt",
+        max_length=1000,
+        global_batch=3,
+    )
     module.prepare_data()
     module.setup()
     return module
@@ -119,8 +126,11 @@ def test_real_wikitext_token_counts_match_the_published_figures(wikitext2: WikiT
     reference_types = set(words_with_eos(shared_data / "wikitext-2" / "valid.txt"))
     test_words = words_with_eos(shared_data / "wikitext-2" / "test.txt")
     assert len(wikitext2.vocabulary) == len(reference_types)
-    assert wikitext2.unseen_counts() == {"train": 0, "valid": 0,
-                                          "test": sum(word not in reference_types for word in test_words)}
+    assert wikitext2.unseen_counts() == {
+        "train": 0,
+        "valid": 0,
+        "test": sum(word not in reference_types for word in test_words),
+    }
 
 
 def test_a_line_that_is_not_utf8_names_its_file_and_line(tmp_path: Path) -> None:
@@ -318,8 +328,11 @@ def test_download_unpacks_the_archive_into_source_dir(tmp_path: Path, monkeypatc
         for path in sorted(corpus.iterdir()):
             zipped.write(path, f"wikitext-103/{path.name}")
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    monkeypatch.setitem(download.SOURCES, "wikitext103", download.Source(
-        url=archive.as_uri(), filename="wikitext-103-v1.zip", size=archive.stat().st_size, md5=md5))
+    monkeypatch.setitem(
+        download.SOURCES,
+        "wikitext103",
+        download.Source(url=archive.as_uri(), filename="wikitext-103-v1.zip", size=archive.stat().st_size, md5=md5),
+    )
 
     module = WikiTextDataModule(data_dir=tmp_path / "data", max_length=4, global_batch=2)
     folder = module.download()
@@ -338,13 +351,21 @@ def test_download_unpacks_the_archive_into_source_dir(tmp_path: Path, monkeypatc
 def test_hub_source_reads_a_hub_layout_folder_like_the_release(tmp_path: Path) -> None:
     folder = write_corpus(tmp_path / "src")
     # the Hub's rows: one per line of the release files, with its line break; empty lines as ""
-    splits = {hub: {"text": [line if line.strip() else "" for line in (folder / f"wiki.{split}.tokens")
-                             .read_text(encoding="utf-8").splitlines(keepends=True)]}
-              for split, hub in (("train", "train"), ("valid", "validation"), ("test", "test"))}
-    repository = write_hub_repository(tmp_path / "Salesforce_wikitext", "wikitext-103-v1", splits,
-                                      Features({"text": Value("string")}))
-    hub = WikiTextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository), max_length=4,
-                             global_batch=2)
+    splits = {
+        hub: {
+            "text": [
+                line if line.strip() else ""
+                for line in (folder / f"wiki.{split}.tokens").read_text(encoding="utf-8").splitlines(keepends=True)
+            ]
+        }
+        for split, hub in (("train", "train"), ("valid", "validation"), ("test", "test"))
+    }
+    repository = write_hub_repository(
+        tmp_path / "Salesforce_wikitext", "wikitext-103-v1", splits, Features({"text": Value("string")})
+    )
+    hub = WikiTextDataModule(
+        data_dir=tmp_path / "data", source="hub", hub_path=str(repository), max_length=4, global_batch=2
+    )
     with pytest.raises(DataNotFoundError, match=re.escape('make data-wikitext103 ARGS="data.source=hub"')):
         hub.prepare_data()
     hub.download()

@@ -16,8 +16,9 @@ from lra_snn.training.optim import param_groups, warmup_cosine
 
 
 def _encoder(**kwargs):
-    return SequenceEncoder(d_model=8, n_layers=2, vocab_size=11, layer=partial(S4DBlock, d_state=4, bidirectional=True),
-                           **kwargs)
+    return SequenceEncoder(
+        d_model=8, n_layers=2, vocab_size=11, layer=partial(S4DBlock, d_state=4, bidirectional=True), **kwargs
+    )
 
 
 def _classifier(pool="mean", pair=False, **kwargs):
@@ -40,8 +41,9 @@ def test_pair_inputs_encode_each_document_like_a_single_one():
     docs = torch.randint(3, 11, (2, 2, 9))
     lengths = torch.tensor([[9, 4], [6, 9]])
     encoder = model.encoder
-    pooled = [[encoder(docs[i, j, None], lengths[i, j, None]).sum(1) / lengths[i, j] for j in range(2)]
-              for i in range(2)]
+    pooled = [
+        [encoder(docs[i, j, None], lengths[i, j, None]).sum(1) / lengths[i, j] for j in range(2)] for i in range(2)
+    ]
     expected = torch.cat([model.head(a, b) for a, b in pooled])
     torch.testing.assert_close(model(docs, lengths), expected, rtol=1e-5, atol=1e-6)
 

@@ -143,8 +143,9 @@ def test_kernel_at_length_is_prefix_of_kernel_at_double_length(dtype, tolerance,
     torch.testing.assert_close(short, long[:, :length], rtol=0, atol=tolerance * long.abs().max().item())
 
 
-@pytest.mark.parametrize("length, block", [(1, 1), (2, 2), (5, 4), (1000, 32), (1024, 32), (1025, 64),
-                                           (4096, 64), (16384, 128)])
+@pytest.mark.parametrize(
+    "length, block", [(1, 1), (2, 2), (5, 4), (1000, 32), (1024, 32), (1025, 64), (4096, 64), (16384, 128)]
+)
 def test_block_size_is_smallest_power_of_two_at_least_sqrt_length(length, block):
     assert block_size(length) == block and block * block >= length > (block // 2) ** 2
 

@@ -35,14 +35,14 @@ def reference_prf_spikes(neuron, u: torch.Tensor) -> torch.Tensor:
 
 def reference_block(block: SDTCMBlock, u: torch.Tensor) -> torch.Tensor:
     """Steps 1-4 written out with the block's parameters (dropout off)."""
-    s = reference_prf_spikes(block.temporal, u)                                          # 1
+    s = reference_prf_spikes(block.temporal, u)  # 1
     if block.bidirectional:
         s = torch.cat([s, reference_prf_spikes(block.temporal_backward, u.flip(1)).flip(1)], -1)
     w1, b1 = block.token_mix.weight.detach(), block.token_mix.bias.detach()
-    x = u + s @ w1.T + b1                                                                # 2
-    s2 = (x >= 0.5).double() * block.channel_mix.amplitude.detach().exp()               # 3
+    x = u + s @ w1.T + b1  # 2
+    s2 = (x >= 0.5).double() * block.channel_mix.amplitude.detach().exp()  # 3
     w2, b2 = block.channel_mix.weight.detach(), block.channel_mix.bias.detach()
-    return x + s2 @ w2.T + b2                                                            # 4
+    return x + s2 @ w2.T + b2  # 4
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -101,4 +101,3 @@ def test_amplitude_linear_equals_linear_of_scaled_spikes():
         layer.amplitude.fill_(-0.7)
     spikes = (torch.rand(5, 4) > 0.5).float()
     torch.testing.assert_close(layer(spikes), nn.functional.linear(spikes * math.exp(-0.7), layer.weight, layer.bias))
-

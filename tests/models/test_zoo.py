@@ -50,12 +50,14 @@ S4D_BLOCK = 2 * H * (1 + N // 2 + N // 2 + N) + H + (H * 2 * H + 2 * H)
 # SD-TCM block: token mixer Linear H -> H, channel mixer Linear H -> H and its amplitude
 SD_TCM_BLOCK = (H * H + H) + (H * H + H + 1)
 NEURON_PARAMETERS = {
-    None: 0, DecoupledResetLIF: 0,
-    PRF: 2 * H,                  # log_Delta, theta
-    RefractoryLIF: 2 * H,        # V_th, rho
-    PSN: T * T + T, MaskedPSN: T * T + T,  # W (T x T), b (T)
-    SlidingPSN: 4 + 1,           # k = 4 weights, b
-    DSN: H * 4 + H,              # depthwise decay conv of width 4, its bias
+    None: 0,
+    DecoupledResetLIF: 0,
+    PRF: 2 * H,  # log_Delta, theta
+    RefractoryLIF: 2 * H,  # V_th, rho
+    PSN: T * T + T,
+    MaskedPSN: T * T + T,  # W (T x T), b (T)
+    SlidingPSN: 4 + 1,  # k = 4 weights, b
+    DSN: H * 4 + H,  # depthwise decay conv of width 4, its bias
 }
 
 
@@ -118,13 +120,16 @@ def test_ssm_and_neuron_dynamics_tensors_are_tagged_dynamics(compose_train, name
     assert bool(amplitudes) == (name == "prf")
 
 
-@pytest.mark.parametrize(("overrides", "block_class", "neuron_class"), [
-    (["model=lif_ssm", "model/neuron=dsn"], S4DBlock, DSN),
-    (["model=psn_ssm", "model/neuron=sliding_psn"], S4DBlock, SlidingPSN),
-    (["model=prf", "model/neuron=lif"], SDTCMBlock, DecoupledResetLIF),
-    (["model=s4d", "+model/neuron=refractory_lif"], S4DBlock, RefractoryLIF),
-    (["model=lif_ssm", "model/block=sd_tcm"], SDTCMBlock, DecoupledResetLIF),
-])
+@pytest.mark.parametrize(
+    ("overrides", "block_class", "neuron_class"),
+    [
+        (["model=lif_ssm", "model/neuron=dsn"], S4DBlock, DSN),
+        (["model=psn_ssm", "model/neuron=sliding_psn"], S4DBlock, SlidingPSN),
+        (["model=prf", "model/neuron=lif"], SDTCMBlock, DecoupledResetLIF),
+        (["model=s4d", "+model/neuron=refractory_lif"], S4DBlock, RefractoryLIF),
+        (["model=lif_ssm", "model/block=sd_tcm"], SDTCMBlock, DecoupledResetLIF),
+    ],
+)
 def test_neuron_and_block_swap_by_config(compose_train, overrides, block_class, neuron_class):
     encoder = build_encoder(compose_train(*overrides, "profile=tiny", f"model.encoder.n_layers={LAYERS}"))
     block = encoder.blocks[0].layer

@@ -26,8 +26,9 @@ def _run_steps(neuron, x: Tensor) -> Tensor:
     return torch.stack(spikes, 1)
 
 
-def _compare_spike_trains(spikes: Tensor, reference: Tensor, reference_margin: Tensor,
-                          near: float | Tensor) -> tuple[Tensor, float]:
+def _compare_spike_trains(
+    spikes: Tensor, reference: Tensor, reference_margin: Tensor, near: float | Tensor
+) -> tuple[Tensor, float]:
     """Apply the comparison rule; return the mask of steps before each row's first disagreement
     (where potentials are still comparable) and the fraction of rows that disagree somewhere.
 
@@ -38,8 +39,9 @@ def _compare_spike_trains(spikes: Tensor, reference: Tensor, reference_margin: T
     length = spikes.shape[1]
     differ = spikes.to(reference.dtype) != reference
     row_differs = differ.any(1)
-    first = torch.where(row_differs, differ.to(torch.int8).argmax(1), torch.full_like(row_differs, length,
-                                                                                      dtype=torch.long))
+    first = torch.where(
+        row_differs, differ.to(torch.int8).argmax(1), torch.full_like(row_differs, length, dtype=torch.long)
+    )
     batch_idx, chan_idx = row_differs.nonzero(as_tuple=True)
     time_idx = first[batch_idx, chan_idx]
     near = torch.as_tensor(near, dtype=reference_margin.dtype).expand_as(reference_margin)
@@ -51,7 +53,8 @@ def _compare_spike_trains(spikes: Tensor, reference: Tensor, reference_margin: T
         raise AssertionError(
             f"spikes differ at batch {int(batch_idx[k])}, step {int(time_idx[k])}, channel {int(chan_idx[k])} "
             f"where the reference margin {margin_there[k].item():.3e} is not within {allowed[k].item():.1e} "
-            f"of the threshold ({int(far.sum())} such rows)")
+            f"of the threshold ({int(far.sum())} such rows)"
+        )
     steps = torch.arange(length).view(1, length, 1)
     before_first = steps < first.unsqueeze(1)
     return before_first, row_differs.float().mean().item()

@@ -126,8 +126,24 @@ def test_energy_counts_the_toy_dynamics_it_declares_and_acs_for_its_spikes(toy):
 
 
 def test_the_benchmark_times_the_toy_neuron(toy, tmp_path, capsys):
-    code = bench.main(["--neurons", "toy_leaky", "--lengths", "12", "--repeats", "1", "--warmup", "1",
-                       "--batch", "2", "--d-model", "4", "--out", str(tmp_path / "bench")])
+    code = bench.main(
+        [
+            "--neurons",
+            "toy_leaky",
+            "--lengths",
+            "12",
+            "--repeats",
+            "1",
+            "--warmup",
+            "1",
+            "--batch",
+            "2",
+            "--d-model",
+            "4",
+            "--out",
+            str(tmp_path / "bench"),
+        ]
+    )
     (path,) = (tmp_path / "bench").glob("bench_cpu_*.json")
     records = json.loads(path.read_text())["records"]
     assert code == 0 and len(records) == len(bench.IMPLEMENTATIONS) * len(bench.PASSES)
@@ -138,8 +154,15 @@ def test_the_benchmark_times_the_toy_neuron(toy, tmp_path, capsys):
 
 
 def test_the_toy_neuron_composes_by_config_and_trains(toy, compose_train):
-    cfg = compose_train("data=listops", "model=lif_ssm", "model/neuron=toy_leaky", "model.name=toy_ssm",
-                        "profile=tiny", "trainer.max_epochs=1", toy)
+    cfg = compose_train(
+        "data=listops",
+        "model=lif_ssm",
+        "model/neuron=toy_leaky",
+        "model.name=toy_ssm",
+        "profile=tiny",
+        "trainer.max_epochs=1",
+        toy,
+    )
     assert cfg.model.encoder.layer.neuron.name == "toy_leaky"
     block = instantiate(cfg.model.encoder, vocab_size=18).blocks[0].layer
     assert isinstance(block, S4DBlock) and type(block.activation).__name__ == "LeakyIntegrator"

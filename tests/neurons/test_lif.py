@@ -57,8 +57,11 @@ def test_float32_forms_agree_with_the_float64_definition(regime, run_steps, comp
     reference, reference_margin = neuron.run_sequential(x.double())
     reset_free = linear_scan_naive(torch.tensor(neuron.beta, dtype=torch.float64), x.double())
     near = 1e-5 * reset_free.abs().clamp_min(1.0)
-    forms = {"parallel": (neuron(x), neuron.margin(x)), "sequential": neuron.run_sequential(x),
-             "step": (run_steps(neuron, x), None)}
+    forms = {
+        "parallel": (neuron(x), neuron.margin(x)),
+        "sequential": neuron.run_sequential(x),
+        "step": (run_steps(neuron, x), None),
+    }
     for name, (spikes, margin) in forms.items():
         assert spikes.dtype == torch.float32, name
         comparable, diverged = compare_spike_trains(spikes, reference, reference_margin, near)
@@ -77,7 +80,7 @@ def near_threshold_input(shape, beta, v_th, seed=3):
     generator = torch.Generator().manual_seed(seed)
     planted = torch.rand(shape, generator=generator) < 0.5
     above = torch.rand(shape, generator=generator) < 0.5
-    offset = (torch.rand(shape, generator=generator, dtype=torch.float64) * 0.99e-7 + 1e-9)
+    offset = torch.rand(shape, generator=generator, dtype=torch.float64) * 0.99e-7 + 1e-9
     offset = torch.where(above, offset, -offset)
     free = torch.randn(shape, generator=generator, dtype=torch.float64)
     potential = torch.zeros(shape[0], shape[2], dtype=torch.float64)
@@ -111,8 +114,10 @@ def test_float32_disagreements_occur_only_near_the_threshold(run_steps, compare_
     reference, reference_margin = neuron.run_sequential(x.double())
     reset_free = linear_scan_naive(torch.tensor(neuron.beta, dtype=torch.float64), x.double())
     near = 1e-5 * reset_free.abs().clamp_min(1.0)
-    diverged = [compare_spike_trains(spikes, reference, reference_margin, near)[1]
-                for spikes in (neuron(x), neuron.forward_sequential(x), run_steps(neuron, x))]
+    diverged = [
+        compare_spike_trains(spikes, reference, reference_margin, near)[1]
+        for spikes in (neuron(x), neuron.forward_sequential(x), run_steps(neuron, x))
+    ]
     assert max(diverged) > 0
 
 
@@ -130,8 +135,7 @@ def test_parallel_gradient_equals_the_time_loop(surrogate, detach_reset):
 
 def test_gradient_through_the_reset_differs_from_the_detached_one():
     x = gaussian_input((2, 65, 3), 1.0, 0.5, seed=4).requires_grad_()
-    grads = [torch.autograd.grad(DecoupledResetLIF(3, detach_reset=detach)(x).sum(), x)[0]
-             for detach in (True, False)]
+    grads = [torch.autograd.grad(DecoupledResetLIF(3, detach_reset=detach)(x).sum(), x)[0] for detach in (True, False)]
     assert (grads[0] - grads[1]).abs().max() > 1e-3
 
 
@@ -162,8 +166,9 @@ def test_registry_builds_a_parameter_free_lif():
     assert list(neuron.parameters()) == []
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(tau=0.5), "tau"), (dict(v_th=0.0), "v_th"), (dict(surrogate="sigmoid"), "surrogate")])
+@pytest.mark.parametrize(
+    "kwargs, message", [(dict(tau=0.5), "tau"), (dict(v_th=0.0), "v_th"), (dict(surrogate="sigmoid"), "surrogate")]
+)
 def test_rejects_bad_configuration(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DecoupledResetLIF(4, **kwargs)

@@ -16,8 +16,10 @@ from lra_snn.training.params import group_of
 
 # (reset, input regime) -> (scale, bias, lowest and highest accepted firing rate)
 REGIMES = {
-    (False, "sparse"): (2.0, 0.0, 0.002, 0.03), (False, "dense"): (1.0, 1.0, 0.35, 0.65),
-    (True, "sparse"): (3.0, 0.0, 0.002, 0.03), (True, "dense"): (2.0, 12.0, 0.2, 0.5),
+    (False, "sparse"): (2.0, 0.0, 0.002, 0.03),
+    (False, "dense"): (1.0, 1.0, 0.35, 0.65),
+    (True, "sparse"): (3.0, 0.0, 0.002, 0.03),
+    (True, "dense"): (2.0, 12.0, 0.2, 0.5),
 }
 SHAPES = [(1, 1, 1), (2, 7, 3), (3, 33, 5), (2, 1031, 4)]
 
@@ -85,8 +87,11 @@ def test_float32_forms_agree_with_the_float64_definition(reset, run_steps, compa
         reference, reference_margin = reference_neuron.run_sequential(x.double())
         kernel = prf_kernel(reference_neuron.log_delta, reference_neuron.theta, neuron32.tau, x.shape[1])
         near = 1e-5 * causal_fft_conv(x.double(), kernel).abs().clamp_min(1.0)
-    forms = {"parallel": (neuron32(x), neuron32.margin(x)), "sequential": neuron32.run_sequential(x),
-             "step": (run_steps(neuron32, x), None)}
+    forms = {
+        "parallel": (neuron32(x), neuron32.margin(x)),
+        "sequential": neuron32.run_sequential(x),
+        "step": (run_steps(neuron32, x), None),
+    }
     for name, (spikes, margin) in forms.items():
         assert spikes.dtype == torch.float32, name
         comparable, diverged = compare_spike_trains(spikes, reference, reference_margin, near)
@@ -208,7 +213,7 @@ def test_parameters_follow_the_init_ranges_and_the_dynamics_group():
     log_delta, theta = neuron.log_delta.detach(), neuron.theta.detach()
     assert math.log(1e-3) <= log_delta.min() and log_delta.max() <= math.log(1e-1)
     assert log_delta.max() - log_delta.min() > 0.8 * (math.log(1e-1) - math.log(1e-3))
-    assert 0 <= theta.min() and theta.max() <= 8 * math.pi and theta.max() > 6 * math.pi
+    assert theta.min() >= 0 and theta.max() <= 8 * math.pi and theta.max() > 6 * math.pi
 
 
 def test_low_precision_input_runs_in_float32():
@@ -220,9 +225,14 @@ def test_low_precision_input_runs_in_float32():
     assert torch.equal(spikes.float(), neuron(x.float()))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(delta_min=0.2, delta_max=0.1), "delta_min"), (dict(tau=0.0), "tau"),
-    (dict(surrogate="sigmoid"), "surrogate")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(delta_min=0.2, delta_max=0.1), "delta_min"),
+        (dict(tau=0.0), "tau"),
+        (dict(surrogate="sigmoid"), "surrogate"),
+    ],
+)
 def test_rejects_bad_configuration(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PRF(4, **kwargs)

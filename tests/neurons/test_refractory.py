@@ -78,8 +78,11 @@ def test_float32_forms_agree_with_the_float64_definition(regime, run_steps, comp
     reset_free = linear_scan_naive(torch.tensor(neuron32.beta, dtype=torch.float64), x.double())
     near = 1e-5 * reset_free.abs().clamp_min(1.0)
     with torch.no_grad():
-        forms = {"parallel": (neuron32(x), neuron32.margin(x)), "sequential": neuron32.run_sequential(x),
-                 "step": (run_steps(neuron32, x), None)}
+        forms = {
+            "parallel": (neuron32(x), neuron32.margin(x)),
+            "sequential": neuron32.run_sequential(x),
+            "step": (run_steps(neuron32, x), None),
+        }
     for name, (spikes, margin) in forms.items():
         assert spikes.dtype == torch.float32, name
         comparable, diverged = compare_spike_trains(spikes, reference, reference_margin, near)
@@ -125,8 +128,10 @@ def iterates(neuron, x, count):
     """``s^(0) .. s^(count)`` of the boundary-compression iteration (each run afresh with that cap)."""
     with torch.no_grad():
         excess = leaky_integrate(x, neuron.beta) - neuron.v_th
-        runs = [boundary_compression(excess, neuron.v_th, neuron.rho, neuron.beta, neuron.gamma, m)
-                for m in range(1, count + 1)]
+        runs = [
+            boundary_compression(excess, neuron.v_th, neuron.rho, neuron.beta, neuron.gamma, m)
+            for m in range(1, count + 1)
+        ]
     return [(excess >= 0).double()] + [run.spikes for run in runs]
 
 
@@ -192,9 +197,16 @@ def test_parameters_start_at_their_init_values_in_the_dynamics_group():
     torch.testing.assert_close(neuron.v_th, F.softplus(torch.full((5,), -30.0)))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(max_iters=0), "max_iters"), (dict(tau=0.5), "tau"), (dict(gamma=1.0), "gamma"),
-    (dict(v_th_init=0.0), "v_th_init"), (dict(surrogate="sigmoid"), "surrogate")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_iters=0), "max_iters"),
+        (dict(tau=0.5), "tau"),
+        (dict(gamma=1.0), "gamma"),
+        (dict(v_th_init=0.0), "v_th_init"),
+        (dict(surrogate="sigmoid"), "surrogate"),
+    ],
+)
 def test_rejects_bad_configuration(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RefractoryLIF(4, **kwargs)

@@ -170,15 +170,22 @@ class ImageDataModule(ClassificationDataModule):
         parts = {"train": (train, kept), "val": (train, held_out), "test": (test, np.arange(len(test)))}
         splits = {}
         for split, (images, indices) in parts.items():
-            subset = balanced_subset(store.column(images, "label")[indices], self.subset_sizes[split],
-                                     self.subset_seed, self.n_classes, name=f"the {split} split")
+            subset = balanced_subset(
+                store.column(images, "label")[indices],
+                self.subset_sizes[split],
+                self.subset_seed,
+                self.n_classes,
+                name=f"the {split} split",
+            )
             chosen = store.select(images, indices[subset])
             splits[split] = store.map_batches(chosen, gray_batch, COLUMNS, staging, f"{split}-gray", self.num_proc)
         return splits, {}
 
     def _open(self, stored: store.Stored) -> None:
-        self.splits = {split: PixelRows(Fixed.from_arrow(table.column("gray")), labels(table.column("label")))
-                       for split, table in stored.tables.items()}
+        self.splits = {
+            split: PixelRows(Fixed.from_arrow(table.column("gray")), labels(table.column("label")))
+            for split, table in stored.tables.items()
+        }
 
     def collate(self) -> Callable[[Any], dict[str, torch.Tensor]]:
         return PixelCollate(self.mode, self.pixel_mean, self.pixel_std)

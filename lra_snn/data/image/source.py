@@ -81,8 +81,9 @@ def load_batch(data: bytes, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     images = np.asarray(batch[b"data"])
     labels = np.asarray(batch[b"labels"])
     if images.dtype != np.uint8 or images.ndim != 2 or images.shape[1] != N_CHANNELS * PIXELS:
-        raise DataFormatError(path, 1, f'b"data" must be uint8 of shape (N, {N_CHANNELS * PIXELS}), '
-                                       f"got {images.dtype} {images.shape}")
+        raise DataFormatError(
+            path, 1, f'b"data" must be uint8 of shape (N, {N_CHANNELS * PIXELS}), got {images.dtype} {images.shape}'
+        )
     if not len(images):
         raise DataFormatError(path, 1, "the batch holds no images")
     if labels.shape != (len(images),):
@@ -92,8 +93,12 @@ def load_batch(data: bytes, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         if np.issubdtype(labels.dtype, np.floating):
             fractional = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
             record = int(fractional[0]) if fractional.size else 0
-        raise DataFormatError(path, record + 1, f"label {labels[record].item()!r} is not an integer ({labels.dtype} "
-                              f"labels); CIFAR-10 labels are the integers 0-9: this is not a CIFAR-10 batch")
+        raise DataFormatError(
+            path,
+            record + 1,
+            f"label {labels[record].item()!r} is not an integer ({labels.dtype} "
+            f"labels); CIFAR-10 labels are the integers 0-9: this is not a CIFAR-10 batch",
+        )
     outside = np.flatnonzero((labels < 0) | (labels > 9))
     if outside.size:
         raise DataFormatError(path, int(outside[0]) + 1, f"label {labels[outside[0]]} is outside 0-9")
@@ -160,8 +165,11 @@ def _hub_rows(batch: dict[str, list], indices: list[int], *, split: str, origin:
         with Image.open(io.BytesIO(image["bytes"])) as decoded:
             rgb = np.asarray(decoded.convert("RGB"))
         if rgb.shape != (SIDE, SIDE, N_CHANNELS):
-            raise DataFormatError(origin, index + 1, f"image of {split} row {index} is {rgb.shape[1]}x{rgb.shape[0]} "
-                                                     f"px, expected {SIDE}x{SIDE}")
+            raise DataFormatError(
+                origin,
+                index + 1,
+                f"image of {split} row {index} is {rgb.shape[1]}x{rgb.shape[0]} px, expected {SIDE}x{SIDE}",
+            )
         pixels.append(np.ascontiguousarray(rgb.transpose(2, 0, 1)).tobytes())  # channel planes, each row-major
     return {"pixels": pixels, "label": batch["label"]}
 
@@ -175,9 +183,20 @@ def hub_dataset(snapshot: Path, staging: Path) -> dict[str, Dataset]:
     result = {}
     for split in ("train", "test"):
         if split not in loaded or not {"img", "label"} <= set(loaded[split].column_names):
-            raise DataNotFoundError(snapshot, f'{MAKE_TARGET} ARGS="data.source=hub"',
-                                    detail=f"the snapshot lacks a {split} split with img and label columns")
+            raise DataNotFoundError(
+                snapshot,
+                f'{MAKE_TARGET} ARGS="data.source=hub"',
+                detail=f"the snapshot lacks a {split} split with img and label columns",
+            )
         undecoded = loaded[split].cast_column("img", ImageFeature(decode=False))
-        result[split] = store.map_batches(undecoded, _hub_rows, COLUMNS, staging, f"hub-{split}", with_indices=True,
-                                          split=split, origin=str(snapshot / split))
+        result[split] = store.map_batches(
+            undecoded,
+            _hub_rows,
+            COLUMNS,
+            staging,
+            f"hub-{split}",
+            with_indices=True,
+            split=split,
+            origin=str(snapshot / split),
+        )
     return result

@@ -99,16 +99,27 @@ class ListOpsDataModule(ClassificationDataModule):
         self._set_loading(data_dir, batch_size, eval_batch_size, num_workers, num_proc)
         self.source = source
         self.release_dir = None if release_dir is None else Path(release_dir)
-        self.generator_settings = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "min_length": min_length,
-                                   "max_length": max_length, "max_depth": max_depth, "max_args": max_args,
-                                   "seed": generator_seed}
+        self.generator_settings = {
+            "n_train": n_train,
+            "n_val": n_val,
+            "n_test": n_test,
+            "min_length": min_length,
+            "max_length": max_length,
+            "max_depth": max_depth,
+            "max_args": max_args,
+            "seed": generator_seed,
+        }
         self.tokenizer = ListOpsTokenizer(max_length=max_seq_len)
         self.vocab_size = self.tokenizer.vocab_size
 
     def cache_settings(self) -> dict[str, Any]:
         """Every setting the tokenised cache depends on (release files by content)."""
-        settings: dict[str, Any] = {"format": CACHE_FORMAT, "source": self.source, "vocab": list(self.tokenizer.vocab),
-                                    "max_seq_len": self.tokenizer.max_length}
+        settings: dict[str, Any] = {
+            "format": CACHE_FORMAT,
+            "source": self.source,
+            "vocab": list(self.tokenizer.vocab),
+            "max_seq_len": self.tokenizer.max_length,
+        }
         if self.source == "generate":
             settings["generator"] = {**self.generator_settings, "generator_version": GENERATOR_VERSION}
         else:
@@ -131,9 +142,19 @@ class ListOpsDataModule(ClassificationDataModule):
             raw = release_dataset(locate_release(self.release_dir), staging)
         columns: dict[str, store.Column] = {"ids": [token_feature(self.tokenizer.vocab_size)], "label": "int8"}
         origins = self._origins()
-        return {split: store.map_batches(dataset, encode_batch, columns, staging, f"{split}-tokens", self.num_proc,
-                                         tokenizer=self.tokenizer, origin=origins[split])
-                for split, dataset in raw.items()}, {}
+        return {
+            split: store.map_batches(
+                dataset,
+                encode_batch,
+                columns,
+                staging,
+                f"{split}-tokens",
+                self.num_proc,
+                tokenizer=self.tokenizer,
+                origin=origins[split],
+            )
+            for split, dataset in raw.items()
+        }, {}
 
     def prepare_data(self) -> None:
         """Build the cache; without ``datasets``, nothing (``setup`` builds the splits in memory)."""
@@ -145,10 +166,15 @@ class ListOpsDataModule(ClassificationDataModule):
         if store.have_datasets():
             super().setup(stage)
             return
-        log.warning("`datasets` is not installed: ListOps examples are %s and tokenised in memory, without a cache",
-                    "generated" if self.source == "generate" else "read")
-        rows = (generated_rows(self.generator_settings) if self.source == "generate"
-                else release_rows(locate_release(self.release_dir)))
+        log.warning(
+            "`datasets` is not installed: ListOps examples are %s and tokenised in memory, without a cache",
+            "generated" if self.source == "generate" else "read",
+        )
+        rows = (
+            generated_rows(self.generator_settings)
+            if self.source == "generate"
+            else release_rows(locate_release(self.release_dir))
+        )
         origins = self._origins()
         self.splits = {}
         for split, split_rows in rows.items():
@@ -158,8 +184,10 @@ class ListOpsDataModule(ClassificationDataModule):
             self.splits[split] = TokenRows(ids, np.asarray(encoded["label"], dtype=np.int64))
 
     def _open(self, stored: store.Stored) -> None:
-        self.splits = {split: TokenRows(Ragged.from_arrow(table.column("ids")), labels(table.column("label")))
-                       for split, table in stored.tables.items()}
+        self.splits = {
+            split: TokenRows(Ragged.from_arrow(table.column("ids")), labels(table.column("label")))
+            for split, table in stored.tables.items()
+        }
 
     def collate(self) -> Callable[[Any], dict[str, torch.Tensor]]:
         return collate_tokens

@@ -113,8 +113,10 @@ def generated_rows(settings: dict[str, Any]) -> dict[str, list[Row]]:
     examples = generate(sum(sizes.values()), seed=settings["seed"], **bounds)
     rows, start = {}, 0
     for split, size in sizes.items():
-        rows[split] = [{"expression": expression, "label": label, "line": start + i + 1}
-                       for i, (expression, label) in enumerate(examples[start : start + size])]
+        rows[split] = [
+            {"expression": expression, "label": label, "line": start + i + 1}
+            for i, (expression, label) in enumerate(examples[start : start + size])
+        ]
         start += size
     return rows
 
@@ -134,11 +136,15 @@ def _yield_file(path: str) -> Iterator[Row]:
 
 def generated_dataset(settings: dict[str, Any], staging: Path) -> dict[str, Dataset]:
     """The generated examples as one ``datasets.Dataset`` per split."""
-    return {split: store.from_generator(_yield_rows, COLUMNS, staging, f"generated-{split}", rows=rows)
-            for split, rows in generated_rows(settings).items()}
+    return {
+        split: store.from_generator(_yield_rows, COLUMNS, staging, f"generated-{split}", rows=rows)
+        for split, rows in generated_rows(settings).items()
+    }
 
 
 def release_dataset(folder: Path, staging: Path) -> dict[str, Dataset]:
     """The release files in ``folder`` as one ``datasets.Dataset`` per split."""
-    return {split: store.from_generator(_yield_file, COLUMNS, staging, f"release-{split}", path=str(folder / name))
-            for split, name in SPLIT_FILES.items()}
+    return {
+        split: store.from_generator(_yield_file, COLUMNS, staging, f"release-{split}", path=str(folder / name))
+        for split, name in SPLIT_FILES.items()
+    }

@@ -29,12 +29,30 @@ GENERATOR_VERSION = 1  # bump when draw_image draws different images for the sam
 # LRA's settings per resolution (lra_benchmarks' TFDS builders). Path-X keeps the original
 # generator's default paddle_length of 5 px; each Path-X image draws its margin from (2, 3).
 LRA_PRESETS: dict[int, dict[str, Any]] = {
-    32: {"paddle_length": 2.0, "paddle_thickness": 0.5, "marker_radius": 1.5, "seed_distance": 7.0,
-         "continuity": 1.0, "margins": (1,), "snake_contrast": 2.0, "paddle_contrast": 0.75,
-         "distractor_budget": 20, "snake_gap": 2.0},
-    128: {"paddle_length": 5.0, "paddle_thickness": 1.5, "marker_radius": 3.0, "seed_distance": 20.0,
-          "continuity": 1.8, "margins": (2, 3), "snake_contrast": 0.9, "paddle_contrast": 1.0,
-          "distractor_budget": 35, "snake_gap": 4.0},
+    32: {
+        "paddle_length": 2.0,
+        "paddle_thickness": 0.5,
+        "marker_radius": 1.5,
+        "seed_distance": 7.0,
+        "continuity": 1.0,
+        "margins": (1,),
+        "snake_contrast": 2.0,
+        "paddle_contrast": 0.75,
+        "distractor_budget": 20,
+        "snake_gap": 2.0,
+    },
+    128: {
+        "paddle_length": 5.0,
+        "paddle_thickness": 1.5,
+        "marker_radius": 3.0,
+        "seed_distance": 20.0,
+        "continuity": 1.8,
+        "margins": (2, 3),
+        "snake_contrast": 0.9,
+        "paddle_contrast": 1.0,
+        "distractor_budget": 35,
+        "snake_gap": 4.0,
+    },
 }
 
 MARKER_INTENSITY = 1.0
@@ -77,13 +95,16 @@ class SnakeParams:
         if self.resolution < 8:
             problems.append(f"resolution must be at least 8 px, got {self.resolution}")
         if self.contour_length < 3:
-            problems.append(f"contour_length must be at least 3 (distractors get contour_length // 3), "
-                            f"got {self.contour_length}")
+            problems.append(
+                f"contour_length must be at least 3 (distractors get contour_length // 3), got {self.contour_length}"
+            )
         if not self.margins or min(self.margins) < 1:
             problems.append(f"margins must be a non-empty list of gaps >= 1 px, got {list(self.margins)}")
         elif self.snake_gap <= max(self.margins):
-            problems.append(f"snake_gap ({self.snake_gap}) must exceed every margin ({list(self.margins)}), "
-                            f"or gaps inside a snake could not be told from gaps between snakes")
+            problems.append(
+                f"snake_gap ({self.snake_gap}) must exceed every margin ({list(self.margins)}), "
+                f"or gaps inside a snake could not be told from gaps between snakes"
+            )
         if not self.continuity > 0:
             problems.append(f"continuity must be positive, got {self.continuity}")
         if self.antialias < 1 or self.n_directions < 4:
@@ -98,8 +119,10 @@ class SnakeParams:
     def lra(cls, resolution: int, **overrides: Any) -> SnakeParams:
         """LRA's settings at ``resolution`` (32 or 128), with ``overrides`` applied."""
         if resolution not in LRA_PRESETS:
-            raise ValueError(f"LRA presets exist for resolutions {sorted(LRA_PRESETS)}, got {resolution}; "
-                             f"give every setting explicitly to SnakeParams instead")
+            raise ValueError(
+                f"LRA presets exist for resolutions {sorted(LRA_PRESETS)}, got {resolution}; "
+                f"give every setting explicitly to SnakeParams instead"
+            )
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise TypeError(f"unknown Pathfinder generator settings {sorted(unknown)}")
@@ -151,8 +174,10 @@ def segment_distances(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.nda
     """
     ends_a = np.stack([a0, a1])[:, :, None, :]  # (2, K, 1, 2)
     ends_b = np.stack([b0, b1])[:, None, :, :]  # (2, 1, N, 2)
-    distance = np.minimum(point_segment_distance(ends_a, b0[None, :, :], b1[None, :, :]).min(axis=0),
-                          point_segment_distance(ends_b, a0[:, None, :], a1[:, None, :]).min(axis=0))
+    distance = np.minimum(
+        point_segment_distance(ends_a, b0[None, :, :], b1[None, :, :]).min(axis=0),
+        point_segment_distance(ends_b, a0[:, None, :], a1[:, None, :]).min(axis=0),
+    )
     da, db = a1 - a0, b1 - b0
     wx = b0[None, :, 0] - a0[:, None, 0]
     wy = b0[None, :, 1] - a0[:, None, 1]
@@ -200,8 +225,9 @@ class Scene:
         """Forget every primitive added after the first ``size`` (a failed snake)."""
         self.size = size
 
-    def clear(self, starts: np.ndarray, ends: np.ndarray, radius: float, snake: int, gap: float,
-              ignore: np.ndarray) -> np.ndarray:
+    def clear(
+        self, starts: np.ndarray, ends: np.ndarray, radius: float, snake: int, gap: float, ignore: np.ndarray
+    ) -> np.ndarray:
         """Which candidate capsules (K, 2)-(K, 2) keep ``gap`` from every primitive that counts.
 
         Counted: every primitive of another snake, and this snake's paddles except those in
@@ -211,8 +237,11 @@ class Scene:
         reach = self.radii[:count] + radius + gap
         low = np.minimum(starts, ends).min(axis=0)
         high = np.maximum(starts, ends).max(axis=0)
-        near = np.all((np.minimum(self.starts[:count], self.ends[:count]) - reach[:, None] < high)
-                      & (np.maximum(self.starts[:count], self.ends[:count]) + reach[:, None] > low), axis=1)
+        near = np.all(
+            (np.minimum(self.starts[:count], self.ends[:count]) - reach[:, None] < high)
+            & (np.maximum(self.starts[:count], self.ends[:count]) + reach[:, None] > low),
+            axis=1,
+        )
         relevant = near & ((self.snakes[:count] != snake) | ~(self.is_disc[:count] | ignore[:count]))
         if not relevant.any():
             return np.ones(len(starts), dtype=bool)
@@ -223,9 +252,14 @@ class Scene:
     def primitives(self) -> dict[str, np.ndarray]:
         """Copies of the arrays of the primitives added so far."""
         count = self.size
-        return {"starts": self.starts[:count].copy(), "ends": self.ends[:count].copy(),
-                "radii": self.radii[:count].copy(), "snakes": self.snakes[:count].copy(),
-                "is_disc": self.is_disc[:count].copy(), "drawn": self.drawn[:count].copy()}
+        return {
+            "starts": self.starts[:count].copy(),
+            "ends": self.ends[:count].copy(),
+            "radii": self.radii[:count].copy(),
+            "snakes": self.snakes[:count].copy(),
+            "is_disc": self.is_disc[:count].copy(),
+            "drawn": self.drawn[:count].copy(),
+        }
 
 
 @dataclass(frozen=True)
@@ -314,8 +348,10 @@ class _SnakeGrower:
         point = point[None, :]
         no_own = np.zeros(len(self.scene.radii), dtype=bool)
         no_own[: self.scene.size] = self.scene.snakes[: self.scene.size] == snake
-        if not (self.inside(point, point, radius)[0]
-                and self.scene.clear(point, point, radius, snake, self.p.snake_gap, no_own)[0]):
+        if not (
+            self.inside(point, point, radius)[0]
+            and self.scene.clear(point, point, radius, snake, self.p.snake_gap, no_own)[0]
+        ):
             return None
         return self.scene.add(point[0], point[0], radius, snake, disc=True)
 
@@ -365,8 +401,9 @@ def _place_distractors(grower: _SnakeGrower) -> None:
                 break
 
 
-def _choose_markers(label: int, start_discs: list[int], end_discs: list[int],
-                    rng: np.random.Generator) -> tuple[int, int]:
+def _choose_markers(
+    label: int, start_discs: list[int], end_discs: list[int], rng: np.random.Generator
+) -> tuple[int, int]:
     """Positive: both ends of target snake 0; negative: one (random) end of each target snake."""
     if label == 1:
         return start_discs[0], end_discs[0]
@@ -389,12 +426,19 @@ def draw_image(params: SnakeParams, rng: np.random.Generator) -> Drawing:
         markers = _choose_markers(label, *placed, rng)
         scene.drawn[list(markers)] = True
         canvas = render(scene, params)
-        return Drawing(label=label, margin=margin, primitives=scene.primitives(), markers=markers,
-                       canvas=canvas, image=downsample(canvas, params.resolution))
+        return Drawing(
+            label=label,
+            margin=margin,
+            primitives=scene.primitives(),
+            markers=markers,
+            canvas=canvas,
+            image=downsample(canvas, params.resolution),
+        )
     raise RuntimeError(
         f"could not place two target snakes of {params.contour_length} paddles in {params.max_image_tries} "
         f"tries at {params.resolution} px (paddle_length={params.paddle_length}, snake_gap={params.snake_gap}); "
-        f"use a shorter contour_length, a smaller paddle_length or snake_gap, or a larger resolution")
+        f"use a shorter contour_length, a smaller paddle_length or snake_gap, or a larger resolution"
+    )
 
 
 # --------------------------------------------------------------------------- rendering

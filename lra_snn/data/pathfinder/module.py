@@ -91,14 +91,18 @@ class PathfinderDataModule(ClassificationDataModule):
         if mode not in PIXEL_MODES:
             raise ValueError(f"mode must be one of {PIXEL_MODES}, got {mode!r}")
         if source == "release" and release_dir is None:
-            raise ValueError(f"source='release' needs release_dir (the pathfinder{resolution} folder of the LRA "
-                             f"release)")
+            raise ValueError(
+                f"source='release' needs release_dir (the pathfinder{resolution} folder of the LRA release)"
+            )
         if source == "generate" and difficulty not in DIFFICULTIES:
-            raise ValueError(f"source='generate' needs difficulty in {sorted(DIFFICULTIES)} "
-                             f"(it sets the contour length), got {difficulty!r}")
+            raise ValueError(
+                f"source='generate' needs difficulty in {sorted(DIFFICULTIES)} "
+                f"(it sets the contour length), got {difficulty!r}"
+            )
         if not (val_fraction > 0 and test_fraction > 0 and val_fraction + test_fraction < 1):
-            raise ValueError(f"need val_fraction > 0, test_fraction > 0 and their sum below 1, got "
-                             f"{val_fraction}, {test_fraction}")
+            raise ValueError(
+                f"need val_fraction > 0, test_fraction > 0 and their sum below 1, got {val_fraction}, {test_fraction}"
+            )
         self._set_loading(data_dir, batch_size, eval_batch_size, num_workers, num_proc)
         self.source = source
         self.release_dir = None if release_dir is None else Path(release_dir)
@@ -110,16 +114,23 @@ class PathfinderDataModule(ClassificationDataModule):
         self.input_kind = mode
         self.vocab_size = N_LEVELS + len(SPECIAL_TOKENS) if mode == "tokens" else None
         self.d_input = 1 if mode == "values" else None
-        self.split_settings: dict[str, Any] = {"val_fraction": val_fraction, "test_fraction": test_fraction,
-                                               "seed": split_seed}
+        self.split_settings: dict[str, Any] = {
+            "val_fraction": val_fraction,
+            "test_fraction": test_fraction,
+            "seed": split_seed,
+        }
         self.generator_settings: dict[str, Any] | None = None
         self.params: SnakeParams | None = None
         if source == "generate":
             partition_sizes(n_images, val_fraction, test_fraction)
             self.params = self._snake_params(generator or {})
-            self.generator_settings = {"params": self.params.as_dict(), "n_images": n_images,
-                                       "images_per_batch": images_per_batch, "seed": generator_seed,
-                                       "generator_version": GENERATOR_VERSION}
+            self.generator_settings = {
+                "params": self.params.as_dict(),
+                "n_images": n_images,
+                "images_per_batch": images_per_batch,
+                "seed": generator_seed,
+                "generator_version": GENERATOR_VERSION,
+            }
         self.skipped_images: int | None = None
 
     def _snake_params(self, overrides: Mapping[str, Any]) -> SnakeParams:
@@ -128,8 +139,10 @@ class PathfinderDataModule(ClassificationDataModule):
         assert self.difficulty is not None  # checked in __init__ for generated data
         contour_length = DIFFICULTIES[self.difficulty]
         if overrides.setdefault("contour_length", contour_length) != contour_length:
-            raise ValueError(f"generator.contour_length={overrides['contour_length']} contradicts "
-                             f"difficulty={self.difficulty!r} ({contour_length} paddles); set only the difficulty")
+            raise ValueError(
+                f"generator.contour_length={overrides['contour_length']} contradicts "
+                f"difficulty={self.difficulty!r} ({contour_length} paddles); set only the difficulty"
+            )
         if "margins" in overrides:
             overrides["margins"] = tuple(overrides["margins"])
         return SnakeParams.lra(self.resolution, **overrides)
@@ -141,22 +154,34 @@ class PathfinderDataModule(ClassificationDataModule):
     def cache_settings(self) -> dict[str, Any]:
         """Every setting the decoded cache depends on (not ``mode``: one cache serves values and tokens);
         released images by the content of their difficulty folders."""
-        settings: dict[str, Any] = {"format": CACHE_FORMAT, "source": self.source, "resolution": self.resolution,
-                                    "difficulty": self.difficulty, "split": self.split_settings}
+        settings: dict[str, Any] = {
+            "format": CACHE_FORMAT,
+            "source": self.source,
+            "resolution": self.resolution,
+            "difficulty": self.difficulty,
+            "split": self.split_settings,
+        }
         if self.source == "generate":
             settings["generator"] = self.generator_settings
         else:
-            settings["release"] = {directory.name: self.digest(directory)
-                                   for directory in difficulty_dirs(self.release_folder(), self.difficulty)}
+            settings["release"] = {
+                directory.name: self.digest(directory)
+                for directory in difficulty_dirs(self.release_folder(), self.difficulty)
+            }
         return settings
 
     def build(self, staging: Path) -> tuple[Mapping[str, Dataset], dict[str, Any]]:
         """Generate or read every image, split them by the seeded permutation, store each split's pixels."""
         if self.source == "generate":
             assert self.params is not None and self.generator_settings is not None  # set for generated data
-            images = generated_dataset(self.params, self.generator_settings["n_images"],
-                                       self.generator_settings["images_per_batch"], self.generator_settings["seed"],
-                                       self.num_proc, staging)
+            images = generated_dataset(
+                self.params,
+                self.generator_settings["n_images"],
+                self.generator_settings["images_per_batch"],
+                self.generator_settings["seed"],
+                self.num_proc,
+                staging,
+            )
         else:
             images = release_dataset(self.release_folder(), self.difficulty, self.resolution, staging)
         readable = store.column(images, "readable")
@@ -166,11 +191,20 @@ class PathfinderDataModule(ClassificationDataModule):
         for split, indices in partition(len(images), **self.split_settings).items():
             kept = indices[readable[indices]]
             if not len(kept):
-                raise ValueError(f"all {len(indices)} images of the {split} split are empty or undecodable "
-                                 f"(first: {images[int(indices[0])]['image']}); the image files are damaged: "
-                                 f"unpack or generate them again")
-            splits[split] = store.map_batches(store.select(images, kept), pixel_batch, columns, staging,
-                                              f"{split}-pixels", self.num_proc, length=self.resolution**2)
+                raise ValueError(
+                    f"all {len(indices)} images of the {split} split are empty or undecodable "
+                    f"(first: {images[int(indices[0])]['image']}); the image files are damaged: "
+                    f"unpack or generate them again"
+                )
+            splits[split] = store.map_batches(
+                store.select(images, kept),
+                pixel_batch,
+                columns,
+                staging,
+                f"{split}-pixels",
+                self.num_proc,
+                length=self.resolution**2,
+            )
         warn_skipped(skipped)
         return splits, {"skipped": skipped}
 
@@ -178,8 +212,10 @@ class PathfinderDataModule(ClassificationDataModule):
         self.skipped_images = len(extra["skipped"])
 
     def _open(self, stored: store.Stored) -> None:
-        self.splits = {split: PixelRows(Fixed.from_arrow(table.column("pixels")), labels(table.column("label")))
-                       for split, table in stored.tables.items()}
+        self.splits = {
+            split: PixelRows(Fixed.from_arrow(table.column("pixels")), labels(table.column("label")))
+            for split, table in stored.tables.items()
+        }
 
     def collate(self) -> Callable[[Any], dict[str, torch.Tensor]]:
         return PixelCollate(self.mode, mean=0.0, std=N_LEVELS - 1)

@@ -50,8 +50,7 @@ UNDECODABLE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error)
 # PIL modes of 8 bits per channel, converted to gray with PIL's ITU-R 601-2 luma ("L" is gray already)
 EIGHT_BIT_MODES = ("L", "LA", "P", "RGB", "RGBA")
 
-COLUMNS: dict[str, store.Column] = {"pixels": "binary", "label": "int8", "image": "string",
-                                    "readable": "bool"}
+COLUMNS: dict[str, store.Column] = {"pixels": "binary", "label": "int8", "image": "string", "readable": "bool"}
 
 
 class SkippedImagesWarning(UserWarning):
@@ -82,7 +81,8 @@ def locate_release(release_dir: str | Path | None, resolution: int) -> Path:
     raise DataNotFoundError(
         root / name,
         MAKE_TARGETS.get(resolution, MAKE_TARGET),
-        detail="looked for <difficulty>/metadata/ folders in " + ", ".join(str(c) for c in candidates)
+        detail="looked for <difficulty>/metadata/ folders in "
+        + ", ".join(str(c) for c in candidates)
         + "; unpack the LRA release (lra_release.gz) there, or use source=generate",
     )
 
@@ -94,8 +94,9 @@ def difficulty_dirs(folder: str | Path, difficulty: str | None = None) -> list[P
         chosen = folder / difficulty
         if not (chosen / METADATA_FOLDER).is_dir():
             present = [d.name for d in difficulty_dirs(folder)] if folder.is_dir() else []
-            raise DataNotFoundError(chosen / METADATA_FOLDER, MAKE_TARGET,
-                                    detail=f"difficulty folders present: {present}")
+            raise DataNotFoundError(
+                chosen / METADATA_FOLDER, MAKE_TARGET, detail=f"difficulty folders present: {present}"
+            )
         return [chosen]
     return sorted(child for child in folder.iterdir() if (child / METADATA_FOLDER).is_dir())
 
@@ -128,19 +129,31 @@ def iter_metadata(path: str | Path) -> Iterator[ImageRecord]:
             if not fields:
                 continue
             if len(fields) != N_COLUMNS:
-                raise DataFormatError(path, line_number, f"expected {N_COLUMNS} space-separated columns "
-                                      f"(imgs/<batch> sample_<n>.png <index> <label> ...), found {len(fields)}")
+                raise DataFormatError(
+                    path,
+                    line_number,
+                    f"expected {N_COLUMNS} space-separated columns "
+                    f"(imgs/<batch> sample_<n>.png <index> <label> ...), found {len(fields)}",
+                )
             label = fields[LABEL_COLUMN]
             if label not in LABEL_TEXTS:
                 raise DataFormatError(path, line_number, f"label {label!r} (column {LABEL_COLUMN + 1}) is not 0 or 1")
             relative = PurePosixPath(fields[0]) / fields[1]
             if relative.is_absolute() or ".." in relative.parts or "\\" in str(relative):
-                raise DataFormatError(path, line_number, f"image path {str(relative)!r} leaves the difficulty folder "
-                                      f"{difficulty_dir}; metadata paths are relative, like imgs/0 sample_0.png")
+                raise DataFormatError(
+                    path,
+                    line_number,
+                    f"image path {str(relative)!r} leaves the difficulty folder "
+                    f"{difficulty_dir}; metadata paths are relative, like imgs/0 sample_0.png",
+                )
             image = difficulty_dir / relative
             if not image.is_file():
-                raise DataFormatError(path, line_number, f"names the image {image}, which does not exist; the copy of "
-                                      f"the release is incomplete: unpack or generate it again")
+                raise DataFormatError(
+                    path,
+                    line_number,
+                    f"names the image {image}, which does not exist; the copy of "
+                    f"the release is incomplete: unpack or generate it again",
+                )
             records += 1
             yield ImageRecord(image=image, label=int(label), metadata=path, line=line_number)
     if not records:
@@ -149,8 +162,12 @@ def iter_metadata(path: str | Path) -> Iterator[ImageRecord]:
 
 def read_records(folder: str | Path, difficulty: str | None = None) -> list[ImageRecord]:
     """Every record of the chosen difficulty folder (or all of them), in folder, batch and line order."""
-    return [record for directory in difficulty_dirs(folder, difficulty)
-            for path in metadata_files(directory) for record in iter_metadata(path)]
+    return [
+        record
+        for directory in difficulty_dirs(folder, difficulty)
+        for path in metadata_files(directory)
+        for record in iter_metadata(path)
+    ]
 
 
 def load_image(record: ImageRecord, resolution: int) -> np.ndarray | None:
@@ -168,12 +185,20 @@ def load_image(record: ImageRecord, resolution: int) -> np.ndarray | None:
     except UNDECODABLE_ERRORS:
         return None
     if pixels is None:
-        raise DataFormatError(record.metadata, record.line, f"image {record.image} has PIL mode {mode!r}, not 8 bits "
-                              f"per channel; Pathfinder images are 8-bit gray (mode L): convert the file to 8 bits")
+        raise DataFormatError(
+            record.metadata,
+            record.line,
+            f"image {record.image} has PIL mode {mode!r}, not 8 bits "
+            f"per channel; Pathfinder images are 8-bit gray (mode L): convert the file to 8 bits",
+        )
     if pixels.shape != (resolution, resolution):
-        raise DataFormatError(record.metadata, record.line, f"image {record.image} is {pixels.shape[1]}x"
-                              f"{pixels.shape[0]} px, expected {resolution}x{resolution}: is this the "
-                              f"pathfinder{resolution} folder?")
+        raise DataFormatError(
+            record.metadata,
+            record.line,
+            f"image {record.image} is {pixels.shape[1]}x"
+            f"{pixels.shape[0]} px, expected {resolution}x{resolution}: is this the "
+            f"pathfinder{resolution} folder?",
+        )
     return pixels
 
 
@@ -183,37 +208,65 @@ def warn_skipped(skipped: Sequence[str]) -> None:
         return
     shown = ", ".join(skipped[:SHOWN_SKIPPED])
     more = f" and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
-    warnings.warn(f"skipped {len(skipped)} empty or undecodable Pathfinder image(s): {shown}{more}",
-                  SkippedImagesWarning, stacklevel=2)
+    warnings.warn(
+        f"skipped {len(skipped)} empty or undecodable Pathfinder image(s): {shown}{more}",
+        SkippedImagesWarning,
+        stacklevel=2,
+    )
 
 
 def _release_rows(folder: str, difficulty: str | None, resolution: int) -> Iterator[dict[str, Any]]:
     for record in read_records(folder, difficulty):
         pixels = load_image(record, resolution)
-        yield {"pixels": b"" if pixels is None else pixels.tobytes(), "label": record.label,
-               "image": str(record.image), "readable": pixels is not None}
+        yield {
+            "pixels": b"" if pixels is None else pixels.tobytes(),
+            "label": record.label,
+            "image": str(record.image),
+            "readable": pixels is not None,
+        }
 
 
 def release_dataset(folder: Path, difficulty: str | None, resolution: int, staging: Path) -> Dataset:
     """Every image of the chosen difficulty folder of a release (or of all of them)."""
-    return store.from_generator(_release_rows, COLUMNS, staging, "release-images", folder=str(folder),
-                                difficulty=difficulty, resolution=resolution)
+    return store.from_generator(
+        _release_rows,
+        COLUMNS,
+        staging,
+        "release-images",
+        folder=str(folder),
+        difficulty=difficulty,
+        resolution=resolution,
+    )
 
 
-def _generated_rows(batches: list[int], counts: list[int], params: dict[str, Any],
-                    seed: int) -> Iterator[dict[str, Any]]:
+def _generated_rows(
+    batches: list[int], counts: list[int], params: dict[str, Any], seed: int
+) -> Iterator[dict[str, Any]]:
     snake_params = SnakeParams(**{**params, "margins": tuple(params["margins"])})
     difficulty = difficulty_folder(snake_params.contour_length)
     for batch, count in zip(batches, counts):
         for index, drawing in enumerate(draw_batch(snake_params, batch, count, seed)):
-            yield {"pixels": drawing.image.tobytes(), "label": drawing.label,
-                   "image": f"{difficulty}/imgs/{batch}/sample_{index}.png", "readable": True}
+            yield {
+                "pixels": drawing.image.tobytes(),
+                "label": drawing.label,
+                "image": f"{difficulty}/imgs/{batch}/sample_{index}.png",
+                "readable": True,
+            }
 
 
-def generated_dataset(params: SnakeParams, n_images: int, images_per_batch: int, seed: int, num_proc: int,
-                      staging: Path) -> Dataset:
+def generated_dataset(
+    params: SnakeParams, n_images: int, images_per_batch: int, seed: int, num_proc: int, staging: Path
+) -> Dataset:
     """``n_images`` generated images in batches of ``images_per_batch``, drawn by ``num_proc`` processes."""
     counts = batch_sizes(n_images, images_per_batch)
-    return store.from_generator(_generated_rows, COLUMNS, staging, "generated-images",
-                                num_proc=min(num_proc, len(counts)), batches=list(range(len(counts))), counts=counts,
-                                params=params.as_dict(), seed=seed)
+    return store.from_generator(
+        _generated_rows,
+        COLUMNS,
+        staging,
+        "generated-images",
+        num_proc=min(num_proc, len(counts)),
+        batches=list(range(len(counts))),
+        counts=counts,
+        params=params.as_dict(),
+        seed=seed,
+    )

@@ -163,16 +163,35 @@ class RetrievalDataModule(ClassificationDataModule):
         origins = {split: str(folder / name) for split, name in SPLIT_FILES.items()}
         chosen = {}
         for split, pairs in release_dataset(folder, staging).items():
-            subset = balanced_subset(store.column(pairs, "label"), self.subset_sizes[split], self.subset_seed,
-                                     self.n_classes, name=SPLIT_FILES[split])
+            subset = balanced_subset(
+                store.column(pairs, "label"),
+                self.subset_sizes[split],
+                self.subset_seed,
+                self.n_classes,
+                name=SPLIT_FILES[split],
+            )
             chosen[split] = store.select(pairs, subset)
-        tokenizer = build_tokenizer(self.level, max_length=self.max_length, min_freq=self.min_freq,
-                                    train_documents=_checked_documents(chosen["train"], origins["train"]))
+        tokenizer = build_tokenizer(
+            self.level,
+            max_length=self.max_length,
+            min_freq=self.min_freq,
+            train_documents=_checked_documents(chosen["train"], origins["train"]),
+        )
         ids = [token_feature(tokenizer.vocab_size)]
         columns: dict[str, store.Column] = {"first": ids, "second": ids, "label": "int8"}
-        splits = {split: store.map_batches(pairs, encode_pairs, columns, staging, f"{split}-tokens", self.num_proc,
-                                           tokenizer=tokenizer, origin=origins[split])
-                  for split, pairs in chosen.items()}
+        splits = {
+            split: store.map_batches(
+                pairs,
+                encode_pairs,
+                columns,
+                staging,
+                f"{split}-tokens",
+                self.num_proc,
+                tokenizer=tokenizer,
+                origin=origins[split],
+            )
+            for split, pairs in chosen.items()
+        }
         log.info("retrieval: %s tokenised (%s level, vocabulary %d)", folder, self.level, tokenizer.vocab_size)
         return splits, {"tokenizer": tokenizer_record(tokenizer)}
 
@@ -180,9 +199,14 @@ class RetrievalDataModule(ClassificationDataModule):
         self.vocab_size = tokenizer_from_record(extra["tokenizer"], self.max_length).vocab_size
 
     def _open(self, stored: store.Stored) -> None:
-        self.splits = {split: PairRows(Ragged.from_arrow(table.column("first")),
-                                       Ragged.from_arrow(table.column("second")), labels(table.column("label")))
-                       for split, table in stored.tables.items()}
+        self.splits = {
+            split: PairRows(
+                Ragged.from_arrow(table.column("first")),
+                Ragged.from_arrow(table.column("second")),
+                labels(table.column("label")),
+            )
+            for split, table in stored.tables.items()
+        }
 
     def collate(self) -> Callable[[Any], dict[str, torch.Tensor]]:
         return collate_pairs

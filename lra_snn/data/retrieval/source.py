@@ -25,8 +25,7 @@ SPLIT_FILES = {"train": "new_aan_pairs.train.tsv", "val": "new_aan_pairs.eval.ts
 TSV_FOLDER = "tsv_data"
 COLUMNS = ("label", "id1", "id2", "text1", "text2")
 MAKE_TARGET = "make data-retrieval"
-ROW_COLUMNS: dict[str, store.Column] = {"label": "int8", "first": "binary", "second": "binary",
-                                        "line": "int32"}
+ROW_COLUMNS: dict[str, store.Column] = {"label": "int8", "first": "binary", "second": "binary", "line": "int32"}
 
 
 def locate_release(release_dir: str | Path) -> Path:
@@ -58,11 +57,18 @@ def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
         for line_number, raw in enumerate(handle, start=1):
             fields = _strip_line_end(raw).split(b"\t")
             if len(fields) != len(COLUMNS):
-                raise DataFormatError(path, line_number, f"expected {len(COLUMNS)} tab-separated columns "
-                                      f"({', '.join(COLUMNS)}), found {len(fields)}")
+                raise DataFormatError(
+                    path,
+                    line_number,
+                    f"expected {len(COLUMNS)} tab-separated columns ({', '.join(COLUMNS)}), found {len(fields)}",
+                )
             rows += 1
-            yield {"label": _parse_label(path, line_number, fields[0]), "first": fields[3], "second": fields[4],
-                   "line": line_number}
+            yield {
+                "label": _parse_label(path, line_number, fields[0]),
+                "first": fields[3],
+                "second": fields[4],
+                "line": line_number,
+            }
     if not rows:
         raise DataFormatError(path, 1, "the file holds no pairs; the copy of the release is incomplete")
 
@@ -93,8 +99,10 @@ def _yield_file(path: str) -> Iterator[dict[str, Any]]:
 
 def release_dataset(folder: Path, staging: Path) -> dict[str, Dataset]:
     """The three TSVs in ``folder`` as one ``datasets.Dataset`` per split."""
-    return {split: store.from_generator(_yield_file, ROW_COLUMNS, staging, f"aan-{split}", path=str(folder / name))
-            for split, name in SPLIT_FILES.items()}
+    return {
+        split: store.from_generator(_yield_file, ROW_COLUMNS, staging, f"aan-{split}", path=str(folder / name))
+        for split, name in SPLIT_FILES.items()
+    }
 
 
 def is_aan_member(name: str) -> bool:

@@ -129,8 +129,9 @@ class TextDataModule(ClassificationDataModule):
         if val_split not in VAL_SPLITS:
             raise ValueError(f"val_split must be one of {VAL_SPLITS}, got {val_split!r}")
         if val_split == "test" and n_val is not None:
-            raise ValueError("n_val applies to val_split='train' only; with val_split='test' validation is the "
-                             "test split")
+            raise ValueError(
+                "n_val applies to val_split='train' only; with val_split='test' validation is the test split"
+            )
         check_max_length(max_length)
         self._set_loading(data_dir, batch_size, eval_batch_size, num_workers, num_proc)
         self.source = source
@@ -193,12 +194,26 @@ class TextDataModule(ClassificationDataModule):
         path = self.source_path()
         raw = release_dataset(path, staging) if self.source == "release" else hub_dataset(path, staging)
         chosen = self._select(raw)
-        tokenizer = build_tokenizer(self.level, max_length=self.max_length, min_freq=self.min_freq,
-                                    train_documents=_checked_documents(chosen["train"], str(path)))
+        tokenizer = build_tokenizer(
+            self.level,
+            max_length=self.max_length,
+            min_freq=self.min_freq,
+            train_documents=_checked_documents(chosen["train"], str(path)),
+        )
         columns: dict[str, store.Column] = {"ids": [token_feature(tokenizer.vocab_size)], "label": "int8"}
-        splits = {split: store.map_batches(reviews, encode_reviews, columns, staging, f"{split}-tokens", self.num_proc,
-                                           tokenizer=tokenizer, origin=str(path))
-                  for split, reviews in chosen.items()}
+        splits = {
+            split: store.map_batches(
+                reviews,
+                encode_reviews,
+                columns,
+                staging,
+                f"{split}-tokens",
+                self.num_proc,
+                tokenizer=tokenizer,
+                origin=str(path),
+            )
+            for split, reviews in chosen.items()
+        }
         return splits, {"tokenizer": tokenizer_record(tokenizer)}
 
     def _select(self, raw: dict[str, Dataset]) -> dict[str, Dataset]:
@@ -211,8 +226,13 @@ class TextDataModule(ClassificationDataModule):
             chosen = {"train": (train, np.arange(len(train))), "test": (test, np.arange(len(test)))}
         result = {}
         for split, (reviews, indices) in chosen.items():
-            subset = balanced_subset(store.column(reviews, "label")[indices], self.subset_sizes[split],
-                                     self.subset_seed, self.n_classes, name=f"the {split} split")
+            subset = balanced_subset(
+                store.column(reviews, "label")[indices],
+                self.subset_sizes[split],
+                self.subset_seed,
+                self.n_classes,
+                name=f"the {split} split",
+            )
             result[split] = store.select(reviews, indices[subset])
         return result
 
@@ -220,8 +240,10 @@ class TextDataModule(ClassificationDataModule):
         self.vocab_size = tokenizer_from_record(extra["tokenizer"], self.max_length).vocab_size
 
     def _open(self, stored: store.Stored) -> None:
-        self.splits = {split: TokenRows(Ragged.from_arrow(table.column("ids")), labels(table.column("label")))
-                       for split, table in stored.tables.items()}
+        self.splits = {
+            split: TokenRows(Ragged.from_arrow(table.column("ids")), labels(table.column("label")))
+            for split, table in stored.tables.items()
+        }
         self.splits.setdefault("val", self.splits["test"])  # val_split="test": validation is the test split
 
     def collate(self) -> Callable[[Any], dict[str, torch.Tensor]]:

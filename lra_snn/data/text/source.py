@@ -68,8 +68,13 @@ def _review_rows(source: str) -> Iterator[dict[str, Any]]:
         match = REVIEW_NAME.fullmatch(name)
         assert match is not None  # selected by the pattern
         split, sentiment, review_id, _rating = match.groups()
-        yield {"text": data, "label": SENTIMENT_LABELS[sentiment], "name": name,
-               "split": IMDB_SPLITS.index(split), "id": int(review_id)}
+        yield {
+            "text": data,
+            "label": SENTIMENT_LABELS[sentiment],
+            "name": name,
+            "split": IMDB_SPLITS.index(split),
+            "id": int(review_id),
+        }
 
 
 def release_dataset(source: Path, staging: Path) -> dict[str, Dataset]:
@@ -80,8 +85,9 @@ def release_dataset(source: Path, staging: Path) -> dict[str, Dataset]:
     for code, split in enumerate(IMDB_SPLITS):
         members = np.flatnonzero(splits == code)
         if not len(members):
-            raise DataNotFoundError(source, MAKE_TARGET,
-                                    detail=f"it holds no review aclImdb/{split}/{{pos,neg}}/<id>_<rating>.txt")
+            raise DataNotFoundError(
+                source, MAKE_TARGET, detail=f"it holds no review aclImdb/{split}/{{pos,neg}}/<id>_<rating>.txt"
+            )
         ordered = members[np.lexsort((ids[members], labels[members]))]
         result[split] = store.select(reviews, ordered).remove_columns(["split", "id"])
     return result
@@ -92,8 +98,11 @@ def _hub_rows(batch: dict[str, list], indices: list[int], *, split: str, origin:
         if label not in (0, 1):
             problem = f"label {label!r} of {split} row {index} is not 0 (neg) or 1 (pos)"
             raise DataFormatError(origin, index + 1, problem)
-    return {"text": [text.encode("utf-8") for text in batch["text"]], "label": batch["label"],
-            "name": [f"{split}/{index}" for index in indices]}
+    return {
+        "text": [text.encode("utf-8") for text in batch["text"]],
+        "label": batch["label"],
+        "name": [f"{split}/{index}" for index in indices],
+    }
 
 
 def hub_dataset(snapshot: Path, staging: Path) -> dict[str, Dataset]:
@@ -104,8 +113,19 @@ def hub_dataset(snapshot: Path, staging: Path) -> dict[str, Dataset]:
     result = {}
     for split in IMDB_SPLITS:
         if split not in loaded or not {"text", "label"} <= set(loaded[split].column_names):
-            raise DataNotFoundError(snapshot, f'{MAKE_TARGET} ARGS="data.source=hub"',
-                                    detail=f"the snapshot lacks a {split} split with text and label columns")
-        result[split] = store.map_batches(loaded[split], _hub_rows, COLUMNS, staging, f"hub-{split}",
-                                          with_indices=True, split=split, origin=str(snapshot / split))
+            raise DataNotFoundError(
+                snapshot,
+                f'{MAKE_TARGET} ARGS="data.source=hub"',
+                detail=f"the snapshot lacks a {split} split with text and label columns",
+            )
+        result[split] = store.map_batches(
+            loaded[split],
+            _hub_rows,
+            COLUMNS,
+            staging,
+            f"hub-{split}",
+            with_indices=True,
+            split=split,
+            origin=str(snapshot / split),
+        )
     return result

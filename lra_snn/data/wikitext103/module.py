@@ -213,21 +213,24 @@ class StreamWindows(IterableDataset):
     loader workers take every ``num_workers``-th window, which the loader interleaves back in order.
     """
 
-    def __init__(self, stream: Stream, rows: int, max_length: int, context_id: int,
-                 rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, stream: Stream, rows: int, max_length: int, context_id: int, rank: int = 0, world_size: int = 1
+    ) -> None:
         if max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {max_length}")
         if rows % world_size:
-            raise ValueError(f"global_batch={rows} rows cannot be shared by {world_size} devices; "
-                             f"make it a multiple of the device count")
+            raise ValueError(
+                f"global_batch={rows} rows cannot be shared by {world_size} devices; "
+                f"make it a multiple of the device count"
+            )
         starts, lengths = row_bounds(len(stream), rows)
         share = rows // world_size
         self.stream = stream
         self.max_length = max_length
         self.context_id = context_id
         self.n_windows = math.ceil(int(lengths.max()) / max_length)
-        self.row_starts = starts[rank * share:(rank + 1) * share]
-        self.row_lengths = lengths[rank * share:(rank + 1) * share]
+        self.row_starts = starts[rank * share : (rank + 1) * share]
+        self.row_lengths = lengths[rank * share : (rank + 1) * share]
 
     def __len__(self) -> int:
         return self.n_windows
@@ -294,9 +297,13 @@ class WikiTextDataModule(CachedDataModule):
         super().__init__()
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-        for name, value in (("max_length", max_length), ("global_batch", global_batch),
-                            ("eval_global_batch", eval_global_batch), ("max_train_tokens", max_train_tokens),
-                            ("max_eval_tokens", max_eval_tokens)):
+        for name, value in (
+            ("max_length", max_length),
+            ("global_batch", global_batch),
+            ("eval_global_batch", eval_global_batch),
+            ("max_train_tokens", max_train_tokens),
+            ("max_eval_tokens", max_eval_tokens),
+        ):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         self._set_storage(data_dir, num_workers, num_proc)
@@ -329,9 +336,13 @@ class WikiTextDataModule(CachedDataModule):
             snapshot = saved_hub(self.hub_snapshot(), self.hub_path, self.hub_config, MAKE_TARGET)
             return {"format": CACHE_FORMAT, "source": {"kind": "hub", "sha256": self.digest(snapshot)}}
         folder = self.source_folder()
-        return {"format": CACHE_FORMAT,
-                "source": {"kind": "release", "files": {split: self.digest(folder / name)
-                                                        for split, name in self.files.items()}}}
+        return {
+            "format": CACHE_FORMAT,
+            "source": {
+                "kind": "release",
+                "files": {split: self.digest(folder / name) for split, name in self.files.items()},
+            },
+        }
 
     @property
     def vocab_size(self) -> int:
@@ -361,12 +372,20 @@ class WikiTextDataModule(CachedDataModule):
             lines = release_dataset(self.source_folder(), self.files, staging)
         vocabulary = Vocabulary.from_counts(count_tokens(lines["train"]))
         vocabulary.save(staging / VOCAB_FILE)
-        stats: dict[str, Any] = {"vocab_size": len(vocabulary), "eos_id": vocabulary.eos_id, "tokens": {},
-                                 "unseen": {}}
+        stats: dict[str, Any] = {"vocab_size": len(vocabulary), "eos_id": vocabulary.eos_id, "tokens": {}, "unseen": {}}
         splits = {}
         for split in SPLITS:
-            encoded = store.map_batches(lines[split], encode_lines, COLUMNS, staging, f"{split}-ids", self.num_proc,
-                                        index=vocabulary.index, unk_id=vocabulary.unk_id, eos_id=vocabulary.eos_id)
+            encoded = store.map_batches(
+                lines[split],
+                encode_lines,
+                COLUMNS,
+                staging,
+                f"{split}-ids",
+                self.num_proc,
+                index=vocabulary.index,
+                unk_id=vocabulary.unk_id,
+                eos_id=vocabulary.eos_id,
+            )
             stats["tokens"][split] = int(np.sum(Ragged.from_arrow(encoded.data.column("ids")).lengths()))
             stats["unseen"][split] = int(np.sum(store.column(encoded, "unseen")))
             splits[split] = encoded.remove_columns(["unseen"])
@@ -398,8 +417,12 @@ class WikiTextDataModule(CachedDataModule):
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         rows = self.global_batch if training else self.eval_global_batch
-        return DataLoader(self.windows(split, rows, rank, world_size), batch_size=None,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.windows(split, rows, rank, world_size),
+            batch_size=None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     # ------------------------------------------------------------------ what the model and the records need
 
@@ -427,5 +450,7 @@ class WikiTextDataModule(CachedDataModule):
 
     def summary_metrics(self) -> dict[str, float]:
         """Data facts recorded beside a run's metrics: scored test tokens and test tokens unseen in train."""
-        return {"test/tokens": float(self.token_counts()["test"]),
-                "test/unseen_tokens": float(self.unseen_counts()["test"])}
+        return {
+            "test/tokens": float(self.token_counts()["test"]),
+            "test/unseen_tokens": float(self.unseen_counts()["test"]),
+        }

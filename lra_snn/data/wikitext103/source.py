@@ -37,7 +37,8 @@ def locate_source(source_dir: str | Path, files: dict[str, str]) -> Path:
             return folder
     absent = [name for name in files.values() if not (root / name).is_file()]
     raise DataNotFoundError(
-        root / absent[0], MAKE_TARGET,
+        root / absent[0],
+        MAKE_TARGET,
         detail=f"looked for {', '.join(files.values())} in " + " and ".join(str(c) for c in candidates),
     )
 
@@ -72,8 +73,11 @@ def release_dataset(folder: Path, files: dict[str, str], staging: Path) -> dict[
         if path.stat().st_size == 0:
             raise DataFormatError(path, 1, "the file holds no lines")
     try:
-        loaded = load_dataset("text", data_files={split: str(path) for split, path in paths.items()},
-                              cache_dir=str(store.scratch(staging)))
+        loaded = load_dataset(
+            "text",
+            data_files={split: str(path) for split, path in paths.items()},
+            cache_dir=str(store.scratch(staging)),
+        )
     except Exception as error:  # datasets wraps what the reader raised
         if not _caused_by_decoding(error):
             raise
@@ -93,7 +97,10 @@ def hub_dataset(snapshot: Path) -> dict[str, Dataset]:
     result = {}
     for split, hub_split in HUB_SPLITS.items():
         if hub_split not in loaded or "text" not in loaded[hub_split].column_names:
-            raise DataNotFoundError(snapshot, f'{MAKE_TARGET} ARGS="data.source=hub"',
-                                    detail=f"the snapshot lacks a {hub_split} split with a text column")
+            raise DataNotFoundError(
+                snapshot,
+                f'{MAKE_TARGET} ARGS="data.source=hub"',
+                detail=f"the snapshot lacks a {hub_split} split with a text column",
+            )
         result[split] = loaded[hub_split].select_columns(["text"])
     return result

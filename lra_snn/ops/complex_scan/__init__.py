@@ -43,5 +43,6 @@ def complex_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, backend: str | 
     views = [] if problem is not None else [view_as_real(t) for t in [a, b] + ([h0] if h0 is not None else [])]
     if dispatch.select_backend("complex_scan", views, backend, problem) == "triton":
         from lra_snn.ops.complex_scan.triton import complex_scan_triton
+
         return complex_scan_triton(a, b, h0)
     return complex_scan_torch(a, b, h0)

@@ -22,14 +22,28 @@ from lra_snn.ops.triton_common import chunk_at, kernel_dtype, last_row, launch, 
 @triton.jit
 def combine_complex_affine(ar_l, ai_l, br_l, bi_l, ar_r, ai_r, br_r, bi_r):
     """Compose two complex steps ``z -> a z + b`` (left first)."""
-    return (ar_l * ar_r - ai_l * ai_r, ar_l * ai_r + ai_l * ar_r,
-            ar_r * br_l - ai_r * bi_l + br_r, ar_r * bi_l + ai_r * br_l + bi_r)
+    return (
+        ar_l * ar_r - ai_l * ai_r,
+        ar_l * ai_r + ai_l * ar_r,
+        ar_r * br_l - ai_r * bi_l + br_r,
+        ar_r * bi_l + ai_r * br_l + bi_r,
+    )
 
 
 @triton.jit
-def complex_scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
-                                A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
-                                CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def complex_scan_forward_kernel(
+    a_ptr,
+    b_ptr,
+    h0_ptr,
+    h_ptr,
+    length,
+    channels,
+    A_PER_STEP: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
     carry_r = tl.zeros([BLOCK_D], dtype=COMPUTE)
@@ -60,9 +74,22 @@ def complex_scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
 
 
 @triton.jit
-def complex_scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, dh0_ptr, length, channels,
-                                 A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
-                                 CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def complex_scan_backward_kernel(
+    a_ptr,
+    h_ptr,
+    h0_ptr,
+    dy_ptr,
+    db_ptr,
+    da_ptr,
+    dh0_ptr,
+    length,
+    channels,
+    A_PER_STEP: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
     carry_r = tl.zeros([BLOCK_D], dtype=COMPUTE)
@@ -140,9 +167,17 @@ class TritonComplexScan(torch.autograd.Function):
         real = _real_view(b)
         grid, meta = launch("scan", batch, channels)
         complex_scan_forward_kernel[grid](
-            _real_view(a), real, _real_view(h0) if h0 is not None else real, _real_view(h), length, channels,
-            A_PER_STEP=a.dim() == 3, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(real.dtype),
-            **meta)
+            _real_view(a),
+            real,
+            _real_view(h0) if h0 is not None else real,
+            _real_view(h),
+            length,
+            channels,
+            A_PER_STEP=a.dim() == 3,
+            HAS_H0=h0 is not None,
+            COMPUTE=kernel_dtype(real.dtype),
+            **meta,
+        )
         ctx.save_for_backward(a, h, h0)
         return h
 
@@ -158,10 +193,20 @@ class TritonComplexScan(torch.autograd.Function):
         dh0 = dispatch.allocate((batch, channels), h) if h0 is not None else None
         real_h = _real_view(h)
         complex_scan_backward_kernel[grid](
-            _real_view(a), real_h, _real_view(h0) if h0 is not None else real_h, _real_view(dy),
-            _real_view(db), _real_view(da), _real_view(dh0) if dh0 is not None else real_h, length, channels,
-            A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(real_h.dtype),
-            **meta)
+            _real_view(a),
+            real_h,
+            _real_view(h0) if h0 is not None else real_h,
+            _real_view(dy),
+            _real_view(db),
+            _real_view(da),
+            _real_view(dh0) if dh0 is not None else real_h,
+            length,
+            channels,
+            A_PER_STEP=per_step,
+            HAS_H0=h0 is not None,
+            COMPUTE=kernel_dtype(real_h.dtype),
+            **meta,
+        )
         return (da if per_step else da.sum(0)), db, dh0
 
 

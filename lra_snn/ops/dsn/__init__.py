@@ -25,9 +25,11 @@ def dsn(logits: Tensor, x: Tensor, tau: float, n_levels: int, binary: bool, back
     or "triton" (``lra_snn.ops.dispatch``).
     """
     if x.dim() != 3 or logits.shape != x.shape:
-        raise ValueError(f"dsn takes logits and x of one shape (B, L, D), got {tuple(logits.shape)} and "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"dsn takes logits and x of one shape (B, L, D), got {tuple(logits.shape)} and {tuple(x.shape)}"
+        )
     if dispatch.select_backend("dsn", [logits, x], backend) == "triton":
         from lra_snn.ops.dsn.triton import dsn_triton
+
         return dsn_triton(logits, x, tau, n_levels, binary)
     return dsn_torch(logits, x, tau, n_levels, binary)

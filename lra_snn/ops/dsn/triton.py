@@ -35,8 +35,19 @@ def one_minus_exp(log_alpha):
 
 
 @triton.jit
-def dsn_forward_kernel(logit_ptr, x_ptr, h_ptr, spikes_ptr, scalars_ptr, length, channels,
-                       BINARY: tl.constexpr, COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def dsn_forward_kernel(
+    logit_ptr,
+    x_ptr,
+    h_ptr,
+    spikes_ptr,
+    scalars_ptr,
+    length,
+    channels,
+    BINARY: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     inv_tau = tl.load(scalars_ptr)
     n_levels = tl.load(scalars_ptr + 1)
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
@@ -55,8 +66,21 @@ def dsn_forward_kernel(logit_ptr, x_ptr, h_ptr, spikes_ptr, scalars_ptr, length,
 
 
 @triton.jit
-def dsn_backward_kernel(logit_ptr, x_ptr, h_ptr, dspikes_ptr, dlogit_ptr, dx_ptr, scalars_ptr, length, channels,
-                        BINARY: tl.constexpr, COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def dsn_backward_kernel(
+    logit_ptr,
+    x_ptr,
+    h_ptr,
+    dspikes_ptr,
+    dlogit_ptr,
+    dx_ptr,
+    scalars_ptr,
+    length,
+    channels,
+    BINARY: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     inv_tau = tl.load(scalars_ptr)
     n_levels = tl.load(scalars_ptr + 1)
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
@@ -94,8 +118,17 @@ class FusedDSN(torch.autograd.Function):
         spikes = dispatch.allocate(x.shape, x)
         grid, meta = launch("scan", batch, channels)
         dsn_forward_kernel[grid](
-            logits, x, h, spikes, kernel_scalars([1.0 / tau, n_levels], x), length, channels,
-            BINARY=binary, COMPUTE=kernel_dtype(x.dtype), **meta)
+            logits,
+            x,
+            h,
+            spikes,
+            kernel_scalars([1.0 / tau, n_levels], x),
+            length,
+            channels,
+            BINARY=binary,
+            COMPUTE=kernel_dtype(x.dtype),
+            **meta,
+        )
         ctx.save_for_backward(logits, x, h)
         ctx.settings = (1.0 / tau, float(n_levels), binary)
         return spikes
@@ -110,8 +143,19 @@ class FusedDSN(torch.autograd.Function):
         dx = dispatch.allocate(x.shape, x)
         grid, meta = launch("scan", batch, channels)
         dsn_backward_kernel[grid](
-            logits, x, h, dspikes.contiguous(), dlogits, dx, kernel_scalars([inv_tau, n_levels], x), length, channels,
-            BINARY=binary, COMPUTE=kernel_dtype(x.dtype), **meta)
+            logits,
+            x,
+            h,
+            dspikes.contiguous(),
+            dlogits,
+            dx,
+            kernel_scalars([inv_tau, n_levels], x),
+            length,
+            channels,
+            BINARY=binary,
+            COMPUTE=kernel_dtype(x.dtype),
+            **meta,
+        )
         return dlogits, dx, None, None, None
 
 

@@ -28,5 +28,6 @@ def leaky_integrate(x: Tensor, decay: float, chunk: int = 32, backend: str | Non
         raise ValueError(f"decay must lie in [0, 1], got {decay}")
     if dispatch.select_backend("leaky_integrate", [x], backend) == "triton":
         from lra_snn.ops.leaky_integrate.triton import leaky_integrate_triton
+
         return leaky_integrate_triton(x, decay)
     return leaky_integrate_torch(x, decay, chunk)

@@ -23,7 +23,7 @@ def leaky_integrate_torch(x: Tensor, decay: float, chunk: int = 32) -> Tensor:
     lag = index.unsqueeze(1) - index.unsqueeze(0)
     powers = torch.tensor(decay, dtype=x.dtype, device=x.device) ** lag.clamp_min(0)
     within = torch.matmul(torch.where(lag >= 0, powers, torch.zeros_like(powers)), blocks)
-    decay_chunk = torch.full((channels,), decay ** size, dtype=x.dtype, device=x.device)
+    decay_chunk = torch.full((channels,), decay**size, dtype=x.dtype, device=x.device)
     ends = linear_scan_torch(decay_chunk, within[:, :, -1])
     carried = torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], 1)
     entry_decay = torch.tensor(decay, dtype=x.dtype, device=x.device) ** (index + 1).to(x.dtype)

@@ -20,8 +20,9 @@ from lra_snn.ops.surrogate import SURROGATES
 __all__ = ["lif"]
 
 
-def lif(x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_reset: bool = True,
-        backend: str | None = None) -> tuple[Tensor, Tensor]:
+def lif(
+    x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_reset: bool = True, backend: str | None = None
+) -> tuple[Tensor, Tensor]:
     """Spikes (B, L, D) and spike counts (B, D) of the soft-reset LIF driven by ``x`` (B, L, D).
 
     ``u_t = beta (u_{t-1} - V_th s_{t-1}) + x_t``, ``s_t = H(u_t - V_th)``, solved in parallel by the
@@ -40,5 +41,6 @@ def lif(x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_res
         raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
     if dispatch.select_backend("lif", [x], backend) == "triton":
         from lra_snn.ops.lif.triton import lif_triton
+
         return lif_triton(x, beta, v_th, surrogate, detach_reset)
     return lif_torch(x, beta, v_th, surrogate, detach_reset)

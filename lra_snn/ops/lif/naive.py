@@ -15,8 +15,9 @@ from torch import Tensor
 from lra_snn.ops.surrogate import spike
 
 
-def lif_naive(x: Tensor, beta: float, v_th: float, surrogate: str = "atan",
-              detach_reset: bool = True) -> tuple[Tensor, Tensor]:
+def lif_naive(
+    x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_reset: bool = True
+) -> tuple[Tensor, Tensor]:
     """Spikes (B, L, D) and spike counts (B, D, no gradient) of ``x`` (B, L, D), by a time loop."""
     potential = torch.zeros_like(x[:, 0])
     offset = torch.zeros_like(potential)

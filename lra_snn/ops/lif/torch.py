@@ -11,8 +11,9 @@ from lra_snn.ops.leaky_integrate.torch import leaky_integrate_torch
 from lra_snn.ops.threshold_scan.torch import threshold_scan_torch
 
 
-def lif_torch(x: Tensor, beta: float, v_th: float, surrogate: str = "atan",
-              detach_reset: bool = True) -> tuple[Tensor, Tensor]:
+def lif_torch(
+    x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_reset: bool = True
+) -> tuple[Tensor, Tensor]:
     """Spikes (B, L, D) and spike counts (B, D, no gradient) of ``x`` (B, L, D)."""
     excess = leaky_integrate_torch(x, beta) - v_th
     spikes, _ = threshold_scan_torch(excess, v_th, beta, surrogate, detach_reset)

@@ -26,8 +26,18 @@ from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, la
 
 
 @triton.jit
-def lif_forward_kernel(x_ptr, spikes_ptr, margin_ptr, count_ptr, scalars_ptr, length, channels,
-                       COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def lif_forward_kernel(
+    x_ptr,
+    spikes_ptr,
+    margin_ptr,
+    count_ptr,
+    scalars_ptr,
+    length,
+    channels,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     beta = tl.load(scalars_ptr)
     v_th = tl.load(scalars_ptr + 1)
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
@@ -50,8 +60,18 @@ def lif_forward_kernel(x_ptr, spikes_ptr, margin_ptr, count_ptr, scalars_ptr, le
 
 
 @triton.jit
-def lif_backward_kernel(margin_ptr, dspikes_ptr, dx_ptr, scalars_ptr, length, channels, SURROGATE: tl.constexpr,
-                        COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def lif_backward_kernel(
+    margin_ptr,
+    dspikes_ptr,
+    dx_ptr,
+    scalars_ptr,
+    length,
+    channels,
+    SURROGATE: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     beta = tl.load(scalars_ptr)
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
@@ -59,8 +79,9 @@ def lif_backward_kernel(margin_ptr, dspikes_ptr, dx_ptr, scalars_ptr, length, ch
         _, ok, offsets = chunk_at(start, rows, cols, col_ok, base, length, channels, True)  # reversed time
         margin = tl.load(margin_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
         dspikes = tl.load(dspikes_ptr + offsets, mask=ok, other=0.0).to(COMPUTE)
-        grad, carry = scan_chunk(tl.where(ok, beta, 1.0), surrogate_slope(margin, SURROGATE) * dspikes, carry, rows,
-                                 CHUNK)
+        grad, carry = scan_chunk(
+            tl.where(ok, beta, 1.0), surrogate_slope(margin, SURROGATE) * dspikes, carry, rows, CHUNK
+        )
         tl.store(dx_ptr + offsets, grad.to(dx_ptr.dtype.element_ty), mask=ok)
 
 
@@ -75,8 +96,17 @@ class FusedLIF(torch.autograd.Function):
         margin = dispatch.allocate(x.shape, x, dtype=dispatch.compute_dtype(x.dtype))
         count = dispatch.allocate((batch, channels), x, dtype=margin.dtype)
         grid, meta = launch("sequential", batch, channels)
-        lif_forward_kernel[grid](x, spikes, margin, count, kernel_scalars([beta, v_th], x), length, channels,
-                                 COMPUTE=kernel_dtype(x.dtype), **meta)
+        lif_forward_kernel[grid](
+            x,
+            spikes,
+            margin,
+            count,
+            kernel_scalars([beta, v_th], x),
+            length,
+            channels,
+            COMPUTE=kernel_dtype(x.dtype),
+            **meta,
+        )
         ctx.save_for_backward(margin)
         ctx.beta, ctx.surrogate, ctx.x_dtype = beta, surrogate, x.dtype
         ctx.mark_non_differentiable(count)
@@ -89,14 +119,23 @@ class FusedLIF(torch.autograd.Function):
         batch, length, channels = margin.shape
         dx = dispatch.allocate(margin.shape, margin, dtype=ctx.x_dtype)
         grid, meta = launch("scan", batch, channels)
-        lif_backward_kernel[grid](margin, dspikes.contiguous(), dx, kernel_scalars([ctx.beta], margin), length,
-                                  channels, SURROGATE=SURROGATE_CODES[ctx.surrogate],
-                                  COMPUTE=kernel_dtype(margin.dtype), **meta)
+        lif_backward_kernel[grid](
+            margin,
+            dspikes.contiguous(),
+            dx,
+            kernel_scalars([ctx.beta], margin),
+            length,
+            channels,
+            SURROGATE=SURROGATE_CODES[ctx.surrogate],
+            COMPUTE=kernel_dtype(margin.dtype),
+            **meta,
+        )
         return dx, None, None, None
 
 
-def lif_triton(x: Tensor, beta: float, v_th: float, surrogate: str = "atan",
-               detach_reset: bool = True) -> tuple[Tensor, Tensor]:
+def lif_triton(
+    x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_reset: bool = True
+) -> tuple[Tensor, Tensor]:
     """Spikes (B, L, D) and spike counts (B, D, no gradient) of ``x`` (B, L, D)."""
     if detach_reset:
         return FusedLIF.apply(x, float(beta), float(v_th), surrogate)

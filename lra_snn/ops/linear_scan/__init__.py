@@ -41,5 +41,6 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, backend: str | N
     tensors = [a, b] + ([h0] if h0 is not None else [])
     if dispatch.select_backend("linear_scan", tensors, backend, _kernel_problem(a, b, h0)) == "triton":
         from lra_snn.ops.linear_scan.triton import linear_scan_triton
+
         return linear_scan_triton(a, b, h0)
     return linear_scan_torch(a, b, h0)

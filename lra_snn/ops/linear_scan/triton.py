@@ -23,9 +23,19 @@ from lra_snn.ops.triton_common import chunk_at, kernel_dtype, launch, program_ti
 
 
 @triton.jit
-def scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
-                        A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
-                        CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def scan_forward_kernel(
+    a_ptr,
+    b_ptr,
+    h0_ptr,
+    h_ptr,
+    length,
+    channels,
+    A_PER_STEP: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
@@ -44,9 +54,22 @@ def scan_forward_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, length, channels,
 
 
 @triton.jit
-def scan_backward_kernel(a_ptr, h_ptr, h0_ptr, dy_ptr, db_ptr, da_ptr, dh0_ptr, length, channels,
-                         A_PER_STEP: tl.constexpr, HAS_H0: tl.constexpr, COMPUTE: tl.constexpr,
-                         CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def scan_backward_kernel(
+    a_ptr,
+    h_ptr,
+    h0_ptr,
+    dy_ptr,
+    db_ptr,
+    da_ptr,
+    dh0_ptr,
+    length,
+    channels,
+    A_PER_STEP: tl.constexpr,
+    HAS_H0: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     batch = tl.program_id(0)
     carry = tl.zeros([BLOCK_D], dtype=COMPUTE)
@@ -91,8 +114,17 @@ class TritonLinearScan(torch.autograd.Function):
         h = dispatch.allocate(b.shape, b)
         grid, meta = launch("scan", b.shape[0], b.shape[2])
         scan_forward_kernel[grid](
-            a, b, h0 if h0 is not None else b, h, b.shape[1], b.shape[2],
-            A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(b.dtype), **meta)
+            a,
+            b,
+            h0 if h0 is not None else b,
+            h,
+            b.shape[1],
+            b.shape[2],
+            A_PER_STEP=per_step,
+            HAS_H0=h0 is not None,
+            COMPUTE=kernel_dtype(b.dtype),
+            **meta,
+        )
         ctx.save_for_backward(a, h, h0)
         return h
 
@@ -108,8 +140,20 @@ class TritonLinearScan(torch.autograd.Function):
         dh0 = dispatch.allocate((batch, channels), h) if h0 is not None else None
         grid, meta = launch("scan", batch, channels)
         scan_backward_kernel[grid](
-            a, h, h0 if h0 is not None else h, dy, db, da, dh0 if dh0 is not None else h, h.shape[1], channels,
-            A_PER_STEP=per_step, HAS_H0=h0 is not None, COMPUTE=kernel_dtype(h.dtype), **meta)
+            a,
+            h,
+            h0 if h0 is not None else h,
+            dy,
+            db,
+            da,
+            dh0 if dh0 is not None else h,
+            h.shape[1],
+            channels,
+            A_PER_STEP=per_step,
+            HAS_H0=h0 is not None,
+            COMPUTE=kernel_dtype(h.dtype),
+            **meta,
+        )
         da = (da if per_step else da.sum(0)).to(a.dtype)
         return da, db, dh0
 

@@ -30,9 +30,12 @@ def prf_membrane(x: Tensor, log_delta: Tensor, theta: Tensor, tau: float, backen
     (``lra_snn.ops.dispatch``).
     """
     if x.dim() != 3 or log_delta.shape != (x.shape[2],) or theta.shape != (x.shape[2],):
-        raise ValueError(f"prf_membrane takes x (B, L, D) and log_delta, theta (D,), got {tuple(x.shape)}, "
-                         f"{tuple(log_delta.shape)} and {tuple(theta.shape)}")
+        raise ValueError(
+            f"prf_membrane takes x (B, L, D) and log_delta, theta (D,), got {tuple(x.shape)}, "
+            f"{tuple(log_delta.shape)} and {tuple(theta.shape)}"
+        )
     if dispatch.select_backend("prf_membrane", [x], backend, _kernel_problem(x)) == "triton":
         from lra_snn.ops.prf_membrane.triton import prf_membrane_triton
+
         return prf_membrane_triton(x, log_delta, theta, tau)
     return prf_membrane_torch(x, log_delta, theta, tau)

@@ -55,8 +55,9 @@ def causal_fft_conv(x: Tensor, kernel: Tensor) -> Tensor:
     differentiable in x and the kernel.
     """
     if x.dim() != 3 or kernel.shape != (x.shape[2], x.shape[1]):
-        raise ValueError(f"causal_fft_conv expects x (B, L, D) and kernel (D, L), got {tuple(x.shape)} "
-                         f"and {tuple(kernel.shape)}")
+        raise ValueError(
+            f"causal_fft_conv expects x (B, L, D) and kernel (D, L), got {tuple(x.shape)} and {tuple(kernel.shape)}"
+        )
     return _CausalFFTConv.apply(x, kernel)
 
 

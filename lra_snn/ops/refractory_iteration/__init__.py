@@ -23,8 +23,9 @@ def _kernel_problem(excess: Tensor, v_th: Tensor, rho: Tensor) -> str | None:
     return None
 
 
-def refractory_iteration(excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float,
-                         backend: str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def refractory_iteration(
+    excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float, backend: str | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Next iterate ``H(excess - V_th R - rho Q)``, reset trace ``R`` and refractory trace ``Q`` (B, L, D).
 
     From ``excess = u' - V_th`` and the iterate ``spikes`` (B, L, D): ``R_t = beta * sum_{i<t}
@@ -33,12 +34,15 @@ def refractory_iteration(excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tens
     None (Triton on CUDA when possible), "torch" or "triton" (``lra_snn.ops.dispatch``).
     """
     if excess.dim() != 3 or excess.shape[1] == 0 or spikes.shape != excess.shape:
-        raise ValueError(f"refractory_iteration takes excess and spikes of one shape (B, L >= 1, D), got "
-                         f"{tuple(excess.shape)} and {tuple(spikes.shape)}")
+        raise ValueError(
+            f"refractory_iteration takes excess and spikes of one shape (B, L >= 1, D), got "
+            f"{tuple(excess.shape)} and {tuple(spikes.shape)}"
+        )
     if not (0 <= beta <= 1 and 0 <= gamma <= 1):
         raise ValueError(f"beta and gamma must lie in [0, 1], got {beta} and {gamma}")
     problem = _kernel_problem(excess, v_th, rho)
     if dispatch.select_backend("refractory_iteration", [excess, spikes, v_th, rho], backend, problem) == "triton":
         from lra_snn.ops.refractory_iteration.triton import refractory_iteration_triton
+
         return refractory_iteration_triton(excess, spikes, v_th, rho, beta, gamma)
     return refractory_iteration_torch(excess, spikes, v_th, rho, beta, gamma)

@@ -12,14 +12,16 @@ import torch
 from torch import Tensor
 
 
-def refractory_margin(excess: Tensor, v_th: Tensor, rho: Tensor, reset_trace: Tensor,
-                      refractory_trace: Tensor) -> Tensor:
+def refractory_margin(
+    excess: Tensor, v_th: Tensor, rho: Tensor, reset_trace: Tensor, refractory_trace: Tensor
+) -> Tensor:
     """``u'_t - V_th - V_th * reset_trace_t - rho * refractory_trace_t``, with ``excess = u' - V_th``."""
     return excess - v_th * reset_trace - rho * refractory_trace
 
 
-def refractory_iteration_naive(excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float,
-                               gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+def refractory_iteration_naive(
+    excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """Next iterate, reset trace and refractory trace (B, L, D) from ``spikes`` (B, L, D)."""
     reset = torch.zeros_like(excess[:, 0])
     refractory = torch.zeros_like(reset)

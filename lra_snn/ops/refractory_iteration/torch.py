@@ -22,8 +22,9 @@ def spike_trace(spikes: Tensor, decay: float) -> Tensor:
 
 
 @torch.no_grad()
-def refractory_iteration_torch(excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float,
-                               gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+def refractory_iteration_torch(
+    excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """Next iterate, reset trace and refractory trace (B, L, D) from ``spikes`` (B, L, D)."""
     reset_trace = beta * spike_trace(spikes, beta)
     refractory_trace = spike_trace(spikes, gamma)

@@ -22,9 +22,21 @@ from lra_snn.ops.triton_common import chunk_at, kernel_dtype, kernel_scalars, la
 
 
 @triton.jit
-def refractory_iteration_kernel(excess_ptr, spikes_ptr, v_th_ptr, rho_ptr, update_ptr, reset_ptr, refractory_ptr,
-                                scalars_ptr, length, channels, COMPUTE: tl.constexpr, CHUNK: tl.constexpr,
-                                BLOCK_D: tl.constexpr):
+def refractory_iteration_kernel(
+    excess_ptr,
+    spikes_ptr,
+    v_th_ptr,
+    rho_ptr,
+    update_ptr,
+    reset_ptr,
+    refractory_ptr,
+    scalars_ptr,
+    length,
+    channels,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     beta = tl.load(scalars_ptr)
     gamma = tl.load(scalars_ptr + 1)
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
@@ -47,14 +59,26 @@ def refractory_iteration_kernel(excess_ptr, spikes_ptr, v_th_ptr, rho_ptr, updat
 
 
 @torch.no_grad()
-def refractory_iteration_triton(excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float,
-                                gamma: float) -> tuple[Tensor, Tensor, Tensor]:
+def refractory_iteration_triton(
+    excess: Tensor, spikes: Tensor, v_th: Tensor, rho: Tensor, beta: float, gamma: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """Next iterate, reset trace and refractory trace (B, L, D); ``v_th``, ``rho`` per channel (D,)."""
     excess, spikes = excess.contiguous(), spikes.contiguous()
     batch, length, channels = excess.shape
     update, reset, refractory = (dispatch.allocate(excess.shape, excess) for _ in range(3))
     grid, meta = launch("scan", batch, channels)
     refractory_iteration_kernel[grid](
-        excess, spikes, v_th.contiguous(), rho.contiguous(), update, reset, refractory,
-        kernel_scalars([beta, gamma], excess), length, channels, COMPUTE=kernel_dtype(excess.dtype), **meta)
+        excess,
+        spikes,
+        v_th.contiguous(),
+        rho.contiguous(),
+        update,
+        reset,
+        refractory,
+        kernel_scalars([beta, gamma], excess),
+        length,
+        channels,
+        COMPUTE=kernel_dtype(excess.dtype),
+        **meta,
+    )
     return update, reset, refractory

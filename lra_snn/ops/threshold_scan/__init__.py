@@ -18,8 +18,14 @@ from lra_snn.ops.threshold_scan.torch import threshold_scan_torch
 __all__ = ["threshold_scan"]
 
 
-def threshold_scan(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan",
-                   detach_reset: bool = True, backend: str | None = None) -> tuple[Tensor, Tensor]:
+def threshold_scan(
+    excess: Tensor,
+    v_th: float | Tensor,
+    decay: float | Tensor,
+    surrogate: str = "atan",
+    detach_reset: bool = True,
+    backend: str | None = None,
+) -> tuple[Tensor, Tensor]:
     """Spikes ``s`` and reset offsets ``b`` (B, L, D) of a soft-reset neuron from its excess ``u' - V_th``.
 
     ``b_1 = 0``, ``b_{t+1} = decay (b_t + V_th s_t)``, ``s_t = H(excess_t - b_t)``; ``v_th`` and
@@ -35,5 +41,6 @@ def threshold_scan(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, 
         raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
     if dispatch.select_backend("threshold_scan", [excess], backend) == "triton":
         from lra_snn.ops.threshold_scan.triton import threshold_scan_triton
+
         return threshold_scan_triton(excess, v_th, decay, surrogate, detach_reset)
     return threshold_scan_torch(excess, v_th, decay, surrogate, detach_reset)

@@ -15,8 +15,9 @@ from torch import Tensor
 from lra_snn.ops.surrogate import spike
 
 
-def threshold_scan_naive(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan",
-                         detach_reset: bool = True) -> tuple[Tensor, Tensor]:
+def threshold_scan_naive(
+    excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan", detach_reset: bool = True
+) -> tuple[Tensor, Tensor]:
     """Spikes and offsets (B, L, D) from ``excess`` (B, L, D); ``v_th``, ``decay`` scalars or per channel
     (D,). The offsets carry no gradient."""
     offset = torch.zeros_like(excess[:, 0])

@@ -36,8 +36,17 @@ def threshold_chunk(excess, offset, v_th, decay, rows, CHUNK: tl.constexpr):
 
 
 @triton.jit
-def threshold_scan_forward_kernel(excess_ptr, offset_ptr, v_th_ptr, decay_ptr, length, channels,
-                                  COMPUTE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_D: tl.constexpr):
+def threshold_scan_forward_kernel(
+    excess_ptr,
+    offset_ptr,
+    v_th_ptr,
+    decay_ptr,
+    length,
+    channels,
+    COMPUTE: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     cols, col_ok, rows, base = program_tile(length, channels, CHUNK, BLOCK_D)
     v_th = tl.load(v_th_ptr + cols, mask=col_ok, other=0.0).to(COMPUTE)
     decay = tl.load(decay_ptr + cols, mask=col_ok, other=0.0).to(COMPUTE)
@@ -56,13 +65,22 @@ def _offsets(excess: Tensor, v_th: Tensor, decay: Tensor) -> Tensor:
     batch, length, channels = excess.shape
     offset = dispatch.allocate(excess.shape, excess)
     grid, meta = launch("sequential", batch, channels)
-    threshold_scan_forward_kernel[grid](excess, offset, v_th.contiguous(), decay.contiguous(), length, channels,
-                                        COMPUTE=kernel_dtype(excess.dtype), **meta)
+    threshold_scan_forward_kernel[grid](
+        excess,
+        offset,
+        v_th.contiguous(),
+        decay.contiguous(),
+        length,
+        channels,
+        COMPUTE=kernel_dtype(excess.dtype),
+        **meta,
+    )
     return offset
 
 
-def threshold_scan_triton(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan",
-                          detach_reset: bool = True) -> tuple[Tensor, Tensor]:
+def threshold_scan_triton(
+    excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan", detach_reset: bool = True
+) -> tuple[Tensor, Tensor]:
     """Spikes and offsets (B, L, D) from ``excess`` (B, L, D); ``v_th``, ``decay`` scalars or per channel (D,)."""
     v_th, decay = per_channel(v_th, excess, "v_th"), per_channel(decay, excess, "decay")
     channels = excess.shape[2]
