@@ -25,27 +25,38 @@ _SLIDING_BLOCK = 32  # time steps per block of the sliding PSN's blocked Toeplit
 
 
 class _TimeMix(torch.autograd.Function):
-    """``H = W X + b`` over the time axis of (B, T, D) inputs (PSN paper, eq. for the hidden state
-    ``H = W X``, arXiv 2304.12760), without copying ``x`` or ``W``.
+    """``H = W X + b`` over the time axis of (B, T, D) inputs (PSN paper, the hidden state ``H = W X``
+    with X of shape (T, N), arXiv 2304.12760), as three single matrix products over N = B * D columns.
 
-    Forward: one batched product with ``W`` broadcast over the batch (stride 0, so ``W`` is not copied
-    B times as ``torch.matmul`` would) and the bias added in it. Backward: ``dX = W^T dH`` the same way,
-    ``dW = sum_b dH_b X_b^T`` as one matrix product contracting over (B, D) (a (B, T, T) batch of
-    products, which autograd of the broadcast would build, is never formed), ``db = sum dH``.
+    Forward: ``x`` is laid out time-major once, (T, B * D) (one copy, kept for the backward), and
+    ``H = b + W X`` is one product; the result is returned as a (B, T, D) view of that time-major
+    memory. Backward: the incoming gradient is read time-major (no copy when it has the output's
+    layout, as elementwise backwards give it), ``dW = dH X^T`` and ``dX = W^T dH`` are one product
+    each, ``db`` the row sums of ``dH``. On the CPU (one thread, B x D in {16 x 128, 32 x 256}, T in
+    {256, 1024, 4096}) this took 0.99-1.05x the time of SpikingJelly's PSN on time-major input for a
+    training step and 0.93-1.07x for a forward (the layout copy is a few % of the product at T = 256);
+    batched (B, T, D) products (``baddbmm``, with a (B, D)-contracting ``dW``) were up to 1.15x.
     """
 
     @staticmethod
     def forward(ctx, weight: Tensor, bias: Tensor, x: Tensor) -> Tensor:
-        ctx.save_for_backward(weight, x)
-        return torch.baddbmm(bias.view(1, -1, 1), weight.expand(x.shape[0], *weight.shape), x)
+        batch, length, channels = x.shape
+        columns = x.transpose(0, 1).reshape(length, batch * channels)
+        ctx.save_for_backward(weight, columns)
+        ctx.shape = x.shape
+        return torch.addmm(bias.unsqueeze(1), weight, columns).view(length, batch, channels).transpose(0, 1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        weight, x = ctx.saved_tensors
-        grad_weight = torch.einsum("btd,bjd->tj", grad, x) if ctx.needs_input_grad[0] else None
-        grad_bias = grad.sum((0, 2)) if ctx.needs_input_grad[1] else None
-        grad_x = torch.bmm(weight.t().expand(x.shape[0], *weight.shape), grad) if ctx.needs_input_grad[2] else None
+        weight, columns = ctx.saved_tensors
+        batch, length, channels = ctx.shape
+        grad_columns = grad.transpose(0, 1).reshape(length, batch * channels)
+        grad_weight = torch.mm(grad_columns, columns.t()) if ctx.needs_input_grad[0] else None
+        grad_bias = grad_columns.sum(1) if ctx.needs_input_grad[1] else None
+        grad_x = None
+        if ctx.needs_input_grad[2]:
+            grad_x = torch.mm(weight.t(), grad_columns).view(length, batch, channels).transpose(0, 1)
         return grad_weight, grad_bias, grad_x
 
 
