@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from lra_snn.cli.bench import device_name, spread, time_once
+from lra_snn.cli.bench import allocator_settings, device_name, spread, time_once
 
 __all__ = ["device_name", "environment", "interleaved", "ms", "spread", "time_once"]
 
@@ -40,6 +40,7 @@ def ms(timing: dict) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    """Device, library versions and threads, recorded with every benchmark file."""
+    """Device, library versions, threads and malloc settings, recorded with every benchmark file."""
     return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__,
-            "python": platform.python_version(), "threads": torch.get_num_threads()}
+            "python": platform.python_version(), "threads": torch.get_num_threads(),
+            "allocator": allocator_settings()}

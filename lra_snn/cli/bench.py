@@ -23,6 +23,7 @@ import datetime as dt
 import inspect
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -246,6 +247,11 @@ def measure(fn: Callable[[], None], config: BenchConfig, device: torch.device,
             return [], (f"skipped: too slow (one call took {elapsed:.2g} s; {calls} calls exceed "
                         f"--seq-budget-s={budget_s:g})")
     return [time_once(fn, device) for _ in range(config.repeats)], None
+
+
+def allocator_settings() -> dict[str, str]:
+    """The glibc malloc settings of this process (``MALLOC_*`` variables; docs/kernels.md, "Allocator")."""
+    return {key: value for key, value in sorted(os.environ.items()) if key.startswith("MALLOC_")}
 
 
 def environment(device: torch.device, config: BenchConfig) -> dict:
@@ -539,7 +545,8 @@ def write_results(records: list[dict], summary: dict, config: BenchConfig, env: 
             "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
             "max_seq_length": config.max_seq_length, "seq_lengths": config.seq_lengths,
             "seq_budget_s": config.seq_budget_s, "psn_k": config.psn_k, "psn_max_t": config.psn_max_t,
-            "triton": config.triton, "memory_limit_gib": memory_limit_bytes(config) / 2**30, **env}
+            "triton": config.triton, "memory_limit_gib": memory_limit_bytes(config) / 2**30,
+            "allocator": allocator_settings(), **env}
     path.write_text(json.dumps({"meta": meta, "records": records, "summary": summary}, indent=1))
     return path
 
