@@ -71,8 +71,15 @@ def neuron_pair(name: str, channels: int, length: int, dtype: torch.dtype) -> tu
     sj_neuron, _, surrogate = spikingjelly()
     if name == "lif":
         ours = build_neuron("lif", channels, tau=2.0, v_th=1.0, detach_reset=True, backend="torch")
-        theirs = sj_neuron.LIFNode(tau=2.0, decay_input=False, v_threshold=1.0, v_reset=None,
-                                   surrogate_function=surrogate.ATan(), detach_reset=True, step_mode="m")
+        theirs = sj_neuron.LIFNode(
+            tau=2.0,
+            decay_input=False,
+            v_threshold=1.0,
+            v_reset=None,
+            surrogate_function=surrogate.ATan(),
+            detach_reset=True,
+            step_mode="m",
+        )
     elif name == "psn":
         ours = build_neuron("psn", channels, T=length, max_T=length)
         theirs = sj_neuron.PSN(T=length)
@@ -111,8 +118,11 @@ def check_neuron(name: str, x: Tensor) -> dict:
     ours, theirs = neuron_pair(name, x.shape[2], x.shape[1], x.dtype)
     with torch.no_grad():
         mine, other = ours(x), run_theirs(theirs, x.transpose(0, 1).contiguous()).transpose(0, 1)
-    return {"float64_rows_equal": True, "float32_differing_fraction": float((mine != other).float().mean()),
-            "firing_rate": float(mine.float().mean())}
+    return {
+        "float64_rows_equal": True,
+        "float32_differing_fraction": float((mine != other).float().mean()),
+        "firing_rate": float(mine.float().mean()),
+    }
 
 
 def passes(module: nn.Module, run: Callable[[Tensor], Tensor], x: Tensor, grad: Tensor) -> dict[str, Callable]:
@@ -135,19 +145,27 @@ def timed_pair(calls: dict[str, Callable[[], None]], args: argparse.Namespace, d
     warm = sum(time_once(call, device) for call in calls.values())
     repeats = max(1, min(args.repeats, int(args.case_budget_s / max(warm, 1e-9))))
     timings = interleaved(calls, repeats, args.warmup - 1, device)
-    record = {"repeats": repeats, "ours": timings["ours"], "theirs": timings["theirs"],
-              "ratio": timings["ours"]["median_s"] / timings["theirs"]["median_s"]}
+    record = {
+        "repeats": repeats,
+        "ours": timings["ours"],
+        "theirs": timings["theirs"],
+        "ratio": timings["ours"]["median_s"] / timings["theirs"]["median_s"],
+    }
     if repeats < args.repeats:
-        record["note"] = (f"{repeats} repeats (one warm-up round took {warm:.3g} s; "
-                          f"--case-budget-s={args.case_budget_s:g})")
+        record["note"] = (
+            f"{repeats} repeats (one warm-up round took {warm:.3g} s; --case-budget-s={args.case_budget_s:g})"
+        )
     return record
 
 
-def memory_skip(builds: dict[str, Build], length: int, batch: int, channels: int, pass_name: str,
-                limit: float, device: torch.device) -> str | None:
+def memory_skip(
+    builds: dict[str, Build], length: int, batch: int, channels: int, pass_name: str, limit: float, device: torch.device
+) -> str | None:
     """Why a case is skipped for memory (the larger of the two estimates over the limit), or None."""
-    need = max(estimate_peak_bytes(build, length, batch, channels, torch.float32, pass_name, device)
-               for build in builds.values())
+    need = max(
+        estimate_peak_bytes(build, length, batch, channels, torch.float32, pass_name, device)
+        for build in builds.values()
+    )
     if need <= limit:
         return None
     return f"estimated peak {need / 2**30:.1f} GiB > limit {limit / 2**30:.1f} GiB"
@@ -203,14 +221,25 @@ def bench_s4d(args: argparse.Namespace, device: torch.device, limit: float) -> l
     for kind in ("layer", "block"):
         for batch, channels in args.shapes:
             for length in args.lengths:
-                base = {"section": "s4d", "name": f"s4d_{kind}", "batch": batch, "channels": channels,
-                        "length": length, "d_state": args.d_state}
+                base = {
+                    "section": "s4d",
+                    "name": f"s4d_{kind}",
+                    "batch": batch,
+                    "channels": channels,
+                    "length": length,
+                    "d_state": args.d_state,
+                }
                 need = 2 * peer_bytes(channels, args.d_state, length) + 8 * batch * length * channels * 4
                 if need > limit:
                     for pass_name in PASSES:
-                        records.append(base | {"pass": pass_name, "status": "skipped",
-                                               "reason": f"estimated peak {need / 2**30:.1f} GiB > limit "
-                                                         f"{limit / 2**30:.1f} GiB"})
+                        records.append(
+                            base
+                            | {
+                                "pass": pass_name,
+                                "status": "skipped",
+                                "reason": f"estimated peak {need / 2**30:.1f} GiB > limit {limit / 2**30:.1f} GiB",
+                            }
+                        )
                         print(row(records[-1]), file=sys.stderr, flush=True)
                     continue
                 torch.manual_seed(args.seed)
@@ -227,8 +256,9 @@ def bench_s4d(args: argparse.Namespace, device: torch.device, limit: float) -> l
                 mine, other = passes(ours, ours, x, grad), passes(theirs, theirs, x, grad)
                 for pass_name in PASSES:
                     calls = {"ours": mine[pass_name], "theirs": other[pass_name]}
-                    records.append(base | {"pass": pass_name, "check": check, "status": "ok"}
-                                   | timed_pair(calls, args, device))
+                    records.append(
+                        base | {"pass": pass_name, "check": check, "status": "ok"} | timed_pair(calls, args, device)
+                    )
                     print(row(records[-1]), file=sys.stderr, flush=True)
     return records
 
@@ -266,8 +296,11 @@ def training_steps(length: int, args: argparse.Namespace) -> dict[str, list[floa
     import lightning as L
 
     generator = torch.Generator().manual_seed(args.seed)
-    batch = {"inputs": torch.randint(1, 20, (32, length), generator=generator),
-             "lengths": torch.full((32,), length), "labels": torch.randint(0, 10, (32,), generator=generator)}
+    batch = {
+        "inputs": torch.randint(1, 20, (32, length), generator=generator),
+        "lengths": torch.full((32,), length),
+        "labels": torch.randint(0, 10, (32,), generator=generator),
+    }
     steps = args.train_steps
     lightning_task = mini_task(args.seed, 20, 10, 4 * steps * args.train_rounds)
     plain_task = copy.deepcopy(lightning_task)
@@ -278,9 +311,18 @@ def training_steps(length: int, args: argparse.Namespace) -> dict[str, list[floa
 
     def lightning_round() -> None:
         callback = callback_class()
-        trainer = L.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                            num_sanity_val_steps=0, callbacks=[callback])
+        trainer = L.Trainer(
+            max_steps=steps,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            callbacks=[callback],
+        )
         loader = torch.utils.data.DataLoader([batch] * steps, batch_size=None)
         trainer.fit(lightning_task, train_dataloaders=loader)
         times["lightning"] += callback.times[1:]
@@ -309,10 +351,18 @@ def bench_training(args: argparse.Namespace) -> list[dict]:
     records = []
     for length in args.train_lengths:
         times = training_steps(length, args)
-        record = {"section": "training", "name": "mini_step_lif_ssm", "batch": 32, "channels": 64,
-                  "length": length, "pass": "training_step", "status": "ok", "repeats": len(times["plain"]),
-                  "ours": {"times_s": times["lightning"]} | spread(times["lightning"]),
-                  "theirs": {"times_s": times["plain"]} | spread(times["plain"])}
+        record = {
+            "section": "training",
+            "name": "mini_step_lif_ssm",
+            "batch": 32,
+            "channels": 64,
+            "length": length,
+            "pass": "training_step",
+            "status": "ok",
+            "repeats": len(times["plain"]),
+            "ours": {"times_s": times["lightning"]} | spread(times["lightning"]),
+            "theirs": {"times_s": times["plain"]} | spread(times["plain"]),
+        }
         record["ratio"] = record["ours"]["median_s"] / record["theirs"]["median_s"]
         records.append(record)
         print(row(record), file=sys.stderr, flush=True)
@@ -335,17 +385,30 @@ def row(r: dict) -> str:
 
 
 def table(records: list[dict], env: dict) -> str:
-    lines = [f"Ours against peers on {env['device_name']} (torch threads: {env['threads']}), float32, "
-             f"interleaved repeats; ms as median [q1, q3]; ratio = ours / theirs (theirs: SpikingJelly "
-             f"{env.get('spikingjelly', '-')} for neurons, the minimal paper S4D for s4d_*, a plain PyTorch loop "
-             f"for the training step, where ours is Lightning's). Target for neurons: ratio <= {RATIO_TARGET}.", "",
-             "| case | B x D | L | pass | ours | theirs | ours/theirs | notes |",
-             "|---|---|---:|---|---:|---:|---:|---|"]
+    lines = [
+        f"Ours against peers on {env['device_name']} (torch threads: {env['threads']}), float32, "
+        f"interleaved repeats; ms as median [q1, q3]; ratio = ours / theirs (theirs: SpikingJelly "
+        f"{env.get('spikingjelly', '-')} for neurons, the minimal paper S4D for s4d_*, a plain PyTorch loop "
+        f"for the training step, where ours is Lightning's). Target for neurons: ratio <= {RATIO_TARGET}.",
+        "",
+        "| case | B x D | L | pass | ours | theirs | ours/theirs | notes |",
+        "|---|---|---:|---|---:|---:|---:|---|",
+    ]
     lines += [row(r) for r in records]
     behind = [r for r in records if r["status"] == "ok" and r["section"] != "training" and r["ratio"] > RATIO_TARGET]
-    lines += ["", f"Behind the target: {len(behind)} of {sum(r['status'] == 'ok' for r in records)} timed cases"
-                  + (": " + ", ".join(f"{r['name']} {r['batch']}x{r['channels']} L={r['length']} {r['pass']} "
-                                      f"({r['ratio']:.2f})" for r in behind) if behind else ".")]
+    lines += [
+        "",
+        f"Behind the target: {len(behind)} of {sum(r['status'] == 'ok' for r in records)} timed cases"
+        + (
+            ": "
+            + ", ".join(
+                f"{r['name']} {r['batch']}x{r['channels']} L={r['length']} {r['pass']} ({r['ratio']:.2f})"
+                for r in behind
+            )
+            if behind
+            else "."
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -359,22 +422,33 @@ def _ints(text: str) -> list[int]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="neurons,s4d,training",
-                        help="comma-separated: neurons, s4d, training")
+    parser.add_argument("--sections", default="neurons,s4d,training", help="comma-separated: neurons, s4d, training")
     parser.add_argument("--neurons", default=",".join(NEURONS), type=lambda s: s.split(","))
     parser.add_argument("--shapes", default="16x128,32x256", type=_shapes, help="B x D pairs")
     parser.add_argument("--lengths", default="256,1024,4096", type=_ints)
     parser.add_argument("--d-state", type=int, default=64, help="S4D state size N")
-    parser.add_argument("--train-lengths", default="100,1024", type=_ints,
-                        help="sequence lengths of the training-step batch (B = 32; the mini ListOps has L <= 100)")
+    parser.add_argument(
+        "--train-lengths",
+        default="100,1024",
+        type=_ints,
+        help="sequence lengths of the training-step batch (B = 32; the mini ListOps has L <= 100)",
+    )
     parser.add_argument("--train-steps", type=int, default=6, help="steps per round of each training loop")
     parser.add_argument("--train-rounds", type=int, default=4, help="alternating rounds of the two loops")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (at least 1)")
-    parser.add_argument("--case-budget-s", type=float, default=120.0,
-                        help="time for one case's repeats (both contenders); fewer repeats above it")
-    parser.add_argument("--memory-limit-gb", type=float, default=None,
-                        help=f"skip cases estimated above this (default: {AVAILABLE_FRACTION:.0%} of MemAvailable)")
+    parser.add_argument(
+        "--case-budget-s",
+        type=float,
+        default=120.0,
+        help="time for one case's repeats (both contenders); fewer repeats above it",
+    )
+    parser.add_argument(
+        "--memory-limit-gb",
+        type=float,
+        default=None,
+        help=f"skip cases estimated above this (default: {AVAILABLE_FRACTION:.0%} of MemAvailable)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
@@ -393,11 +467,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     available = available_bytes()
-    limit = (args.memory_limit_gb * 2**30 if args.memory_limit_gb is not None
-             else AVAILABLE_FRACTION * available if available is not None else float("inf"))
+    limit = (
+        args.memory_limit_gb * 2**30
+        if args.memory_limit_gb is not None
+        else AVAILABLE_FRACTION * available
+        if available is not None
+        else float("inf")
+    )
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    env = {"created": stamp, "command": ["python", "benchmarks/peers.py", *argv], **environment(device),
-           "memory_limit_gib": limit / 2**30, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed}
+    env = {
+        "created": stamp,
+        "command": ["python", "benchmarks/peers.py", *argv],
+        **environment(device),
+        "memory_limit_gib": limit / 2**30,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "seed": args.seed,
+    }
     records: list[dict] = []
     if "neurons" in args.sections:
         if spikingjelly() is None:

@@ -54,7 +54,7 @@ class PeerS4D(nn.Module):
         dtA = dt * A
         C = torch.view_as_complex(self.C) * (torch.exp(dtA) - 1) / A
         steps = torch.arange(length, device=dtA.device, dtype=dt.dtype)
-        vandermonde = torch.exp(dtA[..., None] * steps)                      # (H, N/2, L)
+        vandermonde = torch.exp(dtA[..., None] * steps)  # (H, N/2, L)
         return 2 * torch.einsum("hn,hnl->hl", C, vandermonde).real
 
     def forward(self, u: Tensor) -> Tensor:
@@ -98,6 +98,7 @@ def training_step(module: nn.Module, u: Tensor, grad: Tensor):
         module.zero_grad(set_to_none=True)
         x = u.detach().requires_grad_(True)
         module(x).backward(grad)
+
     return step
 
 
@@ -105,8 +106,10 @@ def bench_length(length: int, args: argparse.Namespace, device: torch.device) ->
     record = {"length": length}
     need = peer_bytes(args.d_model, args.d_state, length)
     if need > args.peer_limit_gb * 2**30:
-        return record | {"status": "skipped",
-                         "reason": f"peer needs ~{need / 2**30:.1f} GiB > {args.peer_limit_gb} GiB"}
+        return record | {
+            "status": "skipped",
+            "reason": f"peer needs ~{need / 2**30:.1f} GiB > {args.peer_limit_gb} GiB",
+        }
     torch.manual_seed(args.seed)
     layer = S4D(args.d_model, args.d_state).to(device)
     u = torch.randn(args.batch, length, args.d_model, device=device)
@@ -119,20 +122,26 @@ def bench_length(length: int, args: argparse.Namespace, device: torch.device) ->
 
 
 def table(records: list[dict], env: dict) -> str:
-    lines = [f"S4D forward + backward on {env['device_name']} (torch threads: {env['threads']}), "
-             f"B={env['batch']}, H={env['d_model']}, N={env['d_state']}, {env['repeats']} interleaved repeats; "
-             "ms as median [q1, q3]",
-             "",
-             "| L | ours | peer | ours/peer | rel. error float32 |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"S4D forward + backward on {env['device_name']} (torch threads: {env['threads']}), "
+        f"B={env['batch']}, H={env['d_model']}, N={env['d_state']}, {env['repeats']} interleaved repeats; "
+        "ms as median [q1, q3]",
+        "",
+        "| L | ours | peer | ours/peer | rel. error float32 |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for r in records:
         if r["status"] != "ok":
             lines.append(f"| {r['length']} | skipped | {r['reason']} | | |")
             continue
-        cell = {name: f"{r[name]['median_s'] * 1e3:.1f} [{r[name]['q1_s'] * 1e3:.1f}, {r[name]['q3_s'] * 1e3:.1f}]"
-                for name in ("ours", "peer")}
-        lines.append(f"| {r['length']} | {cell['ours']} | {cell['peer']} | {r['ratio_ours_over_peer']:.3f} "
-                     f"| {r['relative_error']['float32']:.1e} |")
+        cell = {
+            name: f"{r[name]['median_s'] * 1e3:.1f} [{r[name]['q1_s'] * 1e3:.1f}, {r[name]['q3_s'] * 1e3:.1f}]"
+            for name in ("ours", "peer")
+        }
+        lines.append(
+            f"| {r['length']} | {cell['ours']} | {cell['peer']} | {r['ratio_ours_over_peer']:.3f} "
+            f"| {r['relative_error']['float32']:.1e} |"
+        )
     return "\n".join(lines)
 
 
@@ -157,10 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    env = {"created": stamp, "command": ["python", "benchmarks/s4d_peer.py", *(sys.argv[1:] if argv is None else argv)],
-           **environment(device), "batch": args.batch,
-           "d_model": args.d_model, "d_state": args.d_state, "repeats": args.repeats, "warmup": args.warmup,
-           "dtype": "float32", "pass": "forward_backward", "peer_limit_gib": args.peer_limit_gb, "seed": args.seed}
+    env = {
+        "created": stamp,
+        "command": ["python", "benchmarks/s4d_peer.py", *(sys.argv[1:] if argv is None else argv)],
+        **environment(device),
+        "batch": args.batch,
+        "d_model": args.d_model,
+        "d_state": args.d_state,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "dtype": "float32",
+        "pass": "forward_backward",
+        "peer_limit_gib": args.peer_limit_gb,
+        "seed": args.seed,
+    }
     records = []
     for length in args.lengths:
         records.append(bench_length(length, args, device))

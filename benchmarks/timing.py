@@ -18,8 +18,9 @@ from lra_snn.cli.bench import allocator_settings, device_name, spread, time_once
 __all__ = ["device_name", "environment", "interleaved", "ms", "spread", "time_once"]
 
 
-def interleaved(calls: dict[str, Callable[[], None]], repeats: int, warmup: int,
-                device: torch.device) -> dict[str, dict]:
+def interleaved(
+    calls: dict[str, Callable[[], None]], repeats: int, warmup: int, device: torch.device
+) -> dict[str, dict]:
     """``{name: {"times_s": [...], median_s, q1_s, q3_s, min_s, max_s}}`` of every call, timed in
     ``repeats`` rounds after ``warmup`` untimed calls each; round r runs the calls in order when r is
     even and reversed when odd."""
@@ -41,6 +42,11 @@ def ms(timing: dict) -> str:
 
 def environment(device: torch.device) -> dict:
     """Device, library versions, threads and malloc settings, recorded with every benchmark file."""
-    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__,
-            "python": platform.python_version(), "threads": torch.get_num_threads(),
-            "allocator": allocator_settings()}
+    return {
+        "device": device.type,
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "allocator": allocator_settings(),
+    }

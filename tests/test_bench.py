@@ -11,8 +11,24 @@ import torch
 from lra_snn.cli import bench
 from lra_snn.neurons import NEURONS
 
-TINY = ["--lengths", "16,33", "--repeats", "2", "--warmup", "1", "--batch", "2", "--d-model", "4",
-        "--max-seq-length", "16", "--psn-max-t", "20", "--psn-k", "3"]
+TINY = [
+    "--lengths",
+    "16,33",
+    "--repeats",
+    "2",
+    "--warmup",
+    "1",
+    "--batch",
+    "2",
+    "--d-model",
+    "4",
+    "--max-seq-length",
+    "16",
+    "--psn-max-t",
+    "20",
+    "--psn-k",
+    "3",
+]
 ENV_FIELDS = ("device", "device_name", "torch", "python", "threads", "batch", "d_model", "dtype")
 
 
@@ -99,8 +115,11 @@ def test_slow_sequential_loops_are_skipped_with_a_reason(tmp_path, capsys):
     assert "--seq-budget-s=1e-09" in table and code == 0
     code, result, table = run(tmp_path / "chosen", capsys, *small, "--lengths", "7,16,33", "--seq-lengths", "7,33")
     by_key = bench.index_records(result["records"])
-    assert [by_key[("sliding_psn", "sequential", "forward", n)]["status"] for n in (7, 16, 33)] == \
-        ["ok", "skipped", "ok"]
+    assert [by_key[("sliding_psn", "sequential", "forward", n)]["status"] for n in (7, 16, 33)] == [
+        "ok",
+        "skipped",
+        "ok",
+    ]
     assert by_key[("sliding_psn", "sequential", "forward", 16)]["reason"] == "skipped: not in --seq-lengths=7,33"
     assert by_key[("sliding_psn", "parallel", "forward", 16)]["status"] == "ok"
 
@@ -139,7 +158,7 @@ def test_graph_bytes_counts_each_saved_storage_once():
     weight = torch.randn(8, 8, requires_grad=True)
 
     def forward() -> torch.Tensor:
-        y = x @ weight        # saves x and weight
+        y = x @ weight  # saves x and weight
         return (y * y).sum(0)  # saves y (twice: one storage)
 
     assert bench.graph_bytes(forward) == 4 * (x.numel() + weight.numel() + 4 * 8 + 8)
@@ -171,8 +190,12 @@ def test_the_limit_defaults_to_a_fraction_of_the_available_memory(monkeypatch):
 def test_growth_slope_is_fitted_over_the_long_lengths():
     config = bench.BenchConfig(neurons=["dsn"], lengths=[1024, 4096, 8192, 16384])
     times = {1024: 1.0, 4096: 3.0, 8192: 6.0, 16384: 12.0}  # linear from 4096 on
-    records = [{"neuron": "dsn", "implementation": i, "pass": p, "length": n, "status": "ok", "median_s": t}
-               for i in bench.IMPLEMENTATIONS for p in bench.PASSES for n, t in times.items()]
+    records = [
+        {"neuron": "dsn", "implementation": i, "pass": p, "length": n, "status": "ok", "median_s": t}
+        for i in bench.IMPLEMENTATIONS
+        for p in bench.PASSES
+        for n, t in times.items()
+    ]
     (entry,) = bench.growth_slopes(bench.index_records(records), config)
     assert entry["implementation"] == "parallel" and entry["lengths"] == [4096, 8192, 16384]
     assert entry["forward"] == pytest.approx(1.0) and entry["forward_backward"] == pytest.approx(1.0)
@@ -188,8 +211,26 @@ def test_peer_benchmark_runs_every_section_on_tiny_shapes(tmp_path, capsys, monk
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import peers
 
-    code = peers.main(["--shapes", "2x4", "--lengths", "9,33", "--d-state", "4", "--train-lengths", "8",
-                       "--train-steps", "3", "--train-rounds", "2", "--repeats", "2", "--out", str(tmp_path)])
+    code = peers.main(
+        [
+            "--shapes",
+            "2x4",
+            "--lengths",
+            "9,33",
+            "--d-state",
+            "4",
+            "--train-lengths",
+            "8",
+            "--train-steps",
+            "3",
+            "--train-rounds",
+            "2",
+            "--repeats",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     (path,) = tmp_path.glob("peers_*.json")
     records = json.loads(path.read_text())["records"]
     names = {r["name"] for r in records}
@@ -208,8 +249,22 @@ def test_peer_benchmark_skips_what_would_not_fit(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import peers
 
-    peers.main(["--sections", "neurons,s4d", "--neurons", "psn", "--shapes", "2x4", "--lengths", "9",
-                "--memory-limit-gb", "1e-6", "--out", str(tmp_path)])
+    peers.main(
+        [
+            "--sections",
+            "neurons,s4d",
+            "--neurons",
+            "psn",
+            "--shapes",
+            "2x4",
+            "--lengths",
+            "9",
+            "--memory-limit-gb",
+            "1e-6",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     records = json.loads(next(tmp_path.glob("peers_*.json")).read_text())["records"]
     assert records and all(r["status"] == "skipped" and "> limit" in r["reason"] for r in records)
     assert "skipped" in capsys.readouterr().out

@@ -116,8 +116,13 @@ def time_once(fn: Callable[[], None], device: torch.device) -> float:
 def spread(times: list[float]) -> dict:
     """Median, quartiles and range of a list of timings (seconds)."""
     q1, median, q3 = np.percentile(times, [25, 50, 75])
-    return {"median_s": float(median), "q1_s": float(q1), "q3_s": float(q3),
-            "min_s": float(min(times)), "max_s": float(max(times))}
+    return {
+        "median_s": float(median),
+        "q1_s": float(q1),
+        "q3_s": float(q3),
+        "min_s": float(min(times)),
+        "max_s": float(max(times)),
+    }
 
 
 def available_bytes() -> int | None:
@@ -169,9 +174,15 @@ def extrapolate(counts: dict[int, int], length: int) -> float:
     return float(np.polyval(coefficients, length))
 
 
-def estimate_peak_bytes(build: Callable[[int], tuple[Callable[[Tensor], Tensor], list[Tensor]]], length: int,
-                        batch: int, channels: int, dtype: torch.dtype, pass_name: str,
-                        device: torch.device) -> float:
+def estimate_peak_bytes(
+    build: Callable[[int], tuple[Callable[[Tensor], Tensor], list[Tensor]]],
+    length: int,
+    batch: int,
+    channels: int,
+    dtype: torch.dtype,
+    pass_name: str,
+    device: torch.device,
+) -> float:
     """Peak memory of one measurement at ``length``, estimated from small copies of it.
 
     ``build(L)`` returns the function timed (input -> output) and its parameters at length L. At each
@@ -231,21 +242,25 @@ def seq_skip_reason(length: int, config: BenchConfig, shorter: dict | None) -> s
     if shorter["status"] == "ok":
         per_call = shorter["median_s"] * length / shorter["length"]
         if per_call * (config.warmup + config.repeats) > config.seq_budget_s:
-            return (f"skipped: too slow (>= {per_call:.2g} s per call, scaled from L={shorter['length']}; "
-                    f"{config.warmup + config.repeats} calls exceed --seq-budget-s={config.seq_budget_s:g})")
+            return (
+                f"skipped: too slow (>= {per_call:.2g} s per call, scaled from L={shorter['length']}; "
+                f"{config.warmup + config.repeats} calls exceed --seq-budget-s={config.seq_budget_s:g})"
+            )
     return None
 
 
-def measure(fn: Callable[[], None], config: BenchConfig, device: torch.device,
-            budget_s: float | None) -> tuple[list[float], str | None]:
+def measure(
+    fn: Callable[[], None], config: BenchConfig, device: torch.device, budget_s: float | None
+) -> tuple[list[float], str | None]:
     """Warm up, then time ``repeats`` calls; give up (with a reason) when the warm-up shows the
     whole measurement would exceed ``budget_s``."""
     calls = config.warmup + config.repeats
     for _ in range(config.warmup):
         elapsed = time_once(fn, device)
         if budget_s is not None and elapsed * calls > budget_s:
-            return [], (f"skipped: too slow (one call took {elapsed:.2g} s; {calls} calls exceed "
-                        f"--seq-budget-s={budget_s:g})")
+            return [], (
+                f"skipped: too slow (one call took {elapsed:.2g} s; {calls} calls exceed --seq-budget-s={budget_s:g})"
+            )
     return [time_once(fn, device) for _ in range(config.repeats)], None
 
 
@@ -256,9 +271,16 @@ def allocator_settings() -> dict[str, str]:
 
 def environment(device: torch.device, config: BenchConfig) -> dict:
     """Fields shared by every record: device, library versions, shapes and dtype."""
-    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__,
-            "python": platform.python_version(), "threads": torch.get_num_threads(),
-            "batch": config.batch, "d_model": config.d_model, "dtype": config.dtype}
+    return {
+        "device": device.type,
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "batch": config.batch,
+        "d_model": config.d_model,
+        "dtype": config.dtype,
+    }
 
 
 def memory_skip_reason(estimate: Callable[[], float], limit: float) -> tuple[str | None, float | None]:
@@ -268,13 +290,24 @@ def memory_skip_reason(estimate: Callable[[], float], limit: float) -> tuple[str
     need = estimate()
     if need <= limit:
         return None, need
-    return (f"skipped: would not fit in memory (estimated peak {need / 2**30:.1f} GiB > limit "
-            f"{limit / 2**30:.1f} GiB; --memory-limit-gb sets the limit)"), need
+    return (
+        f"skipped: would not fit in memory (estimated peak {need / 2**30:.1f} GiB > limit "
+        f"{limit / 2**30:.1f} GiB; --memory-limit-gb sets the limit)"
+    ), need
 
 
-def bench_one(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad: torch.Tensor,
-              config: BenchConfig, device: torch.device, shorter: dict | None,
-              estimate: Callable[[], float], limit: float) -> dict:
+def bench_one(
+    neuron,
+    implementation: str,
+    pass_name: str,
+    x: torch.Tensor,
+    grad: torch.Tensor,
+    config: BenchConfig,
+    device: torch.device,
+    shorter: dict | None,
+    estimate: Callable[[], float],
+    limit: float,
+) -> dict:
     """Status and timings of one measurement; ``shorter`` is the same one at the previous length,
     ``estimate()`` its peak memory in bytes, ``limit`` the most it may use."""
     budget = None
@@ -296,8 +329,14 @@ def bench_one(neuron, implementation: str, pass_name: str, x: torch.Tensor, grad
     if skip is not None:
         return {"status": "skipped", "reason": skip, **memory}
     rate = neuron.firing_rate
-    return {"status": "ok", "reason": "", "times_s": times, **spread(times),
-            "firing_rate": None if rate is None else float(rate), **memory}
+    return {
+        "status": "ok",
+        "reason": "",
+        "times_s": times,
+        **spread(times),
+        "firing_rate": None if rate is None else float(rate),
+        **memory,
+    }
 
 
 def implementations_of(config: BenchConfig) -> tuple[str, ...]:
@@ -305,8 +344,9 @@ def implementations_of(config: BenchConfig) -> tuple[str, ...]:
     return (*IMPLEMENTATIONS, "triton") if config.triton else IMPLEMENTATIONS
 
 
-def builder(cls: type[Neuron], implementation: str, config: BenchConfig,
-            device: torch.device) -> Callable[[int], tuple[Callable[[Tensor], Tensor], list[Tensor]]]:
+def builder(
+    cls: type[Neuron], implementation: str, config: BenchConfig, device: torch.device
+) -> Callable[[int], tuple[Callable[[Tensor], Tensor], list[Tensor]]]:
     """``build(L)``: a fresh neuron at length L (seeded as the timed one; a cap on T raised to L), as the
     function an implementation times and its parameters; what ``estimate_peak_bytes`` probes."""
 
@@ -324,8 +364,15 @@ def builder(cls: type[Neuron], implementation: str, config: BenchConfig,
     return build
 
 
-def bench_neuron_length(name: str, length: int, config: BenchConfig, device: torch.device, env: dict,
-                        shorter: dict[tuple, dict], limit: float = math.inf) -> list[dict]:
+def bench_neuron_length(
+    name: str,
+    length: int,
+    config: BenchConfig,
+    device: torch.device,
+    env: dict,
+    shorter: dict[tuple, dict],
+    limit: float = math.inf,
+) -> list[dict]:
     """The records (implementations x forward/forward_backward) of one neuron at one L.
 
     ``shorter`` holds this neuron's records at the previous length, keyed by (implementation, pass);
@@ -335,8 +382,11 @@ def bench_neuron_length(name: str, length: int, config: BenchConfig, device: tor
     implementations = implementations_of(config)
 
     def records_with(status: str, reason: str) -> list[dict]:
-        return [{**base, "implementation": i, "pass": p, "status": status, "reason": reason}
-                for i in implementations for p in PASSES]
+        return [
+            {**base, "implementation": i, "pass": p, "status": status, "reason": reason}
+            for i in implementations
+            for p in PASSES
+        ]
 
     try:
         cls = neuron_class(name)
@@ -368,8 +418,16 @@ def bench_neuron_length(name: str, length: int, config: BenchConfig, device: tor
             if neurons[i] is None:
                 result = {"status": "unavailable", "reason": f"{name} has no Triton kernel"}
             else:
-                estimate = partial(estimate_peak_bytes, builder(cls, i, config, device), length, config.batch,
-                                   config.d_model, dtype, p, device)
+                estimate = partial(
+                    estimate_peak_bytes,
+                    builder(cls, i, config, device),
+                    length,
+                    config.batch,
+                    config.d_model,
+                    dtype,
+                    p,
+                    device,
+                )
                 result = bench_one(neurons[i], i, p, x, grad, config, device, shorter.get((i, p)), estimate, limit)
             records.append({**base, "implementation": i, "pass": p, **result})
     return records
@@ -397,19 +455,27 @@ def summarize(records: list[dict], config: BenchConfig) -> dict:
         for length in config.lengths:
             entry = {"neuron": name, "length": length}
             for pass_name in PASSES:
-                entry[pass_name] = _ratio(_median(index, (name, "sequential", pass_name, length)),
-                                          _median(index, (name, "parallel", pass_name, length)))
+                entry[pass_name] = _ratio(
+                    _median(index, (name, "sequential", pass_name, length)),
+                    _median(index, (name, "parallel", pass_name, length)),
+                )
             speedups.append(entry)
     psn_over_dsn = []
     if {"psn", "dsn"} <= set(config.neurons):
         for length in config.lengths:
             entry = {"length": length}
             for pass_name in PASSES:
-                entry[pass_name] = _ratio(_median(index, ("psn", "parallel", pass_name, length)),
-                                          _median(index, ("dsn", "parallel", pass_name, length)))
+                entry[pass_name] = _ratio(
+                    _median(index, ("psn", "parallel", pass_name, length)),
+                    _median(index, ("dsn", "parallel", pass_name, length)),
+                )
             psn_over_dsn.append(entry)
-    summary = {"speedup_sequential_over_parallel": speedups, "psn_over_dsn": psn_over_dsn,
-               "psn_over_dsn_published": PAPER_PSN_OVER_DSN, "growth": growth_slopes(index, config)}
+    summary = {
+        "speedup_sequential_over_parallel": speedups,
+        "psn_over_dsn": psn_over_dsn,
+        "psn_over_dsn_published": PAPER_PSN_OVER_DSN,
+        "growth": growth_slopes(index, config),
+    }
     if config.triton:
         summary.update(triton_speedups(index, config))
     return summary
@@ -441,17 +507,25 @@ def triton_speedups(index: dict[tuple, dict], config: BenchConfig) -> dict:
             entry = {"neuron": name, "length": length}
             for pass_name in PASSES:
                 triton = _median(index, (name, "triton", pass_name, length))
-                entry[f"sequential_{pass_name}"] = _ratio(_median(index, (name, "sequential", pass_name, length)),
-                                                          triton)
-                entry[f"parallel_{pass_name}"] = _ratio(_median(index, (name, "parallel", pass_name, length)),
-                                                        triton)
+                entry[f"sequential_{pass_name}"] = _ratio(
+                    _median(index, (name, "sequential", pass_name, length)), triton
+                )
+                entry[f"parallel_{pass_name}"] = _ratio(_median(index, (name, "parallel", pass_name, length)), triton)
             over.append(entry)
     psn_over_dsn = []
     if {"psn", "dsn"} <= set(config.neurons):
         for length in config.lengths:
-            psn_over_dsn.append({"length": length, **{p: _ratio(_median(index, ("psn", "parallel", p, length)),
-                                                                _median(index, ("dsn", "triton", p, length)))
-                                                      for p in PASSES}})
+            psn_over_dsn.append(
+                {
+                    "length": length,
+                    **{
+                        p: _ratio(
+                            _median(index, ("psn", "parallel", p, length)), _median(index, ("dsn", "triton", p, length))
+                        )
+                        for p in PASSES
+                    },
+                }
+            )
     return {"speedup_over_triton": over, "psn_over_dsn_triton": psn_over_dsn}
 
 
@@ -473,27 +547,46 @@ def _fmt_slope(value: float | None) -> str:
 def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
     """Timings (median ms, IQR in brackets), speedups, PSN/DSN ratios and the reasons for every gap."""
     index = index_records(records)
-    lines = [f"Neuron timings on {env['device_name']} (torch threads: {env['threads']}), B={env['batch']}, "
-             f"D={env['d_model']}, {env['dtype']}: median ms (interquartile range ms); "
-             "forward without autograd, forward+backward a training step.", "",
-             "| neuron | L | seq fwd | par fwd | fwd speedup | seq fwd+bwd | par fwd+bwd | fwd+bwd speedup |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Neuron timings on {env['device_name']} (torch threads: {env['threads']}), B={env['batch']}, "
+        f"D={env['d_model']}, {env['dtype']}: median ms (interquartile range ms); "
+        "forward without autograd, forward+backward a training step.",
+        "",
+        "| neuron | L | seq fwd | par fwd | fwd speedup | seq fwd+bwd | par fwd+bwd | fwd+bwd speedup |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for entry in summary["speedup_sequential_over_parallel"]:
         name, length = entry["neuron"], entry["length"]
         cells = [_cell(index, (name, i, p, length)) for p in PASSES for i in IMPLEMENTATIONS]
-        lines.append(f"| {name} | {length} | {cells[0]} | {cells[1]} | {_fmt_ratio(entry['forward'])} | "
-                     f"{cells[2]} | {cells[3]} | {_fmt_ratio(entry['forward_backward'])} |")
+        lines.append(
+            f"| {name} | {length} | {cells[0]} | {cells[1]} | {_fmt_ratio(entry['forward'])} | "
+            f"{cells[2]} | {cells[3]} | {_fmt_ratio(entry['forward_backward'])} |"
+        )
     if summary["psn_over_dsn"]:
-        lines += ["", f"PSN / DSN time ratio, parallel forms at equal L (published: {PAPER_PSN_OVER_DSN}):", "",
-                  "| L | PSN/DSN fwd | PSN/DSN fwd+bwd |", "|---:|---:|---:|"]
+        lines += [
+            "",
+            f"PSN / DSN time ratio, parallel forms at equal L (published: {PAPER_PSN_OVER_DSN}):",
+            "",
+            "| L | PSN/DSN fwd | PSN/DSN fwd+bwd |",
+            "|---:|---:|---:|",
+        ]
         for entry in summary["psn_over_dsn"]:
-            lines.append(f"| {entry['length']} | {_fmt_ratio(entry['forward'])} | "
-                         f"{_fmt_ratio(entry['forward_backward'])} |")
+            lines.append(
+                f"| {entry['length']} | {_fmt_ratio(entry['forward'])} | {_fmt_ratio(entry['forward_backward'])} |"
+            )
     if any(e["forward"] is not None or e["forward_backward"] is not None for e in summary["growth"]):
-        lines += ["", f"Growth: slope of log(time) over log(L) for L >= {GROWTH_FROM} (1 = linear in L):", "",
-                  "| neuron | implementation | fwd | fwd+bwd |", "|---|---|---:|---:|"]
-        lines += [f"| {e['neuron']} | {e['implementation']} | {_fmt_slope(e['forward'])} | "
-                  f"{_fmt_slope(e['forward_backward'])} |" for e in summary["growth"]]
+        lines += [
+            "",
+            f"Growth: slope of log(time) over log(L) for L >= {GROWTH_FROM} (1 = linear in L):",
+            "",
+            "| neuron | implementation | fwd | fwd+bwd |",
+            "|---|---|---:|---:|",
+        ]
+        lines += [
+            f"| {e['neuron']} | {e['implementation']} | {_fmt_slope(e['forward'])} | "
+            f"{_fmt_slope(e['forward_backward'])} |"
+            for e in summary["growth"]
+        ]
     if "speedup_over_triton" in summary:
         lines += ["", triton_table(index, summary)]
     gaps = [r for r in records if r["status"] != "ok"]
@@ -505,20 +598,32 @@ def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
 
 def triton_table(index: dict[tuple, dict], summary: dict) -> str:
     """The Triton column: timings and speedups over the sequential loop and the PyTorch parallel form."""
-    lines = ["Triton kernels: median ms (interquartile range ms) and speedups (time of the other / Triton).", "",
-             "| neuron | L | triton fwd | triton fwd+bwd | seq/triton fwd+bwd | par/triton fwd | par/triton fwd+bwd |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "Triton kernels: median ms (interquartile range ms) and speedups (time of the other / Triton).",
+        "",
+        "| neuron | L | triton fwd | triton fwd+bwd | seq/triton fwd+bwd | par/triton fwd | par/triton fwd+bwd |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for entry in summary["speedup_over_triton"]:
         name, length = entry["neuron"], entry["length"]
-        lines.append(f"| {name} | {length} | {_cell(index, (name, 'triton', 'forward', length))} | "
-                     f"{_cell(index, (name, 'triton', 'forward_backward', length))} | "
-                     f"{_fmt_ratio(entry['sequential_forward_backward'])} | {_fmt_ratio(entry['parallel_forward'])} | "
-                     f"{_fmt_ratio(entry['parallel_forward_backward'])} |")
+        lines.append(
+            f"| {name} | {length} | {_cell(index, (name, 'triton', 'forward', length))} | "
+            f"{_cell(index, (name, 'triton', 'forward_backward', length))} | "
+            f"{_fmt_ratio(entry['sequential_forward_backward'])} | {_fmt_ratio(entry['parallel_forward'])} | "
+            f"{_fmt_ratio(entry['parallel_forward_backward'])} |"
+        )
     if summary["psn_over_dsn_triton"]:
-        lines += ["", f"PSN (PyTorch) / DSN (Triton) at equal L (published: {PAPER_PSN_OVER_DSN}):", "",
-                  "| L | fwd | fwd+bwd |", "|---:|---:|---:|"]
-        lines += [f"| {e['length']} | {_fmt_ratio(e['forward'])} | {_fmt_ratio(e['forward_backward'])} |"
-                  for e in summary["psn_over_dsn_triton"]]
+        lines += [
+            "",
+            f"PSN (PyTorch) / DSN (Triton) at equal L (published: {PAPER_PSN_OVER_DSN}):",
+            "",
+            "| L | fwd | fwd+bwd |",
+            "|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {e['length']} | {_fmt_ratio(e['forward'])} | {_fmt_ratio(e['forward_backward'])} |"
+            for e in summary["psn_over_dsn_triton"]
+        ]
     return "\n".join(lines)
 
 
@@ -541,12 +646,22 @@ def write_results(records: list[dict], summary: dict, config: BenchConfig, env: 
     config.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = config.out / f"bench_{env['device']}_{stamp}.json"
-    meta = {"command": ["python", "-m", "lra_snn.cli.bench", *argv], "created": stamp,
-            "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed,
-            "max_seq_length": config.max_seq_length, "seq_lengths": config.seq_lengths,
-            "seq_budget_s": config.seq_budget_s, "psn_k": config.psn_k, "psn_max_t": config.psn_max_t,
-            "triton": config.triton, "memory_limit_gib": memory_limit_bytes(config) / 2**30,
-            "allocator": allocator_settings(), **env}
+    meta = {
+        "command": ["python", "-m", "lra_snn.cli.bench", *argv],
+        "created": stamp,
+        "repeats": config.repeats,
+        "warmup": config.warmup,
+        "seed": config.seed,
+        "max_seq_length": config.max_seq_length,
+        "seq_lengths": config.seq_lengths,
+        "seq_budget_s": config.seq_budget_s,
+        "psn_k": config.psn_k,
+        "psn_max_t": config.psn_max_t,
+        "triton": config.triton,
+        "memory_limit_gib": memory_limit_bytes(config) / 2**30,
+        "allocator": allocator_settings(),
+        **env,
+    }
     path.write_text(json.dumps({"meta": meta, "records": records, "summary": summary}, indent=1))
     return path
 
@@ -580,25 +695,51 @@ def parse_args(argv: list[str]) -> BenchConfig:
     p.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed calls before timing")
     p.add_argument("--device", default=defaults.device, help="cpu or cuda[:i]")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=defaults.dtype)
-    p.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length,
-                   help="longest L at which the sequential loop is timed")
-    p.add_argument("--seq-lengths", type=_int_list, default=None,
-                   help="time the sequential loop only at these lengths (default: every length)")
-    p.add_argument("--seq-budget-s", type=float, default=defaults.seq_budget_s,
-                   help="skip a sequential measurement (warm-up + repeats) predicted to take longer than this")
-    p.add_argument("--threads", type=int, default=defaults.threads,
-                   help="torch CPU threads (0: leave torch's default)")
-    p.add_argument("--psn-k", type=int, default=defaults.psn_k,
-                   help="order k of the neurons that take one (masked and sliding PSN)")
-    p.add_argument("--psn-max-t", type=int, default=defaults.psn_max_t,
-                   help="cap max_T on T of the neurons that take one (PSN, masked PSN)")
+    p.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=defaults.max_seq_length,
+        help="longest L at which the sequential loop is timed",
+    )
+    p.add_argument(
+        "--seq-lengths",
+        type=_int_list,
+        default=None,
+        help="time the sequential loop only at these lengths (default: every length)",
+    )
+    p.add_argument(
+        "--seq-budget-s",
+        type=float,
+        default=defaults.seq_budget_s,
+        help="skip a sequential measurement (warm-up + repeats) predicted to take longer than this",
+    )
+    p.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads (0: leave torch's default)")
+    p.add_argument(
+        "--psn-k",
+        type=int,
+        default=defaults.psn_k,
+        help="order k of the neurons that take one (masked and sliding PSN)",
+    )
+    p.add_argument(
+        "--psn-max-t",
+        type=int,
+        default=defaults.psn_max_t,
+        help="cap max_T on T of the neurons that take one (PSN, masked PSN)",
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", type=Path, default=defaults.out, help="folder for the JSON results")
-    p.add_argument("--triton", action="store_true",
-                   help="also time the Triton kernels (CUDA tensors, or CPU under TRITON_INTERPRET=1)")
-    p.add_argument("--memory-limit-gb", type=float, default=None,
-                   help="skip a measurement whose estimated peak memory exceeds this "
-                        f"(default: {AVAILABLE_FRACTION:.0%} of MemAvailable at start)")
+    p.add_argument(
+        "--triton",
+        action="store_true",
+        help="also time the Triton kernels (CUDA tensors, or CPU under TRITON_INTERPRET=1)",
+    )
+    p.add_argument(
+        "--memory-limit-gb",
+        type=float,
+        default=None,
+        help="skip a measurement whose estimated peak memory exceeds this "
+        f"(default: {AVAILABLE_FRACTION:.0%} of MemAvailable at start)",
+    )
     args = p.parse_args(argv)
     if args.repeats < 1 or args.warmup < 1 or args.batch < 1 or args.d_model < 1 or args.threads < 0:
         p.error("--repeats, --warmup, --batch and --d-model must be positive, --threads >= 0")

@@ -92,7 +92,7 @@ class PSN(Neuron):
         _require_positive_int("d_model", d_model, name)
         _require_positive_int("T", T, name)
         _require_positive_int("max_T", max_T, name)
-        if T > max_T:
+        if max_T < T:
             raise ValueError(
                 f"{name}: T={T} exceeds the cap max_T={max_T} (the layer would hold T^2 = {T * T:,} "
                 f"weights); raise max_T if that is intended, or use sliding_psn, which has no length limit"
@@ -197,8 +197,9 @@ class MaskedPSN(PSN):
         lam = self._lambda.to(self.weight.dtype)
         return self.weight * (lam * self.mask.to(self.weight.dtype) + (1 - lam))
 
-    def init_state(self, batch: int, device: torch.device | None = None,
-                   dtype: torch.dtype = torch.float32) -> MaskedPSNState:
+    def init_state(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> MaskedPSNState:
         self._require_fully_masked()
         return MaskedPSNState(0, torch.zeros(batch, self.k - 1, self.d_model, device=device, dtype=dtype))
 
@@ -220,7 +221,7 @@ class MaskedPSN(PSN):
                 "init_state, or build the neuron with a larger T"
             )
         recent = torch.cat([window, x_t.unsqueeze(1)], 1)  # inputs t-k+1 .. t (zeros before t = 0)
-        row = self.weight[t, max(0, t - self.k + 1): t + 1]
+        row = self.weight[t, max(0, t - self.k + 1) : t + 1]
         row = F.pad(row, (self.k - row.numel(), 0))
         h_t = torch.einsum("bkd,k->bd", recent, row) + self.bias[t]
         return h_t, MaskedPSNState(t + 1, recent[:, 1:])
@@ -245,7 +246,7 @@ class SlidingPSN(Neuron):
         _require_positive_int("k", k, "SlidingPSN")
         self.k = k
         halvings = torch.arange(k - 1, -1, -1, dtype=torch.get_default_dtype())
-        self.weight = tag(nn.Parameter(0.5 ** halvings), "dynamics")
+        self.weight = tag(nn.Parameter(0.5**halvings), "dynamics")
         self.bias = tag(nn.Parameter(torch.tensor(_INITIAL_BIAS)), "dynamics")
 
     def toeplitz_blocks(self, size: int) -> tuple[Tensor, Tensor]:
@@ -292,8 +293,9 @@ class SlidingPSN(Neuron):
         """Hidden state step by step from the definition (inputs before t = 0 are zero)."""
         self._check_input(x)
         padded = F.pad(x, (0, 0, self.k - 1, 0))  # padded[:, t + i] = x_{t-k+1+i}
-        steps = [torch.einsum("bkd,k->bd", padded[:, t: t + self.k], self.weight) + self.bias
-                 for t in range(x.shape[1])]
+        steps = [
+            torch.einsum("bkd,k->bd", padded[:, t : t + self.k], self.weight) + self.bias for t in range(x.shape[1])
+        ]
         return torch.stack(steps, 1)
 
     def forward(self, x: Tensor) -> Tensor:

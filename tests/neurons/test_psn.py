@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from lra_snn.training.callbacks import MaskedPSNLambdaSchedule, masked_psn_lambda
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
+from lra_snn.training.callbacks import MaskedPSNLambdaSchedule, masked_psn_lambda
 from lra_snn.training.params import group_of
 
 F64_ATOL = 1e-9
@@ -191,8 +191,9 @@ def test_psn_init_and_tags():
 def test_masked_weight_follows_definition():
     T, k = 7, 3
     neuron = make("masked_psn", 2, T, k=k)
-    mask = torch.tensor([[1.0 if j <= i <= j + k - 1 else 0.0 for j in range(T)] for i in range(T)],
-                        dtype=torch.float64)
+    mask = torch.tensor(
+        [[1.0 if j <= i <= j + k - 1 else 0.0 for j in range(T)] for i in range(T)], dtype=torch.float64
+    )
     for lam in (0.0, 0.25, 1.0):
         neuron.lambda_ = lam
         expected = neuron.weight * (lam * mask + (1 - lam) * torch.ones(T, T, dtype=torch.float64))
@@ -235,12 +236,12 @@ def test_step_errors():
     with pytest.raises(RuntimeError, match="PSN cannot run step by step"):
         PSN(4, T=8).init_state(1)
     masked = MaskedPSN(4, T=3, k=2)
-    with pytest.raises(RuntimeError, match="lambda_ = 1.*lambda_ is 0"):
+    with pytest.raises(RuntimeError, match=r"lambda_ = 1.*lambda_ is 0"):
         masked.init_state(1)
     masked.lambda_ = 1.0
     state = masked.init_state(1)
     masked.lambda_ = 0.5
-    with pytest.raises(RuntimeError, match="lambda_ is 0.5"):
+    with pytest.raises(RuntimeError, match=r"lambda_ is 0\.5"):
         masked.step(torch.randn(1, 4), state)
     masked.lambda_ = 1.0
     for _ in range(3):
@@ -271,7 +272,7 @@ def test_lambda_schedule_values():
     assert masked_psn_lambda(0, 2) == 0.0 and masked_psn_lambda(1, 2) == 1.0
     assert masked_psn_lambda(0, 1) == 1.0
     for bad in (None, -1, 0):
-        with pytest.raises(ValueError, match="set trainer.max_epochs"):
+        with pytest.raises(ValueError, match=r"set trainer\.max_epochs"):
             masked_psn_lambda(0, bad)
 
 
@@ -307,9 +308,16 @@ def test_lambda_callback_in_a_real_trainer(tmp_path):
             return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(2, 4, 2)), batch_size=2)
 
     model = Toy()
-    trainer = pl.Trainer(max_epochs=5, callbacks=[MaskedPSNLambdaSchedule()], logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         default_root_dir=tmp_path, accelerator="cpu")
+    trainer = pl.Trainer(
+        max_epochs=5,
+        callbacks=[MaskedPSNLambdaSchedule()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+    )
     trainer.fit(model)
     assert model.seen == [0.0, 1.0, 1.0, 1.0, 1.0]  # 8 * epoch / 4, capped at 1
 

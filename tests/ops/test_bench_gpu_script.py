@@ -48,8 +48,10 @@ def test_tiny_run_writes_json_and_tables(bench_gpu, tmp_path, capsys):
         passes = ["forward"] if name in ("refractory_iteration", "threshold_scan") else ["forward", "forward_backward"]
         assert {(name, b, p) for b in ("torch", "triton") for p in passes} <= timed
     triton_rows = [r for r in result["primitives"] if r["backend"] == "triton"]
-    assert all(r["fraction_of_copy"] == pytest.approx(r["gb_per_s"] / result["copy_bandwidth"]["gb_per_s"])
-               for r in triton_rows)
+    assert all(
+        r["fraction_of_copy"] == pytest.approx(r["gb_per_s"] / result["copy_bandwidth"]["gb_per_s"])
+        for r in triton_rows
+    )
     neurons = {(r["neuron"], r["implementation"], r["pass"]): r["status"] for r in result["neurons"]["records"]}
     assert neurons[("lif", "triton", "forward_backward")] == "ok"
     assert neurons[("dsn", "triton", "forward")] == "ok"

@@ -14,8 +14,10 @@ def complex_inputs(batch: int, length: int, channels: int, per_step: bool, dtype
     """Decays of modulus in (0.3, 0.9) at random phases; inputs, h0 and the output gradient random."""
     g = torch.Generator().manual_seed(seed)
     shape = (batch, length, channels) if per_step else (channels,)
-    a = torch.polar(0.3 + 0.6 * torch.rand(shape, generator=g, dtype=torch.float64),
-                    torch.randn(shape, generator=g, dtype=torch.float64))
+    a = torch.polar(
+        0.3 + 0.6 * torch.rand(shape, generator=g, dtype=torch.float64),
+        torch.randn(shape, generator=g, dtype=torch.float64),
+    )
     b, dy = (torch.randn(batch, length, channels, generator=g, dtype=torch.complex128) for _ in range(2))
     h0 = torch.randn(batch, channels, generator=g, dtype=torch.complex128)
     return [t.to(device=device, dtype=dtype) for t in (a, b, h0, dy)]
@@ -59,7 +61,10 @@ def test_triton_complex_scan_full_size_on_gpu(device):
     # complex64 at B=4, L=16,384, D=256 against complex128 PyTorch (GPU rounding included)
     a, b, h0, dy = complex_inputs(4, 16384, 256, False, torch.complex64, device, seed=1)
     got = value_and_grads(lambda *t: complex_scan(*t, backend="triton"), (a, b, h0), dy)
-    expected = value_and_grads(lambda *t: complex_scan(*t, backend="torch"),
-                               [t.to(torch.complex128) for t in (a, b, h0)], dy.to(torch.complex128))
+    expected = value_and_grads(
+        lambda *t: complex_scan(*t, backend="torch"),
+        [t.to(torch.complex128) for t in (a, b, h0)],
+        dy.to(torch.complex128),
+    )
     for g, e in zip(got, expected):
         torch.testing.assert_close(g, e.to(torch.complex64), rtol=1e-4, atol=1e-4)

@@ -62,7 +62,8 @@ def test_shape_dtype_and_option_reasons(monkeypatch):
         dsn(b, b[:, :2], 0.25, 4, False, backend="triton")
     spikes = (b > 0).float()
     assert "v_th and rho must have shape (3,)" in forced_reason(
-        refractory_iteration, b, spikes, torch.ones(1), torch.ones(3), 0.5, 0.3)
+        refractory_iteration, b, spikes, torch.ones(1), torch.ones(3), 0.5, 0.3
+    )
     refractory_iteration(b, spikes, torch.ones(3), torch.ones(3), 0.5, 0.3, backend="triton")  # runs
     # the coupled reset (gradient through the reset) runs on Triton too, as the kernels it composes
     lif(b, 0.5, 1.0, detach_reset=False, backend="triton")
@@ -71,7 +72,8 @@ def test_shape_dtype_and_option_reasons(monkeypatch):
 def test_missing_triton_is_explained(monkeypatch):
     monkeypatch.setattr(dispatch, "triton_import_error", lambda: "triton is not importable (test)")
     assert forced_reason(dsn, torch.randn(1, 2, 3), torch.randn(1, 2, 3), 0.25, 4, False).endswith(
-        "triton is not importable (test)")
+        "triton is not importable (test)"
+    )
 
 
 def test_unknown_backend_and_forced_torch():

@@ -81,8 +81,10 @@ def test_torch_path_complex_gradients_are_conjugated(per_step):
     # the PyTorch doubling scan doubles as the complex reference: its backward must conjugate
     g = torch.Generator().manual_seed(3)
     shape = (2, 9, 3) if per_step else (3,)
-    a = torch.polar(0.3 + 0.6 * torch.rand(shape, generator=g, dtype=torch.float64),
-                    torch.randn(shape, generator=g, dtype=torch.float64))
+    a = torch.polar(
+        0.3 + 0.6 * torch.rand(shape, generator=g, dtype=torch.float64),
+        torch.randn(shape, generator=g, dtype=torch.float64),
+    )
     b = torch.randn(2, 9, 3, generator=g, dtype=torch.complex128)
     h0 = torch.randn(2, 3, generator=g, dtype=torch.complex128)
     dy = torch.randn(2, 9, 3, generator=g, dtype=torch.complex128)
@@ -97,6 +99,7 @@ def test_triton_scan_full_size_on_gpu(per_step, device):
     # float32 at B=4, L=16,384, D=256 against float64 PyTorch: GPU rounding (FMA) included
     a, b, h0, dy = scan_inputs(4, 16384, 256, per_step, torch.float32, device, seed=4)
     got = value_and_grads(lambda *t: linear_scan(*t, backend="triton"), (a, b, h0), dy)
-    expected = value_and_grads(lambda *t: linear_scan(*t, backend="torch"), [t.double() for t in (a, b, h0)],
-                               dy.double())
+    expected = value_and_grads(
+        lambda *t: linear_scan(*t, backend="torch"), [t.double() for t in (a, b, h0)], dy.double()
+    )
     assert_close_all(got, [e.float() for e in expected], rtol=1e-4, atol=1e-4)

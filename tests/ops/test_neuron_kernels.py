@@ -47,16 +47,19 @@ def test_fused_lif_takes_its_decay_and_threshold_from_the_arguments(beta, v_th, 
     assert not torch.equal(spikes, default_spikes)
 
 
-def check_fused_lif(batch: int, length: int, channels: int, surrogate: str, device, beta: float = 0.5,
-                    v_th: float = 1.0) -> torch.Tensor:
+def check_fused_lif(
+    batch: int, length: int, channels: int, surrogate: str, device, beta: float = 0.5, v_th: float = 1.0
+) -> torch.Tensor:
     """Spikes and counts exactly as the time loop, the gradient as the PyTorch path and the loop's (float64);
     returns the spikes."""
     x = currents(batch, length, channels, seed=length, device=device)
     dy = currents(batch, length, channels, seed=100 + length, device=device)
     results = {}
-    for name, run in (("triton", lambda t: lif(t, beta, v_th, surrogate, backend="triton")),
-                      ("torch", lambda t: lif(t, beta, v_th, surrogate, backend="torch")),
-                      ("naive", lambda t: lif_naive(t, beta, v_th, surrogate))):
+    for name, run in (
+        ("triton", lambda t: lif(t, beta, v_th, surrogate, backend="triton")),
+        ("torch", lambda t: lif(t, beta, v_th, surrogate, backend="torch")),
+        ("naive", lambda t: lif_naive(t, beta, v_th, surrogate)),
+    ):
         xt = x.clone().requires_grad_()
         spikes, count = run(xt)
         results[name] = (spikes.detach(), count, *torch.autograd.grad(spikes, xt, dy))

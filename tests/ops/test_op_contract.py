@@ -16,8 +16,16 @@ import torch
 
 import lra_snn.ops
 
-OPS = ["complex_scan", "dsn", "leaky_integrate", "lif", "linear_scan", "prf_membrane", "refractory_iteration",
-       "threshold_scan"]
+OPS = [
+    "complex_scan",
+    "dsn",
+    "leaky_integrate",
+    "lif",
+    "linear_scan",
+    "prf_membrane",
+    "refractory_iteration",
+    "threshold_scan",
+]
 OPS_DIR = Path(lra_snn.ops.__file__).parent
 PATHS = ("naive", "torch", "triton")
 
@@ -32,15 +40,19 @@ def test_the_op_folders_are_the_ops_with_the_three_paths():
 def test_each_op_exports_one_function_with_a_backend_parameter(op):
     module = importlib.import_module(f"lra_snn.ops.{op}")
     assert module.__all__ == [op]
-    public = [name for name, value in vars(module).items()
-              if inspect.isfunction(value) and value.__module__ == module.__name__ and not name.startswith("_")]
+    public = [
+        name
+        for name, value in vars(module).items()
+        if inspect.isfunction(value) and value.__module__ == module.__name__ and not name.startswith("_")
+    ]
     assert public == [op]
     parameters = inspect.signature(getattr(module, op)).parameters
     assert list(parameters)[-1] == "backend" and parameters["backend"].default is None
     required = {name for name, p in parameters.items() if p.default is inspect.Parameter.empty}
     for path in PATHS:  # each path computes the op from the same arguments (the backend aside)
-        path_parameters = inspect.signature(getattr(importlib.import_module(f"{module.__name__}.{path}"),
-                                                    f"{op}_{path}")).parameters
+        path_parameters = inspect.signature(
+            getattr(importlib.import_module(f"{module.__name__}.{path}"), f"{op}_{path}")
+        ).parameters
         assert required <= set(path_parameters) <= set(parameters) - {"backend"}, (op, path)
 
 
@@ -70,26 +82,62 @@ def _complex(shape, seed):
 # case -> (op, inputs for (B, L, D), differentiable input positions, the other arguments)
 B, D = 2, 5
 CASES = {
-    "linear_scan": ("linear_scan", lambda n: [_random((B, n, D), 1, 0.05, 0.95), _random((B, n, D), 2),
-                                               _random((B, D), 3)], (0, 1, 2), ()),
-    "linear_scan_per_channel": ("linear_scan", lambda n: [_random((D,), 1, 0.05, 0.95), _random((B, n, D), 2)],
-                                (0, 1), ()),
+    "linear_scan": (
+        "linear_scan",
+        lambda n: [_random((B, n, D), 1, 0.05, 0.95), _random((B, n, D), 2), _random((B, D), 3)],
+        (0, 1, 2),
+        (),
+    ),
+    "linear_scan_per_channel": (
+        "linear_scan",
+        lambda n: [_random((D,), 1, 0.05, 0.95), _random((B, n, D), 2)],
+        (0, 1),
+        (),
+    ),
     "leaky_integrate": ("leaky_integrate", lambda n: [_random((B, n, D), 4)], (0,), (0.7,)),
-    "complex_scan": ("complex_scan", lambda n: [_complex((D,), 5), torch.randn(B, n, D, dtype=torch.complex128),
-                                                 torch.randn(B, D, dtype=torch.complex128)], (0, 1, 2), ()),
-    "prf_membrane": ("prf_membrane", lambda n: [_random((B, n, D), 6), _random((D,), 7, math.log(0.05), math.log(0.5)),
-                                                 _random((D,), 8, 0.0, 1.0)], (0, 1, 2), (2.0,)),
-    "threshold_scan": ("threshold_scan", lambda n: [_random((B, n, D), 9) + 0.3, _random((D,), 10, 0.5, 1.5)],
-                       (0,), (0.6, "triangle")),
-    "threshold_scan_coupled_reset": ("threshold_scan", lambda n: [_random((B, n, D), 9) + 0.3], (0,),
-                                     (1.0, 0.6, "atan", False)),
+    "complex_scan": (
+        "complex_scan",
+        lambda n: [
+            _complex((D,), 5),
+            torch.randn(B, n, D, dtype=torch.complex128),
+            torch.randn(B, D, dtype=torch.complex128),
+        ],
+        (0, 1, 2),
+        (),
+    ),
+    "prf_membrane": (
+        "prf_membrane",
+        lambda n: [_random((B, n, D), 6), _random((D,), 7, math.log(0.05), math.log(0.5)), _random((D,), 8, 0.0, 1.0)],
+        (0, 1, 2),
+        (2.0,),
+    ),
+    "threshold_scan": (
+        "threshold_scan",
+        lambda n: [_random((B, n, D), 9) + 0.3, _random((D,), 10, 0.5, 1.5)],
+        (0,),
+        (0.6, "triangle"),
+    ),
+    "threshold_scan_coupled_reset": (
+        "threshold_scan",
+        lambda n: [_random((B, n, D), 9) + 0.3],
+        (0,),
+        (1.0, 0.6, "atan", False),
+    ),
     "lif": ("lif", lambda n: [0.4 + 0.8 * _random((B, n, D), 11)], (0,), (0.5, 1.0, "rect")),
     "lif_coupled_reset": ("lif", lambda n: [0.4 + 0.8 * _random((B, n, D), 11)], (0,), (0.5, 1.0, "atan", False)),
     "dsn": ("dsn", lambda n: [2 * _random((B, n, D), 12), 3 * _random((B, n, D), 13)], (0, 1), (0.25, 4, False)),
     "dsn_binary": ("dsn", lambda n: [2 * _random((B, n, D), 12), _random((B, n, D), 13)], (0, 1), (0.25, 1, True)),
-    "refractory_iteration": ("refractory_iteration",
-                             lambda n: [_random((B, n, D), 14) - 0.2, (_random((B, n, D), 15, 0.0, 1.0) < 0.4).double(),
-                                        _random((D,), 16, 0.5, 1.5), _random((D,), 17, 0.2, 1.0)], (), (0.5, 0.3)),
+    "refractory_iteration": (
+        "refractory_iteration",
+        lambda n: [
+            _random((B, n, D), 14) - 0.2,
+            (_random((B, n, D), 15, 0.0, 1.0) < 0.4).double(),
+            _random((D,), 16, 0.5, 1.5),
+            _random((D,), 17, 0.2, 1.0),
+        ],
+        (),
+        (0.5, 0.3),
+    ),
 }
 
 
@@ -120,12 +168,16 @@ def test_outputs_agree_across_naive_torch_and_triton(case, length, device, chose
     expected_outputs, expected_grads = _run(naive, inputs, differentiable, rest, dy_seed=length)
     for backend in ("torch", "triton"):
         chosen_backends.clear()
-        outputs, grads = _run(lambda *args, b=backend: public(*args, backend=b), inputs, differentiable, rest,
-                              dy_seed=length)
+        outputs, grads = _run(
+            lambda *args, b=backend: public(*args, backend=b), inputs, differentiable, rest, dy_seed=length
+        )
         assert chosen_backends == [(op, backend)], "one dispatch per op call, of the op's own name"
         assert len(outputs) == len(expected_outputs) and len(grads) == len(expected_grads)
-        for name, got, expected in [*zip(("output",) * len(outputs), outputs, expected_outputs),
-                                    *zip(("gradient",) * len(grads), grads, expected_grads)]:
+        for name, got, expected in [
+            *zip(("output",) * len(outputs), outputs, expected_outputs),
+            *zip(("gradient",) * len(grads), grads, expected_grads),
+        ]:
             assert got.dtype == expected.dtype, f"{backend} {name}: dtype {got.dtype}, naive {expected.dtype}"
-            torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10,
-                                       msg=lambda m, b=backend, n=name: f"{b} {n}: {m}")
+            torch.testing.assert_close(
+                got, expected, rtol=1e-10, atol=1e-10, msg=lambda m, b=backend, n=name: f"{b} {n}: {m}"
+            )

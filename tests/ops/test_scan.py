@@ -120,7 +120,7 @@ def test_leaky_integrate_rejects_decays_outside_the_unit_interval(decay):
 def test_spike_trace_is_the_decayed_count_of_earlier_spikes():
     spikes = (random((2, 40, 3), seed=9, low=0.0, high=1.0) < 0.3).double()
     steps = torch.arange(40, dtype=torch.float64)
-    lag = steps.view(-1, 1) - 1 - steps.view(1, -1)        # t - 1 - i
+    lag = steps.view(-1, 1) - 1 - steps.view(1, -1)  # t - 1 - i
     weights = torch.where(lag >= 0, 0.6 ** lag.clamp_min(0), torch.zeros(()))
     expected = torch.einsum("ti,bic->btc", weights, spikes)
     torch.testing.assert_close(spike_trace(spikes, 0.6), expected, rtol=1e-12, atol=1e-12)

@@ -23,8 +23,9 @@ def slope_kernel(v_ptr, out_ptr, n, SURROGATE: tl.constexpr, BLOCK: tl.constexpr
 @pytest.mark.parametrize("surrogate", SURROGATES)
 def test_device_slopes_equal_the_torch_surrogate_gradients(surrogate, device):
     assert set(SURROGATE_CODES) == set(SURROGATES)
-    v = torch.tensor([-2.0, -1.0, -0.75, -0.5, -0.25, 0.0, 0.1, 0.5, 0.5000001, 1.0, 3.0], dtype=torch.float64,
-                     device=device)
+    v = torch.tensor(
+        [-2.0, -1.0, -0.75, -0.5, -0.25, 0.0, 0.1, 0.5, 0.5000001, 1.0, 3.0], dtype=torch.float64, device=device
+    )
     out = torch.full_like(v, float("nan"))
     slope_kernel[(1,)](v, out, v.numel(), SURROGATE=SURROGATE_CODES[surrogate], BLOCK=16)
     torch.testing.assert_close(out, surrogate_derivative(v, surrogate), rtol=1e-15, atol=1e-15)

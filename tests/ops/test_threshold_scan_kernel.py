@@ -48,8 +48,9 @@ def test_float32_kernel_keeps_the_input_dtype(device):
 
 def test_dispatch_explains_and_is_never_automatic_on_cpu(monkeypatch, chosen_backends):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    with pytest.raises(TritonUnavailable, match="backend='triton' was forced but cannot run: threshold_scan: "
-                                                "tensors are on cpu"):
+    with pytest.raises(
+        TritonUnavailable, match="backend='triton' was forced but cannot run: threshold_scan: tensors are on cpu"
+    ):
         threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5, backend="triton")
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5)

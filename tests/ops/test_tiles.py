@@ -37,8 +37,14 @@ def test_interpreter_uses_small_tiles(monkeypatch):
     assert tiles.tile("sequential") == tiles.GPU_TILES["sequential"]
 
 
-@pytest.mark.parametrize("bad", [dict(chunk=0, block_d=8, num_warps=1), dict(chunk=12, block_d=8, num_warps=1),
-                                 dict(chunk=8, block_d=8, num_warps=3)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(chunk=0, block_d=8, num_warps=1),
+        dict(chunk=12, block_d=8, num_warps=1),
+        dict(chunk=8, block_d=8, num_warps=3),
+    ],
+)
 def test_tile_rejects_non_powers_of_two(bad):
     with pytest.raises(ValueError, match="power of two"):
         Tile(**bad)
@@ -47,9 +53,8 @@ def test_tile_rejects_non_powers_of_two(bad):
 def test_unknown_kind_is_named():
     with pytest.raises(ValueError, match="'vector'"):
         tiles.tile("vector")
-    with pytest.raises(ValueError, match="vector"):
-        with override_tiles(vector=Tile(4, 4, 1)):
-            pass
+    with pytest.raises(ValueError, match="vector"), override_tiles(vector=Tile(4, 4, 1)):
+        pass
 
 
 @pytest.mark.parametrize("scan, sequential", [(Tile(4, 8, 1), Tile(2, 8, 1)), (Tile(32, 4, 1), Tile(8, 32, 1))])
@@ -60,8 +65,10 @@ def test_kernels_agree_with_references_on_other_tiles(scan, sequential, device):
     decay = (0.1 + 0.8 * torch.rand(shape, generator=g, dtype=torch.float64)).to(device)
     logits = (2 * torch.randn(shape, generator=g, dtype=torch.float64)).to(device)
     spikes = (torch.rand(shape, generator=g) < 0.4).double().to(device)
-    v_th, rho = torch.full((11,), 0.8, dtype=torch.float64, device=device), torch.full((11,), 0.3, dtype=torch.float64,
-                                                                                       device=device)
+    v_th, rho = (
+        torch.full((11,), 0.8, dtype=torch.float64, device=device),
+        torch.full((11,), 0.3, dtype=torch.float64, device=device),
+    )
     with override_tiles(scan=scan, sequential=sequential):
         h = linear_scan(decay, x, backend="triton")
         lif_spikes, count = lif(x, 0.5, 1.0, backend="triton")

@@ -117,4 +117,3 @@ def linear_scan_torch(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     if a.dim() < b.dim():
         a = a.reshape((1,) * (b.dim() - a.dim()) + tuple(a.shape))
     return _LinearScan.apply(a, b, h0)
-

@@ -30,8 +30,9 @@ def per_channel(value: float | Tensor, like: Tensor, name: str) -> Tensor:
     """``value`` as a tensor of ``like``'s dtype and device, scalar or one entry per channel."""
     value = torch.as_tensor(value, dtype=like.dtype, device=like.device).detach()
     if value.dim() > 1 or (value.dim() == 1 and value.shape[0] != like.shape[-1]):
-        raise ValueError(f"{name} must be a scalar or have one entry per channel ({like.shape[-1]}), "
-                         f"got shape {tuple(value.shape)}")
+        raise ValueError(
+            f"{name} must be a scalar or have one entry per channel ({like.shape[-1]}), got shape {tuple(value.shape)}"
+        )
     return value
 
 
@@ -66,8 +67,12 @@ def _scan_offsets_compiled(excess: Tensor, v_th: Tensor, decay: Tensor) -> Tenso
     assert kernel is not None  # host_offsets chose this loop only where numba imports
     offset = torch.empty_like(excess)
     channels = excess.shape[-1]
-    kernel(excess.numpy(), offset.numpy(), v_th.expand(channels).contiguous().numpy(),
-           decay.expand(channels).contiguous().numpy())
+    kernel(
+        excess.numpy(),
+        offset.numpy(),
+        v_th.expand(channels).contiguous().numpy(),
+        decay.expand(channels).contiguous().numpy(),
+    )
     return offset
 
 
@@ -84,8 +89,10 @@ def host_offsets(excess: Tensor, v_th: Tensor, decay: Tensor, loop: str | None =
     if loop not in HOST_LOOPS:
         raise ValueError(f"unknown host loop {loop!r}; choose one of {HOST_LOOPS}")
     if loop != "torch" and not numpy_ok:
-        raise ValueError(f"the {loop} loop needs a float32/float64 CPU tensor, got {excess.dtype} on "
-                         f"{excess.device}; use loop='torch'")
+        raise ValueError(
+            f"the {loop} loop needs a float32/float64 CPU tensor, got {excess.dtype} on "
+            f"{excess.device}; use loop='torch'"
+        )
     if loop == "compiled":
         if offsets_kernel() is None:
             raise ValueError("the compiled loop needs numba, which is not installed; use loop='numpy'")
@@ -106,8 +113,9 @@ class CoupledResetSpike(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, excess: Tensor, offset: Tensor, v_th: Tensor, decay: Tensor, surrogate: str,
-                reverse_scan: ReverseScan) -> Tensor:
+    def forward(
+        ctx, excess: Tensor, offset: Tensor, v_th: Tensor, decay: Tensor, surrogate: str, reverse_scan: ReverseScan
+    ) -> Tensor:
         margin = excess - offset
         ctx.save_for_backward(margin, v_th, decay)
         ctx.surrogate, ctx.reverse_scan = surrogate, reverse_scan
@@ -128,8 +136,15 @@ class CoupledResetSpike(torch.autograd.Function):
         return inclusive - decay * following, None, None, None, None, None
 
 
-def reset_spikes(excess: Tensor, offsets: Tensor, v_th: Tensor, decay: Tensor, surrogate: str, detach_reset: bool,
-                 reverse_scan: ReverseScan) -> Tensor:
+def reset_spikes(
+    excess: Tensor,
+    offsets: Tensor,
+    v_th: Tensor,
+    decay: Tensor,
+    surrogate: str,
+    detach_reset: bool,
+    reverse_scan: ReverseScan,
+) -> Tensor:
     """Spikes ``H(excess - offsets)`` with the surrogate gradient through ``excess``, and through the
     reset as well unless ``detach_reset`` (the offsets must be those of ``excess``, ``v_th``, ``decay``)."""
     if detach_reset:
@@ -137,8 +152,9 @@ def reset_spikes(excess: Tensor, offsets: Tensor, v_th: Tensor, decay: Tensor, s
     return CoupledResetSpike.apply(excess, offsets, v_th, decay, surrogate, reverse_scan)
 
 
-def threshold_scan_torch(excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan",
-                         detach_reset: bool = True) -> tuple[Tensor, Tensor]:
+def threshold_scan_torch(
+    excess: Tensor, v_th: float | Tensor, decay: float | Tensor, surrogate: str = "atan", detach_reset: bool = True
+) -> tuple[Tensor, Tensor]:
     """Spikes and offsets (B, L, D) from ``excess`` (B, L, D); ``v_th``, ``decay`` scalars or per channel (D,)."""
     v_th, decay = per_channel(v_th, excess, "v_th"), per_channel(decay, excess, "decay")
     offsets = host_offsets(excess.detach(), v_th, decay)
