@@ -62,13 +62,19 @@ def test_version_2_round_trips_through_a_file(tmp_path):
     assert read.instantiated_digest == "f" * 64 and read.metrics["test/acc"] == 0.5
 
 
-def test_every_committed_schema_1_result_still_reads():
+def test_every_committed_result_reads_under_its_cell():
     runs, problems = load_runs(PROJECT_ROOT / "results" / "runs")
     assert not problems
     assert len(runs) >= 30 and all(not run.attempt for run in runs)
     record = read_record(runs[0].path)
-    assert record.schema_version == 1 and record.instantiated_digest is None and record.segments == ()
     assert record.config["paths"]["cell"] in str(runs[0].path)
+
+
+def test_a_schema_1_file_still_reads():
+    # a result.json as the version-1 writer left it (mini ListOps, S4D, seed 1)
+    record = read_record(Path(__file__).parent / "fixtures" / "result_schema1.json")
+    assert record.schema_version == 1 and record.instantiated_digest is None and record.segments == ()
+    assert record.status == "completed" and record.metrics["test/acc"] == pytest.approx(0.529, abs=1e-6)
 
 
 def test_a_schema_1_file_without_finished_at_is_dated_by_its_modification_time():

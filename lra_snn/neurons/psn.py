@@ -281,13 +281,13 @@ class SlidingPSN(Neuron):
         batch, length, channels = x.shape
         size = min(max(self.k, _SLIDING_BLOCK), length)
         blocks = -(-length // size)
-        x_blocks = F.pad(x, (0, 0, 0, blocks * size - length)).view(batch, blocks, size, channels)
+        x_blocks = F.pad(x, (0, 0, 0, blocks * size - length)).reshape(batch, blocks, size, channels)
         current, previous = self.toeplitz_blocks(size)
-        h = _shared_product(current, x_blocks.view(batch * blocks, size, channels)).view(x_blocks.shape)
+        h = _shared_product(current, x_blocks.reshape(batch * blocks, size, channels)).view(x_blocks.shape)
         if blocks > 1:
             earlier = _shared_product(previous, x_blocks[:, :-1].reshape(batch * (blocks - 1), size, channels))
-            h = h + F.pad(earlier.view(batch, blocks - 1, size, channels), (0, 0, 0, 0, 1, 0))
-        return h.view(batch, blocks * size, channels)[:, :length] + self.bias
+            h = h + F.pad(earlier.reshape(batch, blocks - 1, size, channels), (0, 0, 0, 0, 1, 0))
+        return h.reshape(batch, blocks * size, channels)[:, :length] + self.bias
 
     def potential_sequential(self, x: Tensor) -> Tensor:
         """Hidden state step by step from the definition (inputs before t = 0 are zero)."""

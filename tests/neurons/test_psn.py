@@ -403,3 +403,13 @@ def test_step_form_matches_spikingjelly_single_step(name):
     for t in range(T):
         s_t, state = ours.step(x[:, t], state)
         assert torch.equal(s_t, theirs(x[:, t]))
+
+
+def test_sliding_psn_takes_non_contiguous_inputs():
+    # a length that fills whole blocks (no padding copy) on a (B, L, D) view of a (B, D, L) tensor,
+    # as a bidirectional or transposing block hands it over
+    torch.manual_seed(0)
+    neuron = SlidingPSN(3, k=4)
+    x = torch.randn(2, 3, 64).transpose(1, 2)
+    assert not x.is_contiguous()
+    assert torch.equal(neuron(x), neuron(x.contiguous()))
