@@ -14,6 +14,9 @@ PROFILE ?= mini
 MODELS ?= $(ALL_MODELS)
 TASKS ?= listops
 SEEDS ?= 1
+# Where `make lra-all` records its runs and board: a git-ignored folder, so a fresh clone trains every
+# cell and never touches the shipped runs (results/runs); RESULTS_DIR=$(CURDIR)/results adds to those.
+RESULTS_DIR ?= $(CURDIR)/results/local
 # Local parallel cells (Hydra's joblib launcher), each on THREADS torch threads.
 JOBS ?= 2
 SWEEP_TASKS = $(if $(filter all,$(TASKS)),$(ALL_TASKS),$(TASKS))
@@ -68,8 +71,8 @@ mutate: venv ## mutation testing of the core modules (not in CI); MUTANTS="lra_s
 lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
 	$(MALLOC) $(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
 		hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
-		trainer.enable_progress_bar=false $(ARGS)
-	$(PY) -m lra_snn.cli.leaderboard
+		trainer.enable_progress_bar=false paths.results_dir=$(RESULTS_DIR) $(ARGS)
+	$(PY) -m lra_snn.cli.leaderboard --results $(RESULTS_DIR)/runs --out $(RESULTS_DIR)
 
 smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
 	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=1 profile=tiny \
