@@ -27,7 +27,7 @@ import urllib.request
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +88,18 @@ SOURCES: dict[str, Source] = {
         note="md5 as recorded by torchtext; the S3 mirror may no longer answer",
     ),
 }
+
+
+def first_existing(candidates: Sequence[str | Path], make_target: str, what: str) -> Path:
+    """The first of ``candidates`` (an archive or an unpacked folder of ``what``) that exists; else
+    ``DataNotFoundError`` naming every place looked at and ``make_target``."""
+    paths = [Path(candidate) for candidate in candidates]
+    if not paths:
+        raise ValueError(f"archives must list at least one candidate path ({what})")
+    for path in paths:
+        if path.exists():
+            return path
+    raise DataNotFoundError(paths[0], make_target, detail="looked for " + ", ".join(str(path) for path in paths))
 
 
 class DownloadError(OSError):

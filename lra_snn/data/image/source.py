@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from lra_snn.data import store
-from lra_snn.data.download import iter_archive_files, reading_archive
+from lra_snn.data.download import first_existing, iter_archive_files, reading_archive
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 
 if TYPE_CHECKING:
@@ -106,14 +106,8 @@ def load_batch(data: bytes, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def locate_source(candidates: Sequence[str | Path]) -> Path:
-    """The first candidate (the tarball or an unpacked folder) that exists; else ``DataNotFoundError``."""
-    paths = [Path(candidate) for candidate in candidates]
-    if not paths:
-        raise ValueError("archives must list at least one candidate path (a CIFAR-10 tarball or folder)")
-    for path in paths:
-        if path.exists():
-            return path
-    raise DataNotFoundError(paths[0], MAKE_TARGET, detail="looked for " + ", ".join(str(path) for path in paths))
+    """The first candidate (a CIFAR-10 tarball or folder) that exists; else ``DataNotFoundError``."""
+    return first_existing(candidates, MAKE_TARGET, "a CIFAR-10 tarball or folder")
 
 
 def _is_batch_file(name: str) -> bool:

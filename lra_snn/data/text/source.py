@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lra_snn.data import store
-from lra_snn.data.download import iter_archive_files, reading_archive
+from lra_snn.data.download import first_existing, iter_archive_files, reading_archive
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 
 if TYPE_CHECKING:
@@ -39,14 +39,8 @@ _READ_COLUMNS: dict[str, store.Column] = {**COLUMNS, "split": "int8", "id": "int
 
 
 def locate_source(candidates: Sequence[str | Path]) -> Path:
-    """The first candidate (an archive or an unpacked folder) that exists; else ``DataNotFoundError``."""
-    paths = [Path(candidate) for candidate in candidates]
-    if not paths:
-        raise ValueError("archives must list at least one candidate path (an aclImdb archive or folder)")
-    for path in paths:
-        if path.exists():
-            return path
-    raise DataNotFoundError(paths[0], MAKE_TARGET, detail="looked for " + ", ".join(str(path) for path in paths))
+    """The first candidate (an aclImdb archive or folder) that exists; else ``DataNotFoundError``."""
+    return first_existing(candidates, MAKE_TARGET, "an aclImdb archive or folder")
 
 
 def iter_review_files(source: Path) -> Iterator[tuple[str, bytes]]:
