@@ -83,7 +83,7 @@ leaderboard: venv ## rebuild results/leaderboard.md and .csv from every results/
 	$(PY) -m lra_snn.cli.leaderboard
 
 plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell
-	$(PY) -m lra_snn.cli.plots --results results/runs --bench results/bench --out results/figures
+	$(PY) -m lra_snn.cli.plots --results results/reference-runs --bench results/bench --out results/figures
 
 wandb-sync: venv ## upload the offline wandb runs under outputs/ (run `.venv/bin/wandb login` once first)
 	find outputs -type d -name 'offline-run-*' -print0 | xargs -0 -r $(VENV)/bin/wandb sync

@@ -23,6 +23,6 @@ def test_kernel_backend_and_devices_do_not_change_the_cell(compose_train):
 def test_committed_results_are_found_under_the_current_cells(compose_train):
     # a hash change would orphan the shipped runs: the board would list them as superseded
     for model in ("s4d", "lif_ssm", "dsn_ssm", "prf", "spike_ssm"):
-        cells = PROJECT_ROOT / "results" / "runs" / "mini" / "listops" / model
+        cells = PROJECT_ROOT / "results" / "reference-runs" / "mini" / "listops" / model
         current = cell_hash(compose_train(f"model={model}", "data=listops", "profile=mini"))
         assert (cells / current).is_dir(), f"{model}: no results under cell {current} (have {sorted(cells.iterdir())})"

@@ -63,7 +63,7 @@ def test_version_2_round_trips_through_a_file(tmp_path):
 
 
 def test_every_committed_result_reads_under_its_cell():
-    runs, problems = load_runs(PROJECT_ROOT / "results" / "runs")
+    runs, problems = load_runs(PROJECT_ROOT / "results" / "reference-runs")
     assert not problems
     assert len(runs) >= 30 and all(not run.attempt for run in runs)
     record = read_record(runs[0].path)

@@ -12,7 +12,7 @@ sequence length, and training curves per cell (PNG, matplotlib).
 
 A kind of figure with no data is skipped with a printed reason.
 
-    python -m lra_snn.cli.plots [--results results/runs] [--bench results/bench] [--out results/figures]
+    python -m lra_snn.cli.plots [--results results/reference-runs] [--bench results/bench] [--out results/figures]
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def draw_all(results: Path, bench: Path, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lra_snn.cli.plots", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=Path("results/runs"), help="folder of result.json files")
+    parser.add_argument("--results", type=Path, default=Path("results/reference-runs"), help="folder of result.json files")
     parser.add_argument("--bench", type=Path, default=Path("results/bench"), help="folder of bench_*.json files")
     parser.add_argument("--out", type=Path, default=Path("results/figures"), help="folder for the PNG files")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
