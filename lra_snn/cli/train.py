@@ -36,7 +36,7 @@ from lra_snn.config.validate import validate_config
 from lra_snn.data.base import TaskData
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.results.provenance import instantiated_digest
-from lra_snn.results.record import git_commit, library_versions, read_result, store_result
+from lra_snn.results.record import code_version, git_commit, library_versions, read_result, store_result
 from lra_snn.results.schema import ResultFileError, ResultRecord, Segment, new_record
 from lra_snn.training.checkpoints import CellTag, verify_resumable
 from lra_snn.training.interrupt import StopOnSignal
@@ -82,6 +82,7 @@ def _identity(cfg: DictConfig) -> dict[str, Any]:
         "seed": int(cfg.seed),
         "profile": cfg.profile_name,
         "config_hash": cell_hash(cfg),
+        "code_version": code_version(),
         "git_commit": git_commit(),
         "versions": library_versions(),
         "config": config,
@@ -94,9 +95,12 @@ def _instantiate_all(node: DictConfig | None) -> list:
 
 
 def build_task(cfg: DictConfig, datamodule: TaskData) -> L.LightningModule:
-    """The task of ``cfg`` (encoder + head + optimiser settings), sized by the datamodule's inputs and classes."""
+    """The task of ``cfg`` (encoder + head + optimiser settings), sized by the datamodule's inputs and classes;
+    its checkpoints carry ``cfg`` resolved, so ``load_from_checkpoint`` rebuilds it (``lra_snn.tasks.base``)."""
     encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
-    return instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
+    task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
+    task.run_config = OmegaConf.to_container(cfg, resolve=True)
+    return task
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:

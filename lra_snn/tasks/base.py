@@ -1,12 +1,19 @@
 """What every task shares: AdamW over tagged parameter groups with a per-step warmup-cosine
-schedule (docs/recipes.md, "Shared training conventions")."""
+schedule (docs/recipes.md, "Shared training conventions"), and checkpoints that rebuild themselves:
+each carries the run's resolved config (``lra_snn.tasks.stored_config``), so
+``Task.load_from_checkpoint(path)`` needs no other argument."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 import torchmetrics
 
+from lra_snn.tasks.stored_config import CONFIG_KEY, build_encoder, read_stored, stored_entry
 from lra_snn.training.optim import param_groups, warmup_cosine
 
 
@@ -15,6 +22,29 @@ class SequenceTask(L.LightningModule):
     ``lr``, ``weight_decay``, ``dynamics_lr``, ``betas``, ``warmup_steps``, ``total_steps``."""
 
     metrics: torch.nn.ModuleDict
+    encoder: torch.nn.Module
+    #: the run's resolved config (a plain dict), written into every checkpoint (set by the train CLI)
+    run_config: Mapping[str, Any] | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint[CONFIG_KEY] = stored_entry(self.run_config, self.encoder)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        entry = checkpoint.get(CONFIG_KEY)
+        if isinstance(entry, dict):
+            self.run_config = entry.get("config")
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, map_location: Any = None, strict: bool | None = None, **kwargs: Any
+    ):
+        """The task of a checkpoint, its encoder rebuilt from the config the checkpoint stores
+        (its ``_target_`` entries checked against the project's own); ``encoder=`` skips the rebuild."""
+        if "encoder" not in kwargs:
+            kwargs["encoder"] = build_encoder(read_stored(checkpoint_path), str(checkpoint_path))
+        loader = super().load_from_checkpoint
+        return loader(checkpoint_path, map_location=map_location, strict=strict, weights_only=True, **kwargs)
 
     def metric(self, name: str) -> torchmetrics.Metric:
         """The torchmetrics object ``name`` (e.g. ``"val_acc"``) of ``self.metrics``."""

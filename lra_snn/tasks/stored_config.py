@@ -1,0 +1,76 @@
+"""The run's resolved config inside every checkpoint, and the encoder rebuilt from it.
+
+A task's weights alone do not say how to build its encoder (layers, block, neuron, sizes). Each
+checkpoint a task writes therefore carries, under ``CONFIG_KEY``, the whole composed and resolved
+Hydra config of the run (a plain dict) and the encoder's input size (``vocab_size`` or ``d_input``,
+read off the encoder itself). ``build_encoder`` instantiates ``model.encoder`` of such a config,
+after checking that every ``_target_`` in the config is one the project's configs use
+(``lra_snn.results.provenance.ALLOWED_TARGETS``): a checkpoint file never names code to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+
+from lra_snn.results.provenance import foreign_targets
+
+CONFIG_KEY = "lra_snn_config"
+
+
+class StoredConfigError(ValueError):
+    """A checkpoint without a usable stored config; the message names the file and the remedy."""
+
+
+def encoder_inputs(encoder: nn.Module) -> dict[str, int]:
+    """``{"vocab_size": n}`` for a token encoder (Embedding), ``{"d_input": n}`` for a real-valued one (Linear)."""
+    embed = getattr(encoder, "encoder", None)
+    if isinstance(embed, nn.Embedding):
+        return {"vocab_size": embed.num_embeddings}
+    if isinstance(embed, nn.Linear):
+        return {"d_input": embed.in_features}
+    raise TypeError(f"{type(encoder).__name__} has no Embedding or Linear input layer named 'encoder'")
+
+
+def stored_entry(config: Mapping[str, Any], encoder: nn.Module) -> dict[str, Any]:
+    """What a checkpoint stores under ``CONFIG_KEY``: the resolved config and the encoder's input size."""
+    return {"config": dict(config), "encoder_inputs": encoder_inputs(encoder)}
+
+
+def read_stored(path: str | Path) -> dict[str, Any]:
+    """The ``CONFIG_KEY`` entry of the checkpoint at ``path`` (checked to be complete)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    entry = checkpoint.get(CONFIG_KEY) if isinstance(checkpoint, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict) or "encoder_inputs" not in entry:
+        raise StoredConfigError(
+            f"checkpoint {path} carries no run config (written before checkpoints stored it, or not by "
+            "lra_snn.cli.train); train the cell again, or pass encoder=<SequenceEncoder> to load_from_checkpoint"
+        )
+    return entry
+
+
+def check_allowed(config: Mapping[str, Any], where: str) -> None:
+    """StoredConfigError naming ``where`` and each ``_target_`` of ``config`` that no project config uses."""
+    foreign = foreign_targets(config)
+    if foreign:
+        listed = "; ".join(f"{key} = {target!r}" for key, target in foreign)
+        raise StoredConfigError(
+            f"{where}: refusing to instantiate targets that no config under conf/ uses: {listed} "
+            "(allowed: lra_snn.results.provenance.ALLOWED_TARGETS)"
+        )
+
+
+def build_encoder(entry: Mapping[str, Any], where: str) -> nn.Module:
+    """The encoder of a stored entry (``read_stored``), freshly initialised, its targets checked first."""
+    config = entry["config"]
+    check_allowed(config, where)
+    model = config.get("model") or {}
+    if "encoder" not in model:
+        raise StoredConfigError(f"{where}: the stored config has no model.encoder section")
+    return instantiate(OmegaConf.create(model["encoder"]), **entry["encoder_inputs"])
