@@ -12,7 +12,7 @@ import pytest
 
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.results.atomic import write_atomically
-from lra_snn.results.record import read_result, store_result, write_result
+from lra_snn.results.record import code_version, read_result, store_result, write_result
 from lra_snn.results.render import write_leaderboard
 from lra_snn.results.runs import load_runs
 from lra_snn.results.schema import (
@@ -60,6 +60,49 @@ def test_version_2_round_trips_through_a_file(tmp_path):
     assert read == written
     assert [(s.first_step, s.last_step) for s in read.segments] == [(0, 13), (13, 24)]
     assert read.instantiated_digest == "f" * 64 and read.metrics["test/acc"] == 0.5
+
+
+def test_code_version_and_optional_extra_keys_round_trip(tmp_path):
+    path = tmp_path / "result.json"
+    written = write_result(path, fields(code_version="src-0123456789abcdef", energy_prf_convention_mj=0.5))
+    read = read_record(path)
+    assert read == written and read.code_version == "src-0123456789abcdef"
+    assert read.extra == {"energy_prf_convention_mj": 0.5}
+    assert json.loads(path.read_text())["energy_prf_convention_mj"] == 0.5
+    assert read_record(_written(tmp_path / "old.json", fields())).code_version is None  # written before it existed
+
+
+def _written(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps({**data, "schema_version": 2, "finished_at": "2026-01-01T00:00:00+00:00"}))
+    return path
+
+
+def _tree(root: Path) -> Path:
+    for name, text in [
+        ("lra_snn/a.py", "x = 1\n"),
+        ("conf/model/m.yaml", "d: 4\n"),
+        ("results/r/result.json", "{}"),
+        ("docs/d.md", "doc"),
+    ]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_code_version_covers_package_source_and_configs_only(tmp_path):
+    root = _tree(tmp_path)
+    base = code_version(root)
+    assert base.startswith("src-") and len(base) == 20
+    (root / "results/r/result.json").write_text('{"a": 1}')  # a result written between runs
+    (root / "docs/d.md").write_text("edited")
+    (root / "results/new.json").write_text("{}")
+    assert code_version(root) == base
+    (root / "conf/model/m.yaml").write_text("d: 8\n")
+    assert code_version(root) != base
+    (root / "conf/model/m.yaml").write_text("d: 4\n")
+    assert code_version(root) == base
+    (root / "lra_snn/b.py").write_text("")
+    assert code_version(root) != base
 
 
 def test_every_committed_result_reads_under_its_cell():

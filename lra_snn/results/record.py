@@ -1,5 +1,8 @@
 """Writing a run's record (``lra_snn.results.schema``) without losing or hiding an earlier one.
 
+``code_version`` names the code a run used: a hash of the package source and the configs only, so
+a result file written into the working tree never marks later runs as made with other code.
+
 A seed folder holds ``result.json``, the record that counts, and ``attempts/``, every other record
 the cell produced. ``store_result`` never replaces a completed result with an outcome that is not
 completed: a failed, interrupted or no-data rerun of a completed cell goes to
@@ -9,6 +12,7 @@ replaces is copied unchanged into ``attempts/`` first, so a reader always finds 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -25,6 +29,8 @@ from lra_snn.config import PROJECT_ROOT
 from lra_snn.results.atomic import write_atomically
 from lra_snn.results.schema import ATTEMPTS_DIRNAME, ResultFileError, ResultRecord, new_record, read_record
 
+# what a run's code is: the package source and the configs (relative to the project root)
+CODE_GLOBS = ("lra_snn/**/*.py", "conf/**/*.yaml")
 _LIBRARIES = ("torch", "lightning", "torchmetrics", "hydra-core", "numpy", "datasets", "triton")
 
 
@@ -55,6 +61,20 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
+
+
+def code_version(root: Path = PROJECT_ROOT) -> str:
+    """``src-`` and 16 hex digits of a sha256 over ``CODE_GLOBS`` under ``root`` (each file's relative path and bytes).
+
+    Results, data, docs and tests do not enter it: only a change to the code or configs a run executes
+    gives its seeds another version (the board pools seeds of one version only).
+    """
+    files = sorted({path for pattern in CODE_GLOBS for path in root.glob(pattern) if path.is_file()})
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return "src-" + digest.hexdigest()[:16]
 
 
 def _text(record: ResultRecord) -> str:

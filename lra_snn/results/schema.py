@@ -2,8 +2,10 @@
 
 Version 2 (written now) holds what a run is and how it ended:
 
-- identity: ``task``, ``model``, ``seed``, ``profile``, ``config_hash`` (the cell), ``git_commit`` and
-  library ``versions`` at the start of the cell, the resolved ``config`` and ``instantiated_digest``
+- identity: ``task``, ``model``, ``seed``, ``profile``, ``config_hash`` (the cell), ``code_version``
+  (a hash of the package source and configs, ``lra_snn.results.record.code_version``; optional, absent
+  from records written before it existed), ``git_commit`` and library ``versions`` at the start of the
+  cell, the resolved ``config`` and ``instantiated_digest``
   (sha256 of everything instantiated from the config, ``lra_snn.results.provenance``);
 - outcome: ``status`` (``completed``, ``interrupted``, ``failed``, ``no_data``), ``message`` (required
   unless completed), ``finished_at`` (ISO 8601 with time zone), ``metrics`` (name -> number or null;
@@ -14,7 +16,9 @@ Version 2 (written now) holds what a run is and how it ended:
 
 Version 1 files (no ``interrupted`` status, no digest, no segments, ``finished_at`` optional) read
 into the same record: the digest is None, the segments are empty and a missing ``finished_at`` is
-the file's modification time. A ``finished_at`` more than ``CLOCK_SKEW_S`` in the future is an error:
+the file's modification time. Top-level keys this reader does not know (optional fields a newer
+writer adds) are kept unchecked in ``extra`` and written back unchanged. A ``finished_at`` more than
+``CLOCK_SKEW_S`` in the future is an error:
 such a record would otherwise pass for the newest one.
 """
 
@@ -40,6 +44,14 @@ PROFILES = ("full", "mini", "tiny")
 STATUSES = ("completed", "interrupted", "failed", "no_data")
 _V1_STATUSES = ("completed", "failed", "no_data")
 CLOCK_SKEW_S = 300.0
+# the top-level keys the readers check; any other key is an optional extra, kept as it is
+_KNOWN_KEYS = frozenset(
+    (
+        *("schema_version", "status", "task", "model", "seed", "profile", "config_hash", "code_version"),
+        *("git_commit", "finished_at", "message", "metrics", "config", "instantiated_digest", "versions"),
+        *("wall_time_s", "steps", "n_params", "device", "best_checkpoint", "segments"),
+    )
+)
 
 _T = TypeVar("_T")
 
@@ -90,6 +102,8 @@ class ResultRecord:
     device: str | None = None
     best_checkpoint: str | None = None
     segments: tuple[Segment, ...] = ()
+    code_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished_at_iso(self) -> str:
@@ -118,6 +132,8 @@ class ResultRecord:
             "device": self.device,
             "best_checkpoint": self.best_checkpoint,
             "segments": [segment.to_json() for segment in self.segments],
+            "code_version": self.code_version,
+            **self.extra,
         }
 
 
@@ -278,6 +294,8 @@ def _common(
         "n_params": _optional(data, "n_params", int),
         "device": _optional(data, "device", str),
         "best_checkpoint": _optional(data, "best_checkpoint", str),
+        "code_version": _optional(data, "code_version", str),
+        "extra": {key: value for key, value in data.items() if key not in _KNOWN_KEYS},
     }
 
 
