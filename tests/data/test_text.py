@@ -55,7 +55,7 @@ def test_real_archive_gives_25k_train_and_25k_test_balanced(shared_data: Path, t
     if not source.is_file():
         pytest.skip(f"{source} is absent")
     started = time.perf_counter()
-    datamodule = prepared(tmp_path, source)
+    datamodule = prepared(tmp_path, source, val_split="test")
     built_s = time.perf_counter() - started
     for split in ("train", "val", "test"):
         assert datamodule.class_counts(split).tolist() == [12_500, 12_500], split
@@ -70,7 +70,7 @@ def test_real_archive_gives_25k_train_and_25k_test_balanced(shared_data: Path, t
 
     monkeypatch.setattr(store, "_build", lambda *args: pytest.fail("a complete cache was rebuilt"))
     started = time.perf_counter()
-    again = prepared(tmp_path, source)
+    again = prepared(tmp_path, source, val_split="test")
     cached_s = time.perf_counter() - started
     assert again.class_counts("train").tolist() == [12_500, 12_500]
     print(f"IMDB byte level: tokenised in {built_s:.1f} s, cached prepare+setup {cached_s * 1000:.1f} ms")
@@ -124,7 +124,7 @@ def test_character_counts_over_many_batches_equal_one_count() -> None:
 
 def test_batches_are_padded_token_ids_with_lengths(tmp_path: Path, archive: Path) -> None:
     datamodule = prepared(tmp_path, archive, max_length=16, batch_size=8)
-    batch = next(iter(datamodule.val_dataloader()))
+    batch = next(iter(datamodule.test_dataloader()))
     assert batch["inputs"].shape == (8, batch["lengths"].max()) and batch["inputs"].max() < datamodule.vocab_size
     for row, length in zip(batch["inputs"], batch["lengths"]):
         assert row[length - 1] == EOS_ID and (row[length:] == PAD_ID).all()
@@ -166,6 +166,24 @@ def test_validation_held_out_of_train_is_disjoint_and_seeded(tmp_path: Path, arc
     assert other_seed.cache_dir() != datamodule.cache_dir()
 
 
+def test_validation_loader_serves_the_held_out_reviews_and_test_only_when_asked(tmp_path: Path, archive: Path) -> None:
+    def loaded(loader) -> list[bytes]:
+        return [
+            row[:length].numpy().tobytes() for batch in loader for row, length in zip(batch["inputs"], batch["lengths"])
+        ]
+
+    held_out = prepared(tmp_path, archive, val_fraction=0.25, batch_size=7)  # the default: val_split="train"
+    rows = {
+        split: {held_out.split(split).ids.row(i).astype(np.int64).tobytes() for i in range(len(held_out.split(split)))}
+        for split in ("train", "val", "test")
+    }
+    served = loaded(held_out.val_dataloader())
+    assert len(served) == 10 and set(served) == rows["val"]
+    assert not set(served) & (rows["train"] | rows["test"])
+    on_test = prepared(tmp_path, archive, val_split="test", batch_size=7)
+    assert loaded(on_test.val_dataloader()) == loaded(on_test.test_dataloader())
+
+
 def test_subsets_are_class_balanced(tmp_path: Path, archive: Path) -> None:
     datamodule = prepared(tmp_path, archive, val_split="train", n_train=10, n_val=4, n_test=6)
     assert [datamodule.class_counts(s).tolist() for s in ("train", "val", "test")] == [[5, 5], [2, 2], [3, 3]]
@@ -182,7 +200,8 @@ def test_character_level_records_its_vocabulary_in_the_cache(tmp_path: Path, arc
     datamodule = prepared(tmp_path, archive, level="char", min_freq=3)
     tokens = vocabulary(datamodule)
     assert tokens[:3] == ["<pad>", "<unk>", "<eos>"] and datamodule.vocab_size == len(tokens) < 259
-    assert max(datamodule.split("train").ids.row(i).max() for i in range(40)) < datamodule.vocab_size
+    train = datamodule.split("train")
+    assert max(train.ids.row(i).max() for i in range(len(train))) < datamodule.vocab_size
     again = module(tmp_path, archive, level="char", min_freq=3)
     again.prepare_data()
     assert again.vocab_size == datamodule.vocab_size  # known from the cache, before setup
@@ -205,7 +224,7 @@ def test_download_fetches_the_tarball_where_prepare_data_looks(tmp_path: Path, a
         sha256=file_digests(archive, ("sha256",))["sha256"],
     )
     monkeypatch.setitem(download.SOURCES, "imdb", source)
-    datamodule = text.TextDataModule(data_dir=tmp_path / "data")
+    datamodule = text.TextDataModule(data_dir=tmp_path / "data", val_split="test")
     assert datamodule.download() == tmp_path / "data" / "downloads" / "aclImdb_v1.tar.gz"
     datamodule.prepare_data()
     datamodule.setup()
@@ -242,7 +261,7 @@ def test_non_utf8_review_names_file_and_line_at_character_level(tmp_path: Path) 
     expected = re.escape("a.tar.gz/aclImdb/train/pos/1_8.txt:2: review is not valid UTF-8")
     with pytest.raises(DataFormatError, match=expected):
         module(tmp_path, source, level="char", min_freq=1).prepare_data()
-    assert prepared(tmp_path, source).class_counts("train").tolist() == [3, 3]  # bytes need no decoding
+    assert prepared(tmp_path, source, val_split="test").class_counts("train").tolist() == [3, 3]  # bytes: no decoding
 
 
 def test_interrupted_preparation_is_never_read_as_complete(tmp_path: Path, archive: Path, monkeypatch) -> None:
@@ -269,7 +288,7 @@ def test_bad_settings_are_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="val_split must be one of"):
         text.TextDataModule(data_dir="d", val_split="eval")
     with pytest.raises(ValueError, match="n_val applies to val_split='train' only"):
-        text.TextDataModule(data_dir="d", n_val=10)
+        text.TextDataModule(data_dir="d", val_split="test", n_val=10)
     with pytest.raises(ValueError, match="max_length counts EOS"):
         text.TextDataModule(data_dir="d", max_length=1)
 

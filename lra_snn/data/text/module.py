@@ -6,8 +6,9 @@ tokenised by a batched ``map`` into ``ids`` (int16) and ``label`` (int8), cached
 ``level="byte"`` as LRA (vocabulary 259) or ``level="char"`` as the S4 code base (characters seen
 at least ``min_freq`` times in the training reviews in use; about 135 ids with min_freq 15). A
 review is truncated to ``max_length - 1`` tokens and EOS appended (L = 4,096 in LRA and S4).
-Validation is the test split (``val_split="test"``, as LRA and S4 do) or a seeded fraction of
-train (``val_split="train"``).
+Validation is a seeded fraction of train held out of it (``val_split="train"``, the default, so
+that model selection never sees test) or the test split itself (``val_split="test"``, the IMDB
+convention of the S4 code base, kept selectable to reproduce it).
 """
 
 from __future__ import annotations
@@ -83,14 +84,16 @@ def _checked_documents(reviews: Dataset, origin: str) -> Iterator[bytes]:
 
 
 class TextDataModule(ClassificationDataModule):
-    """LRA Text: 2 classes, token inputs, 25k train / 25k test reviews (test doubles as validation).
+    """LRA Text: 2 classes, token inputs, 25k train / 25k test reviews; validation held out of train.
 
     ``source="release"``: ``archives`` lists candidate sources (tarballs or unpacked folders), the
     first that exists is read; by default ``<data_dir>/downloads/aclImdb_v1.tar.gz``, where
     ``download()`` puts it. ``source="hub"``: the Hub dataset ``hub_path`` (config ``hub_config``),
-    which ``download()`` keeps under ``<data_dir>/downloads/hub/``. ``val_split="test"`` validates
-    on the test split itself (LRA, S4); ``"train"`` holds out ``val_fraction`` of train (seeded by
-    ``split_seed``). ``n_train``/``n_val``/``n_test`` take seeded class-balanced subsets (None: all).
+    which ``download()`` keeps under ``<data_dir>/downloads/hub/``. ``val_split="train"`` holds out
+    ``val_fraction`` of train (seeded by ``split_seed``) as the validation split; ``"test"``
+    validates on the test split itself (the S4 code base). Either way the loaders serve the
+    ``"val"`` split (``val_dataloader``), which is the test split's examples for ``"test"``.
+    ``n_train``/``n_val``/``n_test`` take seeded class-balanced subsets (None: all).
     """
 
     task = "text"
@@ -109,7 +112,7 @@ class TextDataModule(ClassificationDataModule):
         level: str = "byte",
         min_freq: int = 15,
         max_length: int = 4096,
-        val_split: str = "test",
+        val_split: str = "train",
         val_fraction: float = 0.1,
         split_seed: int = 42,
         n_train: int | None = None,
@@ -142,7 +145,7 @@ class TextDataModule(ClassificationDataModule):
         self.level = level
         self.min_freq = min_freq
         self.max_length = max_length
-        self.val_split = val_split
+        self.validation_source = val_split  # not ``val_split``: that attribute names the split val_dataloader serves
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.subset_sizes = {"train": n_train, "val": n_val, "test": n_test}
@@ -168,12 +171,12 @@ class TextDataModule(ClassificationDataModule):
             "source": {"kind": self.source, "sha256": self.digest(self.source_path())},
             "level": self.level,
             "max_length": self.max_length,
-            "val_split": self.val_split,
+            "val_split": self.validation_source,
             "subsets": {**self.subset_sizes, "seed": self.subset_seed},
         }
         if self.level == "char":
             settings["min_freq"] = self.min_freq
-        if self.val_split == "train":
+        if self.validation_source == "train":
             settings["holdout"] = {"fraction": self.val_fraction, "seed": self.split_seed}
         return settings
 
@@ -219,7 +222,7 @@ class TextDataModule(ClassificationDataModule):
     def _select(self, raw: dict[str, Dataset]) -> dict[str, Dataset]:
         """Per stored split, its reviews: validation held out of train (``val_split="train"``), then subsets."""
         train, test = raw["train"], raw["test"]
-        if self.val_split == "train":
+        if self.validation_source == "train":
             kept, held_out = holdout_split(len(train), self.val_fraction, self.split_seed)
             chosen = {"train": (train, kept), "val": (train, held_out), "test": (test, np.arange(len(test)))}
         else:
