@@ -70,7 +70,7 @@ mutate: venv ## mutation testing of the core modules (not in CI); MUTANTS="lra_s
 
 lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
 	$(MALLOC) $(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
-		hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
+		hydra/launcher=parallel hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
 		trainer.enable_progress_bar=false paths.results_dir=$(RESULTS_DIR) $(ARGS)
 	$(PY) -m lra_snn.cli.leaderboard --results $(RESULTS_DIR)/runs --out $(RESULTS_DIR)
 
