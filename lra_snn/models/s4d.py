@@ -70,14 +70,19 @@ class S4DKernel(nn.Module):
 
         Autocast stays off: in half precision the kernel's matmul would lose the float32 accuracy.
         """
-        dtype = torch.promote_types(self.log_dt.dtype, torch.float32)
         with torch.autocast(self.log_dt.device.type, enabled=False):
-            dt = self.log_dt.to(dtype).exp()[:, None]  # (H, 1)
-            A = torch.complex(-self.log_neg_A_real.to(dtype).exp(), self.A_imag.to(dtype))
-            dtA = dt * A  # (H, N/2)
-            # expm1: exp(dt A) - 1 cancels to a few digits in float32 when |dt A| ~ 1e-3.
-            C = torch.view_as_complex(self.C.to(dtype)) * torch.expm1(dtA) / A
-            return vandermonde_kernel(C, dtA, length)
+            dtA, coeff = self.zoh()
+            return vandermonde_kernel(coeff, dtA, length)
+
+    def zoh(self) -> tuple[Tensor, Tensor]:
+        """The zero-order hold of every mode, (H, N/2) complex: ``dt A`` (``A_bar = exp(dt A)``) and
+        ``C B_bar = C (exp(dt A) - 1) / A`` (B = 1), in float64 for float64 parameters, else float32."""
+        dtype = torch.promote_types(self.log_dt.dtype, torch.float32)
+        dt = self.log_dt.to(dtype).exp()[:, None]  # (H, 1)
+        A = torch.complex(-self.log_neg_A_real.to(dtype).exp(), self.A_imag.to(dtype))
+        dtA = dt * A  # (H, N/2)
+        # expm1: exp(dt A) - 1 cancels to a few digits in float32 when |dt A| ~ 1e-3.
+        return dtA, torch.view_as_complex(self.C.to(dtype)) * torch.expm1(dtA) / A
 
 
 def block_size(length: int) -> int:
@@ -155,3 +160,26 @@ class S4D(nn.Module):
     def forward(self, u: Tensor) -> Tensor:
         y = fft_conv(u.transpose(1, 2), self.conv_kernel(u.shape[1])).transpose(1, 2)
         return y + u * self.D
+
+    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The recurrent form's state before the first step: zeros (B, H, N/2), complex."""
+        if self.bidirectional:
+            raise ValueError(
+                "a bidirectional S4D cannot run step by step: its anti-causal kernel reads later steps; "
+                "train with model.encoder.layer.bidirectional=false to stream"
+            )
+        modes = self.kernel.A_imag.shape[1]
+        return torch.zeros(
+            batch, self.D.shape[0], modes, device=device, dtype=torch.promote_types(dtype, torch.complex64)
+        )
+
+    def step(self, u_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """One step of the recurrent form on ``u_t`` (B, H): the discretised diagonal SSM
+        ``x_t = A_bar x_{t-1} + B_bar u_t``, ``y_t = 2 Re(C x_t) + D u_t`` (the conjugate mode of each
+        pair gives the factor 2), with B_bar folded into C as in the kernel (the state holds
+        ``x_t / B_bar``) and the same zero-order hold (``S4DKernel.zoh``), so it computes ``forward``'s
+        outputs one step at a time, in constant memory."""
+        dtA, coeff = self.kernel.zoh()
+        state = torch.exp(dtA) * state + u_t.to(state.dtype)[..., None]
+        y = 2 * torch.einsum("hn,bhn->bh", coeff, state).real
+        return y.to(u_t.dtype) + u_t * self.D, state
