@@ -99,7 +99,7 @@ def build_task(cfg: DictConfig, datamodule: TaskData) -> L.LightningModule:
     its checkpoints carry ``cfg`` resolved, so ``load_from_checkpoint`` rebuilds it (``lra_snn.tasks.base``)."""
     encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
     task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
-    task.run_config = OmegaConf.to_container(cfg, resolve=True)
+    task.remember_run(OmegaConf.to_container(cfg, resolve=True), datamodule.encoder_kwargs())
     return task
 
 

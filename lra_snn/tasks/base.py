@@ -23,17 +23,22 @@ class SequenceTask(L.LightningModule):
 
     metrics: torch.nn.ModuleDict
     encoder: torch.nn.Module
-    #: the run's resolved config (a plain dict), written into every checkpoint (set by the train CLI)
-    run_config: Mapping[str, Any] | None = None
+    #: the run's resolved config and encoder input size (``lra_snn.tasks.stored_config.stored_entry``),
+    #: written into every checkpoint; set by the train CLI (``remember_run``)
+    stored_run: dict[str, Any] | None = None
+
+    def remember_run(self, config: Mapping[str, Any], encoder_inputs: Mapping[str, int]) -> None:
+        """Keep the run's resolved ``config`` and the encoder's ``vocab_size`` / ``d_input`` for the checkpoints."""
+        self.stored_run = stored_entry(config, encoder_inputs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.run_config is not None:
-            checkpoint[CONFIG_KEY] = stored_entry(self.run_config, self.encoder)
+        if self.stored_run is not None:
+            checkpoint[CONFIG_KEY] = self.stored_run
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         entry = checkpoint.get(CONFIG_KEY)
         if isinstance(entry, dict):
-            self.run_config = entry.get("config")
+            self.stored_run = entry
 
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]

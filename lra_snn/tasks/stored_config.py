@@ -3,7 +3,7 @@
 A task's weights alone do not say how to build its encoder (layers, block, neuron, sizes). Each
 checkpoint a task writes therefore carries, under ``CONFIG_KEY``, the whole composed and resolved
 Hydra config of the run (a plain dict) and the encoder's input size (``vocab_size`` or ``d_input``,
-read off the encoder itself). ``build_encoder`` instantiates ``model.encoder`` of such a config,
+as the data module gave it). ``build_encoder`` instantiates ``model.encoder`` of such a config,
 after checking that every ``_target_`` in the config is one the project's configs use
 (``lra_snn.results.provenance.ALLOWED_TARGETS``): a checkpoint file never names code to run.
 """
@@ -28,19 +28,10 @@ class StoredConfigError(ValueError):
     """A checkpoint without a usable stored config; the message names the file and the remedy."""
 
 
-def encoder_inputs(encoder: nn.Module) -> dict[str, int]:
-    """``{"vocab_size": n}`` for a token encoder (Embedding), ``{"d_input": n}`` for a real-valued one (Linear)."""
-    embed = getattr(encoder, "encoder", None)
-    if isinstance(embed, nn.Embedding):
-        return {"vocab_size": embed.num_embeddings}
-    if isinstance(embed, nn.Linear):
-        return {"d_input": embed.in_features}
-    raise TypeError(f"{type(encoder).__name__} has no Embedding or Linear input layer named 'encoder'")
-
-
-def stored_entry(config: Mapping[str, Any], encoder: nn.Module) -> dict[str, Any]:
-    """What a checkpoint stores under ``CONFIG_KEY``: the resolved config and the encoder's input size."""
-    return {"config": dict(config), "encoder_inputs": encoder_inputs(encoder)}
+def stored_entry(config: Mapping[str, Any], encoder_inputs: Mapping[str, int]) -> dict[str, Any]:
+    """What a checkpoint stores under ``CONFIG_KEY``: the resolved config and the encoder's input size
+    (the data module's ``encoder_kwargs()``: ``vocab_size`` or ``d_input``)."""
+    return {"config": dict(config), "encoder_inputs": dict(encoder_inputs)}
 
 
 def read_stored(path: str | Path) -> dict[str, Any]:
