@@ -35,6 +35,7 @@ from lra_snn.config.override_hints import unknown_key_hints
 from lra_snn.config.validate import validate_config
 from lra_snn.data.base import TaskData
 from lra_snn.data.errors import DataNotFoundError
+from lra_snn.results.curves import METRICS_FILENAME, MetricsTable
 from lra_snn.results.provenance import instantiated_digest
 from lra_snn.results.record import code_version, git_commit, library_versions, read_result, store_result
 from lra_snn.results.schema import ResultFileError, ResultRecord, Segment, new_record
@@ -262,11 +263,12 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
 
     cell = identity["config_hash"]
     stop = StopOnSignal(last)
+    curves = MetricsTable()
     try:
         if last.exists():
             segments.resume(verify_resumable(last, cell))
         task = build_task(cfg, datamodule)
-        trainer = build_trainer(cfg, [CellTag(cell), segments, stop])
+        trainer = build_trainer(cfg, [CellTag(cell), segments, curves, stop])
     except Exception as error:  # a checkpoint, model or trainer that cannot be used: recorded as failed
         raise _failed(cfg, identity, result_path, error, 0, segments, _is_rank_zero()) from error
     segments.restore_metric_rows(trainer.loggers)  # before the loggers are used: the CSV logger empties its file
@@ -301,7 +303,10 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
         **_cost(segments.segments(trainer.global_step), trainer.global_step),
         "n_params": sum(p.numel() for p in task.parameters()),
         "device": torch.cuda.get_device_name() if trainer.strategy.root_device.type == "cuda" else "cpu",
+        "metrics_file": METRICS_FILENAME,  # the learning curves, beside result.json (lra_snn.results.curves)
     }
+    if trainer.is_global_zero:
+        curves.write(result_path.parent / METRICS_FILENAME)
     record = _record(result_path, fields, trainer.is_global_zero)
     log.info("test metrics %s -> %s", record["metrics"], result_path)
     return record
