@@ -177,9 +177,10 @@ class ClassificationDataModule(CachedDataModule):
         return {"n_classes": self.n_classes, "pair": self.pair}
 
     def summary_metrics(self) -> dict[str, float]:
-        """Data facts recorded beside a run's metrics: the test split's majority-class rate."""
+        """Data facts recorded beside a run's metrics: the test split's majority-class rate and the
+        chance rate 1 / n_classes (what guessing uniformly scores; the figures draw both)."""
         counts = self.class_counts("test")
-        return {"test/majority_rate": float(counts.max() / counts.sum())}
+        return {"test/majority_rate": float(counts.max() / counts.sum()), "test/chance_rate": 1.0 / len(counts)}
 
 
 class EpochSeededSampler(Sampler[int]):
