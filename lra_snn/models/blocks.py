@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from lra_snn.models.s4d import S4D
+from lra_snn.neurons.base import Neuron
 
 
 class S4DBlock(nn.Module):
@@ -38,3 +40,18 @@ class S4DBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.glu(self.mix(self.dropout(self.activation(self.ssm(x)))))
+
+    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> tuple:
+        """Step-form state: the S4D recurrence's and the neuron's (None for GELU)."""
+        neuron = self.activation.init_state(batch, device, dtype) if isinstance(self.activation, Neuron) else None
+        return self.ssm.init_state(batch, device, dtype), neuron
+
+    def step(self, x_t: Tensor, state: tuple) -> tuple[Tensor, tuple]:
+        """One step (B, D) -> (B, D) of ``forward`` (``lra_snn.models.streaming``)."""
+        ssm_state, neuron_state = state
+        y, ssm_state = self.ssm.step(x_t, ssm_state)
+        if isinstance(self.activation, Neuron):
+            y, neuron_state = self.activation.step(y, neuron_state)
+        else:
+            y = self.activation(y)
+        return self.glu(self.mix(self.dropout(y))), (ssm_state, neuron_state)

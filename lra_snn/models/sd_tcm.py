@@ -18,11 +18,13 @@ the Linear of step 4, as at inference, so that Linear reads binary spikes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.threshold import ThresholdSpike
 from lra_snn.training.params import tag
 
@@ -77,3 +79,19 @@ class SDTCMBlock(nn.Module):
     def forward(self, u: Tensor) -> Tensor:
         x = u + self.token_mix(self.dropout(self.temporal_spikes(u)))
         return x + self.channel_mix(self.dropout(self.spatial(x)))
+
+    def _temporal_neuron(self) -> Neuron:
+        if self.temporal_backward is not None:
+            raise ValueError("a bidirectional SD-TCM block reads later steps and cannot run step by step")
+        assert isinstance(self.temporal, Neuron)
+        return self.temporal
+
+    def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Any:
+        """Step-form state: the temporal neuron's (the spatial neuron is memoryless); causal blocks only."""
+        return self._temporal_neuron().init_state(batch, device, dtype)
+
+    def step(self, u_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One step (B, D) -> (B, D) of ``forward`` (``lra_snn.models.streaming``)."""
+        spikes, state = self._temporal_neuron().step(u_t, state)
+        x = u_t + self.token_mix(self.dropout(spikes))
+        return x + self.channel_mix(self.dropout(self.spatial.step(x, None)[0])), state

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 import torchmetrics
 
+from lra_snn.models.streaming import StreamingEncoder
 from lra_snn.tasks.stored_config import CONFIG_KEY, build_encoder, read_stored, stored_entry
 from lra_snn.training.optim import param_groups, warmup_cosine
 
@@ -30,6 +31,13 @@ class SequenceTask(L.LightningModule):
     def remember_run(self, config: Mapping[str, Any], encoder_inputs: Mapping[str, int]) -> None:
         """Keep the run's resolved ``config`` and the encoder's ``vocab_size`` / ``d_input`` for the checkpoints."""
         self.stored_run = stored_entry(config, encoder_inputs)
+
+    def stream(self) -> None:
+        """Switch to streaming inference: the encoder runs one step at a time from its step forms
+        (``lra_snn.models.streaming``; ``StreamingError`` names what cannot stream) and the task is put in eval mode."""
+        if not isinstance(self.encoder, StreamingEncoder):
+            self.encoder = StreamingEncoder(self.encoder)  # type: ignore[arg-type]
+        self.eval()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.stored_run is not None:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.models.streaming import StreamingEncoder
 from lra_snn.tasks.base import SequenceTask
 
 POOLS = ("mean", "last")
@@ -66,13 +67,17 @@ class ClassificationTask(SequenceTask):
         # example-weighted mean loss over the whole split (exact under DDP's unequal shards)
         self.metrics.update({f"{split}_loss": torchmetrics.MeanMetric() for split in ("val", "test")})
 
+    def pooled(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        """Encoder features pooled over the true length (B, D); a streaming encoder pools as it steps."""
+        if isinstance(self.encoder, StreamingEncoder):
+            return self.encoder.pooled(inputs, lengths, self.hparams["pool"])
+        return pool(self.encoder(inputs, lengths), lengths, self.hparams["pool"])
+
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         if not self.hparams["pair"]:
-            return self.head(pool(self.encoder(inputs, lengths), lengths, self.hparams["pool"]))
+            return self.head(self.pooled(inputs, lengths))
         batch = inputs.shape[0]
-        flat_lengths = lengths.reshape(2 * batch)
-        pooled = pool(self.encoder(inputs.flatten(0, 1), flat_lengths), flat_lengths, self.hparams["pool"])
-        a, b = pooled.view(batch, 2, -1).unbind(1)
+        a, b = self.pooled(inputs.flatten(0, 1), lengths.reshape(2 * batch)).view(batch, 2, -1).unbind(1)
         return self.head(a, b)
 
     def _shared_step(self, batch: dict[str, Tensor], split: str) -> Tensor:
