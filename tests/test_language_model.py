@@ -1,5 +1,7 @@
-"""The language-model task (WikiText-103 path): adaptive softmax loss against the perplexity metric,
-causality, refusal of non-causal encoders, learning on tiny data, and a run through ``lra_snn.train``."""
+"""The language-model task (WikiText-103 path): the adaptive input and softmax (a distribution over the
+whole vocabulary, a dense softmax with one band, tied weights that learn through both ends), the loss
+against the perplexity metric, causality, refusal of non-causal encoders, learning on tiny data, and a
+run through ``lra_snn.train``."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import torch
 
 from lra_snn.cli.train import run
 from lra_snn.data.wikitext103.module import WikiTextDataModule
+from lra_snn.models.adaptive import AdaptiveInput, AdaptiveSoftmax, band_width, clip_cutoffs
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
-from lra_snn.tasks.language_model import LanguageModelTask, usable_cutoffs
+from lra_snn.tasks.language_model import LanguageModelTask
 from tests.fakes import LINES, write_corpus
 
 LM_OVERRIDES = ("data=wikitext103", "model=s4d")  # the data config picks the LM task and a causal encoder
@@ -23,15 +26,91 @@ LM_OVERRIDES = ("data=wikitext103", "model=s4d")  # the data config picks the LM
 
 def make_task(
     vocab_size: int,
-    cutoffs=(20_000, 40_000, 200_000),
+    cutoffs=(19_997, 39_997, 199_997),
     bidirectional: bool = False,
     norm: str = "layer",
+    adaptive_input: bool = True,
     **task_settings,
 ) -> LanguageModelTask:
     torch.manual_seed(0)
     layer = partial(S4DBlock, d_state=4, bidirectional=bidirectional)
-    encoder = SequenceEncoder(16, 2, layer, vocab_size=vocab_size, norm=norm, prenorm=True)
+    embedding = partial(AdaptiveInput, cutoffs=cutoffs, div_value=4.0) if adaptive_input else None
+    encoder = SequenceEncoder(16, 2, layer, vocab_size=vocab_size, norm=norm, prenorm=True, embedding=embedding)
     return LanguageModelTask(encoder, vocab_size, cutoffs=cutoffs, **task_settings)
+
+
+def random_head(vocab_size: int, cutoffs, tied: AdaptiveInput | None = None, d_model: int = 16) -> AdaptiveSoftmax:
+    """An adaptive softmax in float64 with every parameter random (no zero-initialised head projection)."""
+    torch.manual_seed(1)
+    head = AdaptiveSoftmax(vocab_size, d_model, cutoffs, div_value=2.0, tied=tied).double()
+    with torch.no_grad():
+        for p in head.parameters():
+            p.normal_(0.0, 0.5)
+    return head
+
+
+def test_cutoffs_beyond_the_vocabulary_are_clipped_and_bad_ones_refused() -> None:
+    assert clip_cutoffs((19_997, 39_997, 199_997), 267_735) == [19_997, 39_997, 199_997]
+    assert clip_cutoffs((19_997, 39_997, 199_997), 33_278) == [19_997]
+    assert clip_cutoffs((19_997, 39_997, 199_997), 500) == []
+    with pytest.raises(ValueError, match=r"task\.cutoffs must be increasing positive integers"):
+        clip_cutoffs((40_000, 20_000), 267_735)
+    assert [band_width(1024, 4.0, i) for i in range(4)] == [1024, 256, 64, 16]
+    assert band_width(16, 4.0, 3) == 1  # at least one dimension
+    task = make_task(300)  # every S4 cutoff >= vocabulary: one band, a full softmax, still tied
+    assert task.head.bounds == [(0, 300)] and task.head.table(0) is task.encoder.encoder.tables[0].weight
+    assert make_task(300, cutoffs=(50, 150)).head.bounds == [(0, 50), (50, 150), (150, 300)]
+
+
+@pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied"])
+def test_adaptive_softmax_is_a_distribution_over_the_whole_vocabulary(tied) -> None:
+    vocab, cutoffs = 37, (5, 12, 30)
+    adaptive_input = AdaptiveInput(vocab, 16, cutoffs, div_value=2.0).double() if tied else None
+    head = random_head(vocab, cutoffs, adaptive_input)
+    hidden = torch.randn(6, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    log_probs = head.log_prob(hidden)
+    assert log_probs.shape == (6, vocab)
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(6, dtype=torch.float64), rtol=0, atol=1e-12)
+    targets = torch.tensor([0, 4, 5, 11, 12, 36])  # first and last id of several bands
+    nll = head.nll(hidden, targets)
+    torch.testing.assert_close(nll, -log_probs[torch.arange(6), targets], rtol=0, atol=1e-12)
+
+
+def test_adaptive_softmax_with_one_band_is_the_dense_softmax() -> None:
+    head = random_head(40, (40, 100))  # cutoffs >= vocabulary: one band
+    hidden = torch.randn(5, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    projection, table, bias = head.projection(0), head.table(0), head.biases[0]
+    dense = torch.log_softmax(hidden @ projection @ table.T + bias, dim=-1)
+    torch.testing.assert_close(head.log_prob(hidden), dense, rtol=0, atol=1e-12)
+    assert head.cluster_weight.numel() == 0
+
+
+def test_tied_weights_learn_through_the_input_and_the_softmax() -> None:
+    vocab, cutoffs = 37, (5, 12, 30)
+    torch.manual_seed(0)
+    adaptive_input = AdaptiveInput(vocab, 16, cutoffs, div_value=2.0).double()
+    head = random_head(vocab, cutoffs, adaptive_input)
+    tokens, targets = torch.tensor([[1, 7, 20, 33]]), torch.tensor([3, 9, 25, 31])
+    tables = [t.weight for t in adaptive_input.tables]
+    assert all(head.table(band) is table for band, table in enumerate(tables))
+    assert all(head.projection(band) is adaptive_input.projections[band] for band in (1, 2, 3))
+    assert head.projection(0) is not adaptive_input.projections[0]  # the head keeps its own
+    own = {id(p) for p in head.parameters()}
+    assert not own & {id(p) for p in adaptive_input.parameters()}  # shared tensors belong to the input alone
+
+    def grads(hidden_from_input: bool) -> list[torch.Tensor]:
+        for p in [*adaptive_input.parameters(), *head.parameters()]:
+            p.grad = None
+        embedded = adaptive_input(tokens)[0]
+        hidden = embedded if hidden_from_input else embedded.detach()
+        head.nll(hidden, targets).sum().backward()
+        return [t.grad.clone() if t.grad is not None else torch.zeros_like(t) for t in tables]
+
+    through_softmax = grads(hidden_from_input=False)
+    through_both = grads(hidden_from_input=True)
+    for band, (softmax_only, both) in enumerate(zip(through_softmax, through_both, strict=True)):
+        assert softmax_only.abs().sum() > 0, f"band {band}: no gradient from the softmax"
+        assert (both - softmax_only).abs().sum() > 0, f"band {band}: no gradient from the input"
 
 
 def random_batch(vocab_size: int, rows: int = 3, length: int = 12, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -43,19 +122,10 @@ def random_batch(vocab_size: int, rows: int = 3, length: int = 12, seed: int = 0
     return {"inputs": tokens[:, :-1], "targets": targets, "lengths": lengths}
 
 
-def test_cutoffs_beyond_the_vocabulary_are_dropped_and_bad_ones_refused() -> None:
-    assert usable_cutoffs((20_000, 40_000, 200_000), 267_735) == [20_000, 40_000, 200_000]
-    assert usable_cutoffs((20_000, 40_000, 200_000), 33_278) == [20_000]
-    assert usable_cutoffs((20_000, 40_000, 200_000), 500) == []
-    with pytest.raises(ValueError, match="increasing positive integers"):
-        usable_cutoffs((40_000, 20_000), 267_735)
-    assert isinstance(make_task(300, cutoffs=(50, 150)).head, torch.nn.AdaptiveLogSoftmaxWithLoss)
-    assert isinstance(make_task(300).head, torch.nn.Linear)  # every S4 cutoff >= vocabulary: full softmax
-
-
+@pytest.mark.parametrize("adaptive_input", [True, False], ids=["adaptive-input", "plain-embedding"])
 @pytest.mark.parametrize("cutoffs", [(50, 150), (20_000,)], ids=["adaptive", "full-softmax"])
-def test_loss_is_the_mean_nll_the_metrics_accumulate(cutoffs) -> None:
-    task = make_task(300, cutoffs=cutoffs)
+def test_loss_is_the_mean_nll_the_metrics_accumulate(cutoffs, adaptive_input) -> None:
+    task = make_task(300, cutoffs=cutoffs, adaptive_input=adaptive_input)
     batch = random_batch(300)
     nll = task.token_nll(batch)
     assert nll.shape == (int(batch["lengths"].sum()),)
@@ -64,9 +134,6 @@ def test_loss_is_the_mean_nll_the_metrics_accumulate(cutoffs) -> None:
     scored = batch["targets"] != -100
     gathered = log_probs[scored].gather(1, batch["targets"][scored][:, None]).squeeze(1)
     torch.testing.assert_close(-gathered, nll, rtol=1e-5, atol=1e-5)
-    if isinstance(task.head, torch.nn.AdaptiveLogSoftmaxWithLoss):
-        features = task(batch["inputs"], batch["lengths"])[scored]
-        torch.testing.assert_close(nll.mean(), task.head(features, batch["targets"][scored]).loss)
     second = random_batch(300, seed=1)
     loss_metric, ppl_metric = task.metrics["val_loss"], task.metrics["val_ppl"]
     nlls = [task.token_nll(b) for b in (batch, second)]
@@ -158,7 +225,7 @@ def test_profiles_shrink_the_data_and_keep_the_lm_recipe(compose_train) -> None:
     full = compose_train(*LM_OVERRIDES, "profile=full")
     assert (full.data.max_length, full.data.max_train_tokens, full.data.max_eval_tokens) == (8192, None, None)
     assert (full.task.lr, full.task.weight_decay, full.task.warmup_steps) == (5e-4, 0.1, 1000)
-    assert list(full.task.cutoffs) == [20_000, 40_000, 200_000] and full.task.div_value == 4.0
+    assert list(full.task.cutoffs) == [19_997, 39_997, 199_997] and full.task.div_value == 4.0
     mini = compose_train(*LM_OVERRIDES, "profile=mini")
     assert (mini.data.max_length, mini.data.global_batch, mini.data.max_train_tokens) == (128, 8, 8192)
     assert mini.task.warmup_steps == 16 and mini.task_name == "wikitext103"

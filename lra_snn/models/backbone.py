@@ -61,7 +61,11 @@ def length_mask(lengths: Tensor, max_length: int) -> Tensor:
 
 
 class SequenceEncoder(nn.Module):
-    """Encoder plus residual blocks: (B, L) tokens or (B, L, d_input) values -> (B, L, D) features."""
+    """Encoder plus residual blocks: (B, L) tokens or (B, L, d_input) values -> (B, L, D) features.
+
+    Token inputs are embedded by ``nn.Embedding``, or by ``embedding(vocab_size=..., d_model=...)``
+    when given (the language model's adaptive input, ``lra_snn.models.adaptive.AdaptiveInput``).
+    """
 
     def __init__(
         self,
@@ -73,11 +77,18 @@ class SequenceEncoder(nn.Module):
         norm: str = "batch",
         prenorm: bool = False,
         dropout: float = 0.0,
+        embedding: Callable[..., nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.d_model = d_model
+        if embedding is not None and vocab_size is None:
+            raise ValueError("model.encoder.embedding builds a token input layer; it needs a task with a vocabulary")
         if vocab_size is not None and d_input is None:
-            self.encoder: nn.Module = nn.Embedding(vocab_size, d_model)
+            self.encoder: nn.Module = (
+                nn.Embedding(vocab_size, d_model)
+                if embedding is None
+                else embedding(vocab_size=vocab_size, d_model=d_model)
+            )
         elif d_input is not None and vocab_size is None:
             self.encoder = nn.Linear(d_input, d_model)
         else:

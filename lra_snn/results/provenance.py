@@ -33,6 +33,7 @@ ALLOWED_TARGETS = frozenset(
         "lra_snn.data.text.module.TextDataModule",
         "lra_snn.data.wikitext103.module.WikiTextDataModule",
         "lra_snn.metrics.energy.EnergyMeter",
+        "lra_snn.models.adaptive.AdaptiveInput",
         "lra_snn.models.backbone.SequenceEncoder",
         "lra_snn.models.blocks.S4DBlock",
         "lra_snn.models.sd_tcm.SDTCMBlock",

@@ -1,11 +1,12 @@
-"""Causal word-level language modelling (WikiText-103; docs/data.md "Formats", docs/recipes.md SpikingSSM row).
+"""Causal word-level language modelling (WikiText-103; docs/data.md "Formats", docs/recipes.md, WikiText-103).
 
 A causal zoo encoder (``lra_snn.models.backbone.SequenceEncoder``) -> adaptive softmax
-(``torch.nn.AdaptiveLogSoftmaxWithLoss``, Grave et al. 2017) with cutoffs 20k, 40k, 200k and
-``div_value`` 4, as the S4 code base uses for WikiText-103; cutoffs at or beyond the vocabulary
-are dropped, and a vocabulary below the first cutoff gets a plain full softmax. The loss is the
-mean NLL of the batch's scored tokens (positions before each row's true length); perplexity is
-exp(mean NLL) over the whole split (``lra_snn.metrics.perplexity``).
+(``lra_snn.models.adaptive.AdaptiveSoftmax``: Grave et al. 2017; tied to the encoder's adaptive
+input, Baevski and Auli 2019, when the encoder has one and ``tie_weights``). The S4 WikiText-103
+pipeline's cutoffs 19,997 / 39,997 / 199,997 and ``div_value`` 4 are the defaults; cutoffs at or
+beyond the vocabulary are dropped, so a small vocabulary keeps fewer bands (one band: a full
+softmax). The loss is the mean NLL of the batch's scored tokens (positions before each row's true
+length); perplexity is exp(mean NLL) over the whole split (``lra_snn.metrics.perplexity``).
 """
 
 from __future__ import annotations
@@ -14,22 +15,14 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from lra_snn.metrics.perplexity import MeanTokenNLL, Perplexity
+from lra_snn.models.adaptive import AdaptiveInput, AdaptiveSoftmax
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.tasks.base import SequenceTask
 
-S4_CUTOFFS = (20_000, 40_000, 200_000)
+S4_CUTOFFS = (19_997, 39_997, 199_997)
 EVAL_SPLITS = ("val", "test")
-
-
-def usable_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> list[int]:
-    """The cutoffs that leave a non-empty last cluster (below ``vocab_size``), checked to increase."""
-    cutoffs = [int(c) for c in cutoffs]
-    if any(c < 1 for c in cutoffs) or cutoffs != sorted(set(cutoffs)):
-        raise ValueError(f"cutoffs must be increasing positive integers, got {cutoffs}")
-    return [c for c in cutoffs if c < vocab_size]
 
 
 def non_causal_parts(encoder: nn.Module) -> list[str]:
@@ -55,7 +48,8 @@ class LanguageModelTask(SequenceTask):
 
     Logs ``train/loss`` (mean token NLL of the step), ``val/loss``, ``val/ppl``, ``test/loss`` and
     ``test/ppl`` (over every scored token of the split). The encoder must be causal and embed
-    ``vocab_size`` token ids.
+    ``vocab_size`` token ids. ``softmax_dropout`` is the S4 pipeline's ``dropsoft``; the input's
+    ``dropemb`` belongs to the adaptive input (``model.encoder.embedding.dropout``).
     """
 
     def __init__(
@@ -64,6 +58,11 @@ class LanguageModelTask(SequenceTask):
         vocab_size: int,
         cutoffs: Sequence[int] = S4_CUTOFFS,
         div_value: float = 4.0,
+        tie_weights: bool = True,
+        tie_projections: bool = True,
+        softmax_dropout: float = 0.0,
+        init_scale: float = 0.5,
+        bias_scale: float = 1.0,
         lr: float = 5e-4,
         weight_decay: float = 0.1,
         dynamics_lr: float = 1e-3,
@@ -75,11 +74,17 @@ class LanguageModelTask(SequenceTask):
         self._check_encoder(encoder, vocab_size)
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder
-        kept = usable_cutoffs(cutoffs, vocab_size)
-        self.head = (
-            nn.AdaptiveLogSoftmaxWithLoss(encoder.d_model, vocab_size, kept, div_value=div_value)
-            if kept
-            else nn.Linear(encoder.d_model, vocab_size, bias=False)
+        adaptive_input = encoder.encoder if isinstance(encoder.encoder, AdaptiveInput) else None
+        self.head = AdaptiveSoftmax(
+            vocab_size,
+            encoder.d_model,
+            cutoffs,
+            div_value,
+            dropout=softmax_dropout,
+            init_scale=init_scale,
+            bias_scale=bias_scale,
+            tied=adaptive_input if tie_weights else None,
+            tie_projections=tie_projections,
         )
         self.metrics = nn.ModuleDict(
             {
@@ -92,7 +97,7 @@ class LanguageModelTask(SequenceTask):
     @staticmethod
     def _check_encoder(encoder: SequenceEncoder, vocab_size: int) -> None:
         embedding = getattr(encoder, "encoder", None)
-        if not isinstance(embedding, nn.Embedding):
+        if not isinstance(embedding, (nn.Embedding, AdaptiveInput)):
             raise ValueError("LanguageModelTask needs a token encoder (SequenceEncoder built with vocab_size)")
         if embedding.num_embeddings != vocab_size:
             raise ValueError(
@@ -114,17 +119,12 @@ class LanguageModelTask(SequenceTask):
         features = self(batch["inputs"], batch["lengths"])
         steps = torch.arange(features.shape[1], device=features.device)
         scored = steps[None, :] < batch["lengths"][:, None]
-        hidden, targets = features[scored].float(), batch["targets"][scored]
-        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
-            return -self.head(hidden, targets).output
-        return F.cross_entropy(self.head(hidden), targets, reduction="none")
+        return self.head.nll(features[scored].float(), batch["targets"][scored])
 
     def log_probs(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         """Log-probabilities (B, L, vocab_size) of the next token at every position (for inspection)."""
         features = self(inputs, lengths).float()
-        if isinstance(self.head, nn.AdaptiveLogSoftmaxWithLoss):
-            return self.head.log_prob(features.flatten(0, 1)).view(*features.shape[:2], -1)
-        return F.log_softmax(self.head(features), -1)
+        return self.head.log_prob(features.flatten(0, 1)).view(*features.shape[:2], -1)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         nll = self.token_nll(batch)
