@@ -15,7 +15,7 @@ MODELS ?= $(ALL_MODELS)
 TASKS ?= listops
 SEEDS ?= 1
 # Where `make lra-all` records its runs and board: a git-ignored folder, so a fresh clone trains every
-# cell and never touches the shipped runs (results/runs); RESULTS_DIR=$(CURDIR)/results adds to those.
+# cell and never touches the shipped runs (results/reference-runs, read-only); its board compares each cell with them.
 RESULTS_DIR ?= $(CURDIR)/results/local
 # Local parallel cells (Hydra's joblib launcher), each on THREADS torch threads.
 JOBS ?= 2
@@ -72,15 +72,15 @@ lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, 
 	$(MALLOC) $(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
 		hydra/launcher=parallel hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
 		trainer.enable_progress_bar=false paths.results_dir=$(RESULTS_DIR) $(ARGS)
-	$(PY) -m lra_snn.cli.leaderboard --results $(RESULTS_DIR)/runs --out $(RESULTS_DIR)
+	$(PY) -m lra_snn.cli.leaderboard --results $(RESULTS_DIR)/runs --out $(RESULTS_DIR) --reference-runs results/reference-runs
 
 smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
 	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=1 profile=tiny \
 		torch_threads=$(THREADS) trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
 	$(PY) -m lra_snn.cli.leaderboard --results results/smoke/runs --out results/smoke
 
-leaderboard: venv ## rebuild results/leaderboard.md and .csv from every results/runs/**/result.json
-	$(PY) -m lra_snn.cli.leaderboard
+leaderboard: venv ## rebuild the shipped board results/leaderboard.md and .csv from results/reference-runs (byte-identical)
+	$(PY) -m lra_snn.cli.leaderboard --results results/reference-runs --out results
 
 plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell
 	$(PY) -m lra_snn.cli.plots --results results/reference-runs --bench results/bench --out results/figures

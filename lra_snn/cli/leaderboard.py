@@ -1,16 +1,23 @@
 """Command line of the leaderboard: every run's ``result.json`` -> ``leaderboard.md`` and ``leaderboard.csv``.
 
 The markdown is also printed. Reading the result files is ``lra_snn.results.runs``, grouping and
-statistics ``lra_snn.results.board``, the published numbers ``lra_snn.results.reference`` and the
-two files ``lra_snn.results.render``.
+statistics ``lra_snn.results.board``, the published numbers ``lra_snn.results.reference``, the
+comparison with shipped runs ``lra_snn.results.reproduction`` and the two files ``lra_snn.results.render``.
+By default it renders the shipped board: the reference runs in ``results/reference-runs`` into
+``results/``. A board of your own runs goes beside them, e.g.
+
+    python -m lra_snn.cli.leaderboard --results results/local/runs --out results/local \
+        --reference-runs results/reference-runs
 
     python -m lra_snn.cli.leaderboard [--results DIR] [--out DIR] [--reference FILE] [--profile P]
+                                      [--reference-runs DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from lra_snn.results.render import build_leaderboard, write_leaderboard
 from lra_snn.results.runs import PROFILES
@@ -21,16 +28,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m lra_snn.cli.leaderboard",
         description="Turn result.json files into results/leaderboard.md and .csv beside the published numbers.",
     )
-    parser.add_argument("--results", default="results/runs", help="folder searched recursively for result.json")
+    parser.add_argument(
+        "--results", default="results/reference-runs", help="folder searched recursively for result.json"
+    )
     parser.add_argument("--out", default="results", help="folder that receives leaderboard.md and leaderboard.csv")
     parser.add_argument("--reference", default="results/reference.yaml", help="published numbers with citations")
     parser.add_argument("--profile", choices=PROFILES, help="keep only this profile's runs")
+    parser.add_argument(
+        "--reference-runs",
+        help="folder of shipped runs (results/reference-runs) to compare each cell with: adds reproduction verdicts",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    markdown, rows = build_leaderboard(args.results, args.reference, profile=args.profile)
+    if args.reference_runs is not None and not Path(args.reference_runs).is_dir():
+        sys.stderr.write(
+            f"--reference-runs {args.reference_runs}: no such folder (the shipped runs: results/reference-runs)\n"
+        )
+        return 2
+    markdown, rows = build_leaderboard(
+        args.results, args.reference, profile=args.profile, reference_runs=args.reference_runs
+    )
     write_leaderboard(markdown, rows, args.out)
     sys.stdout.write(markdown)
     return 0

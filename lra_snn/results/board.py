@@ -1,34 +1,50 @@
-"""Runs grouped into leaderboard cells, and the statistics of each cell.
+"""Runs grouped into leaderboard cells and rows, and the statistics of each.
 
-Runs are grouped by (profile, model, task). A group shows one config: the newest config that has
-completed runs (the config of the group's most recently finished completed run), or, when no run
-completed, the newest config. Each seed of that config counts once: its completed result, else its
-newest one. Nothing that did not complete can replace completed seeds; it is shown beside them
-instead (``Group.beside``): runs of newer configs that did not complete, and attempts of a counted
-seed that failed or were interrupted after it completed. Runs of other configs are superseded. A
-cell's value is the mean +- sample standard deviation (ddof=1) over the counted seeds.
+A cell (``Group``) is one (profile, model, task, identity, code version): runs of one model on one
+task whose cell-defining settings (``lra_snn.results.variants``) and code version are the same.
+Seeds are pooled only inside a cell, so seeds of other code or another config are never averaged
+together. Each seed counts once: its completed result, else its newest one; attempts of a counted
+seed that failed or were interrupted after it completed are shown beside it (``Group.beside``),
+never instead. A cell's value is the mean +- sample standard deviation (ddof=1) over its seeds.
+
+A row (``Row``) is one model variant of a profile: its cells, one per task. The default cell of a
+(profile, model, task) is the identity with the most seeds (ties: the newest); other identities are
+variants, labelled by what differs. A model variant whose cells of one task come from several code
+versions gets one row per version, labelled by it.
+
+Averages are taken only over a complete, named task set (``TASK_SETS``): the five LRA tasks without
+Path-X, and all six; a row missing any task of a set has no average over it.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from lra_snn.results.runs import LRA_TASKS, Run
+from lra_snn.results.runs import LM_TASK, LRA_TASKS, Run
+from lra_snn.results.variants import identity_key, variant_label
+
+# name -> the tasks it averages; a row shows an average only when it has results on every one
+TASK_SETS = {"5": LRA_TASKS[:5], "6": LRA_TASKS}
+TASK_SET_TITLES = {"5": "LRA avg (5, no Path-X)", "6": "LRA avg (6)"}
 
 
 @dataclass(frozen=True)
 class Group:
-    """What one (profile, model, task) shows: the runs that count (one per seed of one config) and those beside."""
+    """One cell: the runs that count (one per seed) and those shown beside them."""
 
     profile: str
     model: str
     task: str
-    config_hash: str
+    config_hash: str  # the cell hash of its newest run
     runs: tuple[Run, ...]
     beside: tuple[Run, ...]
-    n_superseded: int
+    code_version: str = ""
+    identity: str = ""
+    variant: str = ""
 
     def with_status(self, status: str) -> list[Run]:
         """The counted runs (one per seed) with ``status``."""
@@ -42,6 +58,67 @@ class Group:
     def values(self) -> list[float]:
         return [run.metric for run in self.with_status("completed") if run.metric is not None]
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """The recorded config of the cell's newest run."""
+        return max(self.runs, key=lambda run: run.age).config
+
+    @property
+    def data_source(self) -> str:
+        """``release``, ``generated, seed 0``, ...: the recorded ``data.source``, "" when not recorded."""
+        data = self.config.get("data") or {}
+        source = data.get("source")
+        if not isinstance(source, str):
+            return ""
+        if source == "generate":
+            seed = data.get("generator_seed")
+            return "generated" + (f", seed {seed}" if seed is not None else "")
+        return source
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model variant of one profile: its label and its cells by task."""
+
+    profile: str
+    model: str
+    variant: str
+    version: str  # "" unless the row is one of several split by code version
+    cells: dict[str, Group] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        parts = [part for part in (self.variant, self.version) if part]
+        return self.model + (f" [{'; '.join(parts)}]" if parts else "")
+
+    def mean(self, task: str) -> float | None:
+        group = self.cells.get(task)
+        return statistics.fmean(group.values) if group is not None and group.values else None
+
+    def n_lra_tasks(self) -> int:
+        """How many LRA tasks have completed results."""
+        return sum(self.mean(task) is not None for task in LRA_TASKS)
+
+    def average(self, task_set: str) -> float | None:
+        """Mean of the task means over ``TASK_SETS[task_set]``, None unless every task has results."""
+        means = [self.mean(task) for task in TASK_SETS[task_set]]
+        return None if any(m is None for m in means) else statistics.fmean(m for m in means if m is not None)
+
+    def sort_key(self) -> tuple:
+        """Best first: the 6-task average, else the 5-task one, else task by task in column order."""
+
+        def down(value: float | None) -> float:
+            return -value if value is not None else math.inf
+
+        ppl = self.mean(LM_TASK)
+        return (
+            down(self.average("6")),
+            down(self.average("5")),
+            *(down(self.mean(task)) for task in LRA_TASKS),
+            ppl if ppl is not None else math.inf,
+            self.label,
+        )
+
 
 def _counted(records: list[Run]) -> Run:
     """The run that counts for one seed: its newest completed result file, else its newest result file."""
@@ -50,20 +127,12 @@ def _counted(records: list[Run]) -> Run:
     return max(completed or primaries, key=lambda run: run.age)
 
 
-def select_current_runs(runs: list[Run]) -> tuple[list[Run], list[Run], int, list[str]]:
-    """(counted runs, runs shown beside them, number of superseded runs, notes on what was left out)."""
-    primaries = [run for run in runs if not run.attempt] or runs
-    completed = [run for run in primaries if run.status == "completed"]
-    shown = max(completed or primaries, key=lambda run: run.age)
-    config = shown.config_hash
-    label = "/".join(shown.group)
-    notes: list[str] = []
-
+def _select(runs: list[Run], label: str) -> tuple[list[Run], list[Run], list[str]]:
+    """(counted runs, runs beside them, notes on left-out duplicates) of one cell's runs."""
     by_seed: dict[int, list[Run]] = defaultdict(list)
     for run in runs:
-        if run.config_hash == config:
-            by_seed[run.seed].append(run)
-    kept, beside = [], []
+        by_seed[run.seed].append(run)
+    kept, beside, notes = [], [], []
     for seed in sorted(by_seed):
         counted = _counted(by_seed[seed])
         kept.append(counted)
@@ -76,40 +145,74 @@ def select_current_runs(runs: list[Run]) -> tuple[list[Run], list[Run], int, lis
             elif not other.attempt:
                 when = "older" if other.age < counted.age else "newer"
                 notes.append(
-                    f"{label}: seed {seed} appears twice under config {config}; "
-                    f"counted `{counted.path}`, left out the {when} `{other.path}`"
+                    f"{label}: seed {seed} appears twice in one cell; counted `{counted.path}`, "
+                    f"left out the {when} `{other.path}`"
                 )
+    return kept, beside, notes
 
-    newest_shown = max(run.age for run in primaries if run.config_hash == config)
-    newer = [
-        run for run in primaries if run.config_hash != config and run.age > newest_shown and run.status != "completed"
-    ]
-    beside.extend(sorted(newer, key=lambda run: run.age))
-    stale = [run for run in primaries if run.config_hash != config and all(run is not n for n in newer)]
-    if stale:
-        hashes = ", ".join(sorted({run.config_hash for run in stale}))
-        files = ", ".join(f"`{run.path}`" for run in sorted(stale, key=lambda r: r.age))
-        basis = "newest config with completed runs" if completed else "newest result file"
-        notes.append(
-            f"{label}: {len(stale)} run(s) of older config(s) {hashes} superseded by config "
-            f"{config} ({basis}) and left out: {files}"
-        )
-    return kept, beside, len(stale), notes
+
+def _default_identity(groups: list[Group]) -> str:
+    """The identity with the most counted seeds among ``groups`` (one profile, model, task); ties: the newest."""
+    seeds: dict[str, set[int]] = defaultdict(set)
+    newest: dict[str, tuple[float, str]] = {}
+    for group in groups:
+        seeds[group.identity].update(run.seed for run in group.runs)
+        age = max(run.age for run in group.runs)
+        newest[group.identity] = max(newest.get(group.identity, age), age)
+    return max(seeds, key=lambda key: (len(seeds[key]), newest[key]))
+
+
+def group_cells(runs: list[Run]) -> tuple[list[Group], list[str]]:
+    """Every cell of ``runs`` with its variant label, and the notes on left-out duplicate seeds."""
+    buckets: dict[tuple[str, str, str, str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        key = identity_key(run.config, run.config_hash)
+        buckets[(run.profile, run.model, run.task, key, run.code_version)].append(run)
+    cells: list[Group] = []
+    notes: list[str] = []
+    for (profile, model, task, key, version), members in sorted(buckets.items()):
+        kept, beside, cell_notes = _select(members, f"{profile}/{model}/{task} ({version})")
+        newest = max(kept, key=lambda run: run.age)
+        cells.append(Group(profile, model, task, newest.config_hash, tuple(kept), tuple(beside), version, key))
+        notes.extend(cell_notes)
+    by_task: dict[tuple[str, str, str], list[Group]] = defaultdict(list)
+    for cell in cells:
+        by_task[(cell.profile, cell.model, cell.task)].append(cell)
+    labelled: list[Group] = []
+    for same_task in by_task.values():
+        default = _default_identity(same_task)
+        labelled.extend(replace(cell, variant=variant_label(cell.identity, default)) for cell in same_task)
+    return labelled, notes
 
 
 def group_runs(runs: list[Run]) -> tuple[dict[tuple[str, str, str], Group], list[str]]:
-    """Groups keyed by (profile, model, task), and the notes on superseded or duplicate runs."""
-    buckets: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
-    for run in runs:
-        buckets[run.group].append(run)
-    groups, notes = {}, []
-    for key in sorted(buckets):
-        kept, beside, n_superseded, group_notes = select_current_runs(buckets[key])
-        groups[key] = Group(
-            *key, config_hash=kept[0].config_hash, runs=tuple(kept), beside=tuple(beside), n_superseded=n_superseded
-        )
-        notes.extend(group_notes)
-    return groups, notes
+    """The default cell of each (profile, model, task), newest code version, and the notes (for plots)."""
+    cells, notes = group_cells(runs)
+    chosen: dict[tuple[str, str, str], Group] = {}
+    for cell in cells:
+        key = (cell.profile, cell.model, cell.task)
+        current = chosen.get(key)
+        newer = current is None or max(r.age for r in cell.runs) > max(r.age for r in current.runs)
+        if not cell.variant and newer:
+            chosen[key] = cell
+    return dict(sorted(chosen.items())), notes
+
+
+def build_rows(cells: list[Group]) -> list[Row]:
+    """The rows of one profile's cells, best first (``Row.sort_key``)."""
+    versions: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for cell in cells:
+        versions[(cell.model, cell.variant, cell.task)].add(cell.code_version)
+    split = {(model, variant) for (model, variant, _), found in versions.items() if len(found) > 1}
+    rows: dict[tuple[str, str, str], Row] = {}
+    for cell in cells:
+        version = cell.code_version if (cell.model, cell.variant) in split else ""
+        variant = cell.variant
+        if cell.task in rows.get((cell.model, variant, version), Row("", "", "", "")).cells:
+            variant = f"{variant} (config {cell.config_hash})"  # two shortened labels that read the same
+        row = rows.setdefault((cell.model, variant, version), Row(cell.profile, cell.model, variant, version))
+        row.cells[cell.task] = cell
+    return sorted(rows.values(), key=Row.sort_key)
 
 
 def mean_and_std(values: list[float]) -> tuple[float, float | None]:
@@ -124,18 +227,6 @@ def mean_or_none(values: list[float | None]) -> float | None:
     """Mean of the values that are not None; None when there are none."""
     present = [value for value in values if value is not None]
     return statistics.fmean(present) if present else None
-
-
-def lra_average(groups_of_model: dict[str, Group]) -> tuple[float, int] | None:
-    """Mean of the model's LRA task means over the tasks it has completed runs for, and their count."""
-    task_means = [
-        statistics.fmean(groups_of_model[task].values)
-        for task in LRA_TASKS
-        if task in groups_of_model and groups_of_model[task].values
-    ]
-    if not task_means:
-        return None
-    return statistics.fmean(task_means), len(task_means)
 
 
 def majority_rates(groups: list[Group], task: str) -> list[float]:

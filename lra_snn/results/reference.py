@@ -3,6 +3,11 @@
 Each published row gives a number (accuracy in %, test perplexity for WikiText-103) or a marker
 (``fail``, ``not solved``, ``-`` for nothing published) for every task, an LRA average, and the
 sources (paper and table) that together cover each published value exactly once.
+
+``recomputed_average`` recomputes a row's LRA average from its per-task numbers under the board's
+two task sets (``lra_snn.results.board.TASK_SETS``): the five tasks without Path-X, and all six,
+where a Path-X that failed, was not solved or has no published number counts as chance (50 %), as
+the S4 and S5 papers count it. The paper's own figure is kept beside it.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from typing import Any
 
 import yaml
 
+from lra_snn.results.board import TASK_SETS
 from lra_snn.results.runs import LM_TASK, LRA_TASKS, TASKS, is_number
 
 PUBLISHED_MARKERS = ("fail", "not solved", "-")
+PATHX_CHANCE = 50.0  # a Path-X without a number counts as chance in the 6-task average
 
 
 class ReferenceFileError(ValueError):
@@ -50,6 +57,24 @@ class PublishedRow:
     avg_tasks: int | None
     sources: tuple[Source, ...]
     note: str | None
+
+
+def recomputed_average(row: PublishedRow, task_set: str) -> tuple[float | None, bool]:
+    """(average of ``row`` over ``TASK_SETS[task_set]``, whether Path-X counted as chance); None if a task lacks one.
+
+    Only Path-X may stand in at ``PATHX_CHANCE``; any other task without a number leaves no average.
+    """
+    numbers, chance = [], False
+    for task in TASK_SETS[task_set]:
+        value = row.results[task]
+        if isinstance(value, float):
+            numbers.append(value)
+        elif task == "pathx":
+            numbers.append(PATHX_CHANCE)
+            chance = True
+        else:
+            return None, False
+    return sum(numbers) / len(numbers), chance
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
-"""The leaderboard rendered: ``leaderboard.md`` (tables and notes) and ``leaderboard.csv`` (one row per cell).
+"""The leaderboard rendered: ``leaderboard.md`` (a board per profile, then notes), ``leaderboard.csv`` (a row per cell).
 
-The markdown has one table per profile (full, mini, tiny), never mixed, each followed by its
-firing-rate/energy and provenance tables, then the published rows with their citations, then the
-notes. A cell reads "mean +- std (seeds)", with "failed (n)" / "interrupted (n)" beside it for
-runs that failed or were stopped (never instead of completed seeds), or "no data: make data-<task>"
-when no run had its data; every failure, interruption, missing data set, skipped file and
-superseded run gets a note.
+Each profile gets its own board, never mixed: the full profile (the papers' recipes) carries the
+published rows beside it; the mini and tiny boards are headed as CPU-scale runs that are not
+comparable with published numbers, and carry none. A board is its results table (rows best first,
+``lra_snn.results.board.Row.sort_key``), its firing-rate/energy table (one energy unit, named in
+its heading), its provenance table (seeds, data source, cell hash, code version, commits) and, when
+the board is built with shipped reference runs, its reproduction table (``lra_snn.results.reproduction``).
+A cell reads "mean +- std (seeds) [data source]", with "failed (n)" / "interrupted (n)" beside it
+for runs that failed or were stopped (never instead of completed seeds), or "no data: make
+data-<task>" when no run had its data; every failure, interruption, missing data set and skipped
+file gets a note. Nothing here depends on the clock, so the same runs give the same bytes.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from pathlib import Path
 
 from lra_snn.results.atomic import write_atomically
 from lra_snn.results.board import (
+    TASK_SET_TITLES,
     Group,
-    group_runs,
-    lra_average,
+    Row,
+    build_rows,
+    group_cells,
     majority_rates,
     mean_and_std,
     mean_or_none,
@@ -29,8 +35,10 @@ from lra_snn.results.reference import (
     Reference,
     ReferenceFileError,
     load_reference,
+    recomputed_average,
 )
-from lra_snn.results.runs import LM_TASK, LRA_TASKS, PROFILES, TASKS, Run, load_runs
+from lra_snn.results.reproduction import ABS_TOLERANCE, SIGMAS, Comparison, compare
+from lra_snn.results.runs import LM_TASK, LRA_TASKS, PROFILES, TASKS, Run, load_runs, short_commit
 
 TASK_TITLES = {
     "listops": "ListOps",
@@ -41,11 +49,22 @@ TASK_TITLES = {
     "pathx": "Path-X",
     "wikitext103": "WikiText-103 (ppl)",
 }
-AVERAGE_TITLE = "LRA avg"
+PAPER_AVERAGE_TITLE = "Paper's avg"
 MAX_MESSAGE_CHARS = 300
+# energy per example: the unit of a table is the largest in which its largest value is >= 1
+ENERGY_UNITS = (("mJ", 1.0), ("uJ", 1e3), ("nJ", 1e6))
+PROFILE_HEADINGS = {
+    "full": "Full-profile runs: the papers' recipes, comparable with the published rows below.",
+    "mini": "**CPU-scale runs** (reduced data, models and training): not comparable with published "
+    "numbers, which are therefore not shown beside them.",
+    "tiny": "**CPU-scale smoke runs** (a few steps on tiny data): not comparable with published "
+    "numbers, which are therefore not shown beside them.",
+}
 CSV_COLUMNS = (
     "profile",
     "model",
+    "variant",
+    "code_version",
     "task",
     "metric",
     "status",
@@ -55,6 +74,7 @@ CSV_COLUMNS = (
     "seeds",
     "n_failed",
     "n_interrupted",
+    "data_source",
     "majority_rate_pct",
     "firing_rate_pct",
     "energy_mj",
@@ -62,17 +82,15 @@ CSV_COLUMNS = (
     "wall_time_s",
     "config_hash",
     "git_commits",
-    "n_superseded",
+    "shipped_mean",
+    "shipped_std",
+    "shipped_n_seeds",
+    "delta_shipped_std",
+    "verdict",
 )
 
 
 # --------------------------------------------------------------------------- cells
-
-
-def short_commit(commit: str) -> str:
-    """The first 12 hex digits of a commit, keeping a "+dirty" mark (uncommitted changes at run time)."""
-    sha, dirty, _ = commit.partition("+dirty")
-    return sha[:12] + ("+dirty" if dirty else "")
 
 
 def format_measure(values: list[float]) -> str:
@@ -83,12 +101,13 @@ def format_measure(values: list[float]) -> str:
 
 
 def cell_text(group: Group | None, task: str) -> str:
-    """What one table cell says for a group: its results, its failures, or that its data is missing."""
+    """What one table cell says for a cell: its results and data source, its failures, or that its data is missing."""
     if group is None:
         return "not run"
     parts = []
     if group.values:
-        parts.append(format_measure(group.values))
+        source = f" [{group.data_source}]" if group.data_source else ""
+        parts.append(format_measure(group.values) + source)
     for status in ("failed", "interrupted"):
         count = len(group.shown_with_status(status))
         if count:
@@ -96,11 +115,13 @@ def cell_text(group: Group | None, task: str) -> str:
     return ", ".join(parts) if parts else f"no data: make data-{task}"
 
 
-def format_average(average: tuple[float, int] | None) -> str:
-    if average is None:
-        return "-"
-    value, n_tasks = average
-    return f"{value:.2f} ({n_tasks} task{'s' if n_tasks != 1 else ''})"
+def average_text(row: Row, task_set: str) -> str:
+    """The row's average over a complete task set, else how many of the six LRA tasks it has ("-" for none)."""
+    average = row.average(task_set)
+    if average is not None:
+        return f"{average:.2f}"
+    count = row.n_lra_tasks()
+    return f"{count}/{len(LRA_TASKS)} tasks" if count else "-"
 
 
 # --------------------------------------------------------------------------- markdown
@@ -119,20 +140,20 @@ def one_line(text: str) -> str:
     return flat if len(flat) <= MAX_MESSAGE_CHARS else "..." + flat[-(MAX_MESSAGE_CHARS - 3) :]
 
 
-def _header() -> list[str]:
-    return ["Model", *(TASK_TITLES[t] for t in LRA_TASKS), AVERAGE_TITLE, TASK_TITLES[LM_TASK]]
+def _header(*averages: str) -> list[str]:
+    return ["Model", *(TASK_TITLES[t] for t in LRA_TASKS), *averages, TASK_TITLES[LM_TASK]]
 
 
-def _results_row(model: str, by_task: dict[str, Group]) -> list[str]:
+def _results_row(row: Row) -> list[str]:
     return [
-        model,
-        *(cell_text(by_task.get(task), task) for task in LRA_TASKS),
-        format_average(lra_average(by_task)),
-        cell_text(by_task.get(LM_TASK), LM_TASK),
+        row.label,
+        *(cell_text(row.cells.get(task), task) for task in LRA_TASKS),
+        *(average_text(row, name) for name in TASK_SET_TITLES),
+        cell_text(row.cells.get(LM_TASK), LM_TASK),
     ]
 
 
-def _majority_row(groups: list[Group]) -> tuple[list[str], list[str]]:
+def _majority_row(profile: str, groups: list[Group]) -> tuple[list[str], list[str]]:
     """The table's last row (majority-class rate of each test split) and notes on disagreements."""
     cells, notes = [], []
     for task in LRA_TASKS:
@@ -144,76 +165,124 @@ def _majority_row(groups: list[Group]) -> tuple[list[str], list[str]]:
         else:
             cells.append(f"{rates[0]:.2f}-{rates[-1]:.2f}")
             notes.append(
-                f"{groups[0].profile}/{task}: runs report different test majority-class rates "
+                f"{profile}/{task}: runs report different test majority-class rates "
                 f"({', '.join(f'{r:.2f}' for r in rates)}); their test splits differ"
             )
-    return ["*majority class (test)*", *cells, "-", "-"], notes
+    return ["*majority class (test)*", *cells, *("-" for _ in TASK_SET_TITLES), "-"], notes
 
 
-def format_energy(millijoules: float) -> str:
-    """Energy per example with 3 significant digits, in mJ, or in uJ below 1 mJ."""
-    return f"{millijoules:.3g} mJ" if millijoules >= 1 else f"{millijoules * 1000:.3g} uJ"
+def energy_unit(millijoules: list[float]) -> tuple[str, float]:
+    """(unit, factor from mJ) of a table: the largest unit in which its largest value is at least 1."""
+    largest = max(millijoules, default=1.0)
+    for unit, factor in ENERGY_UNITS:
+        if largest * factor >= 1:
+            return unit, factor
+    return ENERGY_UNITS[-1]
 
 
-def _activity_cell(group: Group | None) -> str:
+def _activity(group: Group | None) -> tuple[float | None, float | None]:
     completed = group.with_status("completed") if group else []
-    firing = mean_or_none([run.firing_rate for run in completed])
-    energy = mean_or_none([run.energy_mj for run in completed])
-    if firing is None and energy is None:
-        return "-"
-    firing_text = f"{firing:.2f} %" if firing is not None else "-"
-    energy_text = format_energy(energy) if energy is not None else "-"
-    return f"{firing_text} / {energy_text}"
+    return mean_or_none([run.firing_rate for run in completed]), mean_or_none([run.energy_mj for run in completed])
 
 
-def _activity_table(models: dict[str, dict[str, Group]]) -> str | None:
-    """Firing rate and estimated energy per cell, or None when no run of the profile reports them."""
-    rows = [[model, *(_activity_cell(by_task.get(task)) for task in TASKS)] for model, by_task in models.items()]
-    rows = [row for row in rows if any(cell != "-" for cell in row[1:])]
-    if not rows:
+def _activity_table(profile: str, rows: list[Row]) -> str | None:
+    """Firing rate and estimated energy per cell in one energy unit, or None when no run of the profile reports them."""
+    measured = {(row.label, task): _activity(row.cells.get(task)) for row in rows for task in TASKS}
+    unit, factor = energy_unit([energy for _, energy in measured.values() if energy is not None])
+
+    def text(firing: float | None, energy: float | None) -> str:
+        if firing is None and energy is None:
+            return "-"
+        firing_text = f"{firing:.2f} %" if firing is not None else "-"
+        return f"{firing_text} / {energy * factor:.3g}" if energy is not None else f"{firing_text} / -"
+
+    table = [[row.label, *(text(*measured[(row.label, task)]) for task in TASKS)] for row in rows]
+    table = [line for line in table if any(cell != "-" for cell in line[1:])]
+    if not table:
         return None
-    return markdown_table(["Model", *(TASK_TITLES[t] for t in LRA_TASKS), "WikiText-103"], rows)
+    heading = f"### Firing rate (%) / estimated energy per example ({unit}), {profile}"
+    return heading + "\n\n" + markdown_table(["Model", *(TASK_TITLES[t] for t in LRA_TASKS), "WikiText-103"], table)
 
 
-def _provenance_table(groups: list[Group]) -> str:
-    rows = []
-    for group in groups:
-        commits = sorted({short_commit(run.git_commit) for run in group.runs})
-        seeds = ", ".join(str(run.seed) for run in group.runs)
-        rows.append([group.model, TASK_TITLES[group.task], seeds, group.config_hash, ", ".join(commits)])
-    return markdown_table(["Model", "Task", "Seeds", "Config hash", "Commit(s)"], rows)
+def _provenance_table(rows: list[Row]) -> str:
+    lines = []
+    for row in rows:
+        for task in TASKS:
+            group = row.cells.get(task)
+            if group is None:
+                continue
+            commits = sorted({short_commit(run.git_commit) for run in group.runs})
+            seeds = ", ".join(str(run.seed) for run in group.runs)
+            hashes = ", ".join(sorted({run.config_hash for run in group.runs}))
+            source = group.data_source or "not recorded"
+            lines.append([row.label, TASK_TITLES[task], seeds, source, hashes, group.code_version, ", ".join(commits)])
+    return markdown_table(["Model", "Task", "Seeds", "Data source", "Cell hash", "Code version", "Commit(s)"], lines)
 
 
-def render_profile(profile: str, groups: list[Group]) -> tuple[str, list[str]]:
-    """One profile's section (results, activity, provenance) and its notes."""
-    groups = sorted(groups, key=lambda g: (g.model, TASKS.index(g.task)))
-    models: dict[str, dict[str, Group]] = defaultdict(dict)
-    for group in groups:
-        models[group.model][group.task] = group
-    rows = [_results_row(model, by_task) for model, by_task in models.items()]
-    majority_row, notes = _majority_row(groups)
-    parts = [f"## Profile: {profile}", markdown_table(_header(), [*rows, majority_row])]
-    activity = _activity_table(models)
+def _delta_text(comparison: Comparison) -> str:
+    if comparison.shipped is None:
+        return "-"
+    return f"{comparison.delta_std:+.2f}" if comparison.delta_std is not None else comparison.delta_note or "-"
+
+
+def _reproduction_table(rows: list[Row], comparisons: dict[tuple[str, str], Comparison]) -> str:
+    lines = []
+    for row in rows:
+        for task in TASKS:
+            comparison = comparisons.get((row.label, task))
+            if comparison is None:
+                continue
+            group = row.cells[task]
+            shipped = format_measure(comparison.shipped.values) if comparison.shipped is not None else "-"
+            delta = _delta_text(comparison)
+            lines.append(
+                [row.label, TASK_TITLES[task], format_measure(group.values), shipped, delta, comparison.verdict]
+            )
+    return markdown_table(["Model", "Task", "Yours", "Shipped", "Difference (shipped std)", "Verdict"], lines)
+
+
+def render_profile(
+    profile: str, groups: list[Group], shipped: list[Group] | None
+) -> tuple[str, list[str], dict[tuple[str, str], Comparison], list[Row]]:
+    """One profile's board (results, activity, provenance, reproduction), its notes, comparisons and rows."""
+    rows = build_rows(groups)
+    majority_row, notes = _majority_row(profile, groups)
+    header = _header(*TASK_SET_TITLES.values())
+    parts = [
+        f"## Profile: {profile}",
+        PROFILE_HEADINGS[profile],
+        markdown_table(header, [*(_results_row(row) for row in rows), majority_row]),
+    ]
+    activity = _activity_table(profile, rows)
     if activity:
-        parts += [f"### Firing rate and estimated energy ({profile})", activity]
-    parts += [f"### Provenance ({profile})", _provenance_table(groups)]
-    return "\n\n".join(parts), notes
+        parts.append(activity)
+    parts += [f"### Provenance and data source ({profile})", _provenance_table(rows)]
+    comparisons: dict[tuple[str, str], Comparison] = {}
+    if shipped is not None:
+        for row in rows:
+            for task, group in row.cells.items():
+                if group.values:
+                    comparisons[(row.label, task)] = compare(group, shipped)
+        parts += [f"### Reproduction of the shipped runs ({profile})", _reproduction_table(rows, comparisons)]
+    return "\n\n".join(parts), notes, comparisons, rows
 
 
 def _beside_note(label: str, group: Group, run: Run) -> str:
-    """Why a run is shown beside the counted ones: a later attempt of a counted seed, or a newer config."""
-    if run.config_hash == group.config_hash:
-        what = f"{label} seed {run.seed}: a later attempt {run.status}, the completed result still counts"
-    else:
-        what = f"{label} seed {run.seed} of newer config {run.config_hash} {run.status}, not counted"
+    """Why a run is shown beside the counted ones: a later attempt of a counted seed."""
+    what = f"{label} seed {run.seed}: a later attempt {run.status}, the completed result still counts"
     return f"{what}: {one_line(run.message)} (`{run.path}`)"
 
 
+def _cell_label(group: Group) -> str:
+    variant = f" [{group.variant}]" if group.variant else ""
+    return f"{group.profile}/{group.model}{variant}/{group.task}"
+
+
 def run_notes(groups: list[Group]) -> list[str]:
-    """One note per failed or interrupted run (message and file), per run beside, and per group without data."""
+    """One note per failed or interrupted run (message and file), per run beside, and per cell without data."""
     notes = []
     for group in groups:
-        label = f"{group.profile}/{group.model}/{group.task}"
+        label = _cell_label(group)
         for status in ("failed", "interrupted"):
             for run in group.with_status(status):
                 notes.append(f"{label} seed {run.seed} {status}: {one_line(run.message)} (`{run.path}`)")
@@ -235,29 +304,50 @@ def _source_line(row: PublishedRow) -> str:
         return f"**{row.model}**: {row.paper.cite()}. {row.note or ''}".rstrip()
     cited = []
     for source in row.sources:
-        keys = ", ".join(TASK_TITLES.get(key, AVERAGE_TITLE) for key in source.covers)
+        keys = ", ".join(TASK_TITLES.get(key, PAPER_AVERAGE_TITLE) for key in source.covers)
         prefix = "" if len(row.sources) == 1 else f"{keys} from "
         cited.append(f"{prefix}{source.paper.cite()}, {source.table}")
     note = f" {row.note}" if row.note else ""
     return f"**{row.model}**: " + "; ".join(cited) + "." + note
 
 
+def _recomputed_text(row: PublishedRow, task_set: str) -> str:
+    value, chance = recomputed_average(row, task_set)
+    return "-" if value is None else f"{value:.2f}" + ("*" if chance else "")
+
+
+def _paper_average_text(row: PublishedRow) -> str:
+    """The paper's own average, or "same" when our recomputation over its task set gives it (to rounding)."""
+    if row.avg == "-" or row.avg_tasks is None:
+        return "-"
+    value, _ = recomputed_average(row, str(row.avg_tasks)) if str(row.avg_tasks) in TASK_SET_TITLES else (None, False)
+    if value is not None and abs(value - float(row.avg)) <= 0.0051:
+        return "same"
+    return f"{row.avg:.2f} ({row.avg_tasks} tasks)"
+
+
 def render_published(reference: Reference) -> str:
-    """The published table, its notes, one source line per row and the other published figures."""
-    rows = []
-    for row in reference.rows:
-        avg = "-" if row.avg == "-" else f"{row.avg:.2f} ({row.avg_tasks} tasks)"
-        rows.append(
-            [
-                row.model,
-                *(_published_cell(row.results[t]) for t in LRA_TASKS),
-                avg,
-                _published_cell(row.results[LM_TASK]),
-            ]
-        )
+    """The published table (averages recomputed), its notes, one source line per row and the other figures."""
+    rows = [
+        [
+            row.model,
+            *(_published_cell(row.results[t]) for t in LRA_TASKS),
+            *(_recomputed_text(row, name) for name in TASK_SET_TITLES),
+            _paper_average_text(row),
+            _published_cell(row.results[LM_TASK]),
+        ]
+        for row in reference.rows
+    ]
+    conventions = (
+        "Averages recomputed here from the per-task numbers: LRA avg (5, no Path-X) needs all five "
+        "tasks; in LRA avg (6), * marks a Path-X that failed, was not solved or has no published "
+        "number, counted as chance (50 %) as the S4 and S5 papers count it. Paper's avg: the paper's "
+        "own figure, when it is not the same as ours over its task set."
+    )
     parts = [
-        "## Published (from the papers, not run here)",
-        markdown_table(_header(), rows),
+        "### Published (from the papers, not run here)",
+        conventions,
+        markdown_table(_header(*TASK_SET_TITLES.values(), PAPER_AVERAGE_TITLE), rows),
         "\n".join(f"- {note}" for note in reference.notes),
         "Sources:\n\n" + "\n".join(f"- {_source_line(row)}" for row in reference.rows),
     ]
@@ -267,6 +357,13 @@ def render_published(reference: Reference) -> str:
         )
         parts.append("Other published figures:\n\n" + figures)
     return "\n\n".join(part for part in parts if part)
+
+
+def _published_section(reference_path: Path) -> str:
+    try:
+        return render_published(load_reference(reference_path))
+    except ReferenceFileError as err:
+        return f"### Published\n\nPublished numbers could not be read: {err}"
 
 
 # --------------------------------------------------------------------------- CSV
@@ -280,17 +377,21 @@ def _significant(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else float(f"{value:.{digits}g}")
 
 
-def csv_row(group: Group) -> dict:
-    """One CSV row: everything needed to cite and reproduce a (profile, model, task) cell."""
+def csv_row(group: Group, comparison: Comparison | None = None) -> dict:
+    """One CSV row: everything needed to cite and reproduce a cell, and its comparison with the shipped one."""
     values = group.values
     mean, std = mean_and_std(values) if values else (None, None)
     completed = group.with_status("completed")
     statuses = [status for status in ("failed", "interrupted") if group.with_status(status)]
     status = "completed" if values else (statuses[0] if statuses else "no_data")
     n_params = sorted({run.n_params for run in group.runs if run.n_params is not None})
+    shipped = comparison.shipped if comparison is not None else None
+    shipped_mean, shipped_std = mean_and_std(shipped.values) if shipped is not None else (None, None)
     return {
         "profile": group.profile,
         "model": group.model,
+        "variant": group.variant,
+        "code_version": group.code_version,
         "task": group.task,
         "metric": "test/ppl" if group.task == LM_TASK else "test/acc (%)",
         "status": status,
@@ -300,14 +401,19 @@ def csv_row(group: Group) -> dict:
         "seeds": ";".join(str(run.seed) for run in completed),
         "n_failed": len(group.shown_with_status("failed")),
         "n_interrupted": len(group.shown_with_status("interrupted")),
+        "data_source": group.data_source,
         "majority_rate_pct": _rounded(mean_or_none([run.majority_rate for run in completed])),
         "firing_rate_pct": _rounded(mean_or_none([run.firing_rate for run in completed])),
         "energy_mj": _significant(mean_or_none([run.energy_mj for run in completed])),
         "n_params": ";".join(str(n) for n in n_params),
         "wall_time_s": _rounded(mean_or_none([run.wall_time_s for run in completed]), 1),
-        "config_hash": group.config_hash,
+        "config_hash": ";".join(sorted({run.config_hash for run in group.runs})),
         "git_commits": ";".join(sorted({run.git_commit for run in group.runs})),
-        "n_superseded": group.n_superseded,
+        "shipped_mean": _rounded(shipped_mean),
+        "shipped_std": _rounded(shipped_std),
+        "shipped_n_seeds": len(shipped.values) if shipped is not None else None,
+        "delta_shipped_std": _rounded(comparison.delta_std) if comparison is not None else None,
+        "verdict": comparison.verdict if comparison is not None else None,
     }
 
 
@@ -322,58 +428,88 @@ def csv_text(rows: list[dict]) -> str:
 # --------------------------------------------------------------------------- assembly
 
 
-def _profile_order(profile: str) -> int:
-    return PROFILES.index(profile)
+def _introduction(results_dir: Path, n_runs: int, n_skipped: int, profile: str | None, shipped: Path | None) -> str:
+    built = (
+        f"Built from {n_runs} usable result file(s) under `{results_dir}`"
+        + (f" (profile {profile} only)" if profile else "")
+        + (f"; {n_skipped} more skipped (see Notes)" if n_skipped else "")
+        + "."
+    )
+    conventions = (
+        "Convention: a cell is the test accuracy (%) at the best-validation checkpoint written "
+        "`mean +- std (N)`, the mean and sample standard deviation (ddof = 1) over N seeds (one seed: "
+        "no std), followed by the data the runs used in brackets; WikiText-103 is test perplexity "
+        "(lower is better). Seeds are pooled only when they share a config and a code version (a hash "
+        "of the package source and configs; `git <commit>` for records written before code versions). "
+        "LRA avg (5, no Path-X) averages ListOps, Text, Retrieval, Image and Pathfinder; LRA avg (6) "
+        "adds Path-X; a row missing a task of a set shows `k/6 tasks` instead. Rows are ranked by LRA "
+        "avg (6), then LRA avg (5, no Path-X), then task by task in column order. `model [label]` is a "
+        "variant: the settings in which its cell differs from the model's default cell (the config with "
+        "the most seeds), and the code version when runs of one cell come from several."
+    )
+    parts = [built, conventions]
+    if shipped is not None:
+        parts.append(
+            f"Reproduction: each cell is compared with the shipped runs under `{shipped}` of the same "
+            f"profile, model, task and settings: reproduced when the means differ by at most "
+            f"max({SIGMAS:g} shipped std, {ABS_TOLERANCE:g}) in the metric's unit (one shipped seed or a "
+            "shipped std of 0: the absolute tolerance alone), differs otherwise."
+        )
+    return "\n\n".join(parts)
 
 
 def build_leaderboard(
-    results_dir: str | Path, reference_path: str | Path, profile: str | None = None
+    results_dir: str | Path,
+    reference_path: str | Path,
+    profile: str | None = None,
+    reference_runs: str | Path | None = None,
 ) -> tuple[str, list[dict]]:
     """The leaderboard markdown and its CSV rows, from the result files under ``results_dir``.
 
-    ``profile`` keeps only that profile's runs. A missing or invalid reference file is reported in
-    the markdown instead of the published rows; the tables of our runs still build.
+    ``profile`` keeps only that profile's runs. ``reference_runs``, a folder of shipped runs, adds a
+    reproduction table per profile and the shipped columns of the CSV. A missing or invalid
+    reference file is reported in place of the published rows; the boards of our runs still build.
     """
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
     results_dir = Path(results_dir)
-    runs, file_notes = load_runs(results_dir)
+    runs, notes = load_runs(results_dir)
+    n_skipped = len(notes)
     if profile is not None:
         runs = [run for run in runs if run.profile == profile]
-    groups, selection_notes = group_runs(runs)
+    cells, selection_notes = group_cells(runs)
+    notes.extend(selection_notes)
+    shipped: list[Group] | None = None
+    shipped_dir = Path(reference_runs) if reference_runs is not None else None
+    if shipped_dir is not None:
+        shipped_runs, shipped_problems = load_runs(shipped_dir)
+        shipped = group_cells(shipped_runs)[0]
+        notes.extend(f"shipped runs: {problem}" for problem in shipped_problems)
     by_profile: dict[str, list[Group]] = defaultdict(list)
-    for group in groups.values():
-        by_profile[group.profile].append(group)
+    for cell in cells:
+        by_profile[cell.profile].append(cell)
 
-    parts = [
-        "# Leaderboard",
-        f"Built from {len(runs)} usable result file(s) under `{results_dir}`"
-        + (f" (profile {profile} only)" if profile else "")
-        + (f"; {len(file_notes)} more skipped (see Notes)" if file_notes else "")
-        + ". Cells: test accuracy (%) at the best-validation checkpoint, mean +- sample std over "
-        "seeds (number of seeds); WikiText-103: test perplexity (lower is better). LRA avg: mean of "
-        "the model's LRA task means over the tasks it has completed runs for.",
-    ]
-    notes = [*file_notes, *selection_notes]
+    parts = ["# Leaderboard", _introduction(results_dir, len(runs), n_skipped, profile, shipped_dir)]
     if not by_profile:
         parts.append(f"**No results yet under `{results_dir}`.**")
-    for name in sorted(by_profile, key=_profile_order):
-        section, profile_notes = render_profile(name, by_profile[name])
+    csv_rows: list[dict] = []
+    shown = [name for name in PROFILES if name in by_profile or (name == "full" and profile in (None, "full"))]
+    for name in shown:
+        if name in by_profile:
+            section, profile_notes, comparisons, rows = render_profile(name, by_profile[name], shipped)
+            notes.extend(profile_notes)
+            for row in rows:
+                for task in TASKS:
+                    if task in row.cells:
+                        csv_rows.append(csv_row(row.cells[task], comparisons.get((row.label, task))))
+        else:
+            section = f"## Profile: full\n\n{PROFILE_HEADINGS['full']}\n\nNo full-profile runs under `{results_dir}`."
+        if name == "full":
+            section += "\n\n" + _published_section(Path(reference_path))
         parts.append(section)
-        notes.extend(profile_notes)
-    notes.extend(run_notes(list(groups.values())))
-
-    try:
-        parts.append(render_published(load_reference(Path(reference_path))))
-    except ReferenceFileError as err:
-        parts.append(f"## Published\n\nPublished numbers could not be read: {err}")
+    notes.extend(run_notes(cells))
     parts.append("## Notes\n\n" + ("\n".join(f"- {note}" for note in notes) if notes else "None."))
-
-    rows = [
-        csv_row(group)
-        for group in sorted(groups.values(), key=lambda g: (_profile_order(g.profile), g.model, TASKS.index(g.task)))
-    ]
-    return "\n\n".join(parts) + "\n", rows
+    return "\n\n".join(parts) + "\n", csv_rows
 
 
 def write_leaderboard(markdown: str, rows: list[dict], out_dir: str | Path) -> tuple[Path, Path]:

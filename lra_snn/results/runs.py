@@ -3,14 +3,19 @@
 Every ``result.json`` under a results folder is read, and every record under its ``attempts/``
 (``Run.attempt``). A file the schema (``lra_snn.results.schema``) rejects raises ``ResultFileError``
 naming the fault; ``load_runs`` turns each such file into a note and goes on. A completed run
-whose test metric or loss is not finite reads as failed (diverged).
+whose test metric or loss is not finite reads as failed (diverged). A run's code version is its
+record's ``code_version`` (a hash of the package source and configs); a record written before that
+field existed stands for its git commit instead (``git <12 hex digits>``). Such a record's ``+dirty``
+mark does not split it from the clean commit: it cannot tell an edited source file from a result
+file written into the tree (the provenance table still shows the mark).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lra_snn.results.schema import (
     ATTEMPTS_DIRNAME,
@@ -39,6 +44,7 @@ __all__ = [
     "load_runs",
     "primary_metric_name",
     "read_result_file",
+    "short_commit",
 ]
 
 
@@ -56,6 +62,7 @@ class Run:
     profile: str
     config_hash: str
     git_commit: str
+    code_version: str
     metric: float | None  # test accuracy in % (LRA) or test perplexity (LM); None unless completed
     majority_rate: float | None
     firing_rate: float | None
@@ -63,6 +70,7 @@ class Run:
     n_params: int | None
     wall_time_s: float | None
     attempt: bool = False  # a record under attempts/: shown when it matters, never counted
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved config the run recorded
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -72,6 +80,17 @@ class Run:
     def age(self) -> tuple[float, str]:
         """Sort key: the time the run finished, the path breaking ties so the order is deterministic."""
         return (self.finished_at, str(self.path))
+
+
+def short_commit(commit: str) -> str:
+    """The first 12 hex digits of a commit, keeping a "+dirty" mark (uncommitted changes at run time)."""
+    sha, dirty, _ = commit.partition("+dirty")
+    return sha[:12] + ("+dirty" if dirty else "")
+
+
+def version_of(record: ResultRecord) -> str:
+    """The record's code version, or ``git <commit>`` (no dirty mark) for a record written before code versions."""
+    return record.code_version or f"git {record.git_commit.partition('+dirty')[0][:12]}"
 
 
 def _finite(mapping: dict[str, float | None], name: str, scale: float = 1.0) -> float | None:
@@ -111,6 +130,7 @@ def run_of(record: ResultRecord, path: Path, attempt: bool = False) -> Run:
         profile=record.profile,
         config_hash=record.config_hash,
         git_commit=record.git_commit,
+        code_version=version_of(record),
         metric=metric,
         majority_rate=_finite(record.metrics, "test/majority_rate", 100.0),
         firing_rate=_finite(record.metrics, "test/firing_rate", 100.0),
@@ -120,6 +140,7 @@ def run_of(record: ResultRecord, path: Path, attempt: bool = False) -> Run:
         if record.wall_time_s is not None and math.isfinite(record.wall_time_s)
         else None,
         attempt=attempt,
+        config=record.config,
     )
 
 

@@ -1,0 +1,73 @@
+"""What tells two runs of one model apart: the settings of the experiment cell, and a short label for a variant.
+
+A run's identity is its recorded config restricted to what defines an experiment cell (the sections
+``lra_snn.config.cell`` hashes, without the machine-specific keys: paths, workers, devices, logging),
+flattened to dotted keys. Runs with the same identity pool their seeds even when their cell hashes
+differ (a hash computed by another version of the code); a record without a config (schema 1) is
+known by its cell hash alone. Within one (profile, model, task) the identity with the most seeds is
+the model's default cell, and every other identity is labelled by the keys in which it differs from
+that one (``trainer.precision=bf16-mixed``), so variants are shown side by side, never in place of
+each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lra_snn.config.cell import _HASHED_SECTIONS, _MACHINE_PATHS, _without
+
+MAX_LABEL_KEYS = 3  # a label names at most this many differing keys, then "+N more"
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": 1}`` for ``{"a": {"b": 1}}``; lists stay values."""
+    if isinstance(tree, Mapping) and tree:
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): tree} if prefix else {}
+
+
+def identity(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The cell-defining settings of a recorded config, as dotted keys (empty for an empty config)."""
+    content: dict[str, Any] = {}
+    for section in _HASHED_SECTIONS:
+        if section not in config:
+            continue
+        value = config[section]
+        if isinstance(value, dict):
+            for path in _MACHINE_PATHS.get(section, ()):
+                value = _without(value, path)
+            content.update(flatten(value, f"{section}."))
+        else:
+            content[section] = value
+    return content
+
+
+def identity_key(config: Mapping[str, Any], config_hash: str) -> str:
+    """A string equal for runs of one identity: the identity as JSON, or the cell hash when no config was recorded."""
+    content = identity(config)
+    return json.dumps(content, sort_keys=True, default=str) if content else f"hash:{config_hash}"
+
+
+def _value(value: Any) -> str:
+    return "unset" if value is None else json.dumps(value, default=str).strip('"')
+
+
+def differing_keys(key: str, base: str) -> list[str]:
+    """``key=value`` for each setting of identity ``key`` that differs from identity ``base`` (sorted by key)."""
+    if key.startswith("hash:") or base.startswith("hash:"):
+        return [] if key == base else [f"config {key.removeprefix('hash:')}"]
+    mine, theirs = json.loads(key), json.loads(base)
+    names = sorted(name for name in {*mine, *theirs} if mine.get(name, "<absent>") != theirs.get(name, "<absent>"))
+    return [f"{name}={_value(mine[name]) if name in mine else 'absent'}" for name in names]
+
+
+def variant_label(key: str, base: str) -> str:
+    """The short label of identity ``key`` beside the default ``base``: "" for the default itself."""
+    keys = differing_keys(key, base)
+    shown = ", ".join(keys[:MAX_LABEL_KEYS])
+    return shown + (f" +{len(keys) - MAX_LABEL_KEYS} more" if len(keys) > MAX_LABEL_KEYS else "")
