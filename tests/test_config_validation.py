@@ -104,8 +104,8 @@ BAD_VALUES = [
         "model.encoder.layer.neuron.k=0: expected an integer >= 1",
     ),
     (
-        ("model=spike_ssm", "model.encoder.layer.neuron.max_iters=0"),
-        "model.encoder.layer.neuron.max_iters=0: expected an integer >= 1 or null",
+        ("model=spike_ssm", "model.encoder.layer.neuron.train_max_iters=0"),
+        "model.encoder.layer.neuron.train_max_iters=0: expected an integer >= 1 or null",
     ),
     (
         ("model=psn_ssm", "data.max_length=5000"),

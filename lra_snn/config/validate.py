@@ -277,8 +277,8 @@ NEURON_RULES: dict[str, dict[str, Rule]] = {
         "gamma": DROPOUT,
         "v_th_init": POSITIVE,
         "rho_init": POSITIVE,
-        "max_iters": SIZE_OR_NULL,
-    },  # null: iterate to convergence
+        "train_max_iters": SIZE_OR_NULL,
+    },  # null: iterate to convergence in training too (evaluation always does)
     "psn": {"T": SIZE, "max_T": SIZE},
     "masked_psn": {"T": SIZE, "k": SIZE, "max_T": SIZE},
     "sliding_psn": {"k": SIZE},

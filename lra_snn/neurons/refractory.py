@@ -13,7 +13,10 @@ With ``u'`` the reset-free potential, ``s = F(s) := H(u' - V_th - k * s)`` where
 ``(k * s)_t = sum_{i<t} (V_th beta^(t-i) + rho gamma^(t-1-i)) s_i``. F is causal and antitone,
 so ``s^(0) = H(u' - V_th)``, ``s^(m+1) = F(s^(m))`` brackets the solution (even iterates from
 above, odd from below), makes at least the first m+1 steps exact after m iterations, and stops
-when two iterates agree (then exactly the sequential solution).
+when two iterates agree (then exactly the sequential solution). ``s^(L-1)`` is therefore exact on
+all L steps and ``s^(L) = s^(L-1)``: at most L iterations detect convergence, by exact equality of
+two spike trains (no tolerance). The neuron iterates to convergence (the precise neuron); a cap
+is a speed option for training only (``train_max_iters``), never applied in evaluation mode.
 """
 
 from __future__ import annotations
@@ -61,14 +64,16 @@ def boundary_compression(
 ) -> BoundaryCompression:
     """Iterate ``s^(m+1) = F(s^(m))`` from ``s^(0) = H(excess)`` until two iterates agree.
 
-    ``excess = u' - V_th`` (B, L, D); ``v_th``, ``rho`` per channel (D,). Stops after
-    ``max_iters`` iterations (``None``: until converged, at most L + 1 iterations). ``backend``
+    ``excess = u' - V_th`` (B, L, D); ``v_th``, ``rho`` per channel (D,). ``max_iters``: None
+    iterates until two iterates are equal, which takes at most L iterations (module docstring); an
+    integer stops there even when unconverged (a training-only speed option). ``backend``
     (None | "torch" | "triton"): each iteration's (``lra_snn.ops.refractory_iteration``; one Triton
     kernel pass where the dispatch picks it, else traces by leaky integration).
     """
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"max_iters must be a positive integer or None, got {max_iters}")
-    cap = excess.shape[1] + 1 if max_iters is None else max_iters
+    length = excess.shape[1]
+    cap = length if max_iters is None else max_iters
     spikes = (excess >= 0).to(excess.dtype)
     iteration = 0
     while True:
@@ -78,6 +83,11 @@ def boundary_compression(
         )
         converged = torch.equal(update, spikes)
         if converged or iteration == cap:
+            if max_iters is None and not converged:
+                raise RuntimeError(
+                    f"boundary compression did not converge in L = {length} iterations, which the causal "
+                    "argument rules out: the per-iteration op is not causal (a bug in lra_snn.ops.refractory_iteration)"
+                )
             return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged)
         spikes = update
 
@@ -95,9 +105,11 @@ class RefractoryLIF(Neuron):
 
     ``V_th = softplus(raw_v_th)`` (init ``v_th_init``) and ``rho = softplus(raw_rho)`` (init
     ``rho_init``) keep both positive; ``beta = 1 - 1/tau`` and ``gamma`` are fixed. ``forward``
-    runs at most ``max_iters`` boundary-compression iterations (``None``: to convergence) and
-    sets ``iterations_used`` and ``unconverged_fraction`` (fraction of neuron-steps where the
-    last two iterates differ; 0.0 when converged).
+    iterates the boundary compression to convergence, so its spikes are those of the time loop;
+    ``train_max_iters`` (None by default) caps the iterations in training mode only, a speed
+    option: evaluation mode (validation, test, inference) always converges. Each forward sets
+    ``iterations_used`` and ``unconverged_fraction`` (fraction of neuron-steps where the last two
+    iterates differ; 0.0 when converged).
 
     Gradients: the spikes inside the reset and refractory terms are detached, but ``V_th`` and
     ``rho`` multiplying them stay differentiable. Detaching the whole term (as the decoupled
@@ -116,7 +128,7 @@ class RefractoryLIF(Neuron):
         gamma: float = 0.5,
         v_th_init: float = 1.0,
         rho_init: float = 0.5,
-        max_iters: int | None = 3,
+        train_max_iters: int | None = None,
         surrogate: str = "atan",
         backend: str | None = None,
     ) -> None:
@@ -125,13 +137,16 @@ class RefractoryLIF(Neuron):
             raise ValueError(f"need tau >= 1 and 0 <= gamma < 1, got tau={tau}, gamma={gamma}")
         if v_th_init <= 0 or rho_init <= 0:
             raise ValueError(f"v_th_init and rho_init must be positive, got {v_th_init}, {rho_init}")
-        if max_iters is not None and max_iters < 1:
-            raise ValueError(f"max_iters must be a positive integer or None (to convergence), got {max_iters}")
+        if train_max_iters is not None and (isinstance(train_max_iters, bool) or train_max_iters < 1):
+            raise ValueError(
+                f"train_max_iters must be a positive integer (a training-only cap) or None (to convergence), "
+                f"got {train_max_iters!r}"
+            )
         if surrogate not in SURROGATES:
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
         self.beta = 1.0 - 1.0 / tau
         self.gamma = float(gamma)
-        self.max_iters = max_iters
+        self.train_max_iters = train_max_iters
         self.surrogate = surrogate
         self.backend = backend
         self.raw_v_th = tag(nn.Parameter(torch.full((d_model,), _inverse_softplus(v_th_init))), "dynamics")
@@ -154,8 +169,9 @@ class RefractoryLIF(Neuron):
         self._check_channels(x)
         v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
         excess = leaky_integrate(x, self.beta, backend=self.backend) - v_th
+        cap = self.train_max_iters if self.training else None
         solution = boundary_compression(
-            excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma, self.max_iters, self.backend
+            excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma, cap, self.backend
         )
         margin = refractory_margin(excess, v_th, rho, solution.reset_trace, solution.refractory_trace)
         return margin, solution

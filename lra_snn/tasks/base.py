@@ -73,15 +73,27 @@ class SequenceTask(L.LightningModule):
         scheduler = warmup_cosine(optimizer, hp.warmup_steps, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def log_solver_convergence(self) -> None:
-        """Log ``train/unconverged_fraction``: the mean, over neurons solved by a capped parallel
-        iteration (the refractory LIF's boundary compression), of the fraction of steps the last
-        iteration left unconverged (docs/neurons.md section 3)."""
-        fractions = [
-            float(value) for m in self.modules() if (value := getattr(m, "unconverged_fraction", None)) is not None
+    def log_solver_convergence(self, split: str) -> None:
+        """Log the iterative neuron solvers (the refractory LIF's boundary compression, docs/neurons.md
+        section 3) of the forward pass just run: ``<split>/unconverged_fraction`` (mean over those
+        neurons of the fraction of steps the last iteration left unconverged; 0 outside training, where
+        the solver always converges), ``<split>/solver_iterations`` (mean iterations per neuron) and
+        ``<split>/solver_iterations_max`` (the most any neuron needed). Epoch values are the mean
+        (the maximum for ``_max``) over batches; at test they land in the run's ``result.json``. Models
+        without such a neuron log nothing."""
+        solved = [
+            (float(count), float(fraction))
+            for m in self.modules()
+            if (count := getattr(m, "iterations_used", None)) is not None
+            and (fraction := getattr(m, "unconverged_fraction", None)) is not None
         ]
-        if fractions:
-            self.log("train/unconverged_fraction", sum(fractions) / len(fractions), on_step=True, on_epoch=True)
+        if not solved:
+            return
+        per_step = split == "train"
+        iterations, fractions = [count for count, _ in solved], [fraction for _, fraction in solved]
+        self.log(f"{split}/unconverged_fraction", sum(fractions) / len(fractions), on_step=per_step, on_epoch=True)
+        self.log(f"{split}/solver_iterations", sum(iterations) / len(iterations), on_step=per_step, on_epoch=True)
+        self.log(f"{split}/solver_iterations_max", max(iterations), on_step=per_step, on_epoch=True, reduce_fx="max")
 
     @staticmethod
     def check_finite(loss: torch.Tensor, step: int) -> None:

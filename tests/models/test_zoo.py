@@ -193,10 +193,20 @@ def test_pad_to_length_refuses_longer_inputs_and_variable_length_neurons():
         PadToLength(build_neuron("lif", 4))
 
 
-def test_refractory_solver_convergence_is_logged_in_training(compose_train):
-    cfg = compose_train("model=spike_ssm", "profile=tiny", "trainer.max_epochs=1")
-    run(cfg)
+def test_refractory_solver_convergence_is_logged_in_training_and_recorded_at_test(compose_train):
+    cfg = compose_train(
+        "model=spike_ssm", "profile=tiny", "trainer.max_epochs=1", "model.encoder.layer.neuron.train_max_iters=2"
+    )
+    record = run(cfg)
     with open(Path(cfg.paths.run_dir) / "logs" / "metrics.csv") as log:
         rows = list(csv.DictReader(log))
     logged = [float(r["train/unconverged_fraction_step"]) for r in rows if r.get("train/unconverged_fraction_step")]
     assert logged and all(0.0 <= value <= 1.0 for value in logged)
+    assert (
+        max(float(r["train/solver_iterations_max_step"]) for r in rows if r.get("train/solver_iterations_max_step"))
+        <= 2
+    )
+    metrics = record["metrics"]
+    # the training cap is not applied at test: every test pass converged, in more iterations than the cap
+    assert metrics["test/unconverged_fraction"] == 0.0
+    assert 2 < metrics["test/solver_iterations"] <= metrics["test/solver_iterations_max"] <= cfg.data.max_length

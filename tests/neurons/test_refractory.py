@@ -25,11 +25,11 @@ def gaussian_input(shape, scale, bias, dtype=torch.float64, seed=0):
     return (torch.randn(shape, generator=generator, dtype=torch.float64) * scale + bias).to(dtype)
 
 
-def make_refractory(d_model, max_iters=None, seed=0):
+def make_refractory(d_model, train_max_iters=None, seed=0):
     """Float64 neuron with per-channel V_th in [0.7, 1.3] and rho in [0.2, 1.0] (not the init),
     and a refractory decay gamma = 0.3 distinct from beta = 0.5 so that swapping them shows."""
     generator = torch.Generator().manual_seed(seed)
-    neuron = RefractoryLIF(d_model, gamma=0.3, max_iters=max_iters).double()
+    neuron = RefractoryLIF(d_model, gamma=0.3, train_max_iters=train_max_iters).double()
     v_th = torch.rand(d_model, generator=generator, dtype=torch.float64) * 0.6 + 0.7
     rho = torch.rand(d_model, generator=generator, dtype=torch.float64) * 0.8 + 0.2
     with torch.no_grad():
@@ -51,7 +51,7 @@ def test_three_forms_agree_in_float64_when_run_to_convergence(shape, regime, run
     assert torch.equal(run_steps(neuron, x), sequential)
     torch.testing.assert_close(neuron.margin(x), margin.detach(), rtol=0, atol=1e-9)
     assert neuron.unconverged_fraction == 0.0
-    assert 1 <= neuron.iterations_used <= shape[1] + 1
+    assert 1 <= neuron.iterations_used <= shape[1]  # s^(L-1) is exact, so s^(L) = s^(L-1) at the latest
 
 
 @pytest.mark.parametrize("regime", sorted(REGIMES))
@@ -151,9 +151,10 @@ def test_iterates_bracket_the_solution_and_fix_a_growing_prefix():
             assert (s <= trail[m - 2]).all() if m % 2 == 0 else (s >= trail[m - 2]).all(), m
 
 
-def test_capped_iteration_reports_unconverged_steps():
+def test_training_cap_reports_unconverged_steps():
     x = gaussian_input((4, 200, 8), *REGIMES["dense"][:2], seed=5)
-    capped = make_refractory(8, max_iters=1)
+    capped = make_refractory(8, train_max_iters=1)
+    assert capped.training
     spikes = capped(x)
     first, second = iterates(capped, x, 1)
     assert capped.iterations_used == 1
@@ -161,16 +162,37 @@ def test_capped_iteration_reports_unconverged_steps():
     assert capped.unconverged_fraction > 0.01
     assert torch.equal(spikes, second)
     assert not torch.equal(spikes, capped.forward_sequential(x))
-    converged = make_refractory(8, max_iters=None)
+    converged = make_refractory(8, train_max_iters=None)
     converged(x)
     assert converged.unconverged_fraction == 0.0 and converged.iterations_used > 3
 
 
-def test_default_cap_is_three_iterations():
+def test_evaluation_ignores_the_training_cap():
+    x = gaussian_input((4, 200, 8), *REGIMES["dense"][:2], seed=5)
+    neuron = make_refractory(8, train_max_iters=1).eval()
+    assert torch.equal(neuron(x), neuron.forward_sequential(x))
+    assert neuron.unconverged_fraction == 0.0 and neuron.iterations_used > 3
+
+
+def test_default_iterates_to_convergence_in_training_too():
     neuron = build_neuron("refractory_lif", 8)
-    assert isinstance(neuron, RefractoryLIF) and neuron.max_iters == 3
-    neuron(gaussian_input((4, 200, 8), *REGIMES["dense"][:2], dtype=torch.float32, seed=6))
-    assert neuron.iterations_used == 3 and 0.0 < neuron.unconverged_fraction < 0.2
+    assert isinstance(neuron, RefractoryLIF) and neuron.train_max_iters is None and neuron.training
+    x = gaussian_input((4, 200, 8), *REGIMES["dense"][:2], dtype=torch.float32, seed=6)
+    assert torch.equal(neuron(x), neuron.forward_sequential(x))
+    assert neuron.iterations_used > 3 and neuron.unconverged_fraction == 0.0
+
+
+def test_iteration_count_reaches_its_bound_of_L():
+    """A staircase input whose every spike is decided only after the spike before it: one step
+    settles per iteration, so L iterations are needed, and the solver does not stop short."""
+    neuron = RefractoryLIF(1, tau=1.0, gamma=0.0, rho_init=1.0).double()
+    length = 9
+    # beta = 0, gamma = 0: s_t = H(x_t - V_th - rho s_{t-1}); x_t in (V_th, V_th + rho) fires iff s_{t-1} = 0
+    with torch.no_grad():
+        x = torch.full((1, length, 1), float(neuron.v_th) + 0.5 * float(neuron.rho), dtype=torch.float64)
+    expected = torch.tensor([1.0, 0.0] * 4 + [1.0], dtype=torch.float64).view(1, length, 1)
+    assert torch.equal(neuron.eval()(x), expected)
+    assert neuron.iterations_used == length
 
 
 def test_parallel_gradients_equal_the_time_loop_and_reach_threshold_and_rho():
@@ -200,7 +222,7 @@ def test_parameters_start_at_their_init_values_in_the_dynamics_group():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(max_iters=0), "max_iters"),
+        (dict(train_max_iters=0), "train_max_iters"),
         (dict(tau=0.5), "tau"),
         (dict(gamma=1.0), "gamma"),
         (dict(v_th_init=0.0), "v_th_init"),

@@ -16,7 +16,7 @@ CASES = {
     "dsn_binary": {"binary": True},
     "prf": {"theta_max": 1.0, "delta_min": 0.05, "delta_max": 0.5},
     "prf_reset": {"theta_max": 1.0, "delta_min": 0.05, "delta_max": 0.5, "reset": True},
-    "refractory_lif": {"max_iters": None},
+    "refractory_lif": {},
 }
 REGISTRY_NAME = {"lif_triangle": "lif", "lif_coupled_reset": "lif", "dsn_binary": "dsn", "prf_reset": "prf"}
 
