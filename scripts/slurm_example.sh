@@ -7,7 +7,8 @@
 #   PARTITION=gpu ACCOUNT=my_lab bash scripts/slurm_example.sh
 #
 # Hydra submits the array and waits for it (keep the login shell alive, e.g. in tmux), then each
-# cell has its result.json under results/runs/ and `make leaderboard` builds the table. A job
+# cell has its result.json under results/local/runs/ and `python -m lra_snn.cli.leaderboard --results
+# results/local/runs --out results/local --reference-runs results/reference-runs` builds the table. A job
 # that hits the time limit is requeued (max_num_timeout) and resumes from its last.ckpt; a cell
 # that already completed is skipped, so rerunning this script only runs what is missing.
 #

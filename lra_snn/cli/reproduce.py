@@ -15,7 +15,7 @@ lie under ``--out`` once re-pointed. A schema-1 result records no digest: it is 
 (absolute; 0 means bit-identical, which needs ``trainer.deterministic=true`` and the same hardware
 and library versions).
 
-    lra-reproduce results/runs/<profile>/<task>/<model>/<hash>/seed_<n>/result.json [--tolerance 0]
+    lra-reproduce results/reference-runs/<profile>/<task>/<model>/<hash>/seed_<n>/result.json [--tolerance 0]
                   [--out DIR] [--data-dir DIR] [--trust-config] [key=value ...]
 
 Extra ``key=value`` arguments override the rebuilt config (e.g. ``trainer.accelerator=cpu``). The
