@@ -717,3 +717,28 @@ def test_cli_with_results_and_profile_filter(tmp_path, capsys):
     rows = list(csv.DictReader((out / "leaderboard.csv").read_text(encoding="utf-8").splitlines()))
     assert [(r["profile"], r["mean"]) for r in rows] == [("mini", "50.0")]
     assert "## Profile: tiny" not in capsys.readouterr().out
+
+
+def test_cli_refuses_a_missing_reference_runs_folder(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert main(["--results", str(tmp_path), "--out", str(tmp_path / "out"), "--reference-runs", str(missing)]) == 2
+    assert f"--reference-runs {missing}: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ad_hoc_runs_default_to_a_git_ignored_folder_apart_from_the_shipped_runs():
+    import shutil
+    import subprocess
+
+    import yaml
+
+    paths = yaml.safe_load((REPO_ROOT / "conf" / "paths" / "default.yaml").read_text(encoding="utf-8"))
+    assert paths["results_dir"] == "${paths.root_dir}/results/local"
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO_ROOT, check=False).returncode == 0
+
+    assert ignored("results/local/runs/tiny/listops/s4d/0123456789/seed_1/result.json")
+    assert not ignored("results/reference-runs/mini/listops/s4d/8d52048ac6/seed_1/result.json")
