@@ -85,6 +85,14 @@ leaderboard: venv ## rebuild the shipped board results/leaderboard.md and .csv f
 plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell
 	$(PY) -m lra_snn.cli.plots --results results/reference-runs --bench results/bench --out results/figures
 
+.PHONY: eval extrapolate
+eval: venv ## evaluate a checkpoint on its stored config: make eval CKPT=<best.ckpt> ARGS="split=val mode=stream data.max_length=..."
+	@test -n "$(CKPT)" || { echo "make eval needs CKPT=<path to a checkpoint>, e.g. outputs/runs/<cell>/checkpoints/best.ckpt"; exit 2; }
+	$(PY) -m lra_snn.cli.eval ckpt_path=$(CKPT) $(ARGS)
+
+extrapolate: venv ## train (or reuse) causal mini ListOps S4D + LIF-SSM, evaluate at 1x-8x length, parallel and streaming -> results/extrapolation/
+	OMP_NUM_THREADS=$(THREADS) $(PY) -m lra_snn.cli.extrapolate --threads $(THREADS) $(ARGS)
+
 wandb-sync: venv ## upload the offline wandb runs under outputs/ (run `.venv/bin/wandb login` once first)
 	find outputs -type d -name 'offline-run-*' -print0 | xargs -0 -r $(VENV)/bin/wandb sync
 
