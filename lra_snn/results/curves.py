@@ -213,3 +213,30 @@ def metrics_path(result_path: Path, name: object) -> Path:
     if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
         raise MetricsFileError(f"{result_path}: metrics_file is {name!r}, expected a file name beside it")
     return result_path.parent / name
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    """The seeds' values of one column at one epoch: their mean, min and max, and how many seeds have it."""
+
+    epoch: float
+    mean: float
+    low: float
+    high: float
+    n_seeds: int
+
+
+def seed_band(rows_by_seed: Mapping[int, list[Row]], stage: str, column: str) -> list[BandPoint]:
+    """Mean, min and max over seeds of ``column`` in the ``stage`` rows, per epoch (rows at the same epoch align).
+
+    A seed with several rows at one epoch (a resumed run's repeated pass) counts with its last one."""
+    at_epoch: dict[float, dict[int, float]] = {}
+    for seed, rows in rows_by_seed.items():
+        for row in rows:
+            if row.stage == stage and column in row.values:
+                at_epoch.setdefault(round(row.epoch, 4), {})[seed] = row.values[column]
+    band = []
+    for epoch in sorted(at_epoch):
+        values = list(at_epoch[epoch].values())
+        band.append(BandPoint(epoch, sum(values) / len(values), min(values), max(values), len(values)))
+    return band
