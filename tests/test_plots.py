@@ -122,7 +122,7 @@ def test_curves_use_epochs_percent_every_seed_and_reference_lines(tmp_path):
     acc_ax = fig.axes[1]
     assert "%" in acc_ax.get_ylabel() and "epoch" in acc_ax.get_xlabel()
 
-    (val_line,) = labelled(acc_ax, "validation acc")
+    (val_line,) = labelled(acc_ax, "validation accuracy")
     assert list(val_line.get_xdata()) == [1.0, 2.0, 3.0, 4.0]  # epochs, not optimizer steps
     # percent: the mean over seeds 1-3 of 0.2 + 0.05 * epoch + 0.01 * seed, times 100
     assert val_line.get_ydata() == pytest.approx([27.0, 32.0, 37.0, 42.0])

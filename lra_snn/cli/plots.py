@@ -351,7 +351,8 @@ def curves_figure(group: Group, details: list[RunDetail]) -> Figure | None:
     fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(11, 4.4))
     draw_band(loss_ax, rows, "train", "loss", 1.0, f"training loss ({BAND_LABEL})", "tab:blue")
     draw_band(loss_ax, rows, "val", "loss", 1.0, f"validation loss ({BAND_LABEL})", "tab:orange")
-    draw_band(metric_ax, rows, "val", column, scale, f"validation {column} ({BAND_LABEL})", "tab:purple")
+    name = "accuracy" if is_accuracy else "perplexity"
+    draw_band(metric_ax, rows, "val", column, scale, f"validation {name} ({BAND_LABEL})", "tab:purple")
     draw_final_points(metric_ax, rows, column, scale)
     if is_accuracy:
         rates = reference_rates(d for d in details if d.rows is not None)
@@ -361,7 +362,7 @@ def curves_figure(group: Group, details: list[RunDetail]) -> Figure | None:
     metric_ax.set_ylabel("accuracy (%)" if is_accuracy else "perplexity (lower is better)")
     for ax, title in (
         (loss_ax, "loss"),
-        (metric_ax, "validation accuracy" if is_accuracy else "validation perplexity"),
+        (metric_ax, f"{name}: validation per epoch, evaluated checkpoint"),
     ):
         ax.set_xlabel("epochs of training")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -379,6 +380,8 @@ def plot_training_curves(groups: dict[tuple[str, str, str], Group], out: Path) -
     written = []
     for _key, group in sorted(groups.items()):
         details = [run_detail(run) for run in group.with_status("completed")]
+        if not details:
+            print(f"plots: no training curves for {group.profile}/{group.task}/{group.model}: no completed run")
         fig = curves_figure(group, details) if details else None
         if fig is not None:
             name = f"{group.profile}_{group.task}_{group.model}_{group.config_hash}.png"
