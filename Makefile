@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= dev
 
 # Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax; TASKS=all: every task).
-ALL_MODELS := s4d,prf,spike_ssm,psn_ssm,masked_psn_ssm,sliding_psn_ssm,dsn_ssm,lif_ssm
+ALL_MODELS := s4d,prf,spike_ssm,psn_ssm,masked_psn_ssm,sliding_psn_ssm,dsn_ssm,lif_ssm,binary_s4d,binary_s4d_gsu
 ALL_TASKS := listops,text,retrieval,image,pathfinder,pathx,wikitext103
 PROFILE ?= mini
 MODELS ?= $(ALL_MODELS)

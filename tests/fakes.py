@@ -170,6 +170,29 @@ def write_pathfinder_release(
     return difficulty_dir
 
 
+def write_lra_release(root: Path, *, seed: int = 0) -> Path:
+    """The four folders of the LRA release that the benchmark reads, laid out as the release holds them, in
+    ``root``: ``listops-1000/`` (10 short expressions), ``tsv_data/`` (8 / 4 / 4 AAN pairs), ``pathfinder32/``
+    and ``pathfinder128/`` (10 images each, difficulty curv_contour_length_14); returns ``root``."""
+    write_listops_release(root, n_train=6, n_val=2, n_test=2, seed=seed, min_length=4, max_length=40, max_depth=3)
+    write_tsv_folder(root / "tsv_data", {"train": 4, "val": 2, "test": 2}, seed=seed)
+    for resolution in (32, 128):
+        write_pathfinder_release(root, SnakeParams.lra(resolution), 10, seed=seed)
+    return root
+
+
+def write_lra_archive(path: Path, release: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """A gzipped tar laid out as ``lra_release.gz``: every file of ``release`` (see ``write_lra_release``)
+    under ``lra_release/lra_release/``, then the ``extra`` members (name -> bytes)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for file in sorted(p for p in Path(release).rglob("*") if p.is_file()):
+            _add(tar, f"lra_release/lra_release/{file.relative_to(release).as_posix()}", file.read_bytes())
+        for name, data in (extra or {}).items():
+            _add(tar, name, data)
+    return path
+
+
 def write_hub_repository(folder: Path, config: str, splits: dict[str, dict[str, list]], features) -> Path:
     """A folder laid out like a Hugging Face Hub dataset repository, which ``datasets.load_dataset`` reads as
     it reads the Hub: ``<config>/<split>-00000-of-00001.parquet`` (written by ``datasets``, so the

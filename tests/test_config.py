@@ -20,6 +20,18 @@ def test_kernel_backend_and_devices_do_not_change_the_cell(compose_train):
         )
 
 
+def test_the_data_source_is_part_of_the_cell_and_the_release_folder_is_not(compose_train):
+    full = ("model=s4d", "data=listops", "profile=full")
+    release = cell_hash(compose_train(*full))
+    generated = cell_hash(compose_train(*full, "data.source=generate"))
+    assert generated != release
+    assert cell_hash(compose_train(*full, "data.source=generate", "data.generator_seed=5")) != generated
+    assert cell_hash(compose_train(*full, "data.release_dir=/elsewhere/lra_release")) == release
+    assert cell_hash(compose_train("model=s4d", "data=pathx", "profile=full", "data.source=generate")) != cell_hash(
+        compose_train("model=s4d", "data=pathx", "profile=full")
+    )
+
+
 def test_committed_results_are_found_under_the_current_cells(compose_train):
     # a hash change would orphan the shipped runs: the board would list them as superseded
     for model in ("s4d", "lif_ssm", "dsn_ssm", "prf", "spike_ssm"):

@@ -13,18 +13,23 @@ from pathlib import Path
 import lightning
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from lightning.fabric.connector import _PRECISION_INPUT_STR
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.cli.train import run
 from lra_snn.config import CONF_DIR, PROJECT_ROOT, register_resolvers
 from lra_snn.config.validate import NEURON, NEURON_RULES, PRECISIONS, RULES, ConfigError, validate_config
+from lra_snn.data.errors import DataNotFoundError
+from lra_snn.data.lra_release import FOLDERS
 from lra_snn.neurons import NEURONS
 from tests.conftest import isolated_overrides
+from tests.fakes import write_lra_release
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 TASKS = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))
 PROFILES = sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
+RELEASE_TASKS = tuple(FOLDERS)  # the tasks whose data the LRA release holds
 EXPERIMENTS = sorted(
     p.relative_to(CONF_DIR / "experiment").with_suffix("").as_posix() for p in (CONF_DIR / "experiment").rglob("*.yaml")
 )
@@ -213,9 +218,62 @@ def test_an_experiment_at_another_profile_or_with_other_values_is_accepted(tmp_p
     assert problems_of(tmp_path, "experiment=lra/s4d_listops", "profile=tiny", "model.encoder.d_model=16") == []
 
 
+@pytest.fixture(scope="module")
+def lra_release(tmp_path_factory) -> Path:
+    """A small unpacked LRA release, as `make data-lra` leaves it."""
+    return write_lra_release(tmp_path_factory.mktemp("data") / "lra_release")
+
+
+def release_task(experiment: str) -> str | None:
+    """The task of an experiment whose full recipe reads the LRA release (None for the others)."""
+    task = experiment.rpartition("_")[2]
+    return task if experiment.startswith("lra/") and task in RELEASE_TASKS else None
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_validates(tmp_path, experiment):
-    assert problems_of(tmp_path, f"experiment={experiment}") == []
+def test_every_experiment_validates(tmp_path, experiment, lra_release):
+    release = [f"data.release_dir={lra_release}"] if release_task(experiment) else []
+    assert problems_of(tmp_path, f"experiment={experiment}", *release) == []
+
+
+LRA_RELEASE_EXPERIMENTS = [e for e in EXPERIMENTS if release_task(e)]
+
+
+@pytest.mark.parametrize("experiment", LRA_RELEASE_EXPERIMENTS)
+def test_full_recipes_read_the_release_and_refuse_to_run_without_it(tmp_path, experiment, lra_release):
+    cfg, choices = compose_with_choices(tmp_path, f"experiment={experiment}")
+    assert cfg.profile_name == "full"
+    assert cfg.data.get("source", "release") == "release"  # Retrieval has no other source
+    assert Path(cfg.data.release_dir) == tmp_path / "data" / "lra_release"  # where `make data-lra` unpacks it
+    with_release = compose_with_choices(tmp_path, f"experiment={experiment}", f"data.release_dir={lra_release}")
+    validate_config(*with_release)
+    if release_task(experiment) == "retrieval":  # no generator: the data module's error, recorded as no_data
+        with pytest.raises(DataNotFoundError, match="make data-lra"):
+            instantiate(cfg.data).prepare_data()
+        return
+    with pytest.raises(ConfigError) as error:
+        validate_config(cfg, choices)
+    (line,) = error.value.problems
+    assert line.startswith(f"data.source='release' (data.release_dir='{tmp_path / 'data' / 'lra_release'}'): ")
+    assert "`make data-lra`" in line and "data.source=generate" in line
+
+
+@pytest.mark.parametrize("task", ["listops", "pathfinder", "pathx"])
+def test_generated_data_at_full_size_is_taken_when_asked_for(tmp_path, task):
+    assert problems_of(tmp_path, f"experiment=lra/s4d_{task}", "data.source=generate") == []
+    assert problems_of(tmp_path, f"data={task}", "profile=full", "data.source=generate") == []
+    for profile in ("tiny", "mini"):
+        cfg, _ = compose_with_choices(tmp_path, f"data={task}", f"profile={profile}")
+        assert cfg.data.source == "generate", profile
+
+
+def test_a_release_without_its_folder_is_named_per_task(tmp_path, lra_release):
+    line = problems_of(tmp_path, "data=pathx", "profile=full", f"data.release_dir={lra_release / 'listops-1000'}")
+    assert len(line) == 1 and "pathfinder128" in line[0] and "make data-lra" in line[0]
+    assert problems_of(tmp_path, "data=listops", "profile=tiny", "data.source=release", "data.release_dir=null") == [
+        "data.source='release' (data.release_dir=null): source='release' needs "
+        "data.release_dir=<folder of the LRA release>"
+    ]
 
 
 # the PSN layer holds T x T weights; at the full WikiText-103 context (8,192) T exceeds its cap of 4,096
@@ -225,8 +283,9 @@ FULL_PSN_ON_WIKITEXT = "model.encoder.layer.neuron.T=8192 (from ${oc.select:data
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("model", MODELS)
-def test_every_model_and_task_validates_at_every_profile(tmp_path, model, task, profile):
-    problems = problems_of(tmp_path, f"model={model}", f"data={task}", f"profile={profile}")
+def test_every_model_and_task_validates_at_every_profile(tmp_path, model, task, profile, lra_release):
+    release = [f"data.release_dir={lra_release}"] if task in RELEASE_TASKS else []
+    problems = problems_of(tmp_path, f"model={model}", f"data={task}", f"profile={profile}", *release)
     if model in ("psn_ssm", "masked_psn_ssm") and task == "wikitext103" and profile == "full":
         assert len(problems) == 1 and problems[0].startswith(FULL_PSN_ON_WIKITEXT)
     else:

@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lra_snn.config.compose import CONF_DIR
 from lra_snn.models.backbone import NORMS
+from lra_snn.models.blocks import MIXERS
 from lra_snn.neurons import NEURONS
 from lra_snn.ops.dispatch import BACKENDS
 from lra_snn.ops.surrogate import SURROGATES
@@ -220,6 +221,7 @@ RULES: dict[str, Rule] = {
     "model.encoder.prenorm": Flag(),
     "model.encoder.layer.d_state": Integer(low=2, even=True),  # S4D: d_state / 2 complex modes
     "model.encoder.layer.bidirectional": Flag(),
+    "model.encoder.layer.mixer": OneOf(MIXERS),
     "model.encoder.layer.dropout": DROPOUT,
     "model.encoder.layer.dt_min": POSITIVE,
     "model.encoder.layer.dt_max": POSITIVE,
@@ -265,7 +267,7 @@ TAU_LIF = Number(1.0)  # beta = 1 - 1/tau in [0, 1)
 NEURON_RULES: dict[str, dict[str, Rule]] = {
     "lif": {"tau": TAU_LIF, "v_th": POSITIVE, "detach_reset": Flag()},
     "prf": {
-        "theta_max": NON_NEGATIVE,
+        "theta_max": POSITIVE,  # theta = exp(log_theta) > 0
         "tau": POSITIVE,
         "v_th": POSITIVE,
         "delta_min": POSITIVE,
@@ -283,6 +285,7 @@ NEURON_RULES: dict[str, dict[str, Rule]] = {
     "masked_psn": {"T": SIZE, "k": SIZE, "max_T": SIZE},
     "sliding_psn": {"k": SIZE},
     "dsn": {"kernel_size": SIZE, "tau": POSITIVE, "n_levels": SIZE, "binary": Flag()},
+    "heaviside": {"v_th": NON_NEGATIVE},
 }
 
 # (a, b): a must not exceed b, where both are set

@@ -7,7 +7,9 @@ compression) or zip archive into a hidden sibling of the target folder and renam
 when every member is written, refusing absolute paths, ``..`` components, links and special files.
 ``iter_archive_files`` and ``reading_archive`` let a reader stream members without extracting them.
 ``SOURCES`` records the canonical public files of the benchmark with their published sizes and
-checksums. ``fetch_hub`` keeps a Hub dataset's splits on disk (``datasets.load_dataset`` then
+checksums; ``fetch_source`` pins a source that publishes none (the LRA release) by recording the
+SHA-256 of its first download in ``<file>.sha256.json`` beside it, and checks every later use
+against it. ``fetch_hub`` keeps a Hub dataset's splits on disk (``datasets.load_dataset`` then
 ``save_to_disk``). Nothing here runs at import time or from training code (only ``make data-<task>``).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import json
 import logging
 import lzma
 import os
@@ -38,6 +41,9 @@ from lra_snn.data.errors import DataNotFoundError
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
+RECORD_SUFFIX = (
+    ".sha256.json"  # beside a download whose source publishes no checksum: the SHA-256 of its first download
+)
 TIMEOUT_S = 60  # seconds without data before a connection is given up (the partial file is kept)
 
 # Exceptions the standard library raises on a truncated or corrupt tar/zip/gzip/xz stream.
@@ -122,17 +128,56 @@ class ArchiveError(ValueError):
 
 
 def fetch_source(name: str, downloads_dir: str | Path) -> Path:
-    """Download ``SOURCES[name]`` into ``downloads_dir`` (verified with its recorded size and checksums)."""
+    """Download ``SOURCES[name]`` into ``downloads_dir``, verified with its published size and checksums.
+
+    A source that publishes no checksum is pinned on first use: once the file is complete, its size
+    and SHA-256 are written to ``<file>.sha256.json`` (``recorded_checksum``), and every later call
+    verifies the file against that record (``ChecksumError`` naming both files when it differs).
+    """
     if name not in SOURCES:
         raise KeyError(f"unknown source {name!r}; known sources: {sorted(SOURCES)}")
     source = SOURCES[name]
-    return fetch(
+    dest = Path(downloads_dir) / source.filename
+    pinned = source.sha256 is None and source.md5 is None
+    record = recorded_checksum(dest) if pinned else None
+    path = fetch(
         source.url,
-        Path(downloads_dir) / source.filename,
-        sha256=source.sha256,
+        dest,
+        sha256=source.sha256 or (record or {}).get("sha256"),
         md5=source.md5,
-        expected_size=source.size,
+        expected_size=source.size or (record or {}).get("size"),
     )
+    if pinned and record is None:
+        _record_checksum(path, source.url)
+    return path
+
+
+def recorded_checksum(path: str | Path) -> dict | None:
+    """The size and SHA-256 recorded for the download ``path`` (its ``.sha256.json``), or None if none is."""
+    record_path = Path(str(path) + RECORD_SUFFIX)
+    if not record_path.is_file():
+        return None
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        size, sha256 = record["size"], record["sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ChecksumError(
+            f"{record_path} is not a checksum record ({type(error).__name__}: {error}); delete it and {path} "
+            f"to download again"
+        ) from None
+    if not (isinstance(size, int) and isinstance(sha256, str) and len(sha256) == 64):
+        raise ChecksumError(f"{record_path} holds no valid size and sha256; delete it and {path} to download again")
+    return {"size": size, "sha256": sha256}
+
+
+def _record_checksum(path: Path, url: str) -> None:
+    """Write the size and SHA-256 of the complete download ``path`` to its ``.sha256.json`` (atomically)."""
+    record = {"url": url, "file": path.name, "size": path.stat().st_size, **file_digests(path, ("sha256",))}
+    record_path = Path(str(path) + RECORD_SUFFIX)
+    staging = record_path.with_name(f".{record_path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    staging.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(staging, record_path)
+    log.info("recorded the SHA-256 of %s in %s: later uses are checked against it", path, record_path)
 
 
 def fetch(
@@ -382,14 +427,20 @@ def _iter_zip_files(archive: Path, members: Callable[[str], bool] | None) -> Ite
                 yield name, stream
 
 
-def extract(archive: Path, dest_dir: Path, members: Callable[[str], bool] | None = None) -> Path:
+def extract(
+    archive: Path,
+    dest_dir: Path,
+    members: Callable[[str], bool] | None = None,
+    relocate: Callable[[str], str] | None = None,
+) -> Path:
     """Unpack the regular files of ``archive`` (tar, any compression, or zip) into ``dest_dir``.
 
-    ``members`` selects files by their relative path. Files are written into a hidden sibling
-    folder that is renamed to ``dest_dir`` only when every selected member is written, so
-    ``dest_dir`` is either absent or complete; a non-empty ``dest_dir`` is returned as it is (delete
-    it to extract again). A truncated or corrupt archive, or one whose selection is empty, raises
-    ``ArchiveError`` and leaves ``dest_dir`` untouched.
+    ``members`` selects files by their relative path; ``relocate`` maps a selected path to the one
+    it gets below ``dest_dir`` (e.g. without the archive's top folders), checked like a member name.
+    Files are written into a hidden sibling folder that is renamed to ``dest_dir`` only when every
+    selected member is written, so ``dest_dir`` is either absent or complete; a non-empty
+    ``dest_dir`` is returned as it is (delete it to extract again). A truncated or corrupt archive,
+    or one whose selection is empty, raises ``ArchiveError`` and leaves ``dest_dir`` untouched.
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     if dest_dir.is_dir() and any(dest_dir.iterdir()):
@@ -399,7 +450,7 @@ def extract(archive: Path, dest_dir: Path, members: Callable[[str], bool] | None
     staging = dest_dir.parent / f".{dest_dir.name}.extracting-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        count = _write_members(archive, staging, members)
+        count = _write_members(archive, staging, members, relocate)
         if count == 0:
             raise ArchiveError(archive, "no member matched the selection; nothing extracted")
         if dest_dir.is_dir():
@@ -412,12 +463,14 @@ def extract(archive: Path, dest_dir: Path, members: Callable[[str], bool] | None
     return dest_dir
 
 
-def _write_members(archive: Path, target: Path, members: Callable[[str], bool] | None) -> int:
-    """Copy every selected regular file of ``archive`` below ``target``; return how many."""
+def _write_members(
+    archive: Path, target: Path, members: Callable[[str], bool] | None, relocate: Callable[[str], str] | None
+) -> int:
+    """Copy every selected regular file of ``archive`` below ``target`` (at ``relocate(name)``); return how many."""
     count = 0
     with reading_archive(archive):
         for name, stream in iter_archive_files(archive, members):
-            path = target / name
+            path = target / (member_path(archive, relocate(name)) if relocate else name)
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "wb") as handle:
                 shutil.copyfileobj(stream, handle, 1 << 20)

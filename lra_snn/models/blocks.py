@@ -3,7 +3,9 @@
 ``S4DBlock`` is the S4D layer of docs/neurons.md section 6 (S4D -> GELU -> Dropout -> Linear D -> 2D ->
 GLU); given a neuron factory it becomes the SpikingSSM-style block of section 3 (S4D -> spiking
 neuron -> Dropout -> Linear D -> 2D -> GLU), so any registered neuron joins it without new code.
-Residual connection and norm are applied by the backbone.
+``mixer="gsu"`` replaces the Linear + GLU by the gated spiking unit of Binary S4D + GSU (section 7:
+S4D -> Dropout -> GSU -> GELU; Stan and Rhodes, arXiv 2401.00955). Residual connection and norm are
+applied by the backbone.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from lra_snn.models.gsu import GatedSpikingUnit
 from lra_snn.models.s4d import S4D
 from lra_snn.neurons.base import Neuron
 
+MIXERS = ("glu", "gsu")
+
 
 class S4DBlock(nn.Module):
-    """S4D convolution, pointwise nonlinearity (GELU or a spiking neuron), GLU channel mixer."""
+    """S4D convolution, pointwise nonlinearity (GELU or a spiking neuron), channel mixer.
+
+    ``mixer="glu"`` (default): Linear D -> 2D and GLU. ``mixer="gsu"``: the gated spiking unit, then
+    GELU; without a neuron the S4D output reaches the GSU unchanged (no GELU before it).
+    """
 
     def __init__(
         self,
@@ -30,16 +39,22 @@ class S4DBlock(nn.Module):
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
         neuron: Callable[..., nn.Module] | None = None,
+        mixer: str = "glu",
     ) -> None:
         super().__init__()
+        if mixer not in MIXERS:
+            raise ValueError(f"S4DBlock: unknown mixer {mixer!r} (model.encoder.layer.mixer); choose one of {MIXERS}")
         self.ssm = S4D(d_model, d_state, init, bidirectional, dt_min, dt_max)
-        self.activation = nn.GELU() if neuron is None else neuron(d_model=d_model)
+        if neuron is not None:
+            self.activation: nn.Module = neuron(d_model=d_model)
+        else:
+            self.activation = nn.GELU() if mixer == "glu" else nn.Identity()
         self.dropout = nn.Dropout(dropout)
-        self.mix = nn.Linear(d_model, 2 * d_model)
-        self.glu = nn.GLU(dim=-1)
+        self.mix: nn.Module = nn.Linear(d_model, 2 * d_model) if mixer == "glu" else GatedSpikingUnit(d_model)
+        self.output: nn.Module = nn.GLU(dim=-1) if mixer == "glu" else nn.GELU()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.glu(self.mix(self.dropout(self.activation(self.ssm(x)))))
+        return self.output(self.mix(self.dropout(self.activation(self.ssm(x)))))
 
     def init_state(self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> tuple:
         """Step-form state: the S4D recurrence's and the neuron's (None for GELU)."""
@@ -54,4 +69,4 @@ class S4DBlock(nn.Module):
             y, neuron_state = self.activation.step(y, neuron_state)
         else:
             y = self.activation(y)
-        return self.glu(self.mix(self.dropout(y))), (ssm_state, neuron_state)
+        return self.output(self.mix(self.dropout(y))), (ssm_state, neuron_state)

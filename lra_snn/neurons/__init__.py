@@ -22,6 +22,7 @@ NEURONS: dict[str, str] = {
     "masked_psn": "lra_snn.neurons.psn:MaskedPSN",
     "sliding_psn": "lra_snn.neurons.psn:SlidingPSN",
     "dsn": "lra_snn.neurons.dsn:DSN",
+    "heaviside": "lra_snn.neurons.threshold:ThresholdSpike",
 }
 
 

@@ -84,6 +84,13 @@ class Neuron(nn.Module, metaclass=ABCMeta):
         """Multiply-accumulates of the dynamics per step and channel, as serial inference computes
         them (docs/neurons.md, "Accounting"); the synapses reading the spikes are counted apart."""
 
+    def dynamics_ops_per_step(self) -> tuple[int, int]:
+        """(multiplications, additions) of the dynamics per step and channel as the PRF paper prices
+        them (arXiv 2410.03530, Table 23: multiplications at the MAC energy, additions as ACs); by
+        default every MAC of ``macs_per_step`` counts as one multiplication, as that table does for
+        LIF and the PSN family. ``lra_snn.metrics.energy`` uses it for the PRF-paper convention."""
+        return self.macs_per_step(), 0
+
     @classmethod
     def options_at_length(cls, length: int) -> dict[str, Any]:
         """Constructor options (besides ``d_model``) that depend on the input length: ``T = length``

@@ -60,3 +60,6 @@ class PadToLength(Neuron):
 
     def macs_per_step(self) -> int:
         return self.neuron.macs_per_step()
+
+    def dynamics_ops_per_step(self) -> tuple[int, int]:
+        return self.neuron.dynamics_ops_per_step()

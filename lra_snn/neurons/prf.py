@@ -4,8 +4,16 @@ Complex membrane without explicit reset, per channel ``A = exp(Delta * (-1/tau +
 ``z_t = A * z_{t-1} + Delta * x_t``, ``s_t = H(Re z_t - V_th)``. The parallel form takes ``Re z``
 from one op (``lra_snn.ops.prf_membrane``): on the CPU the causal convolution of x with
 ``K[t] = Delta * exp(-Delta*t/tau) * cos(Delta*theta*t)`` by FFT, on CUDA (or when forced) the
-complex recurrence itself as the Triton complex scan; gradients reach ``log_Delta`` and ``theta``
+complex recurrence itself as the Triton complex scan; gradients reach ``log_Delta`` and ``log_theta``
 either way. The step form keeps ``z = u + i*r`` as two real states.
+
+Parameters as the paper stores them (its Listing 2, "Simplified PyTorch-like Implementation of PRF
+Neuron", and Table 8): per channel ``log_dt`` (here ``log_delta``) uniform in ``[log Delta_min, log
+Delta_max]`` = ``[log 1e-3, log 1e-1]``, and ``log_theta = log(theta_max * u)`` with u uniform, so
+``theta = exp(log_theta)`` is uniform in ``(0, theta_max]`` at init and stays positive in training;
+``tau = 2`` and ``V_th = 1`` fixed. The listing writes the range as ``2*pi / fr_scale``; the per-task
+``theta_max`` values (ListOps pi/6, Text pi/8, Retrieval pi/7, Image 8*pi = 2*pi/0.25, Pathfinder
+2*pi/0.6) are its Tables 17-21.
 
 ``reset=True`` is the paper's "PRF with reset" ablation, defined here (docs/neurons.md, section 2)
 as the same membrane plus the soft-reset offset of the decoupled-reset LIF with decay ``Re(A)``:
@@ -39,11 +47,13 @@ class PRFState(NamedTuple):
 
 
 class PRF(Neuron):
-    """Resonate-and-fire neuron with trainable per-channel ``log_Delta`` and ``theta``.
+    """Resonate-and-fire neuron with trainable per-channel ``log_Delta`` and ``log_theta``.
 
-    ``theta_max`` (default pi/6, the paper's ListOps value) sets the init range of theta and
-    is task-specific (Text pi/8, Retrieval pi/7, Image 8*pi, Pathfinder 2*pi/0.6): set it in
-    the config. ``log_Delta`` starts uniform in ``[log delta_min, log delta_max]``.
+    ``theta_max`` (> 0; default pi/6, the paper's ListOps value) sets the init range of
+    ``theta = exp(log_theta)``, uniform in ``(0, theta_max]``, and is task-specific (Text pi/8,
+    Retrieval pi/7, Image 8*pi, Pathfinder 2*pi/0.6): set it in the config. ``log_Delta`` starts
+    uniform in ``[log delta_min, log delta_max]``. A state dict from the earlier parameterisation
+    (a ``theta`` tensor instead of ``log_theta``) is refused with an error that says so.
     Computation runs in the input dtype, promoted to at least float32. ``backend``: None (the
     Triton complex scan on CUDA, else FFT), "torch" (FFT) or "triton" (see ``lra_snn.ops.dispatch``).
     """
@@ -66,8 +76,10 @@ class PRF(Neuron):
         super().__init__(d_model)
         if not 0 < delta_min <= delta_max:
             raise ValueError(f"need 0 < delta_min <= delta_max, got {delta_min}, {delta_max}")
-        if theta_max < 0 or tau <= 0 or v_th <= 0:
-            raise ValueError(f"need theta_max >= 0, tau > 0, v_th > 0; got {theta_max}, {tau}, {v_th}")
+        if theta_max <= 0 or tau <= 0 or v_th <= 0:
+            raise ValueError(
+                f"need theta_max > 0 (theta is stored as log_theta), tau > 0, v_th > 0; got {theta_max}, {tau}, {v_th}"
+            )
         if surrogate not in SURROGATES:
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
         self.tau = float(tau)
@@ -77,11 +89,30 @@ class PRF(Neuron):
         self.backend = backend
         log_delta = torch.empty(d_model).uniform_(math.log(delta_min), math.log(delta_max))
         self.log_delta = tag(nn.Parameter(log_delta), "dynamics")
-        self.theta = tag(nn.Parameter(torch.rand(d_model) * theta_max), "dynamics")
+        # u in (0, 1]: theta_max * u is never 0, so log_theta is finite
+        self.log_theta = tag(nn.Parameter(torch.log(theta_max * (1.0 - torch.rand(d_model)))), "dynamics")
+
+    @property
+    def theta(self) -> Tensor:
+        """Per-channel rotation frequency ``exp(log_theta)`` > 0 (differentiable)."""
+        return torch.exp(self.log_theta)
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        if prefix + "theta" in state_dict and prefix + "log_theta" not in state_dict:
+            raise RuntimeError(
+                f"PRF state {prefix}theta comes from an earlier version that stored theta itself; this version stores "
+                f"{prefix}log_theta (theta = exp(log_theta), the PRF paper's Listing 2), and its optimizer state does "
+                "not carry over: retrain the run (its checkpoint cannot be resumed or evaluated with this code)"
+            )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def _dynamics(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         """``Delta``, ``Re A = exp(-Delta/tau) cos(Delta theta)`` and ``Im A``, per channel in ``dtype``."""
-        return prf_dynamics(self.log_delta.to(dtype), self.theta.to(dtype), self.tau)
+        return prf_dynamics(self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype)), self.tau)
 
     def _excess(self, x: Tensor) -> Tensor:
         """``Re z_t - V_th`` (B, L, D) in x's dtype promoted to at least float32, differentiable in x
@@ -89,7 +120,7 @@ class PRF(Neuron):
         self._check_channels(x)
         dtype = torch.promote_types(x.dtype, torch.float32)
         membrane = prf_membrane(
-            x.to(dtype), self.log_delta.to(dtype), self.theta.to(dtype), self.tau, backend=self.backend
+            x.to(dtype), self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype)), self.tau, backend=self.backend
         )
         return membrane - self.v_th
 
@@ -154,3 +185,9 @@ class PRF(Neuron):
         """5: the 2x2 rotation of the two real states by ``A`` (4) and ``Delta x_t`` (1); 6 with reset
         (the offset decay ``Re(A) b``)."""
         return 6 if self.reset else 5
+
+    def dynamics_ops_per_step(self) -> tuple[int, int]:
+        """(5, 3), the PRF paper's own count (Table 23, "5 mt E_Mul + 3 mt E_AC"): the five products of
+        ``macs_per_step`` and the three additions of ``u_t = p u - q r + Delta x``, ``r_t = q u + p r``;
+        (6, 4) with reset (the offset's decay and its addition)."""
+        return (6, 4) if self.reset else (5, 3)

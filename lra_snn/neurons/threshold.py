@@ -1,8 +1,12 @@
-"""Memoryless threshold neuron: the spatial spiking neuron of the PRF paper's SD-TCM block.
+"""Memoryless threshold neuron ``s_t = H(x_t - V_th)``: no state is carried between steps.
 
-PRF paper (arXiv 2410.03530; docs/neurons.md, section 2, "SD-TCM block"): ``S2 = H(X - V_th)``
-with V_th = 0.5, a Heaviside with a surrogate gradient applied at each step on its own, with no
-state carried between steps. Used inside ``lra_snn.models.sd_tcm.SDTCMBlock``.
+Two papers use it. The PRF paper's SD-TCM block (arXiv 2410.03530; docs/neurons.md, section 2)
+fires its spatial neuron ``S2 = H(X - V_th)`` with V_th = 0.5 (inside
+``lra_snn.models.sd_tcm.SDTCMBlock``). Binary S4D (Stan and Rhodes, "Learning Long Sequences in
+Spiking Neural Networks", Scientific Reports 2024, arXiv 2401.00955; docs/neurons.md, section 7)
+spikes the S4D output, ``y_t = H(C u_t + D x_t)`` (threshold 0), in place of the GELU: registry
+name ``heaviside``, config ``conf/model/neuron/heaviside.yaml``. The three forms coincide (a
+Heaviside per element, with a surrogate gradient), the step form simply per step.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from lra_snn.ops.surrogate import SURROGATES, spike
 
 
 class ThresholdSpike(Neuron):
-    """Memoryless spiking neuron ``s_t = H(x_t - V_th)`` (surrogate gradient), no state between steps."""
+    """Memoryless spiking neuron ``s_t = H(x_t - V_th)`` (surrogate gradient), no state between steps.
+
+    ``v_th`` defaults to the SD-TCM block's 0.5; Binary S4D's config sets 0.
+    """
 
     def __init__(self, d_model: int, *, v_th: float = 0.5, surrogate: str = "atan") -> None:
         super().__init__(d_model)

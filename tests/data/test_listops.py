@@ -311,7 +311,8 @@ def test_datamodule_release_missing_names_path_and_make_target(tmp_path: Path) -
     module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=tmp_path / "lra", batch_size=4)
     with pytest.raises(DataNotFoundError) as error:
         module.prepare_data()
-    assert str(tmp_path / "lra") in str(error.value) and "make data-listops" in str(error.value)
+    assert str(tmp_path / "lra") in str(error.value) and "make data-lra" in str(error.value)
+    assert "data.source=generate" in str(error.value)
 
 
 def test_datamodule_rejects_bad_arguments(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.config.validate import ConfigError
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.pathfinder import generate as pathfinder
 from lra_snn.data.pathfinder import module as pathfinder_module
@@ -300,10 +301,10 @@ def test_locate_release_accepts_the_release_nesting(tmp_path: Path) -> None:
     small_release(tmp_path / "lra_release" / "lra_release", n_images=2)
     found = pathfinder_reader.locate_release(tmp_path, 32)
     assert found == tmp_path / "lra_release" / "lra_release" / "pathfinder32"
-    with pytest.raises(DataNotFoundError, match="make data-pathfinder") as error:
+    with pytest.raises(DataNotFoundError, match="make data-lra") as error:
         pathfinder_reader.locate_release(tmp_path / "nowhere", 32)
-    assert "nowhere" in str(error.value)
-    with pytest.raises(DataNotFoundError, match="make data-pathx"):
+    assert "nowhere" in str(error.value) and "data.source=generate" in str(error.value)
+    with pytest.raises(DataNotFoundError, match="pathfinder128"):
         pathfinder_reader.locate_release(tmp_path, 128)
 
 
@@ -548,18 +549,14 @@ def test_module_rejects_bad_arguments(tmp_path: Path) -> None:
         PathfinderDataModule(data_dir=tmp_path, mode="pixels")
 
 
-def test_missing_release_records_no_data(compose_train, tmp_path: Path) -> None:
-    record = run(
-        compose_train(
-            "data=pathfinder",
-            "model=s4d",
-            "profile=tiny",
-            "data.source=release",
-            f"data.release_dir={tmp_path}/nowhere",
-        )
+def test_a_missing_release_is_refused_before_anything_runs(compose_train, tmp_path: Path) -> None:
+    cfg = compose_train(
+        "data=pathfinder", "model=s4d", "profile=tiny", "data.source=release", f"data.release_dir={tmp_path}/nowhere"
     )
-    assert record["status"] == "no_data"
-    assert "make data-pathfinder" in record["message"] and "nowhere" in record["message"]
+    with pytest.raises(ConfigError, match="make data-lra") as error:
+        run(cfg)
+    assert "nowhere" in str(error.value) and "data.source=generate" in str(error.value)
+    assert not Path(cfg.paths.result_file).exists() and not (tmp_path / "data" / "cache").exists()
 
 
 def test_tiny_pathfinder_trains_end_to_end(compose_train) -> None:

@@ -16,7 +16,7 @@ from lra_snn.cli.train import run
 from lra_snn.data import download, store
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.retrieval import module as retrieval
-from lra_snn.data.retrieval.source import SPLIT_FILES, is_aan_member, iter_rows, locate_release
+from lra_snn.data.retrieval.source import SPLIT_FILES, iter_rows, locate_release
 from lra_snn.data.tokenizers import EOS_ID, PAD_ID
 from tests.fakes import write_tsv_folder
 
@@ -205,15 +205,11 @@ def test_download_fetches_the_release_and_extracts_only_the_aan_files(tmp_path: 
 
 
 def test_download_does_nothing_when_the_tsvs_are_present(release: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(retrieval, "fetch_source", lambda *args: pytest.fail("fetched although the TSVs exist"))
+    monkeypatch.setattr(
+        retrieval, "fetch_release", lambda *args, **kwargs: pytest.fail("fetched although the TSVs exist")
+    )
     datamodule = retrieval.RetrievalDataModule(data_dir=tmp_path / "data", release_dir=release)
     assert datamodule.download() == locate_release(release)
-
-
-def test_aan_member_selection() -> None:
-    assert is_aan_member("lra_release/lra_release/tsv_data/new_aan_pairs.eval.tsv")
-    assert not is_aan_member("lra_release/lra_release/tsv_data/other.tsv")
-    assert not is_aan_member("lra_release/new_aan_pairs.eval.tsv")
 
 
 def test_tiny_retrieval_s4d_trains_end_to_end(compose_train, tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_amplitude_and_neuron_dynamics_are_in_the_dynamics_group():
     block = SDTCMBlock(D, lambda d_model: build_neuron("prf", d_model))
     assert block.channel_mix.amplitude.item() == 0.0  # init 0: unit spike amplitude
     dynamics = {name for name, p in block.named_parameters() if group_of(p) == "dynamics"}
-    assert dynamics == {"temporal.log_delta", "temporal.theta", "channel_mix.amplitude"}
+    assert dynamics == {"temporal.log_delta", "temporal.log_theta", "channel_mix.amplitude"}
     groups = {g["name"]: g for g in param_groups(block, lr=0.005, weight_decay=0.05, dynamics_lr=0.001)}
     assert groups["dynamics"]["lr"] == 0.001 and groups["dynamics"]["weight_decay"] == 0.0
     assert any(p is block.channel_mix.amplitude for p in groups["dynamics"]["params"])

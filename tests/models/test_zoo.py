@@ -14,6 +14,7 @@ from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
+from lra_snn.models.gsu import GatedSpikingUnit
 from lra_snn.models.s4d import S4DKernel
 from lra_snn.models.sd_tcm import SDTCMBlock
 from lra_snn.models.zoo import fixed_length_neuron
@@ -24,6 +25,7 @@ from lra_snn.neurons.lif import DecoupledResetLIF
 from lra_snn.neurons.prf import PRF
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from lra_snn.neurons.refractory import RefractoryLIF
+from lra_snn.neurons.threshold import ThresholdSpike
 from lra_snn.training.params import group_of
 
 VOCAB = 18
@@ -37,7 +39,10 @@ ZOO = {
     "sliding_psn_ssm": (S4DBlock, SlidingPSN),
     "dsn_ssm": (S4DBlock, DSN),
     "lif_ssm": (S4DBlock, DecoupledResetLIF),
+    "binary_s4d": (S4DBlock, ThresholdSpike),
+    "binary_s4d_gsu": (S4DBlock, None),  # the GSU's ternary spikes sit in the mixer, not the neuron slot
 }
+GSU_MODELS = {"binary_s4d_gsu"}
 
 
 # Parameters at the tiny profile with 2 layers (H = 16 channels, vocabulary 18, d_state N = 4, BatchNorm,
@@ -47,22 +52,25 @@ EMBEDDING = VOCAB * H
 NORM = 2 * H  # BatchNorm weight and bias
 # S4D block: kernel (log_dt, log -Re A, Im A, C as N/2 complex = N reals) for 2 directions, D, Linear H -> 2H
 S4D_BLOCK = 2 * H * (1 + N // 2 + N // 2 + N) + H + (H * 2 * H + 2 * H)
+# Binary S4D + GSU: the S4D block with the GSU (W: H x H, biases b and c) in place of Linear H -> 2H
+GSU_BLOCK = S4D_BLOCK - (H * 2 * H + 2 * H) + (H * H + 2 * H)
 # SD-TCM block: token mixer Linear H -> H, channel mixer Linear H -> H and its amplitude
 SD_TCM_BLOCK = (H * H + H) + (H * H + H + 1)
 NEURON_PARAMETERS = {
     None: 0,
     DecoupledResetLIF: 0,
-    PRF: 2 * H,  # log_Delta, theta
+    PRF: 2 * H,  # log_Delta, log_theta
     RefractoryLIF: 2 * H,  # V_th, rho
     PSN: T * T + T,
     MaskedPSN: T * T + T,  # W (T x T), b (T)
     SlidingPSN: 4 + 1,  # k = 4 weights, b
     DSN: H * 4 + H,  # depthwise decay conv of width 4, its bias
+    ThresholdSpike: 0,
 }
 
 
-def expected_parameters(block_class: type, neuron_class: type | None) -> int:
-    block = S4D_BLOCK if block_class is S4DBlock else SD_TCM_BLOCK
+def expected_parameters(block_class: type, neuron_class: type | None, gsu: bool = False) -> int:
+    block = (GSU_BLOCK if gsu else S4D_BLOCK) if block_class is S4DBlock else SD_TCM_BLOCK
     return EMBEDDING + LAYERS * (block + NEURON_PARAMETERS[neuron_class] + NORM)
 
 
@@ -98,7 +106,9 @@ def test_zoo_model_builds_and_runs_forward_backward(compose_train, name):
     assert all(isinstance(b.layer, block_class) for b in encoder.blocks)
     neuron = spiking_neuron(encoder.blocks[0].layer)
     assert (neuron is None) if neuron_class is None else type(neuron) is neuron_class
-    assert sum(p.numel() for p in encoder.parameters()) == expected_parameters(block_class, neuron_class)
+    gsu = name in GSU_MODELS
+    assert all(isinstance(getattr(b.layer, "mix", None), GatedSpikingUnit) == gsu for b in encoder.blocks)
+    assert sum(p.numel() for p in encoder.parameters()) == expected_parameters(block_class, neuron_class, gsu)
     inputs, lengths = tiny_batch()
     features = encoder(inputs, lengths)
     assert torch.equal(features[1, 17:], torch.zeros(7, H)) and torch.equal(features[2, 5:], torch.zeros(19, H))

@@ -143,10 +143,10 @@ def test_parallel_gradients_equal_the_complex_recurrence(reset):
     neuron = make_prf(3, reset)
     x = gaussian_input((2, 65, 3), 1.0, 1.0, seed=4).requires_grad_()
     weight = gaussian_input((2, 65, 3), 1.0, 0.0, seed=5)
-    inputs = [x, neuron.log_delta, neuron.theta]
+    inputs = [x, neuron.log_delta, neuron.log_theta]
     parallel = torch.autograd.grad((neuron(x) * weight).sum(), inputs)
     sequential = torch.autograd.grad((neuron.forward_sequential(x) * weight).sum(), inputs)
-    for name, p, s in zip(["x", "log_delta", "theta"], parallel, sequential):
+    for name, p, s in zip(["x", "log_delta", "log_theta"], parallel, sequential):
         assert p.abs().max() > 1e-3, name
         torch.testing.assert_close(p, s, rtol=1e-8, atol=1e-11, msg=name)
 
@@ -205,15 +205,37 @@ def test_streams_30000_steps_with_bounded_state():
 
 
 def test_parameters_follow_the_init_ranges_and_the_dynamics_group():
+    """The paper's Listing 2: log_dt uniform in [log 1e-3, log 1e-1]; log_theta = log(theta_max * u), u uniform,
+    so theta = exp(log_theta) is uniform in (0, theta_max]."""
     torch.manual_seed(12)
     neuron = build_neuron("prf", 256, theta_max=8 * math.pi)
     assert isinstance(neuron, PRF)
-    assert dict(neuron.named_parameters()).keys() == {"log_delta", "theta"}
+    assert dict(neuron.named_parameters()).keys() == {"log_delta", "log_theta"}
     assert all(group_of(p) == "dynamics" for p in neuron.parameters())
-    log_delta, theta = neuron.log_delta.detach(), neuron.theta.detach()
+    log_delta, log_theta = neuron.log_delta.detach(), neuron.log_theta.detach()
     assert math.log(1e-3) <= log_delta.min() and log_delta.max() <= math.log(1e-1)
     assert log_delta.max() - log_delta.min() > 0.8 * (math.log(1e-1) - math.log(1e-3))
-    assert theta.min() >= 0 and theta.max() <= 8 * math.pi and theta.max() > 6 * math.pi
+    theta = neuron.theta.detach()
+    torch.testing.assert_close(theta, log_theta.exp())
+    assert torch.isfinite(log_theta).all() and log_theta.max() <= math.log(8 * math.pi) + 1e-6
+    assert theta.min() > 0 and theta.max() > 6 * math.pi
+    # uniform in theta (not in log theta): about half the channels below theta_max / 2
+    assert 0.4 < (theta < 4 * math.pi).double().mean() < 0.6
+
+
+def test_theta_stays_positive_under_any_update():
+    neuron = PRF(3).double()
+    with torch.no_grad():
+        neuron.log_theta.copy_(torch.tensor([-40.0, 0.0, 5.0], dtype=torch.float64))
+    assert (neuron.theta > 0).all()
+
+
+def test_a_state_dict_of_the_earlier_theta_parameter_is_refused_clearly():
+    neuron = PRF(4)
+    old = {"log_delta": neuron.log_delta.detach().clone(), "theta": torch.rand(4)}
+    with pytest.raises(RuntimeError, match="stores log_theta"):
+        neuron.load_state_dict(old)
+    neuron.load_state_dict(PRF(4).state_dict())  # the current layout loads
 
 
 def test_low_precision_input_runs_in_float32():
@@ -230,6 +252,7 @@ def test_low_precision_input_runs_in_float32():
     [
         (dict(delta_min=0.2, delta_max=0.1), "delta_min"),
         (dict(tau=0.0), "tau"),
+        (dict(theta_max=0.0), "theta_max > 0"),
         (dict(surrogate="sigmoid"), "surrogate"),
     ],
 )

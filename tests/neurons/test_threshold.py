@@ -1,10 +1,11 @@
-"""The memoryless threshold neuron of the SD-TCM block (docs/neurons.md, section 2): three forms, no state."""
+"""The memoryless threshold neuron (docs/neurons.md, sections 2 and 7): three forms, no state."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from lra_snn.neurons import build_neuron
 from lra_snn.neurons.threshold import ThresholdSpike
 
 D = 6
@@ -25,3 +26,17 @@ def test_threshold_spike_forms_agree_and_are_memoryless(run_steps):
 def test_unknown_surrogate_is_refused():
     with pytest.raises(ValueError, match="unknown surrogate"):
         ThresholdSpike(D, surrogate="sigmoid")
+
+
+def test_binary_s4d_heaviside_is_the_registered_threshold_neuron_at_zero(run_steps):
+    """Binary S4D (docs/neurons.md, section 7): ``y_t = H(C u_t + D x_t)``, a spike at threshold 0,
+    with the ATan surrogate's gradient (alpha = 2: 1 at the threshold)."""
+    neuron = build_neuron("heaviside", D, v_th=0.0)
+    assert isinstance(neuron, ThresholdSpike)
+    x = torch.tensor([[[-1.0, -1e-12, 0.0, 1e-12, 2.0, -3.0]]], requires_grad=True)
+    spikes = neuron(x)
+    assert spikes.tolist() == [[[0.0, 0.0, 1.0, 1.0, 1.0, 0.0]]]
+    assert torch.equal(run_steps(neuron, x.detach()), spikes.detach())
+    spikes.sum().backward()
+    expected = 1.0 / (1.0 + (torch.pi * x.detach()) ** 2)
+    torch.testing.assert_close(x.grad, expected)

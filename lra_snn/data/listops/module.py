@@ -21,7 +21,7 @@ import torch
 from lra_snn.data import store
 from lra_snn.data.base import ClassificationDataModule
 from lra_snn.data.collate import collate_tokens
-from lra_snn.data.errors import DataFormatError
+from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.listops.generate import GENERATOR_VERSION, ListOpsTokenizer
 from lra_snn.data.listops.source import (
     MAKE_TARGET,
@@ -33,6 +33,7 @@ from lra_snn.data.listops.source import (
     release_dataset,
     release_rows,
 )
+from lra_snn.data.lra_release import FOLDERS, fetch_release
 from lra_snn.data.tokenizers import token_feature
 from lra_snn.data.views import Ragged, TokenRows, labels
 
@@ -133,6 +134,20 @@ class ListOpsDataModule(ClassificationDataModule):
             return {split: f"<generated ListOps {split}>" for split in SPLIT_FILES}
         folder = locate_release(self.release_dir)
         return {split: str(folder / name) for split, name in SPLIT_FILES.items()}
+
+    def download(self) -> Path | None:
+        """``source="release"``: fetch the LRA release (network; ``make data-listops`` only) and unpack its
+        ``listops-1000/`` into ``release_dir`` as ``make data-lra`` does, unless present; return that folder.
+        Generated data needs nothing (None)."""
+        if self.source == "generate":
+            return None
+        try:
+            return locate_release(self.release_dir)
+        except DataNotFoundError:
+            pass
+        assert self.release_dir is not None  # checked in __init__ for released data
+        fetch_release(self.data_dir, self.release_dir, folders=(FOLDERS["listops"],))
+        return locate_release(self.release_dir)
 
     def build(self, staging: Path) -> tuple[Mapping[str, Dataset], dict[str, Any]]:
         """Generate or read the examples, then tokenise each split with a batched ``map``."""

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from lra_snn.data import store
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.listops.generate import generate, parse
+from lra_snn.data.lra_release import GENERATE_OVERRIDE
+from lra_snn.data.lra_release import MAKE_TARGET as RELEASE_MAKE_TARGET
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -51,8 +53,10 @@ def locate_release(release_dir: str | Path | None) -> Path:
             return folder
     raise DataNotFoundError(
         root / SPLIT_FILES["train"],
-        MAKE_TARGET,
-        detail="looked for basic_{train,val,test}.tsv in " + ", ".join(str(c) for c in candidates),
+        RELEASE_MAKE_TARGET,
+        detail="looked for basic_{train,val,test}.tsv in "
+        + ", ".join(str(c) for c in candidates)
+        + f"; or generate the examples instead with {GENERATE_OVERRIDE}",
     )
 
 

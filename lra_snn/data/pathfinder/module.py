@@ -21,6 +21,8 @@ import torch
 from lra_snn.data import store
 from lra_snn.data.base import ClassificationDataModule
 from lra_snn.data.collate import PIXEL_MODES, PixelCollate
+from lra_snn.data.errors import DataNotFoundError
+from lra_snn.data.lra_release import fetch_release
 from lra_snn.data.pathfinder.generate import DIFFICULTIES, GENERATOR_VERSION, LRA_DIFFICULTY, SnakeParams
 from lra_snn.data.pathfinder.source import (
     difficulty_dirs,
@@ -150,6 +152,20 @@ class PathfinderDataModule(ClassificationDataModule):
     def release_folder(self) -> Path:
         """The released folder holding the difficulty folders."""
         return locate_release(self.release_dir, self.resolution)
+
+    def download(self) -> Path | None:
+        """``source="release"``: fetch the LRA release (network; ``make data-pathfinder`` / ``make data-pathx``
+        only) and unpack its ``pathfinder<resolution>/`` into ``release_dir`` as ``make data-lra`` does,
+        unless present; return that folder. Generated images need nothing (None)."""
+        if self.source == "generate":
+            return None
+        try:
+            return self.release_folder()
+        except DataNotFoundError:
+            pass
+        assert self.release_dir is not None  # checked in __init__ for released data
+        fetch_release(self.data_dir, self.release_dir, folders=(f"pathfinder{self.resolution}",))
+        return self.release_folder()
 
     def cache_settings(self) -> dict[str, Any]:
         """Every setting the decoded cache depends on (not ``mode``: one cache serves values and tokens);

@@ -33,6 +33,8 @@ from PIL import Image
 
 from lra_snn.data import store
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.lra_release import GENERATE_OVERRIDE
+from lra_snn.data.lra_release import MAKE_TARGET as RELEASE_MAKE_TARGET
 from lra_snn.data.pathfinder.generate import SnakeParams, batch_sizes, difficulty_folder, draw_batch
 
 if TYPE_CHECKING:
@@ -42,7 +44,6 @@ N_COLUMNS = 11
 LABEL_COLUMN = 3
 LABEL_TEXTS = ("0", "1")
 METADATA_FOLDER = "metadata"
-MAKE_TARGETS = {32: "make data-pathfinder", 128: "make data-pathx"}
 MAKE_TARGET = "make data-pathfinder (32 px) or make data-pathx (128 px)"
 SHOWN_SKIPPED = 5  # paths named in the warning about skipped images
 # what PIL raises on a file that is not a decodable image
@@ -80,10 +81,10 @@ def locate_release(release_dir: str | Path | None, resolution: int) -> Path:
             return folder
     raise DataNotFoundError(
         root / name,
-        MAKE_TARGETS.get(resolution, MAKE_TARGET),
+        RELEASE_MAKE_TARGET,
         detail="looked for <difficulty>/metadata/ folders in "
         + ", ".join(str(c) for c in candidates)
-        + "; unpack the LRA release (lra_release.gz) there, or use source=generate",
+        + f"; or generate the images instead with {GENERATE_OVERRIDE}",
     )
 
 

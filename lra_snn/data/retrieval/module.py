@@ -12,8 +12,6 @@ classifies ``[a, b, a*b, a-b]``.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,14 +21,12 @@ import torch
 from lra_snn.data import store
 from lra_snn.data.base import ClassificationDataModule
 from lra_snn.data.collate import collate_pairs
-from lra_snn.data.download import extract, fetch_source
 from lra_snn.data.errors import DataNotFoundError
+from lra_snn.data.lra_release import FOLDERS, default_release_dir, fetch_release
 from lra_snn.data.retrieval.source import (
     COLUMNS,
     MAKE_TARGET,
     SPLIT_FILES,
-    TSV_FOLDER,
-    is_aan_member,
     locate_release,
     release_dataset,
 )
@@ -119,7 +115,7 @@ class RetrievalDataModule(ClassificationDataModule):
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
         check_max_length(max_length)
         self._set_loading(data_dir, batch_size, eval_batch_size, num_workers, num_proc)
-        self.release_dir = Path(release_dir) if release_dir is not None else self.data_dir / "lra_release"
+        self.release_dir = Path(release_dir) if release_dir is not None else default_release_dir(self.data_dir)
         self.level = level
         self.min_freq = min_freq
         self.max_length = max_length
@@ -142,19 +138,14 @@ class RetrievalDataModule(ClassificationDataModule):
         return settings
 
     def download(self) -> Path:
-        """Fetch the LRA release (network; ``make data-retrieval`` only) and extract the three AAN TSVs
-        into ``<release_dir>/tsv_data/``; return that folder. Does nothing when the TSVs are present."""
+        """Fetch the LRA release (network; ``make data-retrieval`` only) and unpack its AAN TSVs into
+        ``<release_dir>/tsv_data/``, as ``make data-lra`` does; return that folder. Does nothing when the
+        TSVs are present."""
         try:
             return locate_release(self.release_dir)
         except DataNotFoundError:
             pass
-        archive = fetch_source("lra_release", self.downloads_dir())
-        staging = extract(archive, self.downloads_dir() / "lra_release_aan", members=is_aan_member)
-        target = self.release_dir / TSV_FOLDER
-        target.mkdir(parents=True, exist_ok=True)
-        for path in staging.rglob("*.tsv"):
-            os.replace(path, target / path.name)
-        shutil.rmtree(staging)
+        fetch_release(self.data_dir, self.release_dir, folders=(FOLDERS["retrieval"],))
         return locate_release(self.release_dir)
 
     def build(self, staging: Path) -> tuple[Mapping[str, Dataset], dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lra_snn.data import store
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.lra_release import MAKE_TARGET as RELEASE_MAKE_TARGET
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -42,8 +43,10 @@ def locate_release(release_dir: str | Path) -> Path:
             return folder
     raise DataNotFoundError(
         root / TSV_FOLDER / SPLIT_FILES["train"],
-        MAKE_TARGET,
-        detail="looked for new_aan_pairs.{train,eval,test}.tsv in " + ", ".join(str(c) for c in candidates),
+        RELEASE_MAKE_TARGET,
+        detail="looked for new_aan_pairs.{train,eval,test}.tsv in "
+        + ", ".join(str(c) for c in candidates)
+        + f"; `{MAKE_TARGET}` unpacks these files only",
     )
 
 
@@ -103,9 +106,3 @@ def release_dataset(folder: Path, staging: Path) -> dict[str, Dataset]:
         split: store.from_generator(_yield_file, ROW_COLUMNS, staging, f"aan-{split}", path=str(folder / name))
         for split, name in SPLIT_FILES.items()
     }
-
-
-def is_aan_member(name: str) -> bool:
-    """Whether an LRA release member is one of the AAN TSVs (``.../tsv_data/new_aan_pairs.*.tsv``)."""
-    folder, _, filename = name.rpartition("/")
-    return filename in SPLIT_FILES.values() and folder.rpartition("/")[2] == TSV_FOLDER

@@ -1,0 +1,116 @@
+"""The official LRA release (Tay et al. 2020): ``make data-lra`` fetches ``lra_release.gz`` and unpacks
+the folders the benchmark reads into ``<data_dir>/lra_release/``.
+
+The archive is a gzipped tar (about 7.7 GB) from the LRA authors' bucket; they publish no checksum,
+so ``fetch_source`` records the SHA-256 of the first complete download beside it
+(``lra_release.gz.sha256.json``) and verifies the file against it on every later call. The copies
+the LRA repository's own setup script reads sit under ``lra_release/lra_release/``:
+
+- ``listops-1000/basic_{train,val,test}.tsv`` (ListOps),
+- ``tsv_data/new_aan_pairs.{train,eval,test}.tsv`` (Retrieval),
+- ``pathfinder32/<difficulty>/{imgs,metadata}/`` (Pathfinder) and ``pathfinder128/...`` (Path-X).
+
+Only these four folders are unpacked (not ``pathfinder64``, ``pathfinder256`` or the copies at the
+archive's top level), each to ``<release_dir>/<folder>/``, with the safe extraction of
+``lra_snn.data.download.extract`` (one pass over the archive; a folder appears only once complete,
+and a folder already present is not unpacked again). The data configs' ``release_dir`` defaults to
+``<data_dir>/lra_release``, where the task modules' locators find these folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from lra_snn.data.download import SOURCES, extract, fetch_source
+
+log = logging.getLogger(__name__)
+
+MAKE_TARGET = "make data-lra"
+GENERATE_OVERRIDE = "data.source=generate"  # what a task with a generator can use instead of the release
+SOURCE_NAME = "lra_release"  # the key of lra_snn.data.download.SOURCES
+RELEASE_FOLDER = "lra_release"  # <data_dir>/lra_release
+ARCHIVE_ROOT = "lra_release/lra_release"  # where the archive keeps the copies the LRA repository reads
+FOLDERS = {"listops": "listops-1000", "retrieval": "tsv_data", "pathfinder": "pathfinder32", "pathx": "pathfinder128"}
+
+
+def default_release_dir(data_dir: str | Path) -> Path:
+    """Where ``make data-lra`` unpacks the release: ``<data_dir>/lra_release``."""
+    return Path(data_dir) / RELEASE_FOLDER
+
+
+def archive_folder(name: str) -> str | None:
+    """The task folder (``listops-1000``, ...) an archive member belongs to, or None for any other member."""
+    root, _, rest = name.partition(ARCHIVE_ROOT + "/")
+    folder, _, inner = rest.partition("/")
+    return folder if not root and inner and folder in FOLDERS.values() else None
+
+
+def unpack(archive: str | Path, release_dir: str | Path, folders: Sequence[str] = tuple(FOLDERS.values())) -> Path:
+    """Unpack the chosen task ``folders`` of the release ``archive`` into ``release_dir/<folder>/``; return
+    ``release_dir``. Folders already there are kept as they are (delete one to unpack it again)."""
+    release_dir = Path(release_dir)
+    unknown = sorted(set(folders) - set(FOLDERS.values()))
+    if unknown:
+        raise ValueError(f"unknown LRA release folders {unknown}; known: {sorted(FOLDERS.values())}")
+    missing = [folder for folder in folders if not (release_dir / folder).is_dir()]
+    if not missing:
+        log.info("%s already holds %s; nothing to unpack", release_dir, ", ".join(folders))
+        return release_dir
+    release_dir.mkdir(parents=True, exist_ok=True)
+    staging = release_dir / f".unpacking-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        extract(
+            Path(archive),
+            staging,
+            members=lambda name: archive_folder(name) in missing,
+            relocate=lambda name: name.removeprefix(ARCHIVE_ROOT + "/"),
+        )
+        absent = [folder for folder in missing if not (staging / folder).is_dir()]
+        if absent:
+            raise FileNotFoundError(
+                f"{archive} holds no {', '.join(f'{ARCHIVE_ROOT}/{folder}/' for folder in absent)}: is it the LRA "
+                f"release (lra_release.gz)? Delete it and run `{MAKE_TARGET}` to download it again"
+            )
+        for folder in missing:
+            os.replace(staging / folder, release_dir / folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("unpacked %s of %s into %s", ", ".join(missing), archive, release_dir)
+    return release_dir
+
+
+def fetch_release(
+    data_dir: str | Path, release_dir: str | Path | None = None, folders: Sequence[str] = tuple(FOLDERS.values())
+) -> Path:
+    """Download ``<data_dir>/downloads/lra_release.gz`` (or check the one there against its recorded SHA-256)
+    and unpack ``folders`` into ``release_dir`` (default ``<data_dir>/lra_release``); return ``release_dir``.
+    Needs the network on first use only; with every folder unpacked and the archive deleted, does nothing."""
+    target = default_release_dir(data_dir) if release_dir is None else Path(release_dir)
+    downloads = Path(data_dir) / "downloads"
+    unpacked = all((target / folder).is_dir() for folder in folders)
+    if unpacked and not (downloads / SOURCES[SOURCE_NAME].filename).is_file():
+        return target  # unpacked, and the archive deleted to free the disk: nothing to check or read
+    archive = fetch_source(SOURCE_NAME, downloads)  # downloads it, or checks it against the recorded SHA-256
+    return unpack(archive, target, folders)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m lra_snn.data.lra_release [--data-dir DIR]`` (``make data-lra``)."""
+    from lra_snn.config import PROJECT_ROOT
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data", help="the runs' paths.data_dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    release_dir = fetch_release(args.data_dir)
+    print(f"LRA release ready in {release_dir}: {', '.join(FOLDERS.values())}")
+
+
+if __name__ == "__main__":
+    main()
