@@ -115,6 +115,10 @@ wheels: venv ## pure-Python wheels a bare GPU machine lacks (hydra-core, omegaco
 	$(PY) -m pip wheel --quiet --no-deps -w wheels "antlr4-python3-runtime==4.9.3"
 	ls -l wheels
 
+.PHONY: data-lra
+data-lra: venv ## the official LRA release (lra_release.gz, ~7.7 GB; SHA-256 pinned at first download) -> data/lra_release/ (ListOps, Retrieval, Pathfinder, Path-X)
+	$(PY) -m lra_snn.data.lra_release --data-dir $(CURDIR)/data
+
 data-%: venv ## download / generate and cache one task at PROFILE: data-listops, data-text, ... (ARGS="data.source=hub": from the Hub)
 	$(PY) -m lra_snn.data.prepare data=$* profile=$(PROFILE) hydra.run.dir=outputs/prepare/$* $(ARGS)
 
