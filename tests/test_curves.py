@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lra_snn.cli.train import run
+from lra_snn.cli.train import RunFailed, run
 from lra_snn.results.curves import (
     METRICS_FILENAME,
     MetricsFileError,
@@ -95,3 +95,32 @@ def test_rows_come_back_on_resume_but_not_when_a_checkpoint_is_evaluated():
     evaluated.rows = [Row("val", 1.0, 4, {"acc": 0.5}), Row("val", 2.0, 8, {"acc": 0.25})]
     evaluated.on_load_checkpoint(SimpleNamespace(state=SimpleNamespace(fn="validate")), None, checkpoint)  # type: ignore[arg-type]
     assert len(evaluated.rows) == 2
+
+
+def test_a_run_killed_inside_an_epoch_writes_the_same_curves_as_a_straight_one(compose_train, tmp_path):
+    # tiny ListOps: 8 steps an epoch, a step checkpoint every 3 steps, a crash after step 13 (resumed from 12)
+    def cell(name: str, *extra: str):
+        return compose_train(
+            "data=listops",
+            "model=s4d",
+            "profile=tiny",
+            "trainer.max_epochs=3",
+            "trainer.deterministic=true",
+            "callbacks.step_checkpoint.every_n_train_steps=3",
+            f"paths.output_dir={tmp_path}/{name}",
+            f"paths.results_dir={tmp_path}/{name}_results",
+            *extra,
+        )
+
+    def curves(name: str) -> list[Row]:
+        (result,) = (tmp_path / f"{name}_results").rglob("result.json")
+        return read_metrics_file(result.parent / METRICS_FILENAME)
+
+    run(cell("straight"))
+    with pytest.raises(RunFailed, match="crash injected after step 13"):
+        run(cell("killed", "+callbacks.crash._target_=tests.fakes.CrashAtStep", "+callbacks.crash.step=13"))
+    assert run(cell("killed"))["status"] == "completed"
+    straight = curves("straight")
+    assert [(r.stage, r.epoch, r.step) for r in curves("killed")] == [(r.stage, r.epoch, r.step) for r in straight]
+    assert [r.values for r in curves("killed")] == [pytest.approx(r.values) for r in straight]
+    assert [r.step for r in straight if r.stage == "train"] == list(range(1, 25))  # every step once, in order
