@@ -3,16 +3,18 @@
 Each checked key has a rule in ``RULES`` (a neuron's options in ``NEURON_RULES``, by the neuron's
 registry name): its type and allowed range. A key that the config does not have is not checked.
 Then come pairs of keys where one bounds the other (``ORDERED``), the training length (max_epochs
-or max_steps), and the recipe check: an experiment (``experiment=lra/s4d_listops``) keeps the data,
-model and task it was written for. ``validate_config`` raises one ``ConfigError`` that lists every
-problem, one line each, e.g. ``trainer.max_epochs='abc': expected an integer >= 1``.
+or max_steps), the recipe check: an experiment (``experiment=lra/s4d_listops``) keeps the data,
+model and task it was written for, and the release check: a task that reads the LRA release
+(``data.source=release``, the full recipes' default) finds it unpacked at ``data.release_dir``.
+``validate_config`` raises one ``ConfigError`` that lists every problem, one line each, e.g.
+``trainer.max_epochs='abc': expected an integer >= 1``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +25,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lra_snn.config.compose import CONF_DIR
+from lra_snn.data.errors import DataNotFoundError
+from lra_snn.data.listops.source import locate_release as locate_listops
+from lra_snn.data.pathfinder.source import locate_release as locate_pathfinder
 from lra_snn.models.backbone import NORMS
 from lra_snn.models.blocks import MIXERS
 from lra_snn.neurons import NEURONS
@@ -300,6 +305,15 @@ ORDERED: tuple[tuple[str, str], ...] = (
 # the config groups an experiment fixes: choosing another option for one of them is refused
 RECIPE_GROUPS = ("data", "model", "task")
 
+# task_name -> where its data.source=release files are (DataNotFoundError naming `make data-lra` when absent);
+# these tasks can generate their data instead (data.source=generate). Retrieval has no generator: a
+# missing release is its data module's DataNotFoundError, recorded as a no_data result.
+RELEASE_LOCATORS: dict[str, Callable[[DictConfig], Path]] = {
+    "listops": lambda data: locate_listops(data.release_dir),
+    "pathfinder": lambda data: locate_pathfinder(data.release_dir, data.resolution),
+    "pathx": lambda data: locate_pathfinder(data.release_dir, data.resolution),
+}
+
 _ABSENT = object()
 
 
@@ -419,6 +433,18 @@ def _recipe_problems(choices: Mapping[str, str | None]) -> list[str]:
     return problems
 
 
+def _release_problems(cfg: DictConfig) -> list[str]:
+    """One line when ``data.source=release`` and the task's release files are not at ``data.release_dir``."""
+    locate = RELEASE_LOCATORS.get(str(cfg.get("task_name")))
+    if locate is None or OmegaConf.select(cfg, "data.source", default=None) != "release":
+        return []
+    try:
+        locate(cfg.data)
+    except (DataNotFoundError, ValueError) as missing:
+        return [f"data.source='release' (data.release_dir={_show(_lookup(cfg, 'data.release_dir'))}): {missing}"]
+    return []
+
+
 def hydra_choices() -> Mapping[str, str | None]:
     """The config group choices of the current Hydra run (empty outside one)."""
     if not HydraConfig.initialized():
@@ -430,12 +456,14 @@ def hydra_choices() -> Mapping[str, str | None]:
 
 def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
     """Raise ``ConfigError`` listing every key of ``cfg`` whose value breaks its rule, every ordered pair
-    out of order, a run without an end, and every group choice that contradicts the chosen experiment.
+    out of order, a run without an end, every group choice that contradicts the chosen experiment, and a
+    release (``data.source=release``) that is not unpacked where ``data.release_dir`` says.
 
     ``choices``: the config group choices (``{"experiment": "lra/s4d_listops", "data": "text", ...}``);
     by default those of the current Hydra run, if any."""
     problems, valid = _value_problems(cfg)
     problems += _relation_problems(cfg, valid)
     problems += _recipe_problems(hydra_choices() if choices is None else choices)
+    problems += _release_problems(cfg)
     if problems:
         raise ConfigError(problems)
