@@ -210,3 +210,24 @@ def test_speedup_series_leaves_out_untimed_lengths():
     }
     assert plots.speedup_series(summary, "forward") == {"lif": [(256, 2.0), (1024, 6.5)]}
     assert plots.speedup_series(summary, "forward_backward") == {"lif": [(256, 1.5)]}
+
+
+def test_language_model_curves_show_perplexity_without_chance_lines(tmp_path):
+    folder = tmp_path / "results" / "tiny/wikitext103/s4d/abc123/seed_1"
+    folder.mkdir(parents=True)
+    rows = [Row("train", 0.5, 5, {"loss": 6.0}), Row("val", 1.0, 10, {"loss": 5.5, "ppl": 244.7})]
+    rows += [Row("final_val", 1.0, 10, {"loss": 5.5, "ppl": 244.7}), Row("test", 1.0, 10, {"loss": 5.6, "ppl": 270.4})]
+    (folder / METRICS_FILENAME).write_text(format_rows(rows))
+    fields = {"status": "completed", "task": "wikitext103", "model": "s4d", "seed": 1, "profile": "tiny"}
+    fields |= {"config_hash": "abc123", "git_commit": "0" * 40, "config": {}, "metrics_file": METRICS_FILENAME}
+    write_result(folder / "result.json", {**fields, "metrics": {"test/ppl": 270.4, "test/loss": 5.6}})
+    runs, _ = load_runs(tmp_path / "results")
+    groups, _ = group_runs(runs)
+    group = groups[("tiny", "s4d", "wikitext103")]
+    fig = plots.curves_figure(group, [plots.run_detail(run) for run in group.runs])
+    ax = fig.axes[1]
+    assert ax.get_ylabel().startswith("perplexity")
+    (val_line,) = labelled(ax, "validation perplexity")
+    assert list(val_line.get_ydata()) == pytest.approx([244.7])  # not scaled to %
+    assert not labelled(ax, "chance") and not labelled(ax, "majority")
+    plt.close(fig)
