@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from lra_snn.config import CONF_DIR, compose_train
 from lra_snn.models.s4d import S4D
@@ -18,12 +17,8 @@ CAUSAL = ["model.encoder.layer.bidirectional=false"]
 
 
 def _task(model: str, overrides: list[str], pool: str = "mean", seed: int = 0) -> ClassificationTask:
-    """A tiny-profile zoo model, float64, eval mode; a capped iterative solver runs to convergence, so that
-    the parallel form computes the exact recurrence the step form does."""
+    """A tiny-profile zoo model with two layers, float64, eval mode."""
     cfg = compose_train([f"model={model}", "profile=tiny", "model.encoder.n_layers=2", *overrides])
-    neuron = OmegaConf.select(cfg, "model.encoder.layer.neuron")
-    if neuron is not None and "max_iters" in neuron:
-        neuron.max_iters = None
     torch.manual_seed(seed)
     encoder = instantiate(cfg.model.encoder, vocab_size=VOCAB)
     return ClassificationTask(encoder, CLASSES, pool=pool).double().eval()
