@@ -82,8 +82,8 @@ smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed
 leaderboard: venv ## rebuild the shipped board results/leaderboard.md and .csv from results/reference-runs (byte-identical)
 	$(PY) -m lra_snn.cli.leaderboard --results results/reference-runs --out results
 
-plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell
-	$(PY) -m lra_snn.cli.plots --results results/reference-runs --bench results/bench --out results/figures
+plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell (RUNS=, FIGURES= pick other folders)
+	$(PY) -m lra_snn.cli.plots --results $(or $(RUNS),results/reference-runs) --bench results/bench --out $(or $(FIGURES),results/figures)
 
 .PHONY: eval extrapolate
 eval: venv ## evaluate a checkpoint on its stored config: make eval CKPT=<best.ckpt> ARGS="split=val mode=stream data.max_length=..."
