@@ -308,10 +308,11 @@ def draw_band(ax: Axes, rows: dict[int, list[Row]], stage: str, column: str, sca
 
 def draw_final_points(ax: Axes, rows: dict[int, list[Row]], column: str, scale: float) -> None:
     """Per seed: the re-validation (star) and test (diamond) of the evaluated checkpoint, at its epoch."""
-    for stage, marker, color, what in (
-        ("final_val", "*", "tab:green", "re-validation"),
-        ("test", "D", "tab:red", "test"),
-    ):
+    marks = (  # stage, marker, size, colour, what; the star above the diamond where both fall on one point
+        ("test", "D", 30, "tab:red", "test"),
+        ("final_val", "*", 80, "tab:green", "re-validation"),
+    )
+    for order, (stage, marker, size, color, what) in enumerate(marks):
         points = [
             (r.epoch, r.values[column] * scale)
             for seed_rows in rows.values()
@@ -325,11 +326,11 @@ def draw_final_points(ax: Axes, rows: dict[int, list[Row]], column: str, scale: 
                 x,
                 y,
                 marker=marker,
-                s=60 if marker == "*" else 30,
+                s=size,
                 color=color,
                 edgecolor="black",
                 lw=0.5,
-                zorder=4,
+                zorder=4 + order,
                 label=label,
             )
 
