@@ -1,4 +1,5 @@
-"""Energy accounting on hand-countable toy networks: known spikes -> known ACs, known shapes -> known MACs."""
+"""Energy accounting on hand-countable toy networks: known spikes -> known ACs, known shapes -> known MACs,
+under our convention and the PRF paper's; the PRF paper's per-task energies reproduced from its tables."""
 
 from __future__ import annotations
 
@@ -8,9 +9,20 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lra_snn.metrics.energy import EnergyMeter, OpCounter, energy_mj, holds_spikes, s4d_macs_per_step, uncounted_layers
+from lra_snn.metrics.energy import (
+    SD_TCM_SHORTCUTS,
+    EnergyMeter,
+    OpCounter,
+    energy_mj,
+    holds_spikes,
+    s4d_dense_macs_per_step,
+    s4d_macs_per_step,
+    uncounted_layers,
+)
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
+from lra_snn.models.gsu import GatedSpikingUnit
+from lra_snn.models.sd_tcm import SDTCMBlock
 from lra_snn.models.zoo import fixed_length_neuron
 from lra_snn.neurons import Neuron, build_neuron
 from lra_snn.neurons.threshold import ThresholdSpike
@@ -206,3 +218,87 @@ def test_energy_meter_logs_no_firing_rate_for_a_network_without_spiking_layers()
 def test_energy_meter_refuses_negative_energies():
     with pytest.raises(ValueError, match="must be >= 0"):
         EnergyMeter(ac_energy_pj=-1.0)
+
+
+# --------------------------------------------------------------------------- the two named conventions
+
+
+def test_both_conventions_on_a_hand_counted_s4d_block():
+    """One S4D block (D = 2 channels, d_state N = 2: one complex mode, causal, GELU, Linear 2 -> 4, GLU)
+    over 3 steps. Ours, per step: S4D 2 channels x 1 mode x 8 + 2 (D u) = 18 MACs, Linear 2 x 4 = 8 MACs:
+    26 x 3 = 78 MACs = 358.8 pJ. The PRF paper's, per step: dense S4D H^2 + 2DH + D^2 = 4 + 8 + 4 = 16,
+    Linear 8, GLU 3 x 2 output channels = 6: 30 x 3 = 90 MACs = 414 pJ."""
+    torch.manual_seed(2)
+    block = S4DBlock(2, d_state=2, bidirectional=False)
+    counter = count(block, None, torch.randn(1, 3, 2))
+    assert s4d_dense_macs_per_step(block.ssm) == 16
+    assert (counter.total_acs(), counter.total_macs()) == (0, 78)
+    assert (counter.total_prf_acs(), counter.total_prf_macs()) == (0, 90)
+    assert energy_mj(counter.total_acs(), counter.total_macs()) == pytest.approx(358.8e-9)
+    assert energy_mj(counter.total_prf_acs(), counter.total_prf_macs()) == pytest.approx(414e-9)
+
+
+def test_both_conventions_on_a_hand_counted_sd_tcm_block():
+    """An SD-TCM block (D = 2) whose temporal neuron is a threshold at 0.5 and whose token mixer is zeroed,
+    so both neurons fire on U >= 0.5: U = (0.9, 0.1), (0.1, 0.1), (0.9, 0.9) gives 3 spikes each. Ours:
+    token mixer 3 spikes x 2 outputs + channel mixer 3 x 2 = 12 ACs = 10.8 pJ. The PRF paper's adds the
+    two membrane shortcuts, 2 x 2 channels x 3 steps = 12 ACs: 24 ACs = 21.6 pJ."""
+    block = SDTCMBlock(2, lambda d_model: ThresholdSpike(d_model, v_th=0.5))
+    with torch.no_grad():
+        block.token_mix.weight.zero_()
+        block.token_mix.bias.zero_()
+    u = torch.tensor([[[0.9, 0.1], [0.1, 0.1], [0.9, 0.9]]])
+    counter = count(block, None, u)
+    assert (counter.total_acs(), counter.total_macs()) == (12, 0)
+    assert (counter.total_prf_acs(), counter.total_prf_macs()) == (24, 0)
+    assert energy_mj(counter.total_prf_acs(), counter.total_prf_macs()) == pytest.approx(21.6e-9)
+
+
+def test_prf_dynamics_cost_five_multiplications_and_three_additions_in_the_papers_convention():
+    """A PRF layer of 2 channels over sequences of true lengths 3 and 2: 10 neuron-steps. Ours: 5 MACs each,
+    50 MACs. The PRF paper's (Table 23, 5 mt E_Mul + 3 mt E_AC): 50 MACs and 30 ACs."""
+    counter = count(nn.Sequential(build_neuron("prf", 2)), torch.tensor([3, 2]), torch.randn(2, 3, 2))
+    assert (counter.total_acs(), counter.total_macs()) == (0, 50)
+    assert (counter.total_prf_acs(), counter.total_prf_macs()) == (30, 50)
+    assert build_neuron("lif", 2).dynamics_ops_per_step() == (1, 0)  # other neurons: their MACs, as multiplications
+
+
+def test_gsu_counts_additions_for_both_ternary_paths_and_a_mac_for_the_product():
+    """GSU with D = 2, W = [[2, -0.1], [-1, 0.5]] (Ter(W) has 3 non-zero entries), one step y = (3, -0.3):
+    Ter(y) = (1, 0), one spike x 2 outputs = 2 ACs, y Ter(W) = 3 ACs, the product 2 MACs; both conventions."""
+    gsu = GatedSpikingUnit(2)
+    with torch.no_grad():
+        gsu.weight.copy_(torch.tensor([[2.0, -0.1], [-1.0, 0.5]]))
+    counter = count(nn.Sequential(gsu), None, torch.tensor([[[3.0, -0.3]]]))
+    assert counter.layers["0"].acs == counter.layers["0"].prf_acs == 5
+    assert counter.layers["0"].macs == counter.layers["0"].prf_macs == 2
+    assert counter.layers["0.spike"].spikes == 1 and uncounted_layers(gsu) == []
+
+
+# PRF paper, Table 8 (depth, D), Table 11 (average firing rate, %), the task lengths, and Table 3 (energy, mJ)
+PRF_PAPER_TASKS = {
+    "listops": (8, 128, 3.53, 2048, 0.075),
+    "text": (6, 256, 4.32, 4096, 0.298),
+    "retrieval": (6, 256, 1.48, 4000, 0.211),
+    "image": (6, 512, 3.47, 1024, 0.187),
+    "pathfinder": (6, 256, 3.29, 1024, 0.067),
+}
+
+
+@pytest.mark.parametrize("task", sorted(PRF_PAPER_TASKS))
+def test_the_prf_convention_reproduces_the_prf_papers_energies(task):
+    """Per layer and step, an SD-TCM block at firing rate fr: the two Linear D -> D layers read spikes,
+    2 fr D^2 ACs; the PRF dynamics 5 D multiplications and 3 D additions; the shortcuts 2 D ACs. Times
+    depth and length: Table 3's per-example energy, to its three decimals (docs/energy.md)."""
+    depth, d, rate, length, published = PRF_PAPER_TASKS[task]
+    multiplications, additions = build_neuron("prf", 1).dynamics_ops_per_step()
+    acs = 2 * rate / 100 * d * d + (additions + SD_TCM_SHORTCUTS) * d
+    macs = multiplications * d
+    assert round(energy_mj(acs, macs) * depth * length, 3) == published
+
+
+def test_energy_meter_logs_the_prf_convention_beside_ours():
+    metrics = run_test(Toy())
+    # the toy has no S4D, GLU, SD-TCM or neuron dynamics: the two conventions agree
+    assert metrics["test/energy_prf_convention_mj"] == pytest.approx(metrics["test/energy_mj"])
+    assert metrics["test/acs_prf_convention"] == pytest.approx(35 / 2)

@@ -1,28 +1,40 @@
-"""Firing rates, synaptic operations and estimated energy of a model's test pass (docs/neurons.md, "Accounting").
+"""Firing rates, synaptic operations and estimated energy of a model's test pass, under two named
+conventions (docs/energy.md; docs/neurons.md, "Accounting").
 
-The convention of the spiking-SSM papers (45 nm CMOS, Horowitz 2014): 0.9 pJ per accumulate (AC,
-a spike meeting a weight) and 4.6 pJ per multiply-accumulate (MAC, a real value meeting a weight).
-Counted per layer over the true (unpadded) steps of each sequence, from forward hooks:
+Both price operations at 45 nm CMOS (Horowitz 2014): 0.9 pJ per accumulate (AC, an addition: a spike
+meeting a weight) and 4.6 pJ per multiply-accumulate (MAC, a real value meeting a weight). Counted per
+layer over the true (unpadded) steps of each sequence, from forward hooks.
 
-- spiking layer (a ``Neuron`` not inside another one): spikes, integer spikes counting their value;
-  firing rate = spikes / (steps x channels);
+**Ours** (``test/energy_mj``, the primary figure) counts what serial inference computes:
+
+- spiking layer (a ``Neuron`` not inside another one): spikes, integer spikes counting their value and
+  ternary spikes their magnitude; firing rate = spikes / (steps x channels);
 - ``nn.Linear``: if its input holds only non-negative integers (the spikes the zoo's neurons emit),
   ACs = sum of the input spikes x out_features; otherwise MACs = steps x in_features x out_features.
   The backbone's input layer (``SequenceEncoder.encoder``) reads data and always counts MACs; an
   ``nn.Embedding`` is a table lookup and counts nothing;
-- S4D convolution, counted in its recurrent form (what serial inference computes): per step and
-  channel, each of the N/2 complex modes costs 8 real MACs (complex decay x state: 4, input
-  weight x real input: 2, real part of C x state: 2), i.e. 4N per direction, plus 1 for ``D u``;
-  the kernel generation (parameters only) is not counted;
-- neuron dynamics: steps x channels x the MACs per step and channel that each neuron declares in
-  ``Neuron.macs_per_step()`` (its docstring says what it counts): LIF 1, PRF 5 (6 with reset),
+- S4D convolution, counted in its recurrent form: per step and channel, each of the N/2 complex modes
+  costs 8 real MACs (complex decay x state: 4, input weight x real input: 2, real part of C x state: 2),
+  i.e. 4N per direction, plus 1 for ``D u``; the kernel generation (parameters only) is not counted;
+- neuron dynamics: steps x channels x ``Neuron.macs_per_step()``: LIF 1, PRF 5 (6 with reset),
   refractory LIF 2, PSN T, masked PSN k once lambda = 1 (else T), sliding PSN k, DSN k + 2,
-  memoryless threshold 0; a wrapper such as ``PadToLength`` declares the cost of what it wraps.
+  memoryless threshold and ternary spikes 0; a wrapper such as ``PadToLength`` declares what it wraps;
+- gated spiking unit (``lra_snn.models.gsu``): ``Ter(y) W`` costs one AC per spike and output,
+  ``y Ter(W)`` one AC per step and non-zero ternary weight (additions of real values), the product of
+  the two paths one MAC per step and channel.
 
-Not counted: biases, norms, GLU gating, residual additions, pooling, nonlinearities (sigmoid,
-exp), and all memory traffic. Layers with parameters of any other type (e.g. convolutions, none in
-the zoo) are not counted either, and ``EnergyMeter`` names them in a warning. Energy per example (mJ)
-= (0.9 ACs + 4.6 MACs) pJ / examples.
+**The PRF paper's** (``test/energy_prf_convention_mj``; arXiv 2410.03530, Tables 6, 7 and 23) differs in
+four places: an S4D layer costs the dense ``H^2 + 2 D H + D^2`` MACs per step (``u = A u + B x``,
+``y = C u + D x`` with H = d_state and D channels, once per layer); a neuron's dynamics cost its
+``Neuron.dynamics_ops_per_step()``, multiplications at the MAC price and additions as ACs (PRF 5 and
+3, the others their MACs); each GLU costs 3 MACs per output channel and step (``2D`` for the gate and
+``D`` for the product); the SD-TCM block's two membrane shortcuts cost one AC per channel and step
+each. Linear layers, the input layer and the GSU count as in ours.
+
+Not counted under either: biases, norms, the backbone's residual additions, pooling, nonlinearities
+(GELU, sigmoid, exp), and all memory traffic. Layers with parameters of any other type (e.g.
+convolutions, none in the zoo) are not counted either, and ``EnergyMeter`` names them in a warning.
+Energy per example (mJ) = (0.9 ACs + 4.6 MACs) pJ / examples.
 """
 
 from __future__ import annotations
@@ -36,12 +48,17 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.models.gsu import GatedSpikingUnit
 from lra_snn.models.s4d import S4D
+from lra_snn.models.sd_tcm import SDTCMBlock
 from lra_snn.neurons import Neuron
+from lra_snn.neurons.ternary import ternarize
 
 AC_ENERGY_PJ = 0.9  # 45 nm, one accumulate
 MAC_ENERGY_PJ = 4.6  # 45 nm, one multiply-accumulate
 S4D_MACS_PER_MODE = 8  # real MACs per complex mode per step in the recurrent form (see module docstring)
+GLU_MACS_PER_CHANNEL = 3  # PRF paper, Table 7: o = n * sigmoid(m) costs E_MAC 2D + E_M D per step
+SD_TCM_SHORTCUTS = 2  # PRF paper: the SD-TCM block's two membrane-shortcut additions per channel and step
 _NOT_COUNTED = (nn.Embedding, nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
 
 
@@ -49,6 +66,14 @@ def s4d_macs_per_step(layer: S4D) -> int:
     """MACs per step of an S4D layer over all its channels, in the recurrent form (module docstring)."""
     systems, modes = layer.kernel.A_imag.shape  # systems = directions x channels
     return systems * modes * S4D_MACS_PER_MODE + layer.D.numel()
+
+
+def s4d_dense_macs_per_step(layer: S4D) -> int:
+    """MACs per step of an S4D layer costed as a dense SSM, the PRF paper's convention (its Tables 6-7):
+    ``H^2 + 2 D H + D^2`` with state size H = d_state (N real dimensions per channel) and D channels."""
+    state = 2 * layer.kernel.A_imag.shape[1]
+    channels = layer.D.numel()
+    return state * state + 2 * channels * state + channels * channels
 
 
 def energy_mj(acs: float, macs: float, ac_pj: float = AC_ENERGY_PJ, mac_pj: float = MAC_ENERGY_PJ) -> float:
@@ -65,11 +90,20 @@ def holds_spikes(x: Tensor) -> bool:
 class LayerCount:
     """What one layer did over the counted passes; sums over the true steps of every sequence."""
 
-    kind: str  # "neuron", "linear", "input", "s4d"
-    spikes: float = 0.0  # neurons: emitted spikes (integer spikes count their value)
+    kind: str  # "neuron", "linear", "input", "s4d", "gsu", "glu", "sd_tcm"
+    spikes: float = 0.0  # neurons: emitted spikes (integer spikes count their value, ternary their magnitude)
     neuron_steps: float = 0.0  # neurons: steps x channels
-    acs: float = 0.0
+    acs: float = 0.0  # ours (module docstring)
     macs: float = 0.0
+    prf_acs: float = 0.0  # the PRF paper's convention
+    prf_macs: float = 0.0
+
+    def add_both(self, acs: float, macs: float) -> None:
+        """Operations the two conventions count alike."""
+        self.acs += acs
+        self.macs += macs
+        self.prf_acs += acs
+        self.prf_macs += macs
 
 
 def _outermost_neurons(model: nn.Module) -> list[tuple[str, Neuron]]:
@@ -111,6 +145,12 @@ class OpCounter:
                 continue
             if isinstance(module, S4D):
                 self._hook(name, module, "s4d", self._count_s4d)
+            elif isinstance(module, GatedSpikingUnit):
+                self._hook(name, module, "gsu", self._count_gsu)
+            elif isinstance(module, nn.GLU):
+                self._hook(name, module, "glu", self._count_glu)
+            elif isinstance(module, SDTCMBlock):
+                self._hook(name, module, "sd_tcm", self._count_sd_tcm)
             elif isinstance(module, nn.Linear):
                 kind = "input" if id(module) in input_layers else "linear"
                 self._hook(name, module, kind, self._count_linear)
@@ -149,19 +189,37 @@ class OpCounter:
         return float((flat * valid).sum()), float(valid.sum())
 
     def _count_neuron(self, record: LayerCount, module: Neuron, x: Tensor, spikes: Tensor) -> None:
-        total, steps = self._counted_sum(spikes)
+        total, steps = self._counted_sum(spikes.abs())
+        neuron_steps = steps * spikes.shape[-1]
         record.spikes += total
-        record.neuron_steps += steps * spikes.shape[-1]
-        record.macs += steps * spikes.shape[-1] * module.macs_per_step()
+        record.neuron_steps += neuron_steps
+        record.macs += neuron_steps * module.macs_per_step()
+        multiplications, additions = module.dynamics_ops_per_step()
+        record.prf_macs += neuron_steps * multiplications
+        record.prf_acs += neuron_steps * additions
 
     def _count_linear(self, record: LayerCount, module: nn.Linear, x: Tensor, out: Tensor) -> None:
         if record.kind == "linear" and holds_spikes(x.detach()):
-            record.acs += self._counted_sum(x)[0] * module.out_features
+            record.add_both(self._counted_sum(x)[0] * module.out_features, 0.0)
         else:
-            record.macs += self._steps(x) * module.in_features * module.out_features
+            record.add_both(0.0, self._steps(x) * module.in_features * module.out_features)
 
     def _count_s4d(self, record: LayerCount, module: S4D, x: Tensor, out: Tensor) -> None:
-        record.macs += self._steps(x) * s4d_macs_per_step(module)
+        steps = self._steps(x)
+        record.macs += steps * s4d_macs_per_step(module)
+        record.prf_macs += steps * s4d_dense_macs_per_step(module)
+
+    def _count_gsu(self, record: LayerCount, module: GatedSpikingUnit, y: Tensor, out: Tensor) -> None:
+        spikes = self._counted_sum(ternarize(y.detach(), module.spike.fraction).abs())[0]
+        steps = self._steps(y)
+        nonzero_weights = float(module.ternary_weight().abs().sum())
+        record.add_both(spikes * module.weight.shape[1] + steps * nonzero_weights, steps * out.shape[-1])
+
+    def _count_glu(self, record: LayerCount, module: nn.GLU, x: Tensor, out: Tensor) -> None:
+        record.prf_macs += self._steps(out) * GLU_MACS_PER_CHANNEL * out.shape[-1]
+
+    def _count_sd_tcm(self, record: LayerCount, module: SDTCMBlock, x: Tensor, out: Tensor) -> None:
+        record.prf_acs += self._steps(out) * SD_TCM_SHORTCUTS * out.shape[-1]
 
     # ------------------------------------------------------------------ summaries
 
@@ -187,12 +245,20 @@ class OpCounter:
     def total_macs(self) -> float:
         return sum(c.macs for c in self.layers.values())
 
+    def total_prf_acs(self) -> float:
+        """ACs under the PRF paper's convention (module docstring)."""
+        return sum(c.prf_acs for c in self.layers.values())
+
+    def total_prf_macs(self) -> float:
+        """MACs under the PRF paper's convention (module docstring)."""
+        return sum(c.prf_macs for c in self.layers.values())
+
 
 def uncounted_layers(model: nn.Module) -> list[str]:
     """Modules with parameters of their own that the counter neither counts nor deliberately skips."""
     covered = [name for name, m in model.named_modules() if isinstance(m, (Neuron, S4D))]
     inside = tuple(name + "." for name in covered)
-    counted = (Neuron, S4D, nn.Linear, *_NOT_COUNTED)
+    counted = (Neuron, S4D, nn.Linear, GatedSpikingUnit, *_NOT_COUNTED)
     return [
         f"{name} ({type(module).__name__})"
         for name, module in model.named_modules()
@@ -205,7 +271,9 @@ def uncounted_layers(model: nn.Module) -> list[str]:
 class EnergyMeter(pl.Callback):
     """During ``trainer.test``: per-layer firing rates, ACs, MACs and energy per example, logged as
     ``test/firing_rate`` (all spiking layers; only when the model has some), ``test/firing_rate/<layer>``,
-    ``test/acs``, ``test/macs`` and ``test/energy_mj`` (ACs, MACs and energy per test example)."""
+    ``test/acs``, ``test/macs`` and ``test/energy_mj`` (ACs, MACs and energy per test example, our
+    convention), and ``test/acs_prf_convention``, ``test/macs_prf_convention`` and
+    ``test/energy_prf_convention_mj`` (the same under the PRF paper's convention)."""
 
     def __init__(self, ac_energy_pj: float = AC_ENERGY_PJ, mac_energy_pj: float = MAC_ENERGY_PJ) -> None:
         super().__init__()
@@ -247,10 +315,15 @@ class EnergyMeter(pl.Callback):
         if examples == 0:
             return
         acs, macs = total(counter.total_acs()), total(counter.total_macs())
+        prf_acs, prf_macs = total(counter.total_prf_acs()), total(counter.total_prf_macs())
         metrics = {
             "test/acs": acs / examples,
             "test/macs": macs / examples,
             "test/energy_mj": energy_mj(acs, macs, self.ac_energy_pj, self.mac_energy_pj) / examples,
+            "test/acs_prf_convention": prf_acs / examples,
+            "test/macs_prf_convention": prf_macs / examples,
+            "test/energy_prf_convention_mj": energy_mj(prf_acs, prf_macs, self.ac_energy_pj, self.mac_energy_pj)
+            / examples,
         }
         neurons = {name: c for name, c in counter.layers.items() if c.kind == "neuron"}
         spikes = {name: total(c.spikes) for name, c in neurons.items()}
