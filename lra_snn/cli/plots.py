@@ -6,8 +6,8 @@ clone: ``result.json``, the ``metrics.csv`` it names (``lra_snn.results.curves``
   accuracy (%) at the best-validation checkpoint and of the estimated test energy per example
   (``EnergyMeter``); bars span the seeds' min to max, and each seed is a small dot. The energy unit
   (uJ or mJ) follows the largest value and is named on the axis. Dotted line: chance (1 / classes);
-  dashed line: the test split's majority-class rate. The runs that count are the leaderboard's
-  (``lra_snn.results.board``: the newest config with completed runs, one run per seed).
+  dashed line: the test split's majority-class rate. The runs drawn are those the leaderboard
+  counts for each (profile, model, task) (``lra_snn.results.board.group_runs``, one run per seed).
 - ``bench_speedup_<device>.png``: sequential / parallel time ratio per neuron against L, forward
   and forward + backward, from the newest ``lra_snn.cli.bench`` JSON of each device.
 - ``curves/<profile>_<task>_<model>_<hash>.png``: loss (training and validation) and validation
@@ -47,11 +47,8 @@ from lra_snn.results.schema import ResultFileError, read_record
 
 PASS_TITLES = {"forward": "forward (inference)", "forward_backward": "forward + backward (training)"}
 BAND_LABEL = "mean over seeds, band: min-max"
-STYLE: dict[Any, Any] = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "legend.fontsize": 8,
-}  # matplotlib rc settings while drawing
+# matplotlib rc settings while drawing
+STYLE: dict[Any, Any] = {"font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8}
 
 
 # --------------------------------------------------------------------------- what a figure reads of a run
