@@ -111,3 +111,20 @@ def test_s4d_recurrence_is_the_convolution():
         steps.append(y_t)
     torch.testing.assert_close(torch.stack(steps, 1), layer(u), rtol=1e-10, atol=1e-12)
     assert state.shape == (3, 8, 3) and state.dtype == torch.complex128
+
+
+@pytest.mark.parametrize("model", ["s4d", "lif_ssm"])
+def test_language_model_features_stream(model):
+    """The language-model recipe (causal, pre-norm LayerNorm, adaptive input) gives every position's
+    features step by step as in parallel."""
+    cfg = compose_train([f"model={model}", "data=wikitext103", "profile=tiny", "model.encoder.n_layers=2"])
+    torch.manual_seed(0)
+    encoder = instantiate(cfg.model.encoder, vocab_size=VOCAB)
+    task = instantiate(cfg.task, encoder=encoder, vocab_size=VOCAB).double().eval()
+    inputs, lengths = _batch(23, seed=3)
+    with torch.no_grad():
+        parallel = task(inputs, lengths)
+        task.stream()
+        streamed = task(inputs, lengths)
+    assert streamed.shape == parallel.shape == (4, 23, encoder.d_model)
+    torch.testing.assert_close(streamed, parallel, rtol=1e-9, atol=1e-12)
