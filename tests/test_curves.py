@@ -124,3 +124,8 @@ def test_a_run_killed_inside_an_epoch_writes_the_same_curves_as_a_straight_one(c
     assert [(r.stage, r.epoch, r.step) for r in curves("killed")] == [(r.stage, r.epoch, r.step) for r in straight]
     assert [r.values for r in curves("killed")] == [pytest.approx(r.values) for r in straight]
     assert [r.step for r in straight if r.stage == "train"] == list(range(1, 25))  # every step once, in order
+
+
+def test_a_named_but_missing_metrics_file_is_an_error_naming_it(tmp_path):
+    with pytest.raises(MetricsFileError, match=f"{tmp_path}/metrics.csv: cannot be read"):
+        read_metrics_file(tmp_path / METRICS_FILENAME)
