@@ -163,11 +163,13 @@ def write_csv(rows: list[Row], path: Path) -> None:
         writer.writerows(asdict(row) for row in rows)
 
 
-def markdown(rows: list[Row], cells: dict[str, dict], command: str, threads: int) -> str:
+def markdown(rows: list[Row], cells: dict[str, dict], command: str, threads: int, load: tuple[float, float]) -> str:
     lines = [
         "# Length extrapolation on ListOps (CPU)",
         "",
-        f"Made by `{command}` with {threads} torch thread(s) on the CPU. Models trained on lengths 10-100 "
+        f"Made by `{command}` with {threads} torch thread(s) on the CPU ({os.cpu_count()} cores; 1-minute load "
+        f"average {load[0]:.1f} when the evaluations started, {load[1]:.1f} when they ended: other processes "
+        "shared the cores, so tokens per second are indicative). Models trained on lengths 10-100 "
         "(mini profile, causal S4D layers, trees of depth <= 6 with <= 10 arguments); each test set "
         "holds fresh trees of the same recipe with lengths in (50 x factor, 100 x factor]. Peak memory: "
         "the highest RSS above the RSS before the evaluation (sampled every 1 ms, after malloc_trim), "
@@ -244,14 +246,18 @@ def main(argv: list[str] | None = None) -> None:
     extra = [f"torch_threads={args.threads}", *args.train_args.split()]
     rows: list[Row] = []
     cells = {}
+    checkpoints = {}
     for model in args.models.split(","):
-        checkpoint, cells[model] = train(model, args.results_dir, extra)
+        checkpoints[model], cells[model] = train(model, args.results_dir, extra)
+    load_before = os.getloadavg()[0]
+    for model, checkpoint in checkpoints.items():
         for factor in (int(f) for f in args.factors.split(",")):
             rows += measure(model, checkpoint, factor, args.n_test, args.batch_size)
+    load = (load_before, os.getloadavg()[0])
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out / "extrapolation.csv")
     command = " ".join(["python -m lra_snn.cli.extrapolate", *(sys.argv[1:] if argv is None else argv)])
-    (args.out / "extrapolation.md").write_text(markdown(rows, cells, command, args.threads))
+    (args.out / "extrapolation.md").write_text(markdown(rows, cells, command, args.threads, load))
     plot(rows, args.out / "extrapolation.png")
     print(f"wrote {args.out}/extrapolation.{{csv,md,png}}")
 
