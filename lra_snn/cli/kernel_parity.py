@@ -146,6 +146,7 @@ def run_overrides(model: str, options: argparse.Namespace, workdir: Path) -> lis
         *recipe,
         f"seed={options.seed}",
         f"trainer={'gpu' if torch.cuda.is_available() else 'cpu'}",
+        "trainer.precision=32-true",  # the paths are compared in float32 (trainer=gpu would autocast to bf16)
         f"++trainer.max_steps={options.steps}",
         "trainer.max_epochs=-1",
         *QUIET_TRAINING,

@@ -43,6 +43,7 @@ from lra_snn.training.checkpoints import CellTag, verify_resumable
 from lra_snn.training.interrupt import StopOnSignal
 from lra_snn.training.lock import CellLockedError, cell_lock
 from lra_snn.training.names import UnsafeNameError, check_cell_paths, check_overrides
+from lra_snn.training.progress import EpochLine, interactive_progress_bar
 from lra_snn.training.segments import SegmentLog
 
 log = logging.getLogger(__name__)
@@ -95,22 +96,48 @@ def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
 
 
+def _compile_requested(cfg: DictConfig) -> bool:
+    """``trainer.compile`` (absent from configs recorded before it existed: false)."""
+    value = cfg.trainer.get("compile", False)
+    if not isinstance(value, bool):
+        raise ValueError(f"trainer.compile={value!r}: expected true or false")
+    return value
+
+
 def build_task(cfg: DictConfig, datamodule: TaskData) -> L.LightningModule:
     """The task of ``cfg`` (encoder + head + optimiser settings), sized by the datamodule's inputs and classes;
-    its checkpoints carry ``cfg`` resolved, so ``load_from_checkpoint`` rebuilds it (``lra_snn.tasks.base``)."""
+    its checkpoints carry ``cfg`` resolved, so ``load_from_checkpoint`` rebuilds it (``lra_snn.tasks.base``).
+    With ``trainer.compile=true`` the encoder is compiled in place (``nn.Module.compile``: its parameter
+    names, hence its checkpoints, are those of the plain module)."""
+    compile_encoder = _compile_requested(cfg)
     encoder = instantiate(cfg.model.encoder, **datamodule.encoder_kwargs())
+    if compile_encoder:
+        encoder.compile()
     task = instantiate(cfg.task, encoder=encoder, **datamodule.task_kwargs())
     task.remember_run(OmegaConf.to_container(cfg, resolve=True), datamodule.encoder_kwargs())
     return task
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
-    """The trainer of ``cfg`` with its loggers and callbacks plus ``extra_callbacks``, rooted at the run folder."""
+    """The trainer of ``cfg`` with its loggers and callbacks plus ``extra_callbacks``, rooted at the run folder.
+
+    Its progress output: Rich's bar at a terminal (``lra_snn.training.progress``), else none, and one
+    logged line per epoch."""
+    options = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert isinstance(options, dict)
+    options.pop("compile", None)  # ours (build_task), not a Trainer argument
+    bar = interactive_progress_bar(bool(options.get("enable_progress_bar", True)))
     return instantiate(
-        cfg.trainer,
+        options,
+        enable_progress_bar=bar is not None,
         default_root_dir=str(cfg.paths.run_dir),
         logger=_instantiate_all(cfg.logger),
-        callbacks=[*_instantiate_all(cfg.callbacks), *extra_callbacks],
+        callbacks=[
+            *_instantiate_all(cfg.callbacks),
+            *extra_callbacks,
+            *([bar] if bar is not None else []),
+            EpochLine(cfg.monitor.metric),
+        ],
     )
 
 

@@ -27,11 +27,15 @@ _MACHINE_PATHS = {
             "enable_progress_bar",
             "log_every_n_steps",
             "enable_model_summary",
+            "compile",  # torch.compile: the same function, fused differently (to float rounding)
         )
     ),
     "model": (("encoder", "layer", "neuron", "backend"),),
 }
 _HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
+# keys hashed only when they differ from the value that means "not used": a config that gains such a key
+# at that value keeps its cells (accumulating gradients over 1 batch is plain training)
+_NEUTRAL_VALUES = {"trainer": {"accumulate_grad_batches": 1}}
 
 
 def cell_hash(cfg: DictConfig) -> str:
@@ -44,6 +48,8 @@ def cell_hash(cfg: DictConfig) -> str:
         if isinstance(value, dict):
             for path in _MACHINE_PATHS.get(section, ()):
                 value = _without(value, path)
+            neutral = _NEUTRAL_VALUES.get(section, {})
+            value = {k: v for k, v in value.items() if k not in neutral or v != neutral[k]}
         content[section] = value
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
 

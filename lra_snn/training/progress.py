@@ -1,0 +1,71 @@
+"""What a training prints: Rich's progress bar for a person at a terminal, one plain line per epoch for logs.
+
+Lightning's default (tqdm) bar redraws itself with carriage returns, which a log file keeps as one
+endless line. So the bar is shown only where it can be seen, Lightning's ``RichProgressBar`` when
+standard output is a terminal and ``rich`` is installed, and every run logs ``EpochLine``'s summary
+of each epoch through Python logging (the console and Hydra's log file of the job).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import sys
+import time
+from typing import TextIO
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import RichProgressBar
+
+log = logging.getLogger(__name__)
+TRAIN_LOSS = "train/loss"
+
+
+def interactive_progress_bar(enabled: bool, stream: TextIO | None = None) -> RichProgressBar | None:
+    """Rich's bar when ``enabled`` (trainer.enable_progress_bar) and ``stream`` (stdout) is a terminal with
+    ``rich`` importable; else None, and the trainer shows no bar."""
+    stream = sys.stdout if stream is None else stream
+    if not enabled or not stream.isatty() or importlib.util.find_spec("rich") is None:
+        return None
+    return RichProgressBar()
+
+
+def _value(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    if value is None:
+        return "-"
+    value = float(value)
+    return f"{value:.4f}" if math.isfinite(value) else str(value)
+
+
+class EpochLine(pl.Callback):
+    """Logs ``epoch 3/40: train/loss 1.2345, val/acc 0.4567, 12.3 s`` at the end of every training epoch
+    (after that epoch's validation), on global rank zero. ``monitor`` is the validation metric shown
+    (the config's ``monitor.metric``); the time covers the epoch's training and validation."""
+
+    def __init__(self, monitor: str) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self._started = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        epochs = "" if trainer.max_epochs is None or trainer.max_epochs < 0 else f"/{trainer.max_epochs}"
+        # logged per step and per epoch, Lightning keeps the epoch mean as "<name>_epoch"
+        loss = next((key for key in (f"{TRAIN_LOSS}_epoch", TRAIN_LOSS) if key in metrics), TRAIN_LOSS)
+        log.info(
+            "epoch %d%s: %s %s, %s %s, %.1f s",
+            trainer.current_epoch + 1,
+            epochs,
+            TRAIN_LOSS,
+            _value(metrics, loss),
+            self.monitor,
+            _value(metrics, self.monitor),
+            time.perf_counter() - self._started,
+        )
