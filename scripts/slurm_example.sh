@@ -39,7 +39,7 @@ launcher=(
   "hydra.launcher.array_parallelism=${PARALLEL}"
 )
 if (( GPUS > 1 )); then
-  trainer=(trainer=ddp trainer.accelerator=gpu "trainer.devices=${GPUS}")
+  trainer=(trainer=ddp trainer.accelerator=gpu "trainer.devices=${GPUS}" trainer.precision=bf16-mixed)  # as trainer=gpu
 else
   trainer=(trainer=gpu)
 fi

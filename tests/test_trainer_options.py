@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import RichProgressBar
 
 from lra_snn.cli.train import RunFailed, build_trainer, run
 from lra_snn.config import cell_hash
-from lra_snn.training.progress import EpochLine, interactive_progress_bar
+from lra_snn.training.progress import EpochLine, interactive_progress_bar, quiet_data_bars
 
 TINY = ("data=listops", "model=s4d", "profile=tiny")
 EPOCH_LINE = re.compile(r"epoch (\d+)/2: train/loss (\S+), val/acc (\S+), \d+\.\d s")
@@ -60,6 +60,17 @@ def test_rich_bar_only_at_a_terminal_and_only_when_enabled(compose_train, monkey
     assert build_trainer(compose_train(*TINY, "trainer.enable_progress_bar=true"), []).progress_bar_callback is None
 
 
+def test_data_store_bars_only_at_a_terminal():
+    datasets = pytest.importorskip("datasets")
+    try:
+        quiet_data_bars(Terminal())
+        assert datasets.is_progress_bar_enabled()
+        quiet_data_bars(io.StringIO())
+        assert not datasets.is_progress_bar_enabled()
+    finally:
+        datasets.enable_progress_bars()
+
+
 def test_every_epoch_logs_one_plain_line(compose_train, caplog):
     with caplog.at_level(logging.INFO, logger="lra_snn.training.progress"):
         record = run(compose_train(*TINY))
@@ -81,8 +92,8 @@ def test_a_compile_value_that_is_not_a_flag_is_named(compose_train):
 @pytest.mark.slow  # inductor compiles the encoder for each batch shape: minutes on a busy CPU
 def test_a_compiled_tiny_run_trains_with_a_finite_loss(compose_train):
     torch._dynamo.reset()
-    overrides = ("trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1")
-    record = run(compose_train(*TINY, *overrides, "trainer.limit_test_batches=1", "trainer.compile=true"))
+    overrides = ("trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1")
+    record = run(compose_train(*TINY, *overrides, "+trainer.limit_test_batches=1", "trainer.compile=true"))
     assert record["status"] == "completed" and record["steps"] == 2
     assert all(math.isfinite(record["metrics"][key]) for key in ("val/loss", "test/loss"))
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # the encoder ran compiled

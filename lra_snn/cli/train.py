@@ -43,7 +43,7 @@ from lra_snn.training.checkpoints import CellTag, verify_resumable
 from lra_snn.training.interrupt import StopOnSignal
 from lra_snn.training.lock import CellLockedError, cell_lock
 from lra_snn.training.names import UnsafeNameError, check_cell_paths, check_overrides
-from lra_snn.training.progress import EpochLine, interactive_progress_bar
+from lra_snn.training.progress import EpochLine, interactive_progress_bar, quiet_data_bars
 from lra_snn.training.segments import SegmentLog
 
 log = logging.getLogger(__name__)
@@ -344,6 +344,7 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the monitored metric (for sweepers). In a multirun a failed cell
     is recorded and logged, and the sweep goes on with the next cell; a single run exits non-zero.
     An interrupted cell ends the process (a sweep too) with exit status 128 + signal number."""
+    quiet_data_bars()
     try:
         record = run(cfg)
     except RunInterrupted as stop:  # a sweep stops too: the scheduler or the user asked for it

@@ -3,7 +3,8 @@
 Lightning's default (tqdm) bar redraws itself with carriage returns, which a log file keeps as one
 endless line. So the bar is shown only where it can be seen, Lightning's ``RichProgressBar`` when
 standard output is a terminal and ``rich`` is installed, and every run logs ``EpochLine``'s summary
-of each epoch through Python logging (the console and Hydra's log file of the job).
+of each epoch through Python logging (the console and Hydra's log file of the job). The data store's
+own bars (``datasets``) are likewise drawn only at a terminal.
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ def interactive_progress_bar(enabled: bool, stream: TextIO | None = None) -> Ric
     if not enabled or not stream.isatty() or importlib.util.find_spec("rich") is None:
         return None
     return RichProgressBar()
+
+
+def quiet_data_bars(stream: TextIO | None = None) -> None:
+    """Switch off the Hugging Face ``datasets`` progress bars (building and mapping the data store) unless
+    ``stream`` (stderr, where they draw) is a terminal; nothing to do where ``datasets`` is not installed."""
+    stream = sys.stderr if stream is None else stream
+    if stream.isatty() or importlib.util.find_spec("datasets") is None:
+        return
+    import datasets
+
+    datasets.disable_progress_bars()
 
 
 def _value(metrics: dict, key: str) -> str:
