@@ -36,6 +36,7 @@ import torch
 from lra_snn.cli.eval import build, evaluate
 from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT, compose_train
+from lra_snn.data.listops.module import ListOpsDataModule
 
 TRAIN_OVERRIDES = (
     "data=listops",
@@ -203,14 +204,20 @@ def plot(rows: list[Row], path: Path) -> None:
     models = sorted({r.model for r in rows})
     for model, mode in dict.fromkeys((r.model, r.mode) for r in rows):
         points = [r for r in rows if (r.model, r.mode) == (model, mode)]
+        parallel = mode == "parallel"
         axes.plot(
             [r.max_length for r in points],
             [100 * r.accuracy for r in points],
-            marker="o" if mode == "parallel" else "x",
-            linestyle="-" if mode == "parallel" else "--",
+            marker="o" if parallel else "x",
+            markersize=9 if parallel else 7,
+            markerfacecolor="none" if parallel else None,
+            linestyle="-" if parallel else ":",
             color=f"C{models.index(model)}",
             label=f"{model}, {mode}",
         )
+    chance = 100 / ListOpsDataModule.n_classes
+    axes.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance:.0f}%)")
+    axes.set_ylim(0, 100 * max(r.accuracy for r in rows) + 10)
     bands = {r.max_length: f"{r.factor}x\n{r.min_length}-{r.max_length}" for r in rows}
     axes.set_xscale("log", base=2)
     axes.set_xticks(sorted(bands), [bands[length] for length in sorted(bands)])
@@ -218,7 +225,10 @@ def plot(rows: list[Row], path: Path) -> None:
     axes.yaxis.set_major_formatter(PercentFormatter())
     axes.set_xlabel("test lengths (tokens), as a multiple of the trained length (100)")
     axes.set_ylabel("test accuracy")
-    axes.set_title("ListOps length extrapolation (trained on lengths 10-100)")
+    accuracy = {(r.model, r.factor, r.mode): r.accuracy for r in rows}
+    agree = all(accuracy.get((r.model, r.factor, "stream"), r.accuracy) == r.accuracy for r in rows)
+    note = "\nstreaming = parallel at every point (the markers overlap)" if agree else ""
+    axes.set_title(f"ListOps length extrapolation (trained on lengths 10-100){note}")
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
