@@ -23,6 +23,8 @@ EXPERIMENTS = sorted(
     p.relative_to(CONF / "experiment").with_suffix("").as_posix() for p in (CONF / "experiment").rglob("*.yaml")
 )
 ZOO = ("s4d", "prf", "spike_ssm", "psn_ssm", "masked_psn_ssm", "sliding_psn_ssm", "dsn_ssm", "lif_ssm")
+BINARY = ("binary_s4d", "binary_s4d_gsu")  # Stan and Rhodes 2024: LRA recipes only
+SPIKING_SSM = ("spike_ssm", "psn_ssm", "masked_psn_ssm", "sliding_psn_ssm", "dsn_ssm", "lif_ssm")
 LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 FIXED_LENGTH = ("psn_ssm", "masked_psn_ssm")  # T^2 weights: no Path-X; non-causal: no language model
 TINY_RUN = [
@@ -71,7 +73,7 @@ def recipe(experiment: str):
 
 
 def test_there_is_an_experiment_for_every_model_and_task():
-    expected = {f"lra/{m}_{t}" for m in ZOO for t in LRA_TASKS if not (m in FIXED_LENGTH and t == "pathx")}
+    expected = {f"lra/{m}_{t}" for m in ZOO + BINARY for t in LRA_TASKS if not (m in FIXED_LENGTH and t == "pathx")}
     expected |= {f"lm/{m}_wt103" for m in ZOO if m not in FIXED_LENGTH}
     assert set(EXPERIMENTS) == expected
 
@@ -79,7 +81,8 @@ def test_there_is_an_experiment_for_every_model_and_task():
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_names_its_recipe_and_composes_at_full_size(compose_train, experiment):
     model, task = split_name(experiment)
-    source = "SpikingSSM" if task == "wikitext103" else {"s4d": "S4 repo", "prf": "Table 8"}.get(model, "SpikingSSM")
+    sources = {"s4d": "S4 repo", "prf": "Table 8", "binary_s4d": "Stan and Rhodes", "binary_s4d_gsu": "Stan and Rhodes"}
+    source = "SpikingSSM" if task == "wikitext103" else sources.get(model, "SpikingSSM")
     header = experiment_file(experiment).read_text().split("defaults:")[0]
     assert source in header, f"{experiment}: the header comment should name the recipe ({source})"
     skip_unless_composable(experiment)
@@ -126,15 +129,18 @@ def test_prf_experiments_follow_table_8(task):
     assert encoder.norm == "batch" and cfg.task.dynamics_lr == 0.001
 
 
-@pytest.mark.parametrize("model", [m for m in ZOO if m != "prf"])
+@pytest.mark.parametrize("model", [m for m in ZOO + BINARY if m != "prf"])
 @pytest.mark.parametrize("task", sorted(S4_CONFIGS))
 def test_s4d_block_experiments_follow_the_s4_rows(model, task):
     if model in FIXED_LENGTH and task == "pathx":
         pytest.skip("no fixed-length PSN on Path-X (T^2 = 16,384^2 weights per layer)")
     cfg = recipe(f"lra/{model}_{task}")
     layers, d_model, d_state, prenorm, dropout, lr, wd, batch, epochs, warmup, total = S4_CONFIGS[task]
-    if model != "s4d":  # SpikingSSM: d_state 4 on ListOps and Text, 64 elsewhere; weight decay 0.01
-        d_state, wd = (4 if task in ("listops", "text") else 64), 0.01
+    norm = "batch"
+    if model in SPIKING_SSM:  # SpikingSSMs' configs: d_state 4 on ListOps and Text, 64 elsewhere; weight decay
+        d_state = 4 if task in ("listops", "text") else 64  # 0.01 (0.05 on Text); LayerNorm on Image
+        wd = 0.05 if task == "text" else 0.01
+        norm = "layer" if task == "image" else "batch"
     encoder = cfg.model.encoder
     found = (
         encoder.n_layers,
@@ -150,7 +156,45 @@ def test_s4d_block_experiments_follow_the_s4_rows(model, task):
         cfg.task.total_steps,
     )
     assert found == pytest.approx((layers, d_model, d_state, prenorm, dropout, lr, wd, batch, epochs, warmup, total))
+    assert encoder.norm == norm
     assert encoder.layer.get("dt_min", 0.001) == (0.0001 if task == "pathx" else 0.001)
+
+
+LM_RECIPE = {  # SpikingSSMs' wt103 config on the S4 WikiText-103 pipeline (docs/recipes.md)
+    "model.encoder.d_model": 1024,
+    "model.encoder.n_layers": 16,
+    "model.encoder.norm": "layer",
+    "model.encoder.prenorm": True,
+    "model.encoder.dropout": 0.1,
+    "model.encoder.embedding.dropout": 0.25,
+    "model.encoder.layer.bidirectional": False,
+    "task.cutoffs": [19997, 39997, 199997],
+    "task.div_value": 4.0,
+    "task.tie_weights": True,
+    "task.tie_projections": True,
+    "task.softmax_dropout": 0.25,
+    "task.lr": 0.0005,
+    "task.weight_decay": 0.1,
+    "task.dynamics_lr": 0.001,
+    "task.warmup_steps": 1000,
+    "trainer.max_steps": 800000,
+    "trainer.max_epochs": None,
+    "data.max_length": 8192,
+    "data.global_batch": 8,
+}
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e.startswith("lm/")])
+def test_lm_experiments_follow_the_wt103_recipe(compose_train, experiment):
+    cfg = compose_train(f"experiment={experiment}")
+    found = {
+        key: OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+        for key in LM_RECIPE
+        for value in [OmegaConf.select(cfg, key)]
+    }
+    assert found == LM_RECIPE
+    if cfg.model.name != "prf":
+        assert cfg.model.encoder.layer.d_state == 64
 
 
 @pytest.fixture(scope="module")
