@@ -54,8 +54,9 @@ def compose_launcher(name: str, *overrides: str):
 
 @pytest.mark.slow  # three Python processes import torch and Lightning: ~40 s on a busy core
 def test_joblib_runs_a_two_job_multirun_in_parallel_processes(tmp_path, train_overrides):
-    done = multirun(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", *TINY, *train_overrides])
+    done = multirun(["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "seed=1,2", *TINY, *train_overrides])
     assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr
+    assert "validated against ConfigStore schema" not in done.stderr  # Hydra's schema-matching deprecation
     assert completed_seeds(tmp_path / "results") == [1, 2]
 
 
