@@ -125,5 +125,6 @@ def test_slurm_queue_settings_run_through_submitits_local_executor(tmp_path, tra
         ]
     )
     assert completed_seeds(tmp_path / "results") == [1, 2]
-    job_logs = list((tmp_path / "outputs" / "runs" / ".submitit").rglob("*_log.out"))
+    (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()  # the sweep's own folder holds submitit's files
+    job_logs = list((sweep / ".submitit").rglob("*_log.out"))
     assert len(job_logs) == 2
