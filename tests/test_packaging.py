@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lra_snn.config import CONF_DIR, PROJECT_ROOT
+from lra_snn.results.record import code_version
 
 pytestmark = pytest.mark.slow  # a wheel build, a virtualenv and a training process: ~40 s on a busy core
 
@@ -72,7 +73,7 @@ def installed(tmp_path_factory) -> dict[str, Path]:
         check=True,
         timeout=300,
     )
-    return {"wheel": wheel, "python": python, "bin": venv / "bin", "site": site}
+    return {"wheel": wheel, "python": python, "bin": venv / "bin", "site": site, "sources": sources}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -126,6 +127,8 @@ def test_lra_train_from_an_empty_folder_trains_and_records_there(installed, tmp_
     record = json.loads(result.read_text())
     assert record["status"] == "completed" and record["steps"] > 0
     assert record["config"]["paths"]["root_dir"] == str(work)
+    # the code it ran is named as in the checkout the wheel was built from; no git repository is the code's
+    assert record["code_version"] == code_version(installed["sources"]) and record["git_commit"] == "unknown"
     assert (work / "data").is_dir() and (work / "outputs").is_dir()
     written = [path for pattern in ("result.json", "*.ckpt", "*.arrow") for path in installed["site"].rglob(pattern)]
     assert not written, written  # nothing under site-packages (the venv's holds only the wheel's files)

@@ -22,10 +22,10 @@ import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lra_snn.config import PROJECT_ROOT
+from lra_snn.config import CHECKOUT, CONF_DIR
 from lra_snn.results.atomic import write_atomically
 from lra_snn.results.schema import ATTEMPTS_DIRNAME, ResultFileError, ResultRecord, new_record, read_record
 
@@ -46,14 +46,17 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """HEAD commit of the project, suffixed '+dirty' when tracked files changed; 'unknown' outside git."""
+    """HEAD commit of the project, suffixed '+dirty' when tracked files changed; 'unknown' outside git
+    (an installed package: the repository of the working directory, if any, is not the code's)."""
+    if CHECKOUT is None:
+        return "unknown"
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"], cwd=CHECKOUT, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
             capture_output=True,
             text=True,
             check=True,
@@ -63,17 +66,31 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def code_version(root: Path = PROJECT_ROOT) -> str:
-    """``src-`` and 16 hex digits of a sha256 over ``CODE_GLOBS`` under ``root`` (each file's relative path and bytes).
+def _code_files(root: Path | None) -> dict[str, Path]:
+    """Relative name -> file of ``CODE_GLOBS`` under ``root``; with no root, the running code: the checkout's,
+    or an installed package's own modules and its packaged configs named as in a checkout (``conf/...``)."""
+    if root is None and CHECKOUT is not None:
+        root = CHECKOUT
+    if root is not None:
+        return {p.relative_to(root).as_posix(): p for g in CODE_GLOBS for p in root.glob(g) if p.is_file()}
+    package_parent = Path(__file__).resolve().parents[2]
+    modules = {p.relative_to(package_parent).as_posix(): p for p in package_parent.glob(CODE_GLOBS[0])}
+    configs = {f"conf/{p.relative_to(CONF_DIR).as_posix()}": p for p in CONF_DIR.rglob("*.yaml")}
+    return {**modules, **configs}
+
+
+def code_version(root: Path | None = None) -> str:
+    """``src-`` and 16 hex digits of a sha256 over ``CODE_GLOBS`` under ``root`` (each file's relative path and bytes);
+    ``root`` None: the running code (the same version for a checkout and the wheel built from it).
 
     Results, data, docs and tests do not enter it: only a change to the code or configs a run executes
     gives its seeds another version (the board pools seeds of one version only).
     """
-    files = sorted({path for pattern in CODE_GLOBS for path in root.glob(pattern) if path.is_file()})
+    files = _code_files(root)
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for name in sorted(files, key=PurePosixPath):  # by path components, as the recorded versions were made
+        digest.update(name.encode() + b"\0")
+        digest.update(files[name].read_bytes() + b"\0")
     return "src-" + digest.hexdigest()[:16]
 
 
