@@ -16,6 +16,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from lra_snn.cli.train import CellRefused, RunFailed, run
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.config.validate import ConfigError
 from lra_snn.results.render import build_leaderboard
 from lra_snn.training.lock import LOCK_FILENAME, cell_lock
 from lra_snn.training.sweep_progress import count_cells, progress_line
@@ -45,11 +46,12 @@ def test_tiny_listops_s4d_writes_a_complete_result(compose_train):
     assert changed.paths.result_file != cfg.paths.result_file
 
 
-def test_missing_release_files_record_no_data(compose_train, tmp_path):
+def test_missing_release_stops_the_run_before_anything_is_built(compose_train, tmp_path):
     cfg = compose_train("profile=tiny", "data.source=release", f"data.release_dir={tmp_path}/nowhere")
-    record = run(cfg)
-    assert record["status"] == "no_data"
-    assert "make data-listops" in record["message"] and "nowhere" in record["message"]
+    with pytest.raises(ConfigError, match=r"make data-lra") as error:
+        run(cfg)
+    assert "nowhere" in str(error.value) and "data.source=generate" in str(error.value)
+    assert not Path(cfg.paths.result_file).exists()
 
 
 def test_unknown_option_lists_the_choices(compose_train):
