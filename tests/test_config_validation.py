@@ -134,6 +134,16 @@ BAD_VALUES = [
         ("data=wikitext103", "task.cutoffs=[200,100]"),
         "task.cutoffs=[200, 100]: expected a list of increasing values, each an integer >= 1",
     ),
+    (
+        ("data=wikitext103", "task.softmax_dropout=1.5"),
+        "task.softmax_dropout=1.5: expected a number in [0, 1)",
+    ),
+    (
+        ("data=wikitext103", "model.encoder.embedding.dropout=-0.1"),
+        "model.encoder.embedding.dropout=-0.1: expected a number in [0, 1)",
+    ),
+    (("data=wikitext103", "task.tie_weights=1"), "task.tie_weights=1: expected true or false"),
+    (("data=wikitext103", "task.init_scale=0"), "task.init_scale=0: expected a number > 0"),
     (("data.n_train=-5",), "data.n_train=-5: expected an integer >= 1 or null"),
     (("data.n_val=0",), "data.n_val=0: expected an integer >= 1 or null"),
     (("data.n_test=0",), "data.n_test=0: expected an integer >= 1 or null"),

@@ -243,6 +243,13 @@ RULES: dict[str, Rule] = {
     "task.pool": OneOf(POOLS),
     "task.cutoffs": ListOf(SIZE, increasing=True),
     "task.div_value": POSITIVE,
+    "task.tie_weights": Flag(),
+    "task.tie_projections": Flag(),
+    "task.softmax_dropout": DROPOUT,
+    "task.init_scale": POSITIVE,
+    "task.bias_scale": NON_NEGATIVE,
+    "model.encoder.embedding.dropout": DROPOUT,
+    "model.encoder.embedding.div_value": POSITIVE,
     "monitor.mode": OneOf(("min", "max")),
     "data.n_train": SIZE_OR_NULL,  # null: the whole split
     "data.n_val": SIZE_OR_NULL,
