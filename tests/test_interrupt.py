@@ -97,7 +97,8 @@ def test_sigterm_checkpoints_exits_143_and_the_relaunch_matches_an_uninterrupted
     assert resumed["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in resumed["segments"]))
     first, at_stop = resumed["segments"][0], interrupted["segments"][0]
     assert first["started_at"] == at_stop["started_at"] and 0 < first["wall_time_s"] <= at_stop["wall_time_s"]
-    log, straight_log = only(root, "metrics.csv"), only(tmp_path / "straight", "metrics.csv")
+    # the CSV logger's step log under outputs/ (the curves beside result.json are checked in test_curves.py)
+    log, straight_log = only(root / "outputs", "metrics.csv"), only(tmp_path / "straight" / "outputs", "metrics.csv")
     assert metric_rows(log, "1") == metric_rows(straight_log, "1")
     # the interrupted record is kept beside the completed one
     (attempt,) = (result_file.parent / "attempts").glob("*-interrupted.json")

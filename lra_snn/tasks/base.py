@@ -56,8 +56,11 @@ class SequenceTask(L.LightningModule):
         (its ``_target_`` entries checked against the project's own); ``encoder=`` skips the rebuild."""
         if "encoder" not in kwargs:
             kwargs["encoder"] = build_encoder(read_stored(checkpoint_path), str(checkpoint_path))
+        kwargs.setdefault(
+            "weights_only", True
+        )  # plain Python values and tensors only, unless the caller says otherwise
         loader = super().load_from_checkpoint
-        return loader(checkpoint_path, map_location=map_location, strict=strict, weights_only=True, **kwargs)
+        return loader(checkpoint_path, map_location=map_location, strict=strict, **kwargs)
 
     def metric(self, name: str) -> torchmetrics.Metric:
         """The torchmetrics object ``name`` (e.g. ``"val_acc"``) of ``self.metrics``."""
