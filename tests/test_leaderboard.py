@@ -742,3 +742,19 @@ def test_ad_hoc_runs_default_to_a_git_ignored_folder_apart_from_the_shipped_runs
 
     assert ignored("results/local/runs/tiny/listops/s4d/0123456789/seed_1/result.json")
     assert not ignored("results/reference-runs/mini/listops/s4d/8d52048ac6/seed_1/result.json")
+
+
+def test_a_lone_variant_is_labelled_against_todays_default_config():
+    # a task whose only runs used a non-default setting is shown as that variant, not as the model's default
+    from lra_snn.results.variants import changes_only, default_identity, variant_label
+
+    default = default_identity("mini", "s4d", "listops")
+    assert default is not None
+    settings = json.loads(default)
+    settings["task.lr"] = 0.123
+    variant = json.dumps(settings, sort_keys=True)
+    assert changes_only(variant, default)
+    assert variant_label(variant, default) == "task.lr=0.123"
+    del settings["task.lr"]  # a run recorded before a setting existed is not compared with today's config
+    assert not changes_only(json.dumps(settings, sort_keys=True), default)
+    assert default_identity("mini", "no_such_model", "listops") is None

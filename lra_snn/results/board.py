@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lra_snn.results.runs import LM_TASK, LRA_TASKS, Run
-from lra_snn.results.variants import identity_key, variant_label
+from lra_snn.results.variants import changes_only, default_identity, identity_key, variant_label
 
 # name -> the tasks it averages; a row shows an average only when it has results on every one
 TASK_SETS = {"5": LRA_TASKS[:5], "6": LRA_TASKS}
@@ -152,7 +152,12 @@ def _select(runs: list[Run], label: str) -> tuple[list[Run], list[Run], list[str
 
 
 def _default_identity(groups: list[Group]) -> str:
-    """The identity with the most counted seeds among ``groups`` (one profile, model, task); ties: the newest."""
+    """The default cell's identity among ``groups`` (one profile, model, task): today's default config when
+    every group differs from it only in values, else the identity with the most seeds (ties: the newest)."""
+    first = groups[0]
+    composed = default_identity(first.profile, first.model, first.task)
+    if composed is not None and all(changes_only(group.identity, composed) for group in groups):
+        return composed
     seeds: dict[str, set[int]] = defaultdict(set)
     newest: dict[str, tuple[float, str]] = {}
     for group in groups:

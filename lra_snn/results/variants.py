@@ -4,10 +4,11 @@ A run's identity is its recorded config restricted to what defines an experiment
 ``lra_snn.config.cell`` hashes, without the machine-specific keys: paths, workers, devices, logging),
 flattened to dotted keys. Runs with the same identity pool their seeds even when their cell hashes
 differ (a hash computed by another version of the code); a record without a config (schema 1) is
-known by its cell hash alone. Within one (profile, model, task) the identity with the most seeds is
-the model's default cell, and every other identity is labelled by the keys in which it differs from
-that one (``trainer.precision=bf16-mixed``), so variants are shown side by side, never in place of
-each other.
+known by its cell hash alone. Within one (profile, model, task) the model's default cell is today's
+default config for it (``conf/`` composed with no other override) when the runs differ from that
+config only in values; otherwise (runs recorded before a setting existed) the identity with the
+most seeds. Every other identity is labelled by the keys in which it differs from the default
+(``trainer.precision=bf16-mixed``), so variants are shown side by side, never in place of each other.
 """
 
 from __future__ import annotations
@@ -64,6 +65,28 @@ def differing_keys(key: str, base: str) -> list[str]:
     mine, theirs = json.loads(key), json.loads(base)
     names = sorted(name for name in {*mine, *theirs} if mine.get(name, "<absent>") != theirs.get(name, "<absent>"))
     return [f"{name}={_value(mine[name]) if name in mine else 'absent'}" for name in names]
+
+
+def default_identity(profile: str, model: str, task: str) -> str | None:
+    """The identity of today's default cell for ``model`` on ``task`` at ``profile`` (the configs under
+    ``conf/`` composed with no other override), or None when they do not compose (a renamed model)."""
+    from omegaconf import OmegaConf
+
+    from lra_snn.config import compose_train
+
+    try:
+        composed = compose_train([f"model={model}", f"data={task}", f"profile={profile}"])
+        config = OmegaConf.to_container(composed, resolve=True)
+    except Exception:  # a model or task name that is not a config option, or a config that no longer resolves
+        return None
+    return identity_key({str(k): v for k, v in config.items()}, "") if isinstance(config, dict) else None
+
+
+def changes_only(key: str, base: str) -> bool:
+    """True when ``key`` and ``base`` have the same settings and differ only in values (no key added or absent)."""
+    if key.startswith("hash:") or base.startswith("hash:"):
+        return False
+    return set(json.loads(key)) == set(json.loads(base))
 
 
 def variant_label(key: str, base: str) -> str:
