@@ -38,7 +38,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.config import PROJECT_ROOT, cell_hash
-from lra_snn.results.provenance import absolute_paths, foreign_targets, instantiated_digest
+from lra_snn.results.provenance import absolute_paths, foreign_targets_message, instantiated_digest
 from lra_snn.results.record import read_result
 from lra_snn.results.schema import ResultFileError, ResultRecord
 
@@ -67,13 +67,9 @@ def load_record(path: Path) -> ResultRecord:
 
 def check_targets(config: Mapping[Any, Any], where: str) -> None:
     """ReproduceError naming ``where`` and the key of every ``_target_`` that the project's configs do not use."""
-    foreign = foreign_targets(config)
-    if foreign:
-        listed = "; ".join(f"{key} = {target!r}" for key, target in foreign)
-        raise ReproduceError(
-            f"{where}: refusing to instantiate targets that no config under conf/ uses: {listed} "
-            "(allowed: lra_snn.results.provenance.ALLOWED_TARGETS)"
-        )
+    refusal = foreign_targets_message(config, where)
+    if refusal:
+        raise ReproduceError(refusal)
 
 
 def verify_recorded(record: ResultRecord, path: Path, trust_config: bool) -> list[str]:

@@ -69,6 +69,18 @@ def foreign_targets(config: Any) -> list[tuple[str, Any]]:
     return [(key, value) for key, value in targets(config) if value not in ALLOWED_TARGETS]
 
 
+def foreign_targets_message(config: Any, where: str) -> str | None:
+    """The refusal naming ``where`` and each ``_target_`` of ``config`` outside ALLOWED_TARGETS; None if none."""
+    foreign = foreign_targets(config)
+    if not foreign:
+        return None
+    listed = "; ".join(f"{key} = {target!r}" for key, target in foreign)
+    return (
+        f"{where}: refusing to instantiate targets that no config under conf/ uses: {listed} "
+        "(allowed: lra_snn.results.provenance.ALLOWED_TARGETS)"
+    )
+
+
 def path_roots(config: Mapping[Any, Any]) -> list[tuple[str, str]]:
     """(path, ``${paths.<key>}``) for the config's path roots, longest path first."""
     paths = config.get("paths") or {}

@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from lra_snn.results.provenance import foreign_targets
+from lra_snn.results.provenance import foreign_targets_message
 
 CONFIG_KEY = "lra_snn_config"
 
@@ -48,13 +48,9 @@ def read_stored(path: str | Path) -> dict[str, Any]:
 
 def check_allowed(config: Mapping[str, Any], where: str) -> None:
     """StoredConfigError naming ``where`` and each ``_target_`` of ``config`` that no project config uses."""
-    foreign = foreign_targets(config)
-    if foreign:
-        listed = "; ".join(f"{key} = {target!r}" for key, target in foreign)
-        raise StoredConfigError(
-            f"{where}: refusing to instantiate targets that no config under conf/ uses: {listed} "
-            "(allowed: lra_snn.results.provenance.ALLOWED_TARGETS)"
-        )
+    refusal = foreign_targets_message(config, where)
+    if refusal:
+        raise StoredConfigError(refusal)
 
 
 def build_encoder(entry: Mapping[str, Any], where: str) -> nn.Module:
