@@ -395,6 +395,19 @@ def from_generator(
         raise error.__cause__ from None  # what the generator raised (e.g. a format error naming file and line)
 
 
+def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column]) -> Dataset:
+    """``datasets.Dataset.from_dict`` of whole columns (lists or numpy arrays, name -> values), typed by
+    ``columns``: each column becomes one Arrow array in a single conversion (no per-row encoding, no
+    builder), held in memory until a ``map`` or the cache writes it."""
+    import pyarrow as pa
+    from datasets import Dataset
+
+    schema = features(columns)
+    types = schema.arrow_schema
+    arrays = {name: pa.array(data[name], type=types.field(name).type) for name in columns}
+    return Dataset.from_dict(arrays, features=schema)
+
+
 def map_batches(
     dataset: Dataset,
     function: Callable[..., Any],

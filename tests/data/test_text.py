@@ -139,7 +139,7 @@ def test_labels_follow_the_folders_and_extra_files_are_ignored(tmp_path: Path) -
         ("test", "pos"): [b"fine"],
         ("test", "neg"): [b"poor"],
     }
-    read = release_dataset(write_imdb_archive(tmp_path / "a.tar.gz", reviews), tmp_path / "staging")
+    read = release_dataset(write_imdb_archive(tmp_path / "a.tar.gz", reviews))
     assert read["train"]["text"] == [b"bad", b"worse", b"good"] and read["train"]["label"] == [0, 0, 1]
     assert read["train"][0]["name"] == "aclImdb/train/neg/0_2.txt"
 
@@ -147,8 +147,8 @@ def test_labels_follow_the_folders_and_extra_files_are_ignored(tmp_path: Path) -
 def test_an_unpacked_folder_reads_like_the_archive(tmp_path: Path, archive: Path) -> None:
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
-    from_archive = release_dataset(archive, tmp_path / "a")
-    from_folder = release_dataset(tmp_path / "unpacked", tmp_path / "b")
+    from_archive = release_dataset(archive)
+    from_folder = release_dataset(tmp_path / "unpacked")
     for split in ("train", "test"):
         assert from_folder[split]["text"] == from_archive[split]["text"]
         assert from_folder[split]["label"] == from_archive[split]["label"]
@@ -239,7 +239,7 @@ def test_download_does_nothing_when_a_source_exists(tmp_path: Path, archive: Pat
 def test_an_archive_without_reviews_is_reported(tmp_path: Path) -> None:
     reviews = {("train", "pos"): [b"good"], ("train", "neg"): [b"bad"]}
     with pytest.raises(DataNotFoundError, match=re.escape("no review aclImdb/test/{pos,neg}")):
-        release_dataset(write_imdb_archive(tmp_path / "a.tar.gz", reviews), tmp_path / "staging")
+        release_dataset(write_imdb_archive(tmp_path / "a.tar.gz", reviews))
 
 
 def test_truncated_archive_names_it_and_keeps_the_earlier_cache(tmp_path: Path, archive: Path) -> None:

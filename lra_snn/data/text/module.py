@@ -195,7 +195,7 @@ class TextDataModule(ClassificationDataModule):
     def build(self, staging: Path) -> tuple[Mapping[str, Dataset], dict[str, Any]]:
         """Read the reviews, choose each split's, count the vocabulary on train, tokenise with ``map``."""
         path = self.source_path()
-        raw = release_dataset(path, staging) if self.source == "release" else hub_dataset(path, staging)
+        raw = release_dataset(path) if self.source == "release" else hub_dataset(path, staging)
         chosen = self._select(raw)
         tokenizer = build_tokenizer(
             self.level,
