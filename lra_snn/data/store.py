@@ -396,7 +396,7 @@ def from_generator(
 
 
 def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column]) -> Dataset:
-    """``datasets.Dataset.from_dict`` of whole columns (lists or numpy arrays, name -> values), typed by
+    """``datasets.Dataset.from_dict`` of whole columns (lists, numpy or Arrow arrays, name -> values), typed by
     ``columns``: each column becomes one Arrow array in a single conversion (no per-row encoding, no
     builder), held in memory until a ``map`` or the cache writes it."""
     import pyarrow as pa
@@ -404,7 +404,12 @@ def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column]) -> Data
 
     schema = features(columns)
     types = schema.arrow_schema
-    arrays = {name: pa.array(data[name], type=types.field(name).type) for name in columns}
+    arrays = {
+        name: data[name]
+        if isinstance(data[name], (pa.Array, pa.ChunkedArray))
+        else pa.array(data[name], type=types.field(name).type)
+        for name in columns
+    }  # datasets casts an Arrow column to its feature itself
     return Dataset.from_dict(arrays, features=schema)
 
 

@@ -138,7 +138,7 @@ def test_a_line_that_is_not_utf8_names_its_file_and_line(tmp_path: Path) -> None
     (folder / "wiki.valid.tokens").write_bytes(b" fine line \n \xff broken \n")
     files = {split: f"wiki.{split}.tokens" for split in ("train", "valid", "test")}
     with pytest.raises(DataFormatError, match=r"wiki\.valid\.tokens:2: not valid UTF-8"):
-        release_dataset(folder, files, tmp_path / "staging")
+        release_dataset(folder, files)
 
 
 def test_an_empty_split_file_is_refused(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,6 +40,7 @@ from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.views import Ragged
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from datasets import Dataset
 from lra_snn.data.wikitext103.source import (
     ARCHIVE_FOLDER,
@@ -67,8 +69,7 @@ def count_tokens(lines: Dataset) -> Counter:
     """How often every token occurs in a split's lines (``<eos>`` once per line), in order of first occurrence."""
     counts: Counter = Counter()
     for batch in lines.with_format("arrow").iter(batch_size=10_000):
-        for line in batch.column("text").to_pylist():
-            counts.update([*line.split(), EOS])
+        counts.update(chain.from_iterable([*line.split(), EOS] for line in batch.column("text").to_pylist()))
     return counts
 
 
@@ -117,20 +118,24 @@ class Vocabulary:
         return cls(tokens, counts)
 
 
-def encode_lines(batch: dict[str, list], *, index: dict[str, int], unk_id: int, eos_id: int) -> dict[str, list]:
-    """``{"ids", "unseen"}`` of a batch of lines: each line's token ids then ``<eos>``; tokens absent from
-    ``index`` become ``unk_id`` and are counted in ``unseen``."""
-    lookup = index.get
-    ids, unseen = [], []
-    for line in batch["text"]:
-        found = [lookup(word, -1) for word in line.split()]
-        missing = found.count(-1)
-        if missing:
-            found = [unk_id if i < 0 else i for i in found]
-        found.append(eos_id)
-        ids.append(np.asarray(found, dtype=np.int32))
-        unseen.append(missing)
-    return {"ids": ids, "unseen": unseen}
+def encode_lines(batch: dict[str, list], *, index: dict[str, int], unk_id: int, eos_id: int) -> pa.Table:
+    """``{"ids", "unseen"}`` of a batch of lines, as one Arrow table: each line's token ids then ``<eos>``;
+    tokens absent from ``index`` become ``unk_id`` and are counted in ``unseen``. The words of the whole
+    batch are looked up in one pass and the ids laid out with numpy."""
+    import pyarrow as pa
+
+    lines = [line.split() for line in batch["text"]]
+    words = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+    found = np.fromiter(map(index.get, chain.from_iterable(lines), repeat(-1)), dtype=np.int64, count=int(words.sum()))
+    ends = np.cumsum(words + 1)  # each line's end, after its <eos>
+    ids = np.full(int(ends[-1]) if len(ends) else 0, eos_id, dtype=np.int32)
+    is_word = np.ones(len(ids), dtype=bool)
+    is_word[ends - 1] = False
+    missing = found < 0
+    ids[is_word] = np.where(missing, unk_id, found)
+    unseen = np.bincount(np.repeat(np.arange(len(lines)), words)[missing], minlength=len(lines))
+    offsets = np.concatenate([[0], ends]).astype(np.int32)
+    return pa.table({"ids": pa.ListArray.from_arrays(offsets, ids), "unseen": unseen.astype(np.int32)})
 
 
 # --------------------------------------------------------------------------- streams and windows
@@ -369,7 +374,7 @@ class WikiTextDataModule(CachedDataModule):
         if self.source == "hub":
             lines = hub_dataset(saved_hub(self.hub_snapshot(), self.hub_path, self.hub_config, MAKE_TARGET))
         else:
-            lines = release_dataset(self.source_folder(), self.files, staging)
+            lines = release_dataset(self.source_folder(), self.files)
         vocabulary = Vocabulary.from_counts(count_tokens(lines["train"]))
         vocabulary.save(staging / VOCAB_FILE)
         stats: dict[str, Any] = {"vocab_size": len(vocabulary), "eos_id": vocabulary.eos_id, "tokens": {}, "unseen": {}}

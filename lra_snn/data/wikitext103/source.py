@@ -1,8 +1,9 @@
 """Where WikiText-103 lines (Merity et al. 2016) come from: the release's token files or the Hub.
 
-Release: ``wiki.{train,valid,test}.tokens`` (in ``wikitext-103-v1.zip``), read with ``datasets``'
-``text`` loader: one row per line (lines end at ``\\n``, ``\\r\\n`` or ``\\r``), line breaks
-dropped; a line that is not UTF-8 is an error naming its file and line. Hub: ``Salesforce/wikitext``,
+Release: ``wiki.{train,valid,test}.tokens`` (in ``wikitext-103-v1.zip``), read as ``datasets``'
+``text`` loader reads them: one row per line (lines end at ``\\n``, ``\\r\\n`` or ``\\r``), line breaks
+dropped; a line that is not UTF-8 is an error naming its file and line. The lines of a split are
+one Arrow column made into a ``datasets.Dataset`` at once (``store.from_columns``). Hub: ``Salesforce/wikitext``,
 config ``wikitext-103-v1`` (the tokenised files, ``<unk>``-ed like the release; not the ``raw``
 one), one row per line of the same files with splits ``train``, ``validation``, ``test``, kept on
 disk by ``lra_snn.data.download.fetch_hub``. Both give the splits ``train``, ``valid`` and ``test``
@@ -18,6 +19,7 @@ from lra_snn.data import store
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from datasets import Dataset
 
 SPLITS = ("train", "valid", "test")
@@ -26,6 +28,8 @@ ARCHIVE_FOLDER = "wikitext-103"  # the folder wikitext-103-v1.zip unpacks to
 HUB_PATH = "Salesforce/wikitext"
 HUB_CONFIG = "wikitext-103-v1"
 HUB_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+COLUMNS: dict[str, store.Column] = {"text": "string"}
+READ_CHUNK = 10 << 20  # characters read at a time (datasets' text loader reads 10 MB chunks)
 
 
 def locate_source(source_dir: str | Path, files: dict[str, str]) -> Path:
@@ -54,39 +58,34 @@ def first_undecodable_line(path: Path) -> DataFormatError | None:
     return None
 
 
-def _caused_by_decoding(error: BaseException) -> bool:
-    """Whether a ``UnicodeDecodeError`` is ``error`` or in its chain of causes."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, UnicodeDecodeError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def read_lines(path: Path) -> pa.ChunkedArray:
+    """The lines of ``path`` as one Arrow string column: read as UTF-8 text with universal newlines
+    (``\\n``, ``\\r\\n`` and ``\\r`` end a line), line breaks dropped, as ``datasets``' ``text``
+    loader reads a file; ``READ_CHUNK`` characters at a time, each completed to the end of its line.
+    A line that is not UTF-8 is a ``DataFormatError`` naming its file and line."""
+    import pyarrow as pa
+
+    chunks = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            while chunk := handle.read(READ_CHUNK):
+                chunk += handle.readline()
+                lines = chunk.split("\n")
+                if chunk.endswith("\n"):
+                    lines.pop()  # the empty text after the last line break
+                chunks.append(pa.array(lines, type=pa.string()))
+    except UnicodeDecodeError as error:  # a UTF-8 sequence never spans a "\\n", so some line fails too
+        raise (first_undecodable_line(path) or error) from None
+    return pa.chunked_array(chunks, type=pa.string())
 
 
-def release_dataset(folder: Path, files: dict[str, str], staging: Path) -> dict[str, Dataset]:
+def release_dataset(folder: Path, files: dict[str, str]) -> dict[str, Dataset]:
     """The lines of the three split files in ``folder`` (``files``: split -> file name)."""
-    from datasets import load_dataset
-
     paths = {split: folder / files[split] for split in SPLITS}
     for path in paths.values():
         if path.stat().st_size == 0:
             raise DataFormatError(path, 1, "the file holds no lines")
-    try:
-        loaded = load_dataset(
-            "text",
-            data_files={split: str(path) for split, path in paths.items()},
-            cache_dir=str(store.scratch(staging)),
-        )
-    except Exception as error:  # datasets wraps what the reader raised
-        if not _caused_by_decoding(error):
-            raise
-        for path in paths.values():
-            located = first_undecodable_line(path)
-            if located is not None:
-                raise located from None
-        raise
-    return {split: loaded[split] for split in SPLITS}
+    return {split: store.from_columns({"text": read_lines(path)}, COLUMNS) for split, path in paths.items()}
 
 
 def hub_dataset(snapshot: Path) -> dict[str, Dataset]:
