@@ -395,22 +395,28 @@ def from_generator(
         raise error.__cause__ from None  # what the generator raised (e.g. a format error naming file and line)
 
 
-def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column]) -> Dataset:
-    """``datasets.Dataset.from_dict`` of whole columns (lists, numpy or Arrow arrays, name -> values), typed by
-    ``columns``: each column becomes one Arrow array in a single conversion (no per-row encoding, no
-    builder), held in memory until a ``map`` or the cache writes it."""
+def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column], name: str) -> Dataset:
+    """A ``datasets.Dataset`` of whole columns (lists, numpy or Arrow arrays, name -> values) typed by
+    ``columns``, held in memory until a ``map`` or the cache writes it: each column becomes one Arrow
+    array in a single conversion (no per-row encoding, no builder).
+
+    ``name`` (unique within the build) makes the fingerprint, as for ``from_generator``, so ``datasets``
+    does not hash the whole table to make one (``Dataset.from_dict`` would).
+    """
     import pyarrow as pa
-    from datasets import Dataset
+    from datasets import Dataset, DatasetInfo
+    from datasets.table import InMemoryTable
 
     schema = features(columns)
-    types = schema.arrow_schema
-    arrays = {
-        name: data[name]
-        if isinstance(data[name], (pa.Array, pa.ChunkedArray))
-        else pa.array(data[name], type=types.field(name).type)
-        for name in columns
-    }  # datasets casts an Arrow column to its feature itself
-    return Dataset.from_dict(arrays, features=schema)
+    fields = schema.arrow_schema
+    arrays = [
+        values.cast(fields.field(column).type)
+        if isinstance(values := data[column], (pa.Array, pa.ChunkedArray))
+        else pa.array(values, type=fields.field(column).type)
+        for column in columns
+    ]
+    table = InMemoryTable(pa.Table.from_arrays(arrays, schema=fields))
+    return Dataset(table, info=DatasetInfo(features=schema), fingerprint=_fingerprint(name))
 
 
 def map_batches(

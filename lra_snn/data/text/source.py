@@ -82,7 +82,7 @@ def release_dataset(source: Path) -> dict[str, Dataset]:
             )
         ordered = members[np.lexsort((keys[members, 2], keys[members, 1]))].tolist()
         columns = {"text": [texts[i] for i in ordered], "label": keys[ordered, 1], "name": [names[i] for i in ordered]}
-        result[split] = store.from_columns(columns, COLUMNS)
+        result[split] = store.from_columns(columns, COLUMNS, f"imdb-{split}")
     return result
 
 

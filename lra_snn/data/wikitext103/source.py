@@ -85,7 +85,10 @@ def release_dataset(folder: Path, files: dict[str, str]) -> dict[str, Dataset]:
     for path in paths.values():
         if path.stat().st_size == 0:
             raise DataFormatError(path, 1, "the file holds no lines")
-    return {split: store.from_columns({"text": read_lines(path)}, COLUMNS) for split, path in paths.items()}
+    return {
+        split: store.from_columns({"text": read_lines(path)}, COLUMNS, f"lines-{split}")
+        for split, path in paths.items()
+    }
 
 
 def hub_dataset(snapshot: Path) -> dict[str, Dataset]:
