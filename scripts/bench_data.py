@@ -57,7 +57,9 @@ def _text_fake(folder: Path) -> list[str]:
     from tests.fakes import fake_reviews, write_imdb_archive
 
     archive = write_imdb_archive(folder / "aclImdb_v1.tar.gz", fake_reviews(3000, seed=0))
-    return [f"data.archives=[{archive}]"]
+    # the sizes pinned, not the mini profile's (20,000 train reviews, more than the fake archive holds)
+    sizes = ["data.n_train=2000", "data.n_val=500", "data.n_test=1000", "data.max_length=512"]
+    return [f"data.archives=[{archive}]", *sizes]
 
 
 def _retrieval_fake(folder: Path) -> list[str]:
