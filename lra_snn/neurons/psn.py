@@ -21,10 +21,10 @@ from lra_snn.ops.surrogate import spike
 from lra_snn.training.params import tag
 
 _INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1
-_SLIDING_BLOCK = 32  # time steps per block of the sliding PSN's blocked Toeplitz product (at least k)
+_BAND_BLOCK = 32  # time steps per block of the banded products (sliding PSN, masked PSN at lambda = 1), at least k
 
 
-class _TimeMix(torch.autograd.Function):
+class _TimeMajorMix(torch.autograd.Function):
     """``H = W X + b`` over the time axis of (B, T, D) inputs (PSN paper, the hidden state ``H = W X``
     with X of shape (T, N), arXiv 2304.12760), as three single matrix products over N = B * D columns.
 
@@ -32,10 +32,8 @@ class _TimeMix(torch.autograd.Function):
     ``H = b + W X`` is one product; the result is returned as a (B, T, D) view of that time-major
     memory. Backward: the incoming gradient is read time-major (no copy when it has the output's
     layout, as elementwise backwards give it), ``dW = dH X^T`` and ``dX = W^T dH`` are one product
-    each, ``db`` the row sums of ``dH``. On the CPU (one thread, B x D in {16 x 128, 32 x 256}, T in
-    {256, 1024, 4096}) this took 0.99-1.05x the time of SpikingJelly's PSN on time-major input for a
-    training step and 0.93-1.07x for a forward (the layout copy is a few % of the product at T = 256);
-    batched (B, T, D) products (``baddbmm``, with a (B, D)-contracting ``dW``) were up to 1.15x.
+    each, ``db`` the row sums of ``dH``. Used when T > D (``PSN.potential``): the layout copy is small
+    beside the T x T product, and one product over B * D columns reads ``W`` once.
     """
 
     @staticmethod
@@ -60,9 +58,63 @@ class _TimeMix(torch.autograd.Function):
         return grad_weight, grad_bias, grad_x
 
 
-def _shared_product(matrix: Tensor, batch: Tensor) -> Tensor:
-    """``matrix @ batch[n]`` for every n, the matrix broadcast with stride 0 (not copied per product)."""
-    return torch.bmm(matrix.expand(batch.shape[0], *matrix.shape), batch)
+class _BatchMajorMix(torch.autograd.Function):
+    """``H = W X + b`` over the time axis of (B, T, D) inputs in their own batch-major layout (PSN paper,
+    ``H = W X``, arXiv 2304.12760), for T <= D (``PSN.potential``).
+
+    Forward: one batched product ``H[b] = W X[b] + b`` (``baddbmm``, ``W`` broadcast with stride 0),
+    neither input nor output re-laid out. Backward: ``dX[b] = W^T dH[b]`` (one batched product),
+    ``dW = sum_b dH[b] X[b]^T`` accumulated in place batch by batch (``W`` is small: at most D x D),
+    ``db`` the sum of ``dH`` over B and D.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(weight, x)
+        return torch.baddbmm(bias.unsqueeze(1), _broadcast(weight, x.shape[0]), x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        weight, x = ctx.saved_tensors
+        grad_weight = grad_bias = grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_weight = torch.mm(grad[0], x[0].t())
+            for b in range(1, x.shape[0]):
+                grad_weight.addmm_(grad[b], x[b].t())
+        if ctx.needs_input_grad[1]:
+            grad_bias = grad.sum((0, 2))
+        if ctx.needs_input_grad[2]:
+            grad_x = torch.bmm(_broadcast(weight.t(), x.shape[0]), grad)
+        return grad_weight, grad_bias, grad_x
+
+
+def _broadcast(matrix: Tensor, batch: int) -> Tensor:
+    """``matrix`` as a (batch, rows, cols) stack sharing one copy (stride 0), for batched products."""
+    return matrix.expand(batch, *matrix.shape)
+
+
+def _blockwise(matrices: Tensor, x_blocks: Tensor) -> Tensor:
+    """``matrices[j] @ x_blocks[:, j]`` for every block j of (B, n, size, D) inputs; ``matrices`` is one
+    (size x size) matrix shared by all blocks (broadcast with stride 0) or one per block (n, size, size)."""
+    batch, blocks, size, channels = x_blocks.shape
+    columns = x_blocks.reshape(batch * blocks, size, channels)
+    if matrices.dim() == 2:
+        return torch.bmm(_broadcast(matrices, batch * blocks), columns).view(x_blocks.shape)
+    return torch.matmul(matrices, x_blocks)
+
+
+def _block_banded_product(current: Tensor, previous: Tensor, x: Tensor, size: int) -> Tensor:
+    """``W X`` over the time axis of (B, L, D) inputs for a lower-banded ``W`` whose band is at most
+    ``size`` steps wide: time is cut into blocks of ``size`` steps (the last one zero-padded) and
+    block j of the result is ``current_j X_j + previous_j X_{j-1}``, two batched products."""
+    batch, length, channels = x.shape
+    blocks = -(-length // size)
+    x_blocks = F.pad(x, (0, 0, 0, blocks * size - length)).reshape(batch, blocks, size, channels)
+    h = _blockwise(current, x_blocks)
+    if blocks > 1:
+        h = h + F.pad(_blockwise(previous, x_blocks[:, :-1]), (0, 0, 0, 0, 1, 0))
+    return h.reshape(batch, blocks * size, channels)[:, :length]
 
 
 def _require_positive_int(name: str, value: int, owner: str) -> None:
@@ -118,9 +170,16 @@ class PSN(Neuron):
             )
 
     def potential(self, x: Tensor) -> Tensor:
-        """Hidden state ``H = W X + b`` for all steps at once: one matrix product over time (``_TimeMix``)."""
+        """Hidden state ``H = W X + b`` for all steps at once, as matrix products over time: batch-major
+        (``_BatchMajorMix``) when T <= D, else over a time-major copy (``_TimeMajorMix``).
+
+        Rule, measured on the CPU side by side with SpikingJelly's PSN on time-major input (one thread,
+        B x D in {16 x 128, 32 x 256}, T in {256, 1024, 4096}): the time-major copy cost 5-9 % at
+        T = 256, D = 256, where the batch-major products win; batch-major products were up to 10 %
+        slower where T > D (``W`` re-read for each of the B products)."""
         self._check_length(x)
-        return _TimeMix.apply(self.effective_weight(), self.bias, x)
+        mix = _BatchMajorMix if x.shape[1] <= x.shape[2] else _TimeMajorMix
+        return mix.apply(self.effective_weight(), self.bias, x)
 
     def potential_sequential(self, x: Tensor) -> Tensor:
         """Hidden state step by step: ``H_t = sum_j W[t, j] x_j + b_t`` for t = 0 .. T-1."""
@@ -196,6 +255,41 @@ class MaskedPSN(PSN):
     def effective_weight(self) -> Tensor:
         lam = self._lambda.to(self.weight.dtype)
         return self.weight * (lam * self.mask.to(self.weight.dtype) + (1 - lam))
+
+    def band_blocks(self, size: int) -> tuple[Tensor, Tensor]:
+        """The fully masked weight ``W * M_k`` cut into (size x size) blocks, ``size >= k - 1``: block j
+        on the diagonal (``current``, (n, size, size)) and block j just below it (``previous``,
+        (n - 1, size, size)), gathered from ``W`` without forming the T x T product; rows and
+        columns past T are zero."""
+        length, device = self.T, self.weight.device
+        blocks = -(-length // size)
+        offsets = torch.arange(size, device=device)
+        starts = (torch.arange(blocks, device=device) * size).view(blocks, 1, 1)
+        rows = starts + offsets.view(1, size, 1)
+        flat_weight, zero = self.weight.reshape(-1), self.weight.new_zeros(())
+
+        def gather(rows: Tensor, cols: Tensor) -> Tensor:
+            lag = rows - cols  # step i sees inputs i-k+1 .. i: 0 <= i - j <= k - 1
+            inside = (lag >= 0) & (lag < self.k) & (rows < length) & (cols < length)
+            flat = rows.clamp(max=length - 1) * length + cols.clamp(0, length - 1)
+            return torch.where(inside, flat_weight[flat], zero)
+
+        current = gather(rows, starts + offsets.view(1, 1, size))
+        previous = gather(rows[1:], starts[1:] - size + offsets.view(1, 1, size))
+        return current, previous
+
+    def potential(self, x: Tensor) -> Tensor:
+        """``H = (W * M_k(lambda)) X + b``: while lambda < 1 the blended weight is dense (``PSN.potential``);
+        at lambda = 1 it is banded (each step sees k inputs), so ``H`` is a block-banded product of
+        blocks of ``max(k, 32)`` steps, linear in T (``band_blocks``, as the sliding PSN but with a
+        weight per step). Measured on the CPU against the dense product (SpikingJelly's ``MaskedPSN``,
+        one thread, B x D in {16 x 128, 32 x 256}, T in {256, 1024, 4096}, k = 4): 0.19-0.62x the time,
+        forward and training step."""
+        if self.lambda_ < 1.0:
+            return super().potential(x)
+        self._check_length(x)
+        size = min(max(self.k, _BAND_BLOCK), self.T)
+        return _block_banded_product(*self.band_blocks(size), x, size) + self.bias.unsqueeze(1)
 
     def init_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
@@ -278,16 +372,8 @@ class SlidingPSN(Neuron):
         for small k.
         """
         self._check_input(x)
-        batch, length, channels = x.shape
-        size = min(max(self.k, _SLIDING_BLOCK), length)
-        blocks = -(-length // size)
-        x_blocks = F.pad(x, (0, 0, 0, blocks * size - length)).reshape(batch, blocks, size, channels)
-        current, previous = self.toeplitz_blocks(size)
-        h = _shared_product(current, x_blocks.reshape(batch * blocks, size, channels)).view(x_blocks.shape)
-        if blocks > 1:
-            earlier = _shared_product(previous, x_blocks[:, :-1].reshape(batch * (blocks - 1), size, channels))
-            h = h + F.pad(earlier.reshape(batch, blocks - 1, size, channels), (0, 0, 0, 0, 1, 0))
-        return h.reshape(batch, blocks * size, channels)[:, :length] + self.bias
+        size = min(max(self.k, _BAND_BLOCK), x.shape[1])
+        return _block_banded_product(*self.toeplitz_blocks(size), x, size) + self.bias
 
     def potential_sequential(self, x: Tensor) -> Tensor:
         """Hidden state step by step from the definition (inputs before t = 0 are zero)."""

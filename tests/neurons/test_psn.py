@@ -147,6 +147,26 @@ def test_sliding_psn_blocks_equal_the_definition_forward_and_backward(k, length)
         torch.testing.assert_close(blocked, loop, rtol=0, atol=F64_ATOL)
 
 
+@pytest.mark.parametrize("k,length", [(1, 33), (3, 1), (4, 31), (5, 32), (5, 65), (32, 97), (33, 99), (40, 121)])
+def test_masked_psn_band_blocks_equal_the_dense_product_forward_and_backward(k, length):
+    """At lambda = 1 the block-banded product (blocks of max(k, 32) steps, the last one zero-padded)
+    against the dense ``(W * M_k) X`` (the PSN's product with the masked weight): potentials and
+    gradients of x, W and b, across block edges; W's gradient is zero off the band."""
+    neuron = make("masked_psn", 3, length, k=k, seed=k + length)
+    x = 2.0 * torch.randn(2, length, 3, dtype=torch.float64)
+    upstream = torch.randn_like(x)
+    results = []
+    for potential in (neuron.potential, lambda xi: PSN.potential(neuron, xi)):
+        neuron.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_(True)
+        h = potential(xi)
+        (h * upstream).sum().backward()
+        results.append([h, xi.grad, neuron.weight.grad, neuron.bias.grad])
+    for banded, dense in zip(*results):
+        torch.testing.assert_close(banded, dense, rtol=0, atol=F64_ATOL)
+    assert not results[0][2][neuron.mask == 0].any()
+
+
 class _Potential(nn.Module):
     """Exposes a neuron's parallel potential as ``forward`` so ``functional_call`` can swap its weights."""
 
@@ -158,13 +178,22 @@ class _Potential(nn.Module):
         return self.neuron.potential(x)
 
 
-@pytest.mark.parametrize("name", ["psn", "masked_psn", "sliding_psn"])
-def test_potential_gradcheck(name):
-    neuron = make(name, 2, 5 if name != "sliding_psn" else 70, k=3)  # 70 steps: three blocks of the sliding PSN
-    if name == "masked_psn":
-        neuron.lambda_ = 0.375  # a partial mask: the weight blend itself is differentiated
+@pytest.mark.parametrize(
+    "name,length,lam",
+    [
+        ("psn", 2, None),  # T <= D: batch-major products, W's gradient accumulated batch by batch
+        ("psn", 5, None),  # T > D: products over a time-major copy
+        ("masked_psn", 5, 0.375),  # a partial mask: the weight blend itself is differentiated
+        ("masked_psn", 70, 1.0),  # fully masked: the block-banded product over three blocks
+        ("sliding_psn", 70, None),  # three blocks of the blocked Toeplitz product
+    ],
+)
+def test_potential_gradcheck(name, length, lam):
+    neuron = make(name, 2, length, k=3)
+    if lam is not None:
+        neuron.lambda_ = lam
     wrapper = _Potential(neuron)
-    x = torch.randn(2, neuron.T if name != "sliding_psn" else 70, 2, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, length, 2, dtype=torch.float64, requires_grad=True)
     weight = neuron.weight.detach().clone().requires_grad_(True)
     bias = neuron.bias.detach().clone().requires_grad_(True)
 
