@@ -152,9 +152,9 @@ class ListOpsDataModule(ClassificationDataModule):
     def build(self, staging: Path) -> tuple[Mapping[str, Dataset], dict[str, Any]]:
         """Generate or read the examples, then tokenise each split with a batched ``map``."""
         if self.source == "generate":
-            raw = generated_dataset(self.generator_settings, staging)
+            raw = generated_dataset(self.generator_settings)
         else:
-            raw = release_dataset(locate_release(self.release_dir), staging)
+            raw = release_dataset(locate_release(self.release_dir))
         columns: dict[str, store.Column] = {"ids": [token_feature(self.tokenizer.vocab_size)], "label": "int8"}
         origins = self._origins()
         return {

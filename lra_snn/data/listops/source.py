@@ -8,8 +8,9 @@ file and line; a file without examples is an error too. Generated examples are L
 (``lra_snn.data.listops.generate``): ``n_train + n_val + n_test`` distinct trees, split in order.
 
 Both give, per split, rows ``{"expression", "label", "line"}`` (``line``: the 1-based line in the
-file, or the index of a generated example), as a ``datasets.Dataset`` (``from_generator``) or, where
-``datasets`` is absent, as a list (``rows``). ``datasets`` is imported only when a dataset is built.
+file, or the index of a generated example), as a ``datasets.Dataset`` made of whole columns
+(``store.from_columns``) or, where ``datasets`` is absent, as a list (``rows``). ``datasets`` is imported
+only when a dataset is built.
 """
 
 from __future__ import annotations
@@ -130,25 +131,16 @@ def release_rows(folder: Path) -> dict[str, list[Row]]:
     return {split: list(iter_rows(folder / name)) for split, name in SPLIT_FILES.items()}
 
 
-def _yield_rows(rows: list[Row]) -> Iterator[Row]:
-    yield from rows
+def _dataset(rows: list[Row], name: str) -> Dataset:
+    """``rows`` as one in-memory ``datasets.Dataset`` of whole columns (``store.from_columns``)."""
+    return store.from_columns({key: [row[key] for row in rows] for key in COLUMNS}, COLUMNS, name)
 
 
-def _yield_file(path: str) -> Iterator[Row]:
-    yield from iter_rows(path)
-
-
-def generated_dataset(settings: dict[str, Any], staging: Path) -> dict[str, Dataset]:
+def generated_dataset(settings: dict[str, Any]) -> dict[str, Dataset]:
     """The generated examples as one ``datasets.Dataset`` per split."""
-    return {
-        split: store.from_generator(_yield_rows, COLUMNS, staging, f"generated-{split}", rows=rows)
-        for split, rows in generated_rows(settings).items()
-    }
+    return {split: _dataset(rows, f"generated-{split}") for split, rows in generated_rows(settings).items()}
 
 
-def release_dataset(folder: Path, staging: Path) -> dict[str, Dataset]:
+def release_dataset(folder: Path) -> dict[str, Dataset]:
     """The release files in ``folder`` as one ``datasets.Dataset`` per split."""
-    return {
-        split: store.from_generator(_yield_file, COLUMNS, staging, f"release-{split}", path=str(folder / name))
-        for split, name in SPLIT_FILES.items()
-    }
+    return {split: _dataset(rows, f"release-{split}") for split, rows in release_rows(folder).items()}
