@@ -181,8 +181,8 @@ class _Potential(nn.Module):
 @pytest.mark.parametrize(
     "name,length,lam",
     [
-        ("psn", 2, None),  # T <= D: batch-major products, W's gradient accumulated batch by batch
-        ("psn", 5, None),  # T > D: products over a time-major copy
+        ("psn", 5, None),  # T <= 4 D: batch-major products, W's gradient accumulated batch by batch
+        ("psn", 9, None),  # T > 4 D: products over a time-major copy
         ("masked_psn", 5, 0.375),  # a partial mask: the weight blend itself is differentiated
         ("masked_psn", 70, 1.0),  # fully masked: the block-banded product over three blocks
         ("sliding_psn", 70, None),  # three blocks of the blocked Toeplitz product
