@@ -28,7 +28,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -79,6 +79,16 @@ def neuron_kwargs(cls: type[Neuron], length: int, config: BenchConfig) -> dict:
     takes = inspect.signature(cls).parameters
     chosen = {key: value for key, value in (("k", config.psn_k), ("max_T", config.psn_max_t)) if key in takes}
     return {**chosen, **cls.options_at_length(length)}
+
+
+def build_bench_neuron(cls: type[Neuron], length: int, config: BenchConfig) -> Neuron:
+    """The neuron timed at length L (``neuron_kwargs``), with every training schedule at its end value:
+    the masked PSN at lambda = 1 (fully masked, as from an eighth of its training on and at evaluation;
+    while lambda < 1 it costs what the PSN costs)."""
+    neuron = cls(d_model=config.d_model, **neuron_kwargs(cls, length, config))
+    for attribute in neuron.schedules:
+        setattr(neuron, attribute, 1.0)
+    return neuron
 
 
 def device_name(device: torch.device) -> str:
@@ -352,10 +362,7 @@ def builder(
 
     def build(length: int) -> tuple[Callable[[Tensor], Tensor], list[Tensor]]:
         torch.manual_seed(config.seed)
-        kwargs = neuron_kwargs(cls, length, config)
-        if "max_T" in kwargs:
-            kwargs["max_T"] = max(kwargs["max_T"], length)
-        neuron = cls(d_model=config.d_model, **kwargs)
+        neuron = build_bench_neuron(cls, length, replace(config, psn_max_t=max(config.psn_max_t, length)))
         neuron.backend = "triton" if implementation == "triton" else "torch"
         neuron = neuron.to(device=device, dtype=DTYPES[config.dtype])
         run = neuron.forward_sequential if implementation == "sequential" else neuron.forward
@@ -403,7 +410,7 @@ def bench_neuron_length(
             continue
         torch.manual_seed(config.seed)  # the same parameters for every implementation
         try:
-            neuron = cls(d_model=config.d_model, **neuron_kwargs(cls, length, config))
+            neuron = build_bench_neuron(cls, length, config)
             neuron.backend = backend
             neurons[implementation] = neuron.to(device=device, dtype=dtype)
         except ValueError as err:  # a documented refusal, e.g. the PSN's cap on T
