@@ -8,14 +8,13 @@ timer and the statistics are those of ``lra_snn.cli.bench``), and the ratio of t
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 
 import torch
 
-from lra_snn.cli.bench import allocator_settings, device_name, spread, time_once
+from lra_snn.cli.bench import allocator_settings, runtime, spread, time_once
 
-__all__ = ["device_name", "environment", "interleaved", "ms", "spread", "time_once"]
+__all__ = ["environment", "interleaved", "ms", "spread", "time_once"]
 
 
 def interleaved(
@@ -42,11 +41,4 @@ def ms(timing: dict) -> str:
 
 def environment(device: torch.device) -> dict:
     """Device, library versions, threads and malloc settings, recorded with every benchmark file."""
-    return {
-        "device": device.type,
-        "device_name": device_name(device),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
-        "allocator": allocator_settings(),
-    }
+    return {**runtime(device), "allocator": allocator_settings()}

@@ -279,18 +279,20 @@ def allocator_settings() -> dict[str, str]:
     return {key: value for key, value in sorted(os.environ.items()) if key.startswith("MALLOC_")}
 
 
-def environment(device: torch.device, config: BenchConfig) -> dict:
-    """Fields shared by every record: device, library versions, shapes and dtype."""
+def runtime(device: torch.device) -> dict:
+    """Where a measurement ran: device, its name, library versions and torch threads."""
     return {
         "device": device.type,
         "device_name": device_name(device),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
-        "batch": config.batch,
-        "d_model": config.d_model,
-        "dtype": config.dtype,
     }
+
+
+def environment(device: torch.device, config: BenchConfig) -> dict:
+    """Fields shared by every record: ``runtime``, shapes and dtype."""
+    return {**runtime(device), "batch": config.batch, "d_model": config.d_model, "dtype": config.dtype}
 
 
 def memory_skip_reason(estimate: Callable[[], float], limit: float) -> tuple[str | None, float | None]:
