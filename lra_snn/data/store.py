@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from lra_snn.data.errors import CacheRebuiltWarning, DataNotFoundError
 
 if TYPE_CHECKING:
@@ -417,6 +419,18 @@ def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column], name: s
     ]
     table = InMemoryTable(pa.Table.from_arrays(arrays, schema=fields))
     return Dataset(table, info=DatasetInfo(features=schema), fingerprint=_fingerprint(name))
+
+
+def binary_rows(rows: np.ndarray) -> pa.Array:
+    """The rows of a 2-D uint8 array as one Arrow ``binary`` array, one value per row, made from the
+    array's bytes and computed offsets (no Python object per row)."""
+    import pyarrow as pa
+
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    if rows.nbytes > np.iinfo(np.int32).max:
+        raise ValueError(f"{rows.nbytes} bytes of rows: one Arrow binary array holds at most 2 GiB")
+    offsets = np.arange(len(rows) + 1, dtype=np.int32) * rows.shape[1]
+    return pa.Array.from_buffers(pa.binary(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(rows)])
 
 
 def map_batches(

@@ -130,8 +130,8 @@ def test_subsets_are_class_balanced(tmp_path: Path, archive: Path) -> None:
 def test_an_unpacked_folder_reads_like_the_archive(tmp_path: Path, archive: Path) -> None:
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
-    from_archive = release_dataset(archive, tmp_path / "a")
-    from_folder = release_dataset(tmp_path / "unpacked", tmp_path / "b")
+    from_archive = release_dataset(archive)
+    from_folder = release_dataset(tmp_path / "unpacked")
     for split in ("train", "test"):
         assert from_archive[split]["pixels"] == from_folder[split]["pixels"]
         assert from_archive[split]["label"] == from_folder[split]["label"]
@@ -150,7 +150,7 @@ def test_a_pickle_naming_other_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
         DataFormatError, match=re.escape("data_batch_3:1: not a CIFAR-10 python batch (refusing to load")
     ):
-        release_dataset(source, tmp_path / "staging")
+        release_dataset(source)
 
 
 @pytest.mark.parametrize(
@@ -176,14 +176,14 @@ def test_malformed_batches_name_file_and_record(tmp_path: Path, change: dict, pr
     batches = fake_batches()
     batches["data_batch_2"].update(change)
     with pytest.raises(DataFormatError, match=re.escape(problem)):
-        release_dataset(write_cifar_archive(tmp_path / "bad.tar.gz", batches), tmp_path / "staging")
+        release_dataset(write_cifar_archive(tmp_path / "bad.tar.gz", batches))
 
 
 def test_missing_batches_and_sources_are_named(tmp_path: Path) -> None:
     batches = fake_batches()
     del batches["data_batch_4"], batches["test_batch"]
     with pytest.raises(DataNotFoundError, match=re.escape("lacks cifar-10-batches-py/{data_batch_4,test_batch}")):
-        release_dataset(write_cifar_archive(tmp_path / "partial.tar.gz", batches), tmp_path / "staging")
+        release_dataset(write_cifar_archive(tmp_path / "partial.tar.gz", batches))
     with pytest.raises(DataNotFoundError, match="make data-image") as raised:
         image.ImageDataModule(data_dir=tmp_path / "data").prepare_data()
     assert str(tmp_path / "data" / "downloads" / "cifar-10-python.tar.gz") in str(raised.value)

@@ -164,7 +164,7 @@ class ImageDataModule(ClassificationDataModule):
     def build(self, staging: Path) -> tuple[Mapping[str, Dataset], dict[str, Any]]:
         """Read the images, hold out validation, take the subsets, convert to gray levels with ``map``."""
         path = self.source_path()
-        raw = release_dataset(path, staging) if self.source == "release" else hub_dataset(path, staging)
+        raw = release_dataset(path) if self.source == "release" else hub_dataset(path, staging)
         train, test = raw["train"], raw["test"]
         kept, held_out = holdout_split(len(train), self.val_fraction, self.split_seed)
         parts = {"train": (train, kept), "val": (train, held_out), "test": (test, np.arange(len(test)))}

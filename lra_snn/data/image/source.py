@@ -42,7 +42,6 @@ HUB_PATH = "uoft-cs/cifar10"
 HUB_CONFIG = "plain_text"
 
 COLUMNS: dict[str, store.Column] = {"pixels": "binary", "label": "int8"}
-_READ_COLUMNS: dict[str, store.Column] = {**COLUMNS, "batch": "int8", "record": "int32"}
 
 # Globals a CIFAR-10 pickle may name: numpy's array reconstruction (numpy 1 and 2 module names) and
 # the bytes constructors that protocol-2 pickles written by Python 3 use (``bytes()`` for empty data).
@@ -128,26 +127,27 @@ def iter_batch_files(source: Path) -> Iterator[tuple[str, bytes]]:
             yield member.rpartition("/")[2], stream.read()
 
 
-def _image_rows(source: str) -> Iterator[dict[str, Any]]:
-    for name, data in iter_batch_files(Path(source)):
-        images, labels = load_batch(data, Path(source) / BATCH_FOLDER / name)
-        for record, (image, label) in enumerate(zip(images, labels.tolist())):
-            yield {"pixels": image.tobytes(), "label": label, "batch": BATCHES.index(name), "record": record}
-
-
-def release_dataset(source: Path, staging: Path) -> dict[str, Dataset]:
+def release_dataset(source: Path) -> dict[str, Dataset]:
     """The train and test images of the tarball or an unpacked folder, batches in order."""
-    images = store.from_generator(_image_rows, _READ_COLUMNS, staging, "cifar-images", source=str(source))
-    batches, records = store.column(images, "batch"), store.column(images, "record")
-    missing = [name for code, name in enumerate(BATCHES) if not (batches == code).any()]
+    images, labels, batches, records = [], [], [], []
+    for name, data in iter_batch_files(source):
+        batch_images, batch_labels = load_batch(data, source / BATCH_FOLDER / name)
+        images.append(batch_images)
+        labels.append(batch_labels)
+        batches.append(np.full(len(batch_images), BATCHES.index(name)))
+        records.append(np.arange(len(batch_images)))
+    batch_codes = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+    missing = [name for code, name in enumerate(BATCHES) if not (batch_codes == code).any()]
     if missing:
         raise DataNotFoundError(source, MAKE_TARGET, detail=f"it lacks {BATCH_FOLDER}/{{{','.join(missing)}}}")
+    pixels, label_codes, record_codes = np.concatenate(images), np.concatenate(labels), np.concatenate(records)
     result = {}
     for split, names in (("train", TRAIN_BATCHES), ("test", TEST_BATCHES)):
         codes = [BATCHES.index(name) for name in names]
-        members = np.flatnonzero(np.isin(batches, codes))
-        ordered = members[np.lexsort((records[members], batches[members]))]
-        result[split] = store.select(images, ordered).remove_columns(["batch", "record"])
+        members = np.flatnonzero(np.isin(batch_codes, codes))
+        ordered = members[np.lexsort((record_codes[members], batch_codes[members]))]
+        columns = {"pixels": store.binary_rows(pixels[ordered]), "label": label_codes[ordered]}
+        result[split] = store.from_columns(columns, COLUMNS, f"cifar-{split}")
     return result
 
 
