@@ -33,7 +33,7 @@ import socket
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -419,6 +419,12 @@ def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column], name: s
     ]
     table = InMemoryTable(pa.Table.from_arrays(arrays, schema=fields))
     return Dataset(table, info=DatasetInfo(features=schema), fingerprint=_fingerprint(name))
+
+
+def from_rows(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Column], name: str) -> Dataset:
+    """``from_columns`` of ``rows`` (dicts holding every column), gathered column by column."""
+    rows = list(rows)
+    return from_columns({key: [row[key] for row in rows] for key in columns}, columns, name)
 
 
 def binary_rows(rows: np.ndarray) -> pa.Array:

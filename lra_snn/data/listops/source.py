@@ -131,16 +131,13 @@ def release_rows(folder: Path) -> dict[str, list[Row]]:
     return {split: list(iter_rows(folder / name)) for split, name in SPLIT_FILES.items()}
 
 
-def _dataset(rows: list[Row], name: str) -> Dataset:
-    """``rows`` as one in-memory ``datasets.Dataset`` of whole columns (``store.from_columns``)."""
-    return store.from_columns({key: [row[key] for row in rows] for key in COLUMNS}, COLUMNS, name)
-
-
 def generated_dataset(settings: dict[str, Any]) -> dict[str, Dataset]:
     """The generated examples as one ``datasets.Dataset`` per split."""
-    return {split: _dataset(rows, f"generated-{split}") for split, rows in generated_rows(settings).items()}
+    return {
+        split: store.from_rows(rows, COLUMNS, f"generated-{split}") for split, rows in generated_rows(settings).items()
+    }
 
 
 def release_dataset(folder: Path) -> dict[str, Dataset]:
     """The release files in ``folder`` as one ``datasets.Dataset`` per split."""
-    return {split: _dataset(rows, f"release-{split}") for split, rows in release_rows(folder).items()}
+    return {split: store.from_rows(rows, COLUMNS, f"release-{split}") for split, rows in release_rows(folder).items()}

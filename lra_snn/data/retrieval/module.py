@@ -153,7 +153,7 @@ class RetrievalDataModule(ClassificationDataModule):
         folder = locate_release(self.release_dir)
         origins = {split: str(folder / name) for split, name in SPLIT_FILES.items()}
         chosen = {}
-        for split, pairs in release_dataset(folder, staging).items():
+        for split, pairs in release_dataset(folder).items():
             subset = balanced_subset(
                 store.column(pairs, "label"),
                 self.subset_sizes[split],

@@ -5,7 +5,7 @@ header, 5 tab-separated columns ``label, id1, id2, text1, text2``, read as bytes
 (a quote inside an abstract is text; lines are split on newline and tab only). The label is written
 as a number (``0``/``1``, or ``0.0``/``1.0`` as LRA's TF reader parses floats) and must be 0 or 1.
 Every line is checked and an error names its file and line; a file without pairs is an error.
-Each split becomes a ``datasets.Dataset`` (``from_generator``) with the columns ``label`` (int8),
+Each split becomes a ``datasets.Dataset`` of whole columns (``store.from_rows``): ``label`` (int8),
 ``first``, ``second`` (the abstracts' bytes) and ``line`` (the 1-based line in the file).
 """
 
@@ -96,13 +96,9 @@ def _parse_label(path: Path, line_number: int, field: bytes) -> int:
     return int(value)
 
 
-def _yield_file(path: str) -> Iterator[dict[str, Any]]:
-    yield from iter_rows(path)
-
-
-def release_dataset(folder: Path, staging: Path) -> dict[str, Dataset]:
+def release_dataset(folder: Path) -> dict[str, Dataset]:
     """The three TSVs in ``folder`` as one ``datasets.Dataset`` per split."""
     return {
-        split: store.from_generator(_yield_file, ROW_COLUMNS, staging, f"aan-{split}", path=str(folder / name))
+        split: store.from_rows(iter_rows(folder / name), ROW_COLUMNS, f"aan-{split}")
         for split, name in SPLIT_FILES.items()
     }
