@@ -439,6 +439,16 @@ def binary_rows(rows: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(rows)])
 
 
+def list_array(values: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    """Rows of ``values`` cut at ``offsets`` (row ``i``: ``values[offsets[i] : offsets[i + 1]]``) as one
+    Arrow list array, the values' buffer used as it is (a batched ``map`` may return it in a table)."""
+    import pyarrow as pa
+
+    if len(offsets) and offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError(f"{offsets[-1]} values: one Arrow list array holds at most 2**31 - 1; use smaller batches")
+    return pa.ListArray.from_arrays(pa.array(np.asarray(offsets, dtype=np.int32)), pa.array(values))
+
+
 def map_batches(
     dataset: Dataset,
     function: Callable[..., Any],

@@ -65,12 +65,15 @@ class ByteTokenizer:
 
     def encode(self, data: bytes) -> np.ndarray:
         """Ids (int16) of the first ``max_length - 1`` bytes of ``data``, then EOS."""
-        body = np.frombuffer(data, dtype=np.uint8, count=min(len(data), self.max_length - 1))
-        ids = np.empty(len(body) + 1, dtype=np.int16)
-        ids[:-1] = body
-        ids[:-1] += len(SPECIAL_TOKENS)
-        ids[-1] = EOS_ID
-        return ids
+        return self.encode_batch([data])[0]
+
+    def encode_batch(self, documents: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """``encode`` of every document, back to back: ``(ids, offsets)`` (``append_eos``), in whole-batch
+        numpy operations."""
+        kept = [document[: self.max_length - 1] for document in documents]
+        lengths = np.fromiter(map(len, kept), dtype=np.int64, count=len(kept))
+        body = np.frombuffer(b"".join(kept), dtype=np.uint8).astype(np.int16) + len(SPECIAL_TOKENS)
+        return append_eos(body, lengths, EOS_ID)
 
 
 class CharTokenizer:
@@ -116,13 +119,42 @@ class CharTokenizer:
 
     def encode(self, data: bytes) -> np.ndarray:
         """Ids of the first ``max_length - 1`` characters of UTF-8 ``data``, then EOS."""
-        points = code_points(data.decode("utf-8")[: self.max_length - 1])
+        return self.encode_batch([data])[0]
+
+    def encode_batch(self, documents: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """``encode`` of every document, back to back: ``(ids, offsets)`` (``append_eos``); the characters
+        of the whole batch are looked up at once. A document that is not UTF-8 raises
+        ``UnicodeDecodeError`` (``first_undecodable`` finds it)."""
+        texts = [document.decode("utf-8")[: self.max_length - 1] for document in documents]
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        points = code_points("".join(texts))
         slots = np.searchsorted(self._sorted_points, points)
-        ids = np.where(self._sorted_points[slots] == points, self._sorted_ids[slots], UNK_ID)
-        return np.append(ids, EOS_ID).astype(self._sorted_ids.dtype)
+        body = np.where(self._sorted_points[slots] == points, self._sorted_ids[slots], UNK_ID)
+        return append_eos(body.astype(self._sorted_ids.dtype), lengths, EOS_ID)
 
 
 Tokenizer = ByteTokenizer | CharTokenizer
+
+
+def append_eos(body: np.ndarray, lengths: np.ndarray, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Documents whose ids lie back to back in ``body`` (``lengths[i]`` ids each), each followed by
+    ``eos_id``: ``(ids, offsets)``, document ``i`` being ``ids[offsets[i] : offsets[i + 1]]``."""
+    ends = np.cumsum(lengths + 1)
+    ids = np.full(int(ends[-1]) if len(ends) else 0, eos_id, dtype=body.dtype)
+    is_token = np.ones(len(ids), dtype=bool)
+    is_token[ends - 1] = False
+    ids[is_token] = body
+    return ids, np.concatenate([np.zeros(1, dtype=np.int64), ends])
+
+
+def first_undecodable(documents: Iterable[bytes]) -> tuple[int, UnicodeDecodeError] | None:
+    """The index of the first document that is not UTF-8, with its error (None if every one is)."""
+    for index, document in enumerate(documents):
+        try:
+            document.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return index, error
+    return None
 
 
 def _add_counts(counts: np.ndarray, texts: list[str]) -> np.ndarray:

@@ -37,6 +37,7 @@ from lra_snn.data.tokenizers import (
     Tokenizer,
     build_tokenizer,
     check_max_length,
+    first_undecodable,
     token_feature,
     tokenizer_from_record,
     tokenizer_record,
@@ -45,6 +46,7 @@ from lra_snn.data.tokenizers import (
 from lra_snn.data.views import PairRows, Ragged, labels
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from datasets import Dataset
 
 log = logging.getLogger(__name__)
@@ -53,17 +55,19 @@ DOCUMENTS = ("first", "second")
 CACHE_FORMAT = 2  # bump when the cached columns change meaning (2: datasets store, int16 ids)
 
 
-def encode_pairs(batch: dict[str, list], *, tokenizer: Tokenizer, origin: str) -> dict[str, list]:
-    """``{"first", "second", "label"}`` ids of a batch of pairs; a document that is not UTF-8
-    (character level) names ``origin`` (its file), the line and the column."""
-    encoded: dict[str, list] = {"first": [], "second": [], "label": batch["label"]}
-    for line, *documents in zip(batch["line"], batch["first"], batch["second"]):
-        for which, (key, document) in enumerate(zip(DOCUMENTS, documents)):
-            try:
-                encoded[key].append(tokenizer.encode(document))
-            except UnicodeDecodeError as error:
-                raise undecodable(origin, line, error, COLUMNS[3 + which]) from None
-    return encoded
+def encode_pairs(batch: dict[str, list], *, tokenizer: Tokenizer, origin: str) -> pa.Table:
+    """``{"first", "second", "label"}`` ids of a batch of pairs, as one Arrow table; a document that is
+    not UTF-8 (character level) names ``origin`` (its file), the line and the column."""
+    import pyarrow as pa
+
+    try:
+        encoded = {key: store.list_array(*tokenizer.encode_batch(batch[key])) for key in DOCUMENTS}
+    except UnicodeDecodeError:
+        found = first_undecodable(document for pair in zip(batch["first"], batch["second"]) for document in pair)
+        assert found is not None  # the tokeniser decodes the same bytes
+        index, error = found
+        raise undecodable(origin, batch["line"][index // 2], error, COLUMNS[3 + index % 2]) from None
+    return pa.table({**encoded, "label": pa.array(batch["label"], type=pa.int8())})
 
 
 def _checked_documents(pairs: Dataset, origin: str) -> Iterator[bytes]:

@@ -41,6 +41,7 @@ from lra_snn.data.tokenizers import (
     Tokenizer,
     build_tokenizer,
     check_max_length,
+    first_undecodable,
     token_feature,
     tokenizer_from_record,
     tokenizer_record,
@@ -49,6 +50,7 @@ from lra_snn.data.tokenizers import (
 from lra_snn.data.views import Ragged, TokenRows, labels
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from datasets import Dataset
 
 SOURCES = ("release", "hub")
@@ -61,15 +63,18 @@ def _review_error(origin: str, name: str, data: bytes, error: UnicodeDecodeError
     return undecodable(f"{origin}/{name}", data[: error.start].count(b"\n") + 1, error, "review")
 
 
-def encode_reviews(batch: dict[str, list], *, tokenizer: Tokenizer, origin: str) -> dict[str, list]:
-    """``{"ids", "label"}`` of a batch of reviews ``{"text", "label", "name"}``."""
-    ids = []
-    for data, name in zip(batch["text"], batch["name"]):
-        try:
-            ids.append(tokenizer.encode(data))
-        except UnicodeDecodeError as error:
-            raise _review_error(origin, name, data, error) from None
-    return {"ids": ids, "label": batch["label"]}
+def encode_reviews(batch: dict[str, list], *, tokenizer: Tokenizer, origin: str) -> pa.Table:
+    """``{"ids", "label"}`` of a batch of reviews ``{"text", "label", "name"}``, as one Arrow table."""
+    import pyarrow as pa
+
+    try:
+        ids, offsets = tokenizer.encode_batch(batch["text"])
+    except UnicodeDecodeError:
+        found = first_undecodable(batch["text"])
+        assert found is not None  # the tokeniser decodes the same bytes
+        index, error = found
+        raise _review_error(origin, batch["name"][index], batch["text"][index], error) from None
+    return pa.table({"ids": store.list_array(ids, offsets), "label": pa.array(batch["label"], type=pa.int8())})
 
 
 def _checked_documents(reviews: Dataset, origin: str) -> Iterator[bytes]:

@@ -37,6 +37,7 @@ from lra_snn.data.base import CachedDataModule
 from lra_snn.data.download import extract as extract_archive
 from lra_snn.data.download import fetch_hub, fetch_source, hub_folder, saved_hub
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
+from lra_snn.data.tokenizers import append_eos
 from lra_snn.data.views import Ragged
 
 if TYPE_CHECKING:
@@ -127,15 +128,10 @@ def encode_lines(batch: dict[str, list], *, index: dict[str, int], unk_id: int, 
     lines = [line.split() for line in batch["text"]]
     words = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
     found = np.fromiter(map(index.get, chain.from_iterable(lines), repeat(-1)), dtype=np.int64, count=int(words.sum()))
-    ends = np.cumsum(words + 1)  # each line's end, after its <eos>
-    ids = np.full(int(ends[-1]) if len(ends) else 0, eos_id, dtype=np.int32)
-    is_word = np.ones(len(ids), dtype=bool)
-    is_word[ends - 1] = False
     missing = found < 0
-    ids[is_word] = np.where(missing, unk_id, found)
+    ids, offsets = append_eos(np.where(missing, unk_id, found).astype(np.int32), words, eos_id)
     unseen = np.bincount(np.repeat(np.arange(len(lines)), words)[missing], minlength=len(lines))
-    offsets = np.concatenate([[0], ends]).astype(np.int32)
-    return pa.table({"ids": pa.ListArray.from_arrays(offsets, ids), "unseen": unseen.astype(np.int32)})
+    return pa.table({"ids": store.list_array(ids, offsets), "unseen": unseen.astype(np.int32)})
 
 
 # --------------------------------------------------------------------------- streams and windows
