@@ -17,7 +17,7 @@ from lra_snn.data import download, store
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.retrieval import module as retrieval
 from lra_snn.data.retrieval.source import SPLIT_FILES, iter_rows, locate_release
-from lra_snn.data.tokenizers import EOS_ID, PAD_ID
+from lra_snn.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, CharTokenizer
 from tests.fakes import write_tsv_folder
 
 QUOTED = "We say \"citation graphs\" and 'don't' quote"
@@ -134,6 +134,18 @@ def test_a_document_that_is_not_utf8_names_file_line_and_column_at_character_lev
     with pytest.raises(DataFormatError, match=re.escape(f"{train_file}:25: text2 is not valid UTF-8")):
         prepared(tmp_path, release, level="char", min_freq=1)
     assert prepared(tmp_path, release).class_counts("train").tolist() == [12, 13]  # bytes need no decoding
+
+
+def test_the_first_undecodable_document_of_a_batch_is_named_in_line_order() -> None:
+    tokenizer = CharTokenizer(["a"], max_length=8)
+    batch = {"label": [1, 0, 1], "first": [b"a", b"a", b"\xff"], "second": [b"a", b"\xfe", b"a"], "line": [3, 7, 9]}
+    with pytest.raises(DataFormatError, match=re.escape("src:7: text2 is not valid UTF-8")):
+        retrieval.encode_pairs(batch, tokenizer=tokenizer, origin="src")
+    table = retrieval.encode_pairs(
+        {**batch, "first": [b"a"] * 3, "second": [b"", b"b", b"aa"]}, tokenizer=tokenizer, origin="src"
+    )
+    assert table.column("second").to_pylist() == [[EOS_ID], [UNK_ID, EOS_ID], [3, 3, EOS_ID]]
+    assert table.column_names == ["first", "second", "label"]
 
 
 @pytest.mark.parametrize("nesting", ["", "tsv_data", "lra_release/tsv_data", "lra_release/lra_release/tsv_data"])

@@ -119,6 +119,28 @@ def test_character_counts_over_many_batches_equal_one_count() -> None:
     assert list(many.vocab[3:]) == sorted(counts, key=lambda c: (-counts[c], ord(c)))
 
 
+def test_a_batch_encodes_as_its_documents_one_by_one() -> None:
+    documents = [b"", "caf\u00e9 au lait".encode(), b"x" * 20, "\u00e9\u00e9".encode()]
+    for tokenizer in (
+        ByteTokenizer(max_length=6),
+        CharTokenizer.from_documents(documents, min_freq=2, max_length=6),
+    ):
+        ids, offsets = tokenizer.encode_batch(documents)
+        assert offsets.tolist() == np.cumsum([0] + [len(tokenizer.encode(d)) for d in documents]).tolist()
+        for i, document in enumerate(documents):
+            assert ids[offsets[i] : offsets[i + 1]].tolist() == tokenizer.encode(document).tolist()
+        assert ids.dtype == np.int16 and tokenizer.encode_batch([])[0].size == 0
+
+
+def test_a_review_that_is_not_utf8_within_a_batch_is_named() -> None:
+    tokenizer = CharTokenizer(["a"], max_length=8)
+    batch = {"text": [b"a", b"a \xff", b"\xfe"], "label": [0, 1, 0], "name": ["n0", "n1", "n2"]}
+    with pytest.raises(DataFormatError, match=re.escape("src/n1:1: review is not valid UTF-8")):
+        text.encode_reviews(batch, tokenizer=tokenizer, origin="src")
+    table = text.encode_reviews({**batch, "text": [b"a", b"ab", b""]}, tokenizer=tokenizer, origin="src")
+    assert table.column("ids").to_pylist() == [[3, EOS_ID], [3, UNK_ID, EOS_ID], [EOS_ID]]
+
+
 # --------------------------------------------------------------------------- the data module
 
 
