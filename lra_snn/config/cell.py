@@ -13,8 +13,9 @@ import json
 from omegaconf import DictConfig, OmegaConf
 
 # keys that do not change what a run computes, as paths inside their section: where data and
-# outputs live, devices and logging, and the neuron kernels' backend (Triton and PyTorch compute
-# the same function, to float rounding; lra_snn.cli.kernel_parity checks it)
+# outputs live, devices and logging, the neuron kernels' backend (Triton and PyTorch compute
+# the same function, to float rounding; lra_snn.cli.kernel_parity checks it) and the refractory
+# neuron's solver (every solver ends on the same verified fixed point)
 _MACHINE_PATHS = {
     "data": (("data_dir",), ("release_dir",), ("source_dir",), ("archives",), ("num_workers",), ("num_proc",)),
     "trainer": tuple(
@@ -30,7 +31,7 @@ _MACHINE_PATHS = {
             "compile",  # torch.compile: the same function, fused differently (to float rounding)
         )
     ),
-    "model": (("encoder", "layer", "neuron", "backend"),),
+    "model": (("encoder", "layer", "neuron", "backend"), ("encoder", "layer", "neuron", "solver")),
 }
 _HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
 # keys hashed only when they differ from the value that means "not used": a config that gains such a key

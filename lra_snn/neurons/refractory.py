@@ -17,6 +17,14 @@ when two iterates agree (then exactly the sequential solution). ``s^(L-1)`` is t
 all L steps and ``s^(L) = s^(L-1)``: at most L iterations detect convergence, by exact equality of
 two spike trains (no tolerance). The neuron iterates to convergence (the precise neuron); a cap
 is a speed option for training only (``train_max_iters``), never applied in evaluation mode.
+
+Two iterates that agree on steps ``[0, p)`` are both exact there (F is causal), so an uncapped
+solve may finish the spike train with the time loop from ``p`` (``loop_ratio``) and go on iterating
+from that train: the next iteration confirms it (a fixed point of F, so the same spikes the
+iteration would reach), or else fixes a longer prefix. On the CPU a step of the time loop costs a
+few small tensor operations, as much as a step of a parallel iteration over about a thousand
+channels x batch (``_LOOP_BREAK_EVEN``), so from that width on the loop takes over after the first
+iteration; on CUDA the solver only iterates.
 """
 
 from __future__ import annotations
@@ -41,6 +49,15 @@ def _inverse_softplus(value: float) -> float:
     return value + math.log(-math.expm1(-value))
 
 
+# Batch x channels at which a step of the time loop costs as much as a step of one parallel
+# iteration, by device type; with B x D columns the loop costs _LOOP_BREAK_EVEN / (B x D) times
+# as much per step (``loop_ratio``). CPU, one thread: a loop step took 27-41 us, an iteration
+# 0.024-0.06 us per step and column (B x D in {8 x 64, 32 x 128}, L in {1024, 4096}).
+# CUDA is unmeasured, so the solver only iterates there.
+_LOOP_BREAK_EVEN = {"cpu": 1000.0}
+SOLVERS = ("auto", "iterate")
+
+
 class BoundaryCompression(NamedTuple):
     """Result of the iteration: the last iterate, its predecessor's traces, and convergence."""
 
@@ -50,6 +67,35 @@ class BoundaryCompression(NamedTuple):
     refractory_trace: Tensor  # sum_{i<t} gamma^(t-1-i) s^(m-1)_i
     iterations: int  # m, the number of kernel convolutions performed
     converged: bool  # s^(m) == s^(m-1): then s^(m) is the sequential solution
+    loop_steps: int  # steps the time loop solved between iterations (0: iteration alone)
+
+
+def _first_change(update: Tensor, spikes: Tensor) -> int | None:
+    """The first step where two spike trains (B, L, D) differ in any channel, or None when equal."""
+    changed = (update != spikes).any(0).any(-1)
+    return int(changed.to(torch.int8).argmax()) if bool(changed.any()) else None
+
+
+def _loop_from(
+    start: int,
+    excess: Tensor,
+    spikes: Tensor,
+    traces: tuple[Tensor, Tensor],
+    v_th: Tensor,
+    rho: Tensor,
+    beta: float,
+    gamma: float,
+) -> Tensor:
+    """``spikes`` with steps ``start ..`` recomputed by the time loop of ``s_t = F(s)_t``, from the reset
+    and refractory traces at ``start`` (exact when ``spikes`` is exact before ``start``)."""
+    solved = spikes.clone()
+    reset, refractory = traces[0][:, start], traces[1][:, start]
+    for t in range(start, excess.shape[1]):
+        s_t = (refractory_margin(excess[:, t], v_th, rho, reset, refractory) >= 0).to(excess.dtype)
+        solved[:, t] = s_t
+        reset = beta * (reset + s_t)
+        refractory = gamma * refractory + s_t
+    return solved
 
 
 @torch.no_grad()
@@ -61,6 +107,7 @@ def boundary_compression(
     gamma: float,
     max_iters: int | None,
     backend: str | None = None,
+    loop_ratio: float | None = None,
 ) -> BoundaryCompression:
     """Iterate ``s^(m+1) = F(s^(m))`` from ``s^(0) = H(excess)`` until two iterates agree.
 
@@ -68,27 +115,36 @@ def boundary_compression(
     iterates until two iterates are equal, which takes at most L iterations (module docstring); an
     integer stops there even when unconverged (a training-only speed option). ``backend``
     (None | "torch" | "triton"): each iteration's (``lra_snn.ops.refractory_iteration``; one Triton
-    kernel pass where the dispatch picks it, else traces by leaky integration).
+    kernel pass where the dispatch picks it, else traces by leaky integration). ``loop_ratio``
+    (uncapped only; None: never), the cost of a step of the time loop over that of a step of one
+    iteration: when an iteration fixes fewer than ``L / loop_ratio`` new steps (iterating on would
+    cost more than looping over them), the time loop solves the rest from the first step the last
+    two iterates disagree on, and the iteration goes on from its result (module docstring).
     """
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"max_iters must be a positive integer or None, got {max_iters}")
     length = excess.shape[1]
     cap = length if max_iters is None else max_iters
     spikes = (excess >= 0).to(excess.dtype)
-    iteration = 0
+    iteration = loop_steps = fixed = 0
     while True:
         iteration += 1
         update, reset_trace, refractory_trace = refractory_iteration(
             excess, spikes, v_th, rho, beta, gamma, backend=backend
         )
-        converged = torch.equal(update, spikes)
-        if converged or iteration == cap:
+        change = _first_change(update, spikes)
+        if change is None or iteration == cap:
+            converged = change is None
             if max_iters is None and not converged:
                 raise RuntimeError(
                     f"boundary compression did not converge in L = {length} iterations, which the causal "
                     "argument rules out: the per-iteration op is not causal (a bug in lra_snn.ops.refractory_iteration)"
                 )
-            return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged)
+            return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged, loop_steps)
+        if max_iters is None and loop_ratio is not None and (change - fixed) * loop_ratio < length:
+            update = _loop_from(change, excess, spikes, (reset_trace, refractory_trace), v_th, rho, beta, gamma)
+            loop_steps += length - change
+        fixed = change
         spikes = update
 
 
@@ -107,9 +163,11 @@ class RefractoryLIF(Neuron):
     ``rho_init``) keep both positive; ``beta = 1 - 1/tau`` and ``gamma`` are fixed. ``forward``
     iterates the boundary compression to convergence, so its spikes are those of the time loop;
     ``train_max_iters`` (None by default) caps the iterations in training mode only, a speed
-    option: evaluation mode (validation, test, inference) always converges. Each forward sets
-    ``iterations_used`` and ``unconverged_fraction`` (fraction of neuron-steps where the last two
-    iterates differ; 0.0 when converged).
+    option: evaluation mode (validation, test, inference) always converges. ``solver``: "auto" lets
+    an uncapped solve finish with the time loop where that is cheaper (the CPU; module docstring),
+    "iterate" only iterates; both give the same spikes. Each forward sets ``iterations_used``,
+    ``loop_steps`` (steps the time loop solved) and ``unconverged_fraction`` (fraction of
+    neuron-steps where the last two iterates differ; 0.0 when converged).
 
     Gradients: the spikes inside the reset and refractory terms are detached, but ``V_th`` and
     ``rho`` multiplying them stay differentiable. Detaching the whole term (as the decoupled
@@ -129,6 +187,7 @@ class RefractoryLIF(Neuron):
         v_th_init: float = 1.0,
         rho_init: float = 0.5,
         train_max_iters: int | None = None,
+        solver: str = "auto",
         surrogate: str = "atan",
         backend: str | None = None,
     ) -> None:
@@ -144,6 +203,9 @@ class RefractoryLIF(Neuron):
             )
         if surrogate not in SURROGATES:
             raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
+        self.solver = solver
         self.beta = 1.0 - 1.0 / tau
         self.gamma = float(gamma)
         self.train_max_iters = train_max_iters
@@ -152,6 +214,7 @@ class RefractoryLIF(Neuron):
         self.raw_v_th = tag(nn.Parameter(torch.full((d_model,), _inverse_softplus(v_th_init))), "dynamics")
         self.raw_rho = tag(nn.Parameter(torch.full((d_model,), _inverse_softplus(rho_init))), "dynamics")
         self.iterations_used: int | None = None
+        self.loop_steps: int | None = None
         self.unconverged_fraction: float | None = None
 
     @property
@@ -170,8 +233,10 @@ class RefractoryLIF(Neuron):
         v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
         excess = leaky_integrate(x, self.beta, backend=self.backend) - v_th
         cap = self.train_max_iters if self.training else None
+        break_even = _LOOP_BREAK_EVEN.get(x.device.type) if self.solver == "auto" else None
+        loop_ratio = None if break_even is None else break_even / (x.shape[0] * x.shape[2])
         solution = boundary_compression(
-            excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma, cap, self.backend
+            excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma, cap, self.backend, loop_ratio
         )
         margin = refractory_margin(excess, v_th, rho, solution.reset_trace, solution.refractory_trace)
         return margin, solution
@@ -180,6 +245,7 @@ class RefractoryLIF(Neuron):
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
         margin, solution = self._solve(x)
         self.iterations_used = solution.iterations
+        self.loop_steps = solution.loop_steps
         self.unconverged_fraction = (solution.spikes != solution.previous).float().mean().item()
         return self._record(spike(margin, self.surrogate))
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from lra_snn.neurons import build_neuron
-from lra_snn.neurons.refractory import RefractoryLIF, boundary_compression
+from lra_snn.neurons.refractory import SOLVERS, RefractoryLIF, boundary_compression
 from lra_snn.ops.leaky_integrate import leaky_integrate
 from lra_snn.ops.linear_scan.naive import linear_scan_naive
 from lra_snn.training.params import group_of
@@ -25,11 +25,11 @@ def gaussian_input(shape, scale, bias, dtype=torch.float64, seed=0):
     return (torch.randn(shape, generator=generator, dtype=torch.float64) * scale + bias).to(dtype)
 
 
-def make_refractory(d_model, train_max_iters=None, seed=0):
+def make_refractory(d_model, train_max_iters=None, seed=0, solver="auto"):
     """Float64 neuron with per-channel V_th in [0.7, 1.3] and rho in [0.2, 1.0] (not the init),
     and a refractory decay gamma = 0.3 distinct from beta = 0.5 so that swapping them shows."""
     generator = torch.Generator().manual_seed(seed)
-    neuron = RefractoryLIF(d_model, gamma=0.3, train_max_iters=train_max_iters).double()
+    neuron = RefractoryLIF(d_model, gamma=0.3, train_max_iters=train_max_iters, solver=solver).double()
     v_th = torch.rand(d_model, generator=generator, dtype=torch.float64) * 0.6 + 0.7
     rho = torch.rand(d_model, generator=generator, dtype=torch.float64) * 0.8 + 0.2
     with torch.no_grad():
@@ -38,11 +38,12 @@ def make_refractory(d_model, train_max_iters=None, seed=0):
     return neuron
 
 
+@pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("regime", sorted(REGIMES))
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_three_forms_agree_in_float64_when_run_to_convergence(shape, regime, run_steps):
+def test_three_forms_agree_in_float64_when_run_to_convergence(shape, regime, solver, run_steps):
     scale, bias, _, _ = REGIMES[regime]
-    neuron = make_refractory(shape[-1])
+    neuron = make_refractory(shape[-1], solver=solver)
     x = gaussian_input(shape, scale, bias)
     parallel = neuron(x)
     sequential, margin = neuron.run_sequential(x)
@@ -114,8 +115,9 @@ def near_threshold_input(neuron, shape, seed=3):
     return torch.stack(inputs, 1), planted, above
 
 
-def test_inputs_near_the_threshold_give_identical_spikes(run_steps):
-    neuron = make_refractory(6)
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_inputs_near_the_threshold_give_identical_spikes(solver, run_steps):
+    neuron = make_refractory(6, solver=solver)
     x, planted, above = near_threshold_input(neuron, (3, 400, 6))
     sequential, margin = neuron.run_sequential(x)
     assert (margin.detach().abs()[planted] < 1.1e-7).all() and planted.float().mean() > 0.4
@@ -162,14 +164,33 @@ def test_training_cap_reports_unconverged_steps():
     assert capped.unconverged_fraction > 0.01
     assert torch.equal(spikes, second)
     assert not torch.equal(spikes, capped.forward_sequential(x))
-    converged = make_refractory(8, train_max_iters=None)
+    converged = make_refractory(8, train_max_iters=None, solver="iterate")
     converged(x)
-    assert converged.unconverged_fraction == 0.0 and converged.iterations_used > 3
+    assert converged.unconverged_fraction == 0.0 and converged.iterations_used > 3 and converged.loop_steps == 0
+
+
+def test_the_time_loop_finishes_the_solve_on_the_cpu_with_the_same_spikes_and_margins():
+    """solver="auto" on the CPU at 16 x 64 columns (where a loop step is cheaper than an iteration's):
+    the first iteration fixes a prefix, the time loop the rest, and the next iteration confirms it;
+    spikes, margins and gradients equal those of iteration alone."""
+    x = gaussian_input((16, 201, 64), *REGIMES["dense"][:2], seed=9)
+    results = []
+    for solver in SOLVERS:
+        neuron = make_refractory(64, solver=solver)
+        xi = x.clone().requires_grad_(True)
+        spikes = neuron(xi)
+        (spikes * x).sum().backward()
+        results.append((neuron, spikes, neuron.margin(x), xi.grad, neuron.raw_v_th.grad, neuron.raw_rho.grad))
+    (auto, *auto_values), (iterate, *iterate_values) = results
+    assert auto.iterations_used == 2 and 0 < auto.loop_steps < 201 and auto.unconverged_fraction == 0.0
+    assert iterate.iterations_used > 3 and iterate.loop_steps == 0
+    for a, b in zip(auto_values, iterate_values):
+        assert torch.equal(a, b)
 
 
 def test_evaluation_ignores_the_training_cap():
     x = gaussian_input((4, 200, 8), *REGIMES["dense"][:2], seed=5)
-    neuron = make_refractory(8, train_max_iters=1).eval()
+    neuron = make_refractory(8, train_max_iters=1, solver="iterate").eval()
     assert torch.equal(neuron(x), neuron.forward_sequential(x))
     assert neuron.unconverged_fraction == 0.0 and neuron.iterations_used > 3
 
@@ -177,15 +198,17 @@ def test_evaluation_ignores_the_training_cap():
 def test_default_iterates_to_convergence_in_training_too():
     neuron = build_neuron("refractory_lif", 8)
     assert isinstance(neuron, RefractoryLIF) and neuron.train_max_iters is None and neuron.training
+    assert neuron.solver == "auto"
     x = gaussian_input((4, 200, 8), *REGIMES["dense"][:2], dtype=torch.float32, seed=6)
     assert torch.equal(neuron(x), neuron.forward_sequential(x))
-    assert neuron.iterations_used > 3 and neuron.unconverged_fraction == 0.0
+    assert neuron.unconverged_fraction == 0.0
 
 
 def test_iteration_count_reaches_its_bound_of_L():
     """A staircase input whose every spike is decided only after the spike before it: one step
-    settles per iteration, so L iterations are needed, and the solver does not stop short."""
-    neuron = RefractoryLIF(1, tau=1.0, gamma=0.0, rho_init=1.0).double()
+    settles per iteration, so L iterations are needed, and the solver does not stop short; the
+    time loop (solver="auto" on the CPU) solves it after the first iteration."""
+    neuron = RefractoryLIF(1, tau=1.0, gamma=0.0, rho_init=1.0, solver="iterate").double()
     length = 9
     # beta = 0, gamma = 0: s_t = H(x_t - V_th - rho s_{t-1}); x_t in (V_th, V_th + rho) fires iff s_{t-1} = 0
     with torch.no_grad():
@@ -193,10 +216,16 @@ def test_iteration_count_reaches_its_bound_of_L():
     expected = torch.tensor([1.0, 0.0] * 4 + [1.0], dtype=torch.float64).view(1, length, 1)
     assert torch.equal(neuron.eval()(x), expected)
     assert neuron.iterations_used == length
+    with torch.no_grad():
+        excess = leaky_integrate(x, neuron.beta) - neuron.v_th
+        looped = boundary_compression(excess, neuron.v_th, neuron.rho, neuron.beta, neuron.gamma, None, loop_ratio=1.0)
+    assert torch.equal(looped.spikes, expected) and looped.converged
+    assert looped.iterations == 2 and looped.loop_steps == length - 1
 
 
-def test_parallel_gradients_equal_the_time_loop_and_reach_threshold_and_rho():
-    neuron = make_refractory(3)
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_parallel_gradients_equal_the_time_loop_and_reach_threshold_and_rho(solver):
+    neuron = make_refractory(3, solver=solver)
     x = gaussian_input((2, 65, 3), 1.0, 0.8, seed=7).requires_grad_()
     weight = gaussian_input((2, 65, 3), 1.0, 0.0, seed=8)
     inputs = [x, neuron.raw_v_th, neuron.raw_rho]
@@ -227,6 +256,7 @@ def test_parameters_start_at_their_init_values_in_the_dynamics_group():
         (dict(gamma=1.0), "gamma"),
         (dict(v_th_init=0.0), "v_th_init"),
         (dict(surrogate="sigmoid"), "surrogate"),
+        (dict(solver="newton"), "solver"),
     ],
 )
 def test_rejects_bad_configuration(kwargs, message):
