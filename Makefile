@@ -19,7 +19,6 @@ SEEDS ?= 1
 RESULTS_DIR ?= $(CURDIR)/results/local
 # Local parallel cells (Hydra's joblib launcher), each on THREADS torch threads.
 JOBS ?= 2
-comma := ,
 SWEEP_TASKS = $(if $(filter all,$(TASKS)),$(ALL_TASKS),$(TASKS))
 ARGS ?=
 # torch CPU threads per run (1 is fastest for these small models on a shared 2-core machine; 0 = torch default)
@@ -75,20 +74,9 @@ lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, 
 		trainer.enable_progress_bar=false paths.results_dir=$(RESULTS_DIR) $(ARGS)
 	$(PY) -m lra_snn.cli.leaderboard --results $(RESULTS_DIR)/runs --out $(RESULTS_DIR) --reference-runs results/reference-runs
 
-# The exact refractory solver (spike_ssm) needs up to L iterations of O(L) each; on Path-X (L = 16,384) a
-# tiny cell runs for tens of minutes, so the smoke leaves that one cell out and says so (docs/neurons.md).
-SMOKE_SKIP_TASK := pathx
-SMOKE_SKIP_MODEL := spike_ssm
-SMOKE_MODELS = $(shell echo $(MODELS) | tr ',' '\n' | grep -vx $(SMOKE_SKIP_MODEL) | paste -sd, -)
-SMOKE_TASKS_REST = $(shell echo $(SWEEP_TASKS) | tr ',' '\n' | grep -vx $(SMOKE_SKIP_TASK) | paste -sd, -)
-
-smoke: venv ## CI smoke: every model on every task at the tiny profile (but spike_ssm on Path-X), one seed, then the leaderboard
-	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SMOKE_TASKS_REST) seed=1 profile=tiny \
+smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
+	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=1 profile=tiny \
 		torch_threads=$(THREADS) trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
-	$(if $(filter $(SMOKE_SKIP_TASK),$(subst $(comma), ,$(SWEEP_TASKS))),\
-		@echo "smoke: $(SMOKE_SKIP_MODEL) on $(SMOKE_SKIP_TASK) left out (exact refractory solver at L = 16,384)"; \
-		$(PY) -m lra_snn.train -m model=$(SMOKE_MODELS) data=$(SMOKE_SKIP_TASK) seed=1 profile=tiny \
-		torch_threads=$(THREADS) trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS))
 	$(PY) -m lra_snn.cli.leaderboard --results results/smoke/runs --out results/smoke
 
 leaderboard: venv ## rebuild the shipped board results/leaderboard.md and .csv from results/reference-runs (byte-identical)
