@@ -54,6 +54,7 @@ SPLITS_FOLDER = "splits"
 WORK_FOLDER = "work"
 DIGESTS_FILE = "digests.json"
 HASH_CHARS = 16
+ROWS_PER_CHUNK = 10_000  # rows from_rows turns into Arrow at a time
 RACY_SECONDS = 2.0  # a file modified this recently may change again within its mtime's resolution
 
 Build = Callable[[Path], tuple[Mapping[str, "Dataset"], dict[str, Any]]]
@@ -422,9 +423,20 @@ def from_columns(data: Mapping[str, Any], columns: Mapping[str, Column], name: s
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]], columns: Mapping[str, Column], name: str) -> Dataset:
-    """``from_columns`` of ``rows`` (dicts holding every column), gathered column by column."""
-    rows = list(rows)
-    return from_columns({key: [row[key] for row in rows] for key in columns}, columns, name)
+    """``from_columns`` of ``rows`` (dicts holding every column), converted to Arrow ``ROWS_PER_CHUNK`` rows
+    at a time, so a large source is never held as Python objects and as Arrow at once."""
+    import pyarrow as pa
+
+    schema = features(columns).arrow_schema
+    chunks, pending = [], []
+    for row in rows:
+        pending.append(row)
+        if len(pending) == ROWS_PER_CHUNK:
+            chunks.append(pa.Table.from_pylist(pending, schema=schema))
+            pending = []
+    chunks.append(pa.Table.from_pylist(pending, schema=schema))
+    table = pa.concat_tables(chunks)
+    return from_columns({column: table.column(column) for column in columns}, columns, name)
 
 
 def binary_rows(rows: np.ndarray) -> pa.Array:

@@ -129,25 +129,28 @@ def iter_batch_files(source: Path) -> Iterator[tuple[str, bytes]]:
 
 def release_dataset(source: Path) -> dict[str, Dataset]:
     """The train and test images of the tarball or an unpacked folder, batches in order."""
-    images, labels, batches, records = [], [], [], []
+    import pyarrow as pa
+
+    pixels, labels, batches, records = [], [], [], []
     for name, data in iter_batch_files(source):
-        batch_images, batch_labels = load_batch(data, source / BATCH_FOLDER / name)
-        images.append(batch_images)
+        images, batch_labels = load_batch(data, source / BATCH_FOLDER / name)
+        pixels.append(store.binary_rows(images))
         labels.append(batch_labels)
-        batches.append(np.full(len(batch_images), BATCHES.index(name)))
-        records.append(np.arange(len(batch_images)))
+        batches.append(np.full(len(images), BATCHES.index(name)))
+        records.append(np.arange(len(images)))
     batch_codes = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
     missing = [name for code, name in enumerate(BATCHES) if not (batch_codes == code).any()]
     if missing:
         raise DataNotFoundError(source, MAKE_TARGET, detail=f"it lacks {BATCH_FOLDER}/{{{','.join(missing)}}}")
-    pixels, label_codes, record_codes = np.concatenate(images), np.concatenate(labels), np.concatenate(records)
+    columns = {"pixels": pa.chunked_array(pixels, type=pa.binary()), "label": np.concatenate(labels)}
+    images = store.from_columns(columns, COLUMNS, "cifar-images")
+    record_codes = np.concatenate(records)
     result = {}
     for split, names in (("train", TRAIN_BATCHES), ("test", TEST_BATCHES)):
         codes = [BATCHES.index(name) for name in names]
         members = np.flatnonzero(np.isin(batch_codes, codes))
         ordered = members[np.lexsort((record_codes[members], batch_codes[members]))]
-        columns = {"pixels": store.binary_rows(pixels[ordered]), "label": label_codes[ordered]}
-        result[split] = store.from_columns(columns, COLUMNS, f"cifar-{split}")
+        result[split] = store.select(images, ordered)
     return result
 
 

@@ -140,4 +140,7 @@ def generated_dataset(settings: dict[str, Any]) -> dict[str, Dataset]:
 
 def release_dataset(folder: Path) -> dict[str, Dataset]:
     """The release files in ``folder`` as one ``datasets.Dataset`` per split."""
-    return {split: store.from_rows(rows, COLUMNS, f"release-{split}") for split, rows in release_rows(folder).items()}
+    return {
+        split: store.from_rows(iter_rows(folder / name), COLUMNS, f"release-{split}")
+        for split, name in SPLIT_FILES.items()
+    }

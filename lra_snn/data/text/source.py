@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,7 @@ HUB_PATH = "stanfordnlp/imdb"
 HUB_CONFIG = "plain_text"
 
 COLUMNS: dict[str, store.Column] = {"text": "binary", "label": "int8", "name": "string"}
+_READ_COLUMNS: dict[str, store.Column] = {**COLUMNS, "split": "int8", "id": "int32"}
 
 
 def locate_source(candidates: Sequence[str | Path]) -> Path:
@@ -56,33 +57,33 @@ def iter_review_files(source: Path) -> Iterator[tuple[str, bytes]]:
             yield name, stream.read()
 
 
-def _read_reviews(source: Path) -> tuple[list[bytes], list[str], np.ndarray]:
-    """Every review of ``source`` in one pass: its bytes, its name and its (split, label, id), one row per
-    review (split: index in ``IMDB_SPLITS``)."""
-    texts, names, keys = [], [], []
+def _review_rows(source: Path) -> Iterator[dict[str, Any]]:
     for name, data in iter_review_files(source):
         match = REVIEW_NAME.fullmatch(name)
         assert match is not None  # selected by the pattern
         split, sentiment, review_id, _rating = match.groups()
-        texts.append(data)
-        names.append(name)
-        keys.append((IMDB_SPLITS.index(split), SENTIMENT_LABELS[sentiment], int(review_id)))
-    return texts, names, np.array(keys, dtype=np.int64).reshape(-1, 3)
+        yield {
+            "text": data,
+            "label": SENTIMENT_LABELS[sentiment],
+            "name": name,
+            "split": IMDB_SPLITS.index(split),
+            "id": int(review_id),
+        }
 
 
 def release_dataset(source: Path) -> dict[str, Dataset]:
     """The train and test reviews of an IMDB archive or folder (``aclImdb/`` itself or its parent)."""
-    texts, names, keys = _read_reviews(source)
+    reviews = store.from_rows(_review_rows(source), _READ_COLUMNS, "imdb-reviews")
+    splits, labels, ids = (store.column(reviews, key) for key in ("split", "label", "id"))
     result = {}
     for code, split in enumerate(IMDB_SPLITS):
-        members = np.flatnonzero(keys[:, 0] == code)
+        members = np.flatnonzero(splits == code)
         if not len(members):
             raise DataNotFoundError(
                 source, MAKE_TARGET, detail=f"it holds no review aclImdb/{split}/{{pos,neg}}/<id>_<rating>.txt"
             )
-        ordered = members[np.lexsort((keys[members, 2], keys[members, 1]))].tolist()
-        columns = {"text": [texts[i] for i in ordered], "label": keys[ordered, 1], "name": [names[i] for i in ordered]}
-        result[split] = store.from_columns(columns, COLUMNS, f"imdb-{split}")
+        ordered = members[np.lexsort((ids[members], labels[members]))]
+        result[split] = store.select(reviews, ordered).remove_columns(["split", "id"])
     return result
 
 
