@@ -202,6 +202,26 @@ def test_a_same_size_edit_of_a_source_file_gets_a_new_cache(tmp_path: Path) -> N
     assert again.split("train").labels[0] == (old_label + 1) % 10 != module.split("train").labels[0]
 
 
+# --------------------------------------------------------------------------- datasets from whole columns
+
+
+def test_rows_become_typed_columns_across_chunks(monkeypatch) -> None:
+    monkeypatch.setattr(store, "ROWS_PER_CHUNK", 3)
+    rows = [{"text": bytes([i]) * i, "label": i % 2, "line": i + 1} for i in range(7)]
+    dataset = store.from_rows(iter(rows), {"text": "binary", "label": "int8", "line": "int32"}, "rows")
+    assert dataset.to_list() == rows
+    assert [str(dataset.features[key].dtype) for key in ("text", "label", "line")] == ["binary", "int8", "int32"]
+    assert len(store.from_rows([], {"label": "int8"}, "none")) == 0
+
+
+def test_binary_rows_and_list_arrays_keep_every_row() -> None:
+    pixels = np.arange(12, dtype=np.uint8).reshape(4, 3)
+    assert store.binary_rows(pixels).to_pylist() == [row.tobytes() for row in pixels]
+    values, offsets = np.array([5, 6, 7], dtype=np.int16), np.array([0, 2, 2, 3])
+    rows = store.list_array(values, offsets)
+    assert rows.to_pylist() == [[5, 6], [], [7]] and str(rows.type) == "list<item: int16>"
+
+
 # --------------------------------------------------------------------------- through a data module
 
 
