@@ -447,7 +447,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--memory-limit-gb",
         type=float,
         default=None,
-        help=f"skip cases estimated above this (default: {AVAILABLE_FRACTION:.0%} of MemAvailable)",
+        help=f"skip cases estimated above this (default: {AVAILABLE_FRACTION * 100:.0f}%% of MemAvailable)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")

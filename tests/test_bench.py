@@ -268,3 +268,11 @@ def test_peer_benchmark_skips_what_would_not_fit(tmp_path, capsys, monkeypatch):
     records = json.loads(next(tmp_path.glob("peers_*.json")).read_text())["records"]
     assert records and all(r["status"] == "skipped" and "> limit" in r["reason"] for r in records)
     assert "skipped" in capsys.readouterr().out
+
+
+def test_help_prints_every_option(capsys):
+    """``--help`` renders every option's help text (argparse formats it with %, so a bare % breaks it)."""
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    assert "of MemAvailable at start" in capsys.readouterr().out

@@ -747,7 +747,7 @@ def parse_args(argv: list[str]) -> BenchConfig:
         type=float,
         default=None,
         help="skip a measurement whose estimated peak memory exceeds this "
-        f"(default: {AVAILABLE_FRACTION:.0%} of MemAvailable at start)",
+        f"(default: {AVAILABLE_FRACTION * 100:.0f}%% of MemAvailable at start)",
     )
     args = p.parse_args(argv)
     if args.repeats < 1 or args.warmup < 1 or args.batch < 1 or args.d_model < 1 or args.threads < 0:
