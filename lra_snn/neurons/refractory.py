@@ -21,10 +21,10 @@ is a speed option for training only (``train_max_iters``), never applied in eval
 Two iterates that agree on steps ``[0, p)`` are both exact there (F is causal), so an uncapped
 solve may finish the spike train with the time loop from ``p`` (``loop_ratio``) and go on iterating
 from that train: the next iteration confirms it (a fixed point of F, so the same spikes the
-iteration would reach), or else fixes a longer prefix. On the CPU a step of the time loop costs a
-few small tensor operations, as much as a step of a parallel iteration over about a thousand
-channels x batch (``_LOOP_BREAK_EVEN``), so from that width on the loop takes over after the first
-iteration; on CUDA the solver only iterates.
+iteration would reach), or else fixes a longer prefix. On the CPU the loop is compiled (numba) and
+costs under a tenth of an iteration, so it solves the whole train and one iteration checks it
+(without numba, a loop of small tensor operations takes over after the first iteration from about
+a thousand batch x channels on); on CUDA the solver only iterates.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.leaky_integrate import leaky_integrate
 from lra_snn.ops.refractory_iteration import refractory_iteration
+from lra_snn.ops.refractory_iteration.loop import loop_is_compiled, refractory_loop
 from lra_snn.ops.refractory_iteration.naive import refractory_margin
 from lra_snn.ops.surrogate import SURROGATES, spike
 from lra_snn.training.params import tag
@@ -49,11 +50,14 @@ def _inverse_softplus(value: float) -> float:
     return value + math.log(-math.expm1(-value))
 
 
-# Batch x channels at which a step of the time loop costs as much as a step of one parallel
-# iteration, by device type; with B x D columns the loop costs _LOOP_BREAK_EVEN / (B x D) times
-# as much per step (``loop_ratio``). CPU, one thread: a loop step took 27-41 us, an iteration
-# 0.024-0.06 us per step and column (B x D in {8 x 64, 32 x 128}, L in {1024, 4096}).
-# CUDA is unmeasured, so the solver only iterates there.
+# Cost of a step of the time loop over that of a step of one parallel iteration (``loop_ratio``).
+# Compiled loop (CPU, float32/float64, numba), one thread: 0.056-0.089 (B x D in {2 x 64, 8 x 64,
+# 32 x 128}, L from 100 to 16,384), so it solves the whole train and one iteration checks it.
+_COMPILED_LOOP_RATIO = 0.1
+# Loop of PyTorch operations: batch x channels at which a step costs as much as a step of one
+# iteration, by device type; with B x D columns the ratio is _LOOP_BREAK_EVEN / (B x D). CPU, one
+# thread: a loop step took 27-41 us, an iteration 0.024-0.06 us per step and column (B x D in
+# {8 x 64, 32 x 128}, L in {1024, 4096}). CUDA is unmeasured, so the solver only iterates there.
 _LOOP_BREAK_EVEN = {"cpu": 1000.0}
 SOLVERS = ("auto", "iterate")
 
@@ -76,28 +80,6 @@ def _first_change(update: Tensor, spikes: Tensor) -> int | None:
     return int(changed.to(torch.int8).argmax()) if bool(changed.any()) else None
 
 
-def _loop_from(
-    start: int,
-    excess: Tensor,
-    spikes: Tensor,
-    traces: tuple[Tensor, Tensor],
-    v_th: Tensor,
-    rho: Tensor,
-    beta: float,
-    gamma: float,
-) -> Tensor:
-    """``spikes`` with steps ``start ..`` recomputed by the time loop of ``s_t = F(s)_t``, from the reset
-    and refractory traces at ``start`` (exact when ``spikes`` is exact before ``start``)."""
-    solved = spikes.clone()
-    reset, refractory = traces[0][:, start], traces[1][:, start]
-    for t in range(start, excess.shape[1]):
-        s_t = (refractory_margin(excess[:, t], v_th, rho, reset, refractory) >= 0).to(excess.dtype)
-        solved[:, t] = s_t
-        reset = beta * (reset + s_t)
-        refractory = gamma * refractory + s_t
-    return solved
-
-
 @torch.no_grad()
 def boundary_compression(
     excess: Tensor,
@@ -117,9 +99,10 @@ def boundary_compression(
     (None | "torch" | "triton"): each iteration's (``lra_snn.ops.refractory_iteration``; one Triton
     kernel pass where the dispatch picks it, else traces by leaky integration). ``loop_ratio``
     (uncapped only; None: never), the cost of a step of the time loop over that of a step of one
-    iteration: when an iteration fixes fewer than ``L / loop_ratio`` new steps (iterating on would
-    cost more than looping over them), the time loop solves the rest from the first step the last
-    two iterates disagree on, and the iteration goes on from its result (module docstring).
+    iteration: below 1 the loop solves the whole train first and the iteration checks it; else, when
+    an iteration fixes fewer than ``L / loop_ratio`` new steps (iterating on would cost more than
+    looping over them), the time loop solves the rest from the first step the last two iterates
+    disagree on, and the iteration goes on from its result (module docstring).
     """
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"max_iters must be a positive integer or None, got {max_iters}")
@@ -127,6 +110,10 @@ def boundary_compression(
     cap = length if max_iters is None else max_iters
     spikes = (excess >= 0).to(excess.dtype)
     iteration = loop_steps = fixed = 0
+    if max_iters is None and loop_ratio is not None and loop_ratio < 1:  # the loop costs less than one iteration
+        zero = torch.zeros_like(excess[:, 0])
+        spikes = refractory_loop(0, excess, spikes, (zero, zero), v_th, rho, beta, gamma)
+        loop_steps = length
     while True:
         iteration += 1
         update, reset_trace, refractory_trace = refractory_iteration(
@@ -142,7 +129,8 @@ def boundary_compression(
                 )
             return BoundaryCompression(update, spikes, reset_trace, refractory_trace, iteration, converged, loop_steps)
         if max_iters is None and loop_ratio is not None and (change - fixed) * loop_ratio < length:
-            update = _loop_from(change, excess, spikes, (reset_trace, refractory_trace), v_th, rho, beta, gamma)
+            traces = (reset_trace[:, change], refractory_trace[:, change])
+            update = refractory_loop(change, excess, spikes, traces, v_th, rho, beta, gamma)
             loop_steps += length - change
         fixed = change
         spikes = update
@@ -233,13 +221,20 @@ class RefractoryLIF(Neuron):
         v_th, rho = self.v_th.to(x.dtype), self.rho.to(x.dtype)
         excess = leaky_integrate(x, self.beta, backend=self.backend) - v_th
         cap = self.train_max_iters if self.training else None
-        break_even = _LOOP_BREAK_EVEN.get(x.device.type) if self.solver == "auto" else None
-        loop_ratio = None if break_even is None else break_even / (x.shape[0] * x.shape[2])
+        loop_ratio = self._loop_ratio(excess) if self.solver == "auto" else None
         solution = boundary_compression(
             excess.detach(), v_th.detach(), rho.detach(), self.beta, self.gamma, cap, self.backend, loop_ratio
         )
         margin = refractory_margin(excess, v_th, rho, solution.reset_trace, solution.refractory_trace)
         return margin, solution
+
+    @staticmethod
+    def _loop_ratio(excess: Tensor) -> float | None:
+        """The time loop's cost per step over an iteration's for ``excess`` (B, L, D), None: iterate only."""
+        if loop_is_compiled(excess):
+            return _COMPILED_LOOP_RATIO
+        break_even = _LOOP_BREAK_EVEN.get(excess.device.type)
+        return None if break_even is None else break_even / (excess.shape[0] * excess.shape[2])
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""

@@ -13,6 +13,9 @@ from lra_snn.neurons import build_neuron
 from lra_snn.neurons.refractory import SOLVERS, RefractoryLIF, boundary_compression
 from lra_snn.ops.leaky_integrate import leaky_integrate
 from lra_snn.ops.linear_scan.naive import linear_scan_naive
+from lra_snn.ops.refractory_iteration import loop as loop_module
+from lra_snn.ops.refractory_iteration import refractory_iteration
+from lra_snn.ops.refractory_iteration.loop import loop_is_compiled
 from lra_snn.training.params import group_of
 
 # input regime -> (scale, bias, lowest and highest accepted firing rate)
@@ -170,9 +173,9 @@ def test_training_cap_reports_unconverged_steps():
 
 
 def test_the_time_loop_finishes_the_solve_on_the_cpu_with_the_same_spikes_and_margins():
-    """solver="auto" on the CPU at 16 x 64 columns (where a loop step is cheaper than an iteration's):
-    the first iteration fixes a prefix, the time loop the rest, and the next iteration confirms it;
-    spikes, margins and gradients equal those of iteration alone."""
+    """solver="auto" on the CPU: the compiled time loop solves the whole train and one iteration
+    confirms it (without numba: the first iteration fixes a prefix, a loop of tensor operations the
+    rest, the next iteration confirms it); spikes, margins and gradients equal those of iteration alone."""
     x = gaussian_input((16, 201, 64), *REGIMES["dense"][:2], seed=9)
     results = []
     for solver in SOLVERS:
@@ -182,7 +185,11 @@ def test_the_time_loop_finishes_the_solve_on_the_cpu_with_the_same_spikes_and_ma
         (spikes * x).sum().backward()
         results.append((neuron, spikes, neuron.margin(x), xi.grad, neuron.raw_v_th.grad, neuron.raw_rho.grad))
     (auto, *auto_values), (iterate, *iterate_values) = results
-    assert auto.iterations_used == 2 and 0 < auto.loop_steps < 201 and auto.unconverged_fraction == 0.0
+    if loop_is_compiled(x):
+        assert auto.iterations_used == 1 and auto.loop_steps == 201
+    else:
+        assert auto.iterations_used == 2 and 0 < auto.loop_steps < 201
+    assert auto.unconverged_fraction == 0.0
     assert iterate.iterations_used > 3 and iterate.loop_steps == 0
     for a, b in zip(auto_values, iterate_values):
         assert torch.equal(a, b)
@@ -221,6 +228,35 @@ def test_iteration_count_reaches_its_bound_of_L():
         looped = boundary_compression(excess, neuron.v_th, neuron.rho, neuron.beta, neuron.gamma, None, loop_ratio=1.0)
     assert torch.equal(looped.spikes, expected) and looped.converged
     assert looped.iterations == 2 and looped.loop_steps == length - 1
+    with torch.no_grad():
+        first = boundary_compression(excess, neuron.v_th, neuron.rho, neuron.beta, neuron.gamma, None, loop_ratio=0.1)
+    assert torch.equal(first.spikes, expected) and first.converged
+    assert first.iterations == 1 and first.loop_steps == length
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_time_loop_from_any_step_equals_the_definition(compiled, dtype, monkeypatch):
+    """``refractory_loop`` (compiled, and the loop of tensor operations) from step 0 and from a step
+    inside, started from the exact traces there and a wrong tail, gives the time loop's spikes."""
+    if not compiled:
+        monkeypatch.setattr(loop_module, "loop_is_compiled", lambda excess: False)
+    elif not loop_module.loop_is_compiled(torch.zeros(1, 1, 1, dtype=dtype)):
+        pytest.skip("numba is not installed")
+    neuron = make_refractory(5).to(dtype)
+    x = gaussian_input((3, 67, 5), *REGIMES["dense"][:2], seed=11).to(dtype)
+    with torch.no_grad():
+        excess = leaky_integrate(x, neuron.beta) - neuron.v_th
+        exact = neuron.forward_sequential(x)
+        _, reset, refractory = refractory_iteration(excess, exact, neuron.v_th, neuron.rho, neuron.beta, neuron.gamma)
+        for start in (0, 1, 40, 66):
+            wrong = exact.clone()
+            wrong[:, start:] = 1 - wrong[:, start:]
+            traces = (reset[:, start], refractory[:, start])
+            solved = loop_module.refractory_loop(
+                start, excess, wrong, traces, neuron.v_th, neuron.rho, neuron.beta, neuron.gamma
+            )
+            assert torch.equal(solved, exact), start
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
