@@ -22,6 +22,7 @@ from lra_snn.training.params import tag
 
 _INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1
 _BAND_BLOCK = 32  # time steps per block of the banded products (sliding PSN, masked PSN at lambda = 1), at least k
+_BAND_MIN_BLOCKS = 8  # the masked PSN's banded product from this many blocks on (below, the dense one is faster)
 
 
 class _TimeMajorMix(torch.autograd.Function):
@@ -281,13 +282,27 @@ class MaskedPSN(PSN):
 
     def potential(self, x: Tensor) -> Tensor:
         """``H = (W * M_k(lambda)) X + b``: while lambda < 1 the blended weight is dense (``PSN.potential``);
-        at lambda = 1 it is banded (each step sees k inputs), so ``H`` is a block-banded product of
-        blocks of ``max(k, 32)`` steps, linear in T (``band_blocks``, as the sliding PSN but with a
-        weight per step). Measured on the CPU against the dense product (SpikingJelly's ``MaskedPSN``,
-        one thread, B x D in {16 x 128, 32 x 256}, T in {256, 1024, 4096}, k = 4): 0.19-0.62x the time,
-        forward and training step."""
+        at lambda = 1 it is banded (each step sees k inputs), and from ``_BAND_MIN_BLOCKS`` blocks of
+        ``max(k, 32)`` steps on ``H`` is a block-banded product, linear in T (``band_blocks``, as the
+        sliding PSN but with a weight per step).
+
+        Measured on the CPU (one thread, k = 4, a training step / a forward, interleaved): against
+        the dense product, 0.46-0.65 / 0.46-0.60 at T in {384, 512}; at T = 256, 0.78-0.86 /
+        0.80-0.85 for D in {128, 256} but 1.10 / 1.00 for D = 64; at T in {100, 128} 1.6-2.3x slower
+        (the band's indexing and two products cost more than a small dense one). Against
+        SpikingJelly's ``MaskedPSN`` (dense) at T in {1024, 4096}: 0.05-0.23."""
+        if self.lambda_ == 1.0 and _BAND_MIN_BLOCKS * max(self.k, _BAND_BLOCK) <= self.T:
+            return self.potential_banded(x)
+        return super().potential(x)
+
+    def potential_banded(self, x: Tensor) -> Tensor:
+        """``H = (W * M_k) X + b`` (lambda = 1) as the block-banded product over blocks of ``max(k, 32)``
+        steps (``band_blocks``), whatever T."""
         if self.lambda_ < 1.0:
-            return super().potential(x)
+            raise RuntimeError(
+                f"MaskedPSN.potential_banded needs the full mask (lambda_ = 1), lambda_ is {self.lambda_:g}; "
+                "call potential, which blends the dense weight while lambda_ < 1"
+            )
         self._check_length(x)
         size = min(max(self.k, _BAND_BLOCK), self.T)
         return _block_banded_product(*self.band_blocks(size), x, size) + self.bias.unsqueeze(1)

@@ -12,6 +12,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lra_snn.neurons import build_neuron
+from lra_snn.neurons import psn as psn_module
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from lra_snn.training.callbacks import MaskedPSNLambdaSchedule, masked_psn_lambda
 from lra_snn.training.params import group_of
@@ -156,7 +157,7 @@ def test_masked_psn_band_blocks_equal_the_dense_product_forward_and_backward(k, 
     x = 2.0 * torch.randn(2, length, 3, dtype=torch.float64)
     upstream = torch.randn_like(x)
     results = []
-    for potential in (neuron.potential, lambda xi: PSN.potential(neuron, xi)):
+    for potential in (neuron.potential_banded, lambda xi: PSN.potential(neuron, xi)):
         neuron.zero_grad(set_to_none=True)
         xi = x.clone().requires_grad_(True)
         h = potential(xi)
@@ -165,6 +166,17 @@ def test_masked_psn_band_blocks_equal_the_dense_product_forward_and_backward(k, 
     for banded, dense in zip(*results):
         torch.testing.assert_close(banded, dense, rtol=0, atol=F64_ATOL)
     assert not results[0][2][neuron.mask == 0].any()
+
+
+def test_masked_psn_takes_the_banded_product_from_eight_blocks_at_lambda_one(monkeypatch):
+    """Dense below 8 blocks of max(k, 32) steps or while lambda < 1, banded from there on."""
+    calls = []
+    monkeypatch.setattr(MaskedPSN, "potential_banded", lambda self, x: calls.append(self.T) or x)
+    for length, lam in [(255, 1.0), (256, 0.99), (256, 1.0)]:
+        neuron = make("masked_psn", 2, length, k=4)
+        neuron.lambda_ = lam
+        neuron.potential(torch.zeros(1, length, 2, dtype=torch.float64))
+    assert calls == [256]
 
 
 class _Potential(nn.Module):
@@ -184,11 +196,12 @@ class _Potential(nn.Module):
         ("psn", 5, None),  # T <= 4 D: batch-major products, W's gradient accumulated batch by batch
         ("psn", 9, None),  # T > 4 D: products over a time-major copy
         ("masked_psn", 5, 0.375),  # a partial mask: the weight blend itself is differentiated
-        ("masked_psn", 70, 1.0),  # fully masked: the block-banded product over three blocks
+        ("masked_psn", 70, 1.0),  # fully masked: the block-banded product over three blocks (forced)
         ("sliding_psn", 70, None),  # three blocks of the blocked Toeplitz product
     ],
 )
-def test_potential_gradcheck(name, length, lam):
+def test_potential_gradcheck(name, length, lam, monkeypatch):
+    monkeypatch.setattr(psn_module, "_BAND_MIN_BLOCKS", 1)  # the masked PSN's banded product at any length
     neuron = make(name, 2, length, k=3)
     if lam is not None:
         neuron.lambda_ = lam
