@@ -19,7 +19,9 @@ and ``num_proc`` workers), the larger; ``import_rss_mib`` is the RSS once the da
 built, before any data is read (the libraries' share). Writes
 ``results/bench/data_<label>_<stamp>.json``. ``--baseline-code DIR`` (a checkout of other code,
 e.g. ``git archive`` of an earlier commit) measures that code too, side by side in the same run
-(each case: baseline cold, cold, baseline warm, warm), so a loaded machine slows both alike;
+(each case: baseline cold, cold, baseline warm, warm; ``--rounds N`` alternates N such rounds and
+reports the median round, since single runs on a shared machine swing by +-30 %), so a loaded
+machine slows both alike;
 ``--compare A.json [B.json]`` prints the table of B against A with ratios (one file: its own
 baseline against it).
 
@@ -247,27 +249,46 @@ def measure(name: str, work: Path, options: argparse.Namespace) -> dict[str, Any
     codes = {"baseline": options.baseline_code} if options.baseline_code else {}
     codes["current"] = options.code
     print(f"== {name}: {what}", flush=True)
-    results: dict[str, dict[str, Any]] = {label: {} for label in codes}
-    for mode in ("cold", "warm"):
-        for label, code in codes.items():
-            if mode == "warm" and "error" in results[label]["cold"]:
-                results[label]["warm"] = {"error": "cold build failed"}
-                continue
-            data_dir = work / name / f"data_{label}"
-            results[label][mode] = run_child(
-                {
-                    **spec,
-                    "mode": mode,
-                    "preimport_datasets": code == ROOT,
-                    "overrides": [*overrides, f"paths.data_dir={data_dir}"],
-                },
-                code,
-            )
-            print(f"   {mode} ({label}): {_brief(results[label][mode])}", flush=True)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {label: {"cold": [], "warm": []} for label in codes}
+    for round_index in range(options.rounds):
+        for mode in ("cold", "warm"):
+            for label, code in codes.items():
+                if mode == "warm" and "error" in runs[label]["cold"][-1]:
+                    runs[label]["warm"].append({"error": "cold build failed"})
+                    continue
+                data_dir = (
+                    work / name / f"data_{label}_{round_index}"
+                )  # a fresh folder per round: every cold run builds
+                runs[label][mode].append(
+                    run_child(
+                        {
+                            **spec,
+                            "mode": mode,
+                            "preimport_datasets": code == ROOT,
+                            "overrides": [*overrides, f"paths.data_dir={data_dir}"],
+                        },
+                        code,
+                    )
+                )
+                print(f"   {mode} ({label}): {_brief(runs[label][mode][-1])}", flush=True)
+    results = {
+        label: {mode: _median_run(found, mode) for mode, found in modes.items()} for label, modes in runs.items()
+    }
     record: dict[str, Any] = {"what": what, "task": task, "profile": profile, **results["current"]}
     if "baseline" in results:
         record["baseline"] = {**results["baseline"], "code": str(options.baseline_code)}
     return record
+
+
+def _median_run(found: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    """The round with the median first-build time (cold) or warm throughput (warm), with every round's
+    result under ``rounds`` when there were several; the first error, if any round failed."""
+    failed = [run for run in found if "error" in run]
+    if failed:
+        return failed[0]
+    key = "prepare_setup_s" if mode == "cold" else "examples_per_s"
+    median = sorted(found, key=lambda run: run[key])[(len(found) - 1) // 2]
+    return {**median, "rounds": found} if len(found) > 1 else median
 
 
 def _brief(result: dict[str, Any]) -> str:
@@ -331,6 +352,12 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--min-seconds", type=float, default=2.0)
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternating rounds per case (each: baseline and current cold, then warm); the median round is reported",
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="build in this folder and keep it (default: a temporary one)"
     )
     parser.add_argument(
@@ -345,6 +372,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--compare", nargs="+", type=Path, metavar="JSON", help="BEFORE.json [AFTER.json]")
     options = parser.parse_args()
+    if options.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if options.child:
         print(json.dumps(child(json.loads(options.child))))
         return
@@ -366,7 +395,7 @@ def main() -> None:
         "baseline_code": str(options.baseline_code) if options.baseline_code else None,
         "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
-        "settings": {"min_epochs": options.min_epochs, "min_seconds": options.min_seconds},
+        "settings": {"min_epochs": options.min_epochs, "min_seconds": options.min_seconds, "rounds": options.rounds},
         "cases": {},
     }
     try:
