@@ -303,9 +303,19 @@ def _git_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def _ratio(after: dict[str, Any], before: dict[str, Any], key: str) -> float:
+    """``after[key] / before[key]``; with the same number of rounds on both sides, the median of the
+    rounds' paired ratios (each round ran both codes back to back)."""
+    rounds_a, rounds_b = after.get("rounds"), before.get("rounds")
+    if rounds_a and rounds_b and len(rounds_a) == len(rounds_b):
+        return statistics.median(x[key] / y[key] for x, y in zip(rounds_a, rounds_b))
+    return after[key] / before[key]
+
+
 def compare(before_path: Path, after_path: Path | None = None) -> str:
     """A markdown table of ``after`` against ``before`` (or, for one file, of it against its own baseline
-    measured in the same run): build time, warm setup and throughput, peak RSS, each with its ratio."""
+    measured in the same run): build time, warm setup and throughput, peak RSS, each with its ratio
+    (times and throughput: the median round of each side; ratios: the median of paired rounds)."""
     before = json.loads(Path(before_path).read_text())
     after = json.loads(Path(after_path).read_text()) if after_path else before
     lines = [
@@ -327,12 +337,12 @@ def compare(before_path: Path, after_path: Path | None = None) -> str:
         ac, aw, bc, bw = a["cold"], a["warm"], b["cold"], b["warm"]
         lines.append(
             f"| {name} | {bc['prepare_setup_s']:.2f} -> {ac['prepare_setup_s']:.2f} "
-            f"({ac['prepare_setup_s'] / bc['prepare_setup_s']:.2f}x) "
+            f"({_ratio(ac, bc, 'prepare_setup_s'):.2f}x) "
             f"| {ac.get('datasets_import_s', 0.0):.2f} "
             f"({(ac['prepare_setup_s'] + ac.get('datasets_import_s', 0.0)) / bc['prepare_setup_s']:.2f}x) "
             f"| {bw['prepare_setup_s']:.3f} -> {aw['prepare_setup_s']:.3f} "
             f"| {bw['examples_per_s']:,.0f} -> {aw['examples_per_s']:,.0f} "
-            f"({aw['examples_per_s'] / bw['examples_per_s']:.2f}x) "
+            f"({_ratio(aw, bw, 'examples_per_s'):.2f}x) "
             f"| {bc['peak_rss_mib']:.0f} -> {ac['peak_rss_mib']:.0f} "
             f"({ac['peak_rss_mib'] / bc['peak_rss_mib']:.2f}x) "
             f"| {bw['peak_rss_mib']:.0f} -> {aw['peak_rss_mib']:.0f} "
