@@ -57,7 +57,7 @@ LM_KEYS = (
     "model.encoder.prenorm",
     "model.encoder.layer.bidirectional",
 )
-NOT_AUDITED = {"_target_", "_partial_", "name", "backend"}  # wiring and kernel choice, not hyperparameters
+NOT_AUDITED = {"_target_", "_partial_", "name", "backend", "solver"}  # wiring, kernel and solver choice (same results)
 MISSING = object()
 
 
