@@ -26,6 +26,7 @@ from lra_snn.neurons.prf import PRF
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from lra_snn.neurons.refractory import RefractoryLIF
 from lra_snn.neurons.threshold import ThresholdSpike
+from lra_snn.ops.refractory_iteration.loop import loop_is_compiled
 from lra_snn.training.params import group_of
 
 VOCAB = 18
@@ -224,3 +225,14 @@ def test_refractory_solver_convergence_is_logged_in_training_and_recorded_at_tes
     # the training cap is not applied at test: every test pass converged, in more iterations than the cap
     assert metrics["test/unconverged_fraction"] == 0.0
     assert 2 < metrics["test/solver_iterations"] <= metrics["test/solver_iterations_max"] <= cfg.data.max_length
+    assert metrics["test/solver_loop_steps"] == 0.0
+
+
+def test_refractory_solver_loop_steps_are_recorded_at_test(compose_train):
+    """solver=auto on the CPU: the compiled time loop solves every test step and one iteration checks it."""
+    cfg = compose_train("model=spike_ssm", "profile=tiny", "trainer.max_epochs=1")
+    metrics = run(cfg)["metrics"]
+    assert metrics["test/unconverged_fraction"] == 0.0
+    assert metrics["test/solver_loop_steps"] > 0
+    if loop_is_compiled(torch.zeros(1, 1, 1)):
+        assert metrics["test/solver_iterations"] == metrics["test/solver_iterations_max"] == 1.0
