@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lra_snn.ops.host_compile import compile_host_loop
 from lra_snn.ops.refractory_iteration.naive import refractory_margin
 
 _COMPILED_DTYPES = (torch.float32, torch.float64)
@@ -51,12 +52,8 @@ def _solve_rows(
 
 @cache
 def compiled_kernel() -> Callable[..., None] | None:
-    """The numba-compiled ``_solve_rows`` (it releases the GIL), or None without numba."""
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba.njit(nogil=True, cache=True)(_solve_rows)
+    """The numba-compiled ``_solve_rows`` (``compile_host_loop``), or None without numba."""
+    return compile_host_loop(_solve_rows)
 
 
 def loop_is_compiled(excess: Tensor) -> bool:

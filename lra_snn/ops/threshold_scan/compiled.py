@@ -16,6 +16,8 @@ from functools import cache
 
 import numpy as np
 
+from lra_snn.ops.host_compile import compile_host_loop
+
 
 def _offsets_loop(excess: np.ndarray, offset: np.ndarray, v_th: np.ndarray, decay: np.ndarray) -> None:
     """Fill ``offset`` (B, L, D) from ``excess`` (B, L, D); ``v_th``, ``decay`` (D,), one dtype."""
@@ -30,10 +32,6 @@ def _offsets_loop(excess: np.ndarray, offset: np.ndarray, v_th: np.ndarray, deca
 
 
 @cache
-def offsets_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None:
-    """The numba-compiled ``_offsets_loop`` (it releases the GIL), or None without numba."""
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba.njit(nogil=True, cache=True)(_offsets_loop)
+def offsets_kernel() -> Callable[..., None] | None:
+    """The numba-compiled ``_offsets_loop`` (``compile_host_loop``), or None without numba."""
+    return compile_host_loop(_offsets_loop)
