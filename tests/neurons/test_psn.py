@@ -130,22 +130,28 @@ def test_surrogate_gradients_parallel_equal_sequential(name):
         torch.testing.assert_close(par, seq, rtol=0, atol=F64_ATOL)
 
 
+def potential_and_gradients(neuron, potential, length: int) -> list[torch.Tensor]:
+    """``potential`` of a fixed random (2, length, 3) float64 input, and the gradients of x, the weight
+    and the bias from a fixed random upstream gradient (the same draws for every call)."""
+    gen = torch.Generator().manual_seed(length)
+    x = 2.0 * torch.randn(2, length, 3, generator=gen, dtype=torch.float64)
+    upstream = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    neuron.zero_grad(set_to_none=True)
+    x.requires_grad_(True)
+    h = potential(x)
+    (h * upstream).sum().backward()
+    return [h, x.grad, neuron.weight.grad, neuron.bias.grad]
+
+
 @pytest.mark.parametrize("k,length", [(1, 33), (3, 1), (5, 31), (5, 32), (5, 65), (32, 97), (33, 99), (40, 121)])
 def test_sliding_psn_blocks_equal_the_definition_forward_and_backward(k, length):
     """The blocked Toeplitz product (blocks of max(k, 32) steps, the last one zero-padded) against
     the time loop of the definition, potentials and gradients of x, w and b, across block edges."""
     neuron = make("sliding_psn", 3, length, k=k, seed=k + length)
-    x = 2.0 * torch.randn(2, length, 3, dtype=torch.float64)
-    upstream = torch.randn_like(x)
-    results = []
-    for potential in (neuron.potential, neuron.potential_sequential):
-        neuron.zero_grad(set_to_none=True)
-        xi = x.clone().requires_grad_(True)
-        h = potential(xi)
-        (h * upstream).sum().backward()
-        results.append([h, xi.grad, neuron.weight.grad, neuron.bias.grad])
-    for blocked, loop in zip(*results):
-        torch.testing.assert_close(blocked, loop, rtol=0, atol=F64_ATOL)
+    blocked = potential_and_gradients(neuron, neuron.potential, length)
+    loop = potential_and_gradients(neuron, neuron.potential_sequential, length)
+    for got, expected in zip(blocked, loop):
+        torch.testing.assert_close(got, expected, rtol=0, atol=F64_ATOL)
 
 
 @pytest.mark.parametrize("k,length", [(1, 33), (3, 1), (4, 31), (5, 32), (5, 65), (32, 97), (33, 99), (40, 121)])
@@ -154,18 +160,11 @@ def test_masked_psn_band_blocks_equal_the_dense_product_forward_and_backward(k, 
     against the dense ``(W * M_k) X`` (the PSN's product with the masked weight): potentials and
     gradients of x, W and b, across block edges; W's gradient is zero off the band."""
     neuron = make("masked_psn", 3, length, k=k, seed=k + length)
-    x = 2.0 * torch.randn(2, length, 3, dtype=torch.float64)
-    upstream = torch.randn_like(x)
-    results = []
-    for potential in (neuron.potential_banded, lambda xi: PSN.potential(neuron, xi)):
-        neuron.zero_grad(set_to_none=True)
-        xi = x.clone().requires_grad_(True)
-        h = potential(xi)
-        (h * upstream).sum().backward()
-        results.append([h, xi.grad, neuron.weight.grad, neuron.bias.grad])
-    for banded, dense in zip(*results):
-        torch.testing.assert_close(banded, dense, rtol=0, atol=F64_ATOL)
-    assert not results[0][2][neuron.mask == 0].any()
+    banded = potential_and_gradients(neuron, neuron.potential_banded, length)
+    dense = potential_and_gradients(neuron, lambda x: PSN.potential(neuron, x), length)
+    for got, expected in zip(banded, dense):
+        torch.testing.assert_close(got, expected, rtol=0, atol=F64_ATOL)
+    assert not banded[2][neuron.mask == 0].any()
 
 
 def test_masked_psn_takes_the_banded_product_from_eight_blocks_at_lambda_one(monkeypatch):
