@@ -46,10 +46,11 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create the project virtualenv (.venv) once; TORCH=... picks the torch build
 
-lint: venv ## ruff (lint + format check) over the repository, mypy over the package
+lint: venv ## ruff (lint + format check) over the repository, mypy over the package, the import floors (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: venv ## format the repository and apply ruff's safe fixes
 	$(VENV)/bin/ruff format .
@@ -117,10 +118,10 @@ wheels: venv ## pure-Python wheels a bare GPU machine lacks (hydra-core, omegaco
 
 .PHONY: data-lra
 data-lra: venv ## the official LRA release (lra_release.gz, ~7.7 GB; SHA-256 pinned at first download) -> data/lra_release/ (ListOps, Retrieval, Pathfinder, Path-X)
-	$(PY) -m lra_snn.data.lra_release --data-dir $(CURDIR)/data
+	$(PY) -m lra_snn.cli.lra_release --data-dir $(CURDIR)/data
 
 data-%: venv ## download / generate and cache one task at PROFILE: data-listops, data-text, ... (ARGS="data.source=hub": from the Hub)
-	$(PY) -m lra_snn.data.prepare data=$* profile=$(PROFILE) hydra.run.dir=outputs/prepare/$* $(ARGS)
+	$(PY) -m lra_snn.cli.prepare data=$* profile=$(PROFILE) hydra.run.dir=outputs/prepare/$* $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
 	rm -rf outputs multirun .pytest_cache

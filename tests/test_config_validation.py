@@ -1,4 +1,4 @@
-"""Config validation (lra_snn/config/validate.py): every bad value is named, with its allowed range, before
+"""Config validation (lra_snn/training/validate.py): every bad value is named, with its allowed range, before
 anything is built; an experiment keeps the data, model and task it was written for; every shipped config
 passes."""
 
@@ -17,12 +17,12 @@ from hydra.utils import instantiate
 from lightning.fabric.connector import _PRECISION_INPUT_STR
 from omegaconf import DictConfig, OmegaConf
 
-from lra_snn.cli.train import run
 from lra_snn.config import CONF_DIR, PROJECT_ROOT, register_resolvers
-from lra_snn.config.validate import NEURON, NEURON_RULES, PRECISIONS, RULES, ConfigError, validate_config
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.lra_release import FOLDERS
 from lra_snn.neurons import NEURONS
+from lra_snn.training.cell import run
+from lra_snn.training.validate import NEURON, NEURON_RULES, PRECISIONS, RULES, ConfigError, validate_config
 from tests.conftest import isolated_overrides
 from tests.fakes import write_lra_release
 

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from lra_snn.cli.train import RunFailed, run
 from lra_snn.results.curves import (
     METRICS_FILENAME,
     MetricsFileError,
@@ -19,6 +18,7 @@ from lra_snn.results.curves import (
     metrics_path,
     read_metrics_file,
 )
+from lra_snn.training.cell import RunFailed, run
 
 
 def test_a_completed_run_writes_its_curves_beside_the_result(compose_train, tmp_path):

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from lra_snn.cli.eval import EvalError, check_compatible, main
-from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT, compose_train
 from lra_snn.tasks.classification import ClassificationTask
 from lra_snn.tasks.stored_config import CONFIG_KEY
+from lra_snn.training.cell import run
 from tests.conftest import isolated_overrides
 
 

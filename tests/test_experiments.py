@@ -14,8 +14,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
-from lra_snn.cli.train import build_task, run
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.training.build import build_task
+from lra_snn.training.cell import run
 from tests.fakes import fake_batches, write_cifar_archive, write_corpus, write_tsv_folder
 
 CONF = PROJECT_ROOT / "conf"

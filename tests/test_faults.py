@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lra_snn.cli.train import CellRefused, run
-from lra_snn.config.validate import ConfigError
+from lra_snn.training.cell import CellRefused, run
+from lra_snn.training.validate import ConfigError
 
 # (overrides, the error type, words the message must hold)
 REFUSED = [

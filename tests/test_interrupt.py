@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.training.cell import run
 
 CELL = (
     "data=listops",

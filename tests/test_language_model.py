@@ -5,6 +5,7 @@ run through ``lra_snn.train``."""
 
 from __future__ import annotations
 
+import csv
 import math
 from functools import partial
 from pathlib import Path
@@ -13,12 +14,12 @@ import lightning as L
 import pytest
 import torch
 
-from lra_snn.cli.train import run
 from lra_snn.data.wikitext103.module import WikiTextDataModule
 from lra_snn.models.adaptive import AdaptiveInput, AdaptiveSoftmax, band_width, clip_cutoffs
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
 from lra_snn.tasks.language_model import LanguageModelTask
+from lra_snn.training.cell import run
 from tests.fakes import LINES, write_corpus
 
 LM_OVERRIDES = ("data=wikitext103", "model=s4d")  # the data config picks the LM task and a causal encoder
@@ -213,6 +214,25 @@ def test_train_run_end_to_end_records_perplexity(compose_train, tmp_path: Path) 
     test_tokens = sum(len(line.split()) + 1 for line in LINES)
     assert metrics["test/tokens"] == test_tokens and metrics["test/unseen_tokens"] == 0
     assert record["steps"] > 0
+
+
+def test_the_language_model_logs_the_refractory_solver_like_every_task(compose_train, tmp_path: Path) -> None:
+    source = write_corpus(tmp_path / "src")
+    cfg = compose_train(
+        "data=wikitext103",
+        "model=spike_ssm",
+        "profile=tiny",
+        f"data.source_dir={source}",
+        "model.encoder.layer.neuron.solver=iterate",  # iteration alone: the test pass counts its iterations
+    )
+    record = run(cfg)
+    assert record["status"] == "completed", record.get("message")
+    metrics = record["metrics"]
+    assert metrics["test/unconverged_fraction"] == 0.0 and metrics["test/solver_loop_steps"] == 0.0
+    assert 1 <= metrics["test/solver_iterations"] <= metrics["test/solver_iterations_max"] <= cfg.data.max_length
+    with open(Path(cfg.paths.run_dir) / "logs" / "metrics.csv") as log:
+        logged = [row["train/solver_iterations_step"] for row in csv.DictReader(log)]
+    assert [float(value) for value in logged if value] and all(float(v) >= 1 for v in logged if v)
 
 
 def test_missing_wikitext103_records_no_data(compose_train) -> None:

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from lra_snn.cli import reproduce
-from lra_snn.cli.train import run
 from lra_snn.config import CONF_DIR
-from lra_snn.results.provenance import ALLOWED_TARGETS, instantiated_digest, targets
+from lra_snn.config.provenance import ALLOWED_TARGETS, instantiated_digest, targets
 from lra_snn.results.schema import parse_record
+from lra_snn.training.cell import run
 
 CELL = ("data=listops", "model=s4d", "profile=tiny", "torch_threads=1", "trainer.deterministic=true")
 

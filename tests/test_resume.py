@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lra_snn.cli.train import RunFailed, run
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.training.cell import RunFailed, run
 
 SWEEP = [
     sys.executable,

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from lra_snn.cli.train import CellRefused, RunFailed, run
 from lra_snn.config import PROJECT_ROOT
-from lra_snn.config.validate import ConfigError
 from lra_snn.results.render import build_leaderboard
+from lra_snn.training.cell import CellRefused, RunFailed, run
 from lra_snn.training.lock import LOCK_FILENAME, cell_lock
 from lra_snn.training.sweep_progress import count_cells, progress_line
+from lra_snn.training.validate import ConfigError
 
 
 def test_tiny_listops_s4d_writes_a_complete_result(compose_train):
@@ -130,7 +130,7 @@ def test_a_typo_in_an_override_key_is_refused_naming_it(compose_train):
 
 def test_the_recorded_commit_is_the_one_at_the_start_of_the_cell(compose_train, monkeypatch):
     # a sweep may outlive a commit: the result names the code the cell started with
-    import lra_snn.cli.train as train_module
+    import lra_snn.training.cell as train_module
 
     head = {"commit": "at-start"}
     build_task = train_module.build_task

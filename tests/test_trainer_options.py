@@ -12,8 +12,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import RichProgressBar
 
-from lra_snn.cli.train import RunFailed, build_trainer, run
 from lra_snn.config import cell_hash
+from lra_snn.training.build import build_trainer
+from lra_snn.training.cell import RunFailed, run
 from lra_snn.training.progress import EpochLine, interactive_progress_bar, quiet_data_bars
 
 TINY = ("data=listops", "model=s4d", "profile=tiny")

@@ -35,9 +35,9 @@ from pathlib import Path
 import torch
 
 from lra_snn.cli.eval import build, evaluate
-from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT, compose_train
 from lra_snn.data.listops.module import ListOpsDataModule
+from lra_snn.training.cell import run
 
 TRAIN_OVERRIDES = (
     "data=listops",

@@ -65,10 +65,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lra_snn.cli.bench import device_name, device_slug, spread
-from lra_snn.cli.train import build_task, build_trainer
 from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train
 from lra_snn.ops import dispatch
 from lra_snn.results.record import git_commit, library_versions
+from lra_snn.training.build import build_task, build_trainer
 
 KERNEL_MODELS = ("lif_ssm", "dsn_ssm", "spike_ssm", "prf")  # zoo models whose neuron has Triton kernels
 BACKENDS = ("torch", "triton")

@@ -7,7 +7,7 @@ the recorded outputs and results go under a fresh ``--out`` folder, and any othe
 recorded project root moves to this project root.
 
 Before anything is built, the recorded config is checked: every ``_target_`` in it must be one the
-configs under ``conf/`` use (``lra_snn.results.provenance.ALLOWED_TARGETS``), it must hash to the
+configs under ``conf/`` use (``lra_snn.config.provenance.ALLOWED_TARGETS``), it must hash to the
 recorded ``config_hash`` and digest to the recorded ``instantiated_digest`` (which also covers the
 callbacks and logger sections), and every absolute path in its callbacks and logger sections must
 lie under ``--out`` once re-pointed. A schema-1 result records no digest: it is refused unless
@@ -38,7 +38,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.config import PROJECT_ROOT, cell_hash
-from lra_snn.results.provenance import absolute_paths, foreign_targets_message, instantiated_digest
+from lra_snn.config.provenance import absolute_paths, foreign_targets_message, instantiated_digest
 from lra_snn.results.record import read_result
 from lra_snn.results.schema import ResultFileError, ResultRecord
 
@@ -61,7 +61,7 @@ def load_record(path: Path) -> ResultRecord:
     if record.status != "completed":
         raise ReproduceError(f"{path}: status is {record.status!r}; only completed runs can be reproduced")
     if not record.config or not record.metrics:
-        raise ReproduceError(f"{path}: lacks the recorded 'config' or 'metrics' (written by lra_snn.cli.train?)")
+        raise ReproduceError(f"{path}: lacks the recorded 'config' or 'metrics' (written by lra_snn.training.cell?)")
     return record
 
 
@@ -202,7 +202,7 @@ def reproduce(
     if Path(cfg.paths.run_dir).exists():
         raise ReproduceError(f"{cfg.paths.run_dir} exists (a rerun would resume from it); pass a new --out")
 
-    from lra_snn.cli.train import run  # heavy import (Lightning) only once the input is known to be usable
+    from lra_snn.training.cell import run  # heavy import (Lightning) only once the input is known to be usable
 
     try:
         rerun = run(cfg)

@@ -1,5 +1,5 @@
-"""The official LRA release (Tay et al. 2020): ``make data-lra`` fetches ``lra_release.gz`` and unpacks
-the folders the benchmark reads into ``<data_dir>/lra_release/``.
+"""The official LRA release (Tay et al. 2020): ``make data-lra`` (``lra_snn.cli.lra_release``) fetches
+``lra_release.gz`` and unpacks the folders the benchmark reads into ``<data_dir>/lra_release/``.
 
 The archive is a gzipped tar (about 7.7 GB) from the LRA authors' bucket; they publish no checksum,
 so ``fetch_source`` records the SHA-256 of the first complete download beside it
@@ -19,7 +19,6 @@ and a folder already present is not unpacked again). The data configs' ``release
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -98,19 +97,3 @@ def fetch_release(
         return target  # unpacked, and the archive deleted to free the disk: nothing to check or read
     archive = fetch_source(SOURCE_NAME, downloads)  # downloads it, or checks it against the recorded SHA-256
     return unpack(archive, target, folders)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m lra_snn.data.lra_release [--data-dir DIR]`` (``make data-lra``)."""
-    from lra_snn.config import PROJECT_ROOT
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data", help="the runs' paths.data_dir")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    release_dir = fetch_release(args.data_dir)
-    print(f"LRA release ready in {release_dir}: {', '.join(FOLDERS.values())}")
-
-
-if __name__ == "__main__":
-    main()

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lra_snn.training.params import tag
+from lra_snn.optim.groups import tag
 
 
 def clip_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> list[int]:

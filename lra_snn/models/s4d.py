@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from lra_snn.training.params import tag
+from lra_snn.optim.groups import tag
 
 S4D_INITS = ("lin", "inv", "legs")
 

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from lra_snn.neurons.base import Neuron
 from lra_snn.neurons.threshold import ThresholdSpike
-from lra_snn.training.params import tag
+from lra_snn.optim.groups import tag
 
 
 class AmplitudeLinear(nn.Linear):

@@ -25,7 +25,7 @@ from lra_snn.neurons.base import Neuron
 from lra_snn.ops.dsn import dsn
 from lra_snn.ops.dsn.naive import decay_and_gain, fire
 from lra_snn.ops.linear_scan import linear_scan
-from lra_snn.training.params import tag
+from lra_snn.optim.groups import tag
 
 
 class DSNState(NamedTuple):

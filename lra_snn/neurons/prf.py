@@ -34,7 +34,7 @@ from lra_snn.ops.prf_membrane import prf_membrane
 from lra_snn.ops.prf_membrane.naive import prf_dynamics
 from lra_snn.ops.surrogate import SURROGATES, spike
 from lra_snn.ops.threshold_scan import threshold_scan
-from lra_snn.training.params import tag
+from lra_snn.optim.groups import tag
 
 
 class PRFState(NamedTuple):

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.surrogate import spike
-from lra_snn.training.params import tag
+from lra_snn.optim.groups import tag
 
 _INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1
 _BAND_BLOCK = 32  # time steps per block of the banded products (sliding PSN, masked PSN at lambda = 1), at least k

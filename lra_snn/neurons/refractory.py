@@ -42,7 +42,7 @@ from lra_snn.ops.refractory_iteration import refractory_iteration
 from lra_snn.ops.refractory_iteration.loop import loop_is_compiled, refractory_loop
 from lra_snn.ops.refractory_iteration.naive import refractory_margin
 from lra_snn.ops.surrogate import SURROGATES, spike
-from lra_snn.training.params import tag
+from lra_snn.optim.groups import tag
 
 
 def _inverse_softplus(value: float) -> float:

@@ -6,7 +6,7 @@ Version 2 (written now) holds what a run is and how it ended:
   (a hash of the package source and configs, ``lra_snn.results.record.code_version``; optional, absent
   from records written before it existed), ``git_commit`` and library ``versions`` at the start of the
   cell, the resolved ``config`` and ``instantiated_digest``
-  (sha256 of everything instantiated from the config, ``lra_snn.results.provenance``);
+  (sha256 of everything instantiated from the config, ``lra_snn.config.provenance``);
 - outcome: ``status`` (``completed``, ``interrupted``, ``failed``, ``no_data``), ``message`` (required
   unless completed), ``finished_at`` (ISO 8601 with time zone), ``metrics`` (name -> number or null;
   a completed run has its ranked metric, ``test/acc`` as a fraction or ``test/ppl``);

@@ -14,8 +14,9 @@ import torch
 import torchmetrics
 
 from lra_snn.models.streaming import StreamingEncoder
+from lra_snn.optim.groups import param_groups
+from lra_snn.optim.schedule import warmup_cosine
 from lra_snn.tasks.stored_config import CONFIG_KEY, build_encoder, read_stored, stored_entry
-from lra_snn.training.optim import param_groups, warmup_cosine
 
 
 class SequenceTask(L.LightningModule):
@@ -75,30 +76,6 @@ class SequenceTask(L.LightningModule):
         total = hp.total_steps or int(self.trainer.estimated_stepping_batches)
         scheduler = warmup_cosine(optimizer, hp.warmup_steps, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def log_solver_convergence(self, split: str) -> None:
-        """Log the iterative neuron solvers (the refractory LIF's boundary compression, docs/neurons.md
-        section 3) of the forward pass just run: ``<split>/unconverged_fraction`` (mean over those
-        neurons of the fraction of steps the last iteration left unconverged; 0 outside training, where
-        the solver always converges), ``<split>/solver_iterations`` (mean iterations per neuron),
-        ``<split>/solver_iterations_max`` (the most any neuron needed) and ``<split>/solver_loop_steps``
-        (mean steps per neuron that the time loop solved between iterations). Epoch values are the mean
-        (the maximum for ``_max``) over batches; at test they land in the run's ``result.json``. Models
-        without such a neuron log nothing."""
-        solved = [
-            (float(count), float(fraction), float(getattr(m, "loop_steps", None) or 0))
-            for m in self.modules()
-            if (count := getattr(m, "iterations_used", None)) is not None
-            and (fraction := getattr(m, "unconverged_fraction", None)) is not None
-        ]
-        if not solved:
-            return
-        per_step = split == "train"
-        iterations, fractions, loop_steps = (list(column) for column in zip(*solved))
-        self.log(f"{split}/unconverged_fraction", sum(fractions) / len(fractions), on_step=per_step, on_epoch=True)
-        self.log(f"{split}/solver_iterations", sum(iterations) / len(iterations), on_step=per_step, on_epoch=True)
-        self.log(f"{split}/solver_iterations_max", max(iterations), on_step=per_step, on_epoch=True, reduce_fx="max")
-        self.log(f"{split}/solver_loop_steps", sum(loop_steps) / len(loop_steps), on_step=per_step, on_epoch=True)
 
     @staticmethod
     def check_finite(loss: torch.Tensor, step: int) -> None:

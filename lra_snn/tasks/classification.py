@@ -98,7 +98,6 @@ class ClassificationTask(SequenceTask):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, "train")
         self.check_finite(loss, self.global_step)
-        self.log_solver_convergence("train")
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -106,4 +105,3 @@ class ClassificationTask(SequenceTask):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "test")
-        self.log_solver_convergence("test")

@@ -5,7 +5,7 @@ checkpoint a task writes therefore carries, under ``CONFIG_KEY``, the whole comp
 Hydra config of the run (a plain dict) and the encoder's input size (``vocab_size`` or ``d_input``,
 as the data module gave it). ``build_encoder`` instantiates ``model.encoder`` of such a config,
 after checking that every ``_target_`` in the config is one the project's configs use
-(``lra_snn.results.provenance.ALLOWED_TARGETS``): a checkpoint file never names code to run.
+(``lra_snn.config.provenance.ALLOWED_TARGETS``): a checkpoint file never names code to run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from lra_snn.results.provenance import foreign_targets_message
+from lra_snn.config.provenance import foreign_targets_message
 
 CONFIG_KEY = "lra_snn_config"
 
@@ -41,7 +41,7 @@ def read_stored(path: str | Path) -> dict[str, Any]:
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict) or "encoder_inputs" not in entry:
         raise StoredConfigError(
             f"checkpoint {path} carries no run config (written before checkpoints stored it, or not by "
-            "lra_snn.cli.train); train the cell again, or pass encoder=<SequenceEncoder> to load_from_checkpoint"
+            "lra_snn.training.cell); train the cell again, or pass encoder=<SequenceEncoder> to load_from_checkpoint"
         )
     return entry
 

@@ -18,13 +18,13 @@ from datasets import ClassLabel, Features
 from datasets import Image as ImageFeature
 from PIL import Image
 
-from lra_snn.cli.train import run
 from lra_snn.data import download, store
 from lra_snn.data.download import ArchiveError, file_digests
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.image import module as image
 from lra_snn.data.image.source import release_dataset
 from lra_snn.data.splits import holdout_split
+from lra_snn.training.cell import run
 from tests.fakes import fake_batches, write_cifar_archive, write_hub_repository
 
 

@@ -17,9 +17,7 @@ import torch
 import yaml
 from PIL import Image
 
-from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT
-from lra_snn.config.validate import ConfigError
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.pathfinder import generate as pathfinder
 from lra_snn.data.pathfinder import module as pathfinder_module
@@ -28,6 +26,8 @@ from lra_snn.data.pathfinder.generate import SnakeParams, draw_image
 from lra_snn.data.pathfinder.module import PathfinderDataModule
 from lra_snn.data.pathfinder.source import SkippedImagesWarning, generated_dataset
 from lra_snn.data.splits import partition
+from lra_snn.training.cell import run
+from lra_snn.training.validate import ConfigError
 from tests.fakes import write_pathfinder_release
 
 CENTRELINE_SAMPLES = 41  # points per primitive when measuring distances independently of the generator

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lra_snn.cli.train import run
 from lra_snn.data import download, store
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.retrieval import module as retrieval
 from lra_snn.data.retrieval.source import SPLIT_FILES, iter_rows, locate_release
 from lra_snn.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, CharTokenizer
+from lra_snn.training.cell import run
 from tests.fakes import write_tsv_folder
 
 QUOTED = "We say \"citation graphs\" and 'don't' quote"

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Features, Value
 
-from lra_snn.cli.train import run
 from lra_snn.data import download, store
 from lra_snn.data.download import ArchiveError, file_digests
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.text import module as text
 from lra_snn.data.text.source import release_dataset
 from lra_snn.data.tokenizers import EOS_ID, PAD_ID, UNK_ID, ByteTokenizer, CharTokenizer
+from lra_snn.training.cell import run
 from tests.fakes import fake_reviews, write_hub_repository, write_imdb_archive
 
 SHARED_ARCHIVE = Path("imdb") / "aclImdb_v1_posneg.tar.gz"

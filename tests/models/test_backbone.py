@@ -11,8 +11,9 @@ from torch import nn
 
 from lra_snn.models.backbone import ResidualBlock, SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
+from lra_snn.optim.groups import param_groups
+from lra_snn.optim.schedule import warmup_cosine
 from lra_snn.tasks.classification import ClassificationTask
-from lra_snn.training.optim import param_groups, warmup_cosine
 
 
 def _encoder(**kwargs):

@@ -10,8 +10,7 @@ from torch import nn
 
 from lra_snn.models.sd_tcm import AmplitudeLinear, SDTCMBlock
 from lra_snn.neurons import build_neuron
-from lra_snn.training.optim import param_groups
-from lra_snn.training.params import group_of
+from lra_snn.optim.groups import group_of, param_groups
 
 D = 6
 

@@ -10,7 +10,6 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from lra_snn.cli.train import run
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.models.backbone import SequenceEncoder
 from lra_snn.models.blocks import S4DBlock
@@ -27,7 +26,8 @@ from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
 from lra_snn.neurons.refractory import RefractoryLIF
 from lra_snn.neurons.threshold import ThresholdSpike
 from lra_snn.ops.refractory_iteration.loop import loop_is_compiled
-from lra_snn.training.params import group_of
+from lra_snn.optim.groups import group_of
+from lra_snn.training.cell import run
 
 VOCAB = 18
 # zoo name -> (block, spiking neuron class, or None for the GELU baseline)

@@ -18,10 +18,10 @@ from hydra.utils import instantiate
 from torch import nn
 
 from lra_snn.cli import bench
-from lra_snn.cli.train import run
 from lra_snn.metrics.energy import OpCounter
 from lra_snn.models.blocks import S4DBlock
 from lra_snn.neurons import NEURONS, build_neuron
+from lra_snn.training.cell import run
 
 TOY_FILE = '''
 """Toy neuron: leaky integration without reset, ``u_t = beta u_{t-1} + x_t``, ``s_t = H(u_t - V_th)``."""

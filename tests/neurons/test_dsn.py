@@ -11,7 +11,7 @@ from torch.func import functional_call
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.dsn import DSN
 from lra_snn.ops.surrogate import IntegerSpike
-from lra_snn.training.params import group_of
+from lra_snn.optim.groups import group_of
 
 F64_ATOL = 1e-9
 F32_TOL = 1e-5

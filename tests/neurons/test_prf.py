@@ -12,7 +12,7 @@ import torch
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons.prf import PRF
 from lra_snn.ops.prf_membrane.torch import causal_fft_conv, prf_kernel
-from lra_snn.training.params import group_of
+from lra_snn.optim.groups import group_of
 
 # (reset, input regime) -> (scale, bias, lowest and highest accepted firing rate)
 REGIMES = {

@@ -14,8 +14,8 @@ from torch.func import functional_call
 from lra_snn.neurons import build_neuron
 from lra_snn.neurons import psn as psn_module
 from lra_snn.neurons.psn import PSN, MaskedPSN, SlidingPSN
+from lra_snn.optim.groups import group_of
 from lra_snn.training.callbacks import MaskedPSNLambdaSchedule, masked_psn_lambda
-from lra_snn.training.params import group_of
 
 F64_ATOL = 1e-9
 F32_TOL = 1e-5

@@ -16,7 +16,7 @@ from lra_snn.ops.linear_scan.naive import linear_scan_naive
 from lra_snn.ops.refractory_iteration import loop as loop_module
 from lra_snn.ops.refractory_iteration import refractory_iteration
 from lra_snn.ops.refractory_iteration.loop import loop_is_compiled
-from lra_snn.training.params import group_of
+from lra_snn.optim.groups import group_of
 
 # input regime -> (scale, bias, lowest and highest accepted firing rate)
 REGIMES = {"sparse": (0.4, 0.0, 0.003, 0.03), "dense": (2.0, 1.0, 0.3, 0.65)}

@@ -1,4 +1,4 @@
-"""Prepare a task's data without training: ``python -m lra_snn.data.prepare data=<task> profile=<p>``
+"""Prepare a task's data without training: ``python -m lra_snn.cli.prepare data=<task> profile=<p>``
 (``make data-<task>``).
 
 Downloads the task's canonical source where it has one (the data module's ``download()``:
@@ -14,13 +14,13 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lra_snn.config import register_resolvers
+from lra_snn.config import CONF_DIR, register_resolvers
 
 log = logging.getLogger(__name__)
 register_resolvers()
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     datamodule = instantiate(cfg.data)
     if hasattr(datamodule, "download"):

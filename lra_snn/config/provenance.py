@@ -77,7 +77,7 @@ def foreign_targets_message(config: Any, where: str) -> str | None:
     listed = "; ".join(f"{key} = {target!r}" for key, target in foreign)
     return (
         f"{where}: refusing to instantiate targets that no config under conf/ uses: {listed} "
-        "(allowed: lra_snn.results.provenance.ALLOWED_TARGETS)"
+        "(allowed: lra_snn.config.provenance.ALLOWED_TARGETS)"
     )
 
 
