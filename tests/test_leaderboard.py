@@ -527,6 +527,34 @@ def test_variant_rows_are_separated_and_labelled_by_what_differs(tmp_path):
     assert variants == ["", "data.source=release, model.encoder.d_model=128", "trainer.precision=bf16-mixed"]
 
 
+def test_a_key_at_its_neutral_value_makes_no_variant(tmp_path):
+    # runs recorded before trainer.accumulate_grad_batches existed, and runs with it at 1, are one cell
+    write_v2(tmp_path, "before", seed=1, config_hash="h-default", metrics={"test/acc": 0.50})
+    neutral = {"trainer.accumulate_grad_batches": 1}
+    write_v2(tmp_path, "after", seed=2, config_hash="h-default", overrides=neutral, metrics={"test/acc": 0.54})
+    accumulated = {"trainer.accumulate_grad_batches": 4}
+    write_v2(tmp_path, "acc4", seed=1, config_hash="h-acc4", overrides=accumulated, metrics={"test/acc": 0.40})
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "52.00 +- 2.83 (2) [generated, seed 0]"
+    assert sorted(r["variant"] for r in rows) == ["", "trainer.accumulate_grad_batches=4"]
+
+
+def test_the_board_identity_and_the_cell_hash_are_one_definition():
+    from lra_snn.config import cell_hash
+    from lra_snn.results.variants import identity_key
+
+    pairs = [
+        ({}, {"trainer.accumulate_grad_batches": 1}),  # a neutral value
+        ({}, {"data.data_dir": "/elsewhere", "trainer.accelerator": "gpu"}),  # machine-specific keys
+        ({}, {"trainer.precision": "bf16-mixed"}),
+        ({}, {"model.encoder.d_model": 128}),
+    ]
+    for left, right in pairs:
+        a, b = config(**left), config(**right)
+        same_hash = cell_hash(a) == cell_hash(b)
+        assert same_hash == (identity_key(a, "") == identity_key(b, "")), right
+
+
 def _reproduction(markdown: str, label: str, task: str = "ListOps") -> list[str]:
     section = markdown.split("### Reproduction of the shipped runs (tiny)", 1)[1]
     for line in section.splitlines():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,25 +35,35 @@ _MACHINE_PATHS = {
     ),
     "model": (("encoder", "layer", "neuron", "backend"), ("encoder", "layer", "neuron", "solver")),
 }
-_HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
+HASHED_SECTIONS = ("task_name", "profile_name", "data", "model", "task", "monitor", "trainer")
 # keys hashed only when they differ from the value that means "not used": a config that gains such a key
 # at that value keeps its cells (accumulating gradients over 1 batch is plain training)
 _NEUTRAL_VALUES = {"trainer": {"accumulate_grad_batches": 1}}
 
 
-def cell_hash(cfg: DictConfig) -> str:
-    """Short stable hash of the settings that define an experiment cell (seed excluded)."""
-    content = {}
-    for section in _HASHED_SECTIONS:
-        value = cfg.get(section)
-        if OmegaConf.is_config(value):
-            value = OmegaConf.to_container(value, resolve=True)
+def cell_content(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What defines the experiment cell of a resolved, plain ``config``: the hashed sections (None where
+    absent), without the machine-specific keys and without keys at their neutral value.
+
+    The cell hash and the board's identity of a run (``lra_snn.results.variants``) are both this."""
+    content: dict[str, Any] = {}
+    for section in HASHED_SECTIONS:
+        value = config.get(section)
         if isinstance(value, dict):
             for path in _MACHINE_PATHS.get(section, ()):
                 value = _without(value, path)
             neutral = _NEUTRAL_VALUES.get(section, {})
             value = {k: v for k, v in value.items() if k not in neutral or v != neutral[k]}
         content[section] = value
+    return content
+
+
+def cell_hash(cfg: DictConfig | Mapping[str, Any]) -> str:
+    """Short stable hash of the settings that define an experiment cell (seed excluded). Of a composed config
+    only the hashed sections are resolved (``paths.cell`` holds this hash)."""
+    sections = {section: cfg.get(section) for section in HASHED_SECTIONS}
+    plain = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in sections.items()}
+    content = cell_content(plain)
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 

@@ -1,7 +1,8 @@
 """What tells two runs of one model apart: the settings of the experiment cell, and a short label for a variant.
 
 A run's identity is its recorded config restricted to what defines an experiment cell (the sections
-``lra_snn.config.cell`` hashes, without the machine-specific keys: paths, workers, devices, logging),
+``lra_snn.config.cell.cell_content``: the content the hash covers, without the machine-specific keys and
+the keys at their neutral value),
 flattened to dotted keys. Runs with the same identity pool their seeds even when their cell hashes
 differ (a hash computed by another version of the code); a record without a config (schema 1) is
 known by its cell hash alone. Within one (profile, model, task) the model's default cell is today's
@@ -17,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lra_snn.config.cell import _HASHED_SECTIONS, _MACHINE_PATHS, _without
+from lra_snn.config.cell import cell_content
 
 MAX_LABEL_KEYS = 3  # a label names at most this many differing keys, then "+N more"
 
@@ -33,18 +34,13 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def identity(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The cell-defining settings of a recorded config, as dotted keys (empty for an empty config)."""
+    """The cell-defining settings of a recorded config (``lra_snn.config.cell.cell_content``, the content the
+    cell hash covers), as dotted keys; empty for an empty config (a record of schema 1)."""
+    if not config:
+        return {}
     content: dict[str, Any] = {}
-    for section in _HASHED_SECTIONS:
-        if section not in config:
-            continue
-        value = config[section]
-        if isinstance(value, dict):
-            for path in _MACHINE_PATHS.get(section, ()):
-                value = _without(value, path)
-            content.update(flatten(value, f"{section}."))
-        else:
-            content[section] = value
+    for section, value in cell_content(config).items():
+        content.update(flatten(value, f"{section}.") if isinstance(value, dict) else {section: value})
     return content
 
 
