@@ -12,8 +12,8 @@ A row (``Row``) is one model variant of a profile: its cells, one per task. The 
 variants, labelled by what differs. A model variant whose cells of one task come from several code
 versions gets one row per version, labelled by it.
 
-Averages are taken only over a complete, named task set (``TASK_SETS``): the five LRA tasks without
-Path-X, and all six; a row missing any task of a set has no average over it.
+Averages are the named ones of the task table (``conf/tasks.yaml``), taken by the one rule of
+``lra_snn.results.averages``: a row missing any task of a set has no average over it.
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lra_snn.results.runs import LM_TASK, LRA_TASKS, Run
+from lra_snn.config.tasks import ACCURACY, PERPLEXITY, TASK_TABLE, Average
+from lra_snn.results.averages import average
+from lra_snn.results.runs import Run
 from lra_snn.results.variants import changes_only, default_identity, identity_key, variant_label
-
-# name -> the tasks it averages; a row shows an average only when it has results on every one
-TASK_SETS = {"5": LRA_TASKS[:5], "6": LRA_TASKS}
-TASK_SET_TITLES = {"5": "LRA avg (5, no Path-X)", "6": "LRA avg (6)"}
 
 
 @dataclass(frozen=True)
@@ -95,27 +93,29 @@ class Row:
         group = self.cells.get(task)
         return statistics.fmean(group.values) if group is not None and group.values else None
 
-    def n_lra_tasks(self) -> int:
-        """How many LRA tasks have completed results."""
-        return sum(self.mean(task) is not None for task in LRA_TASKS)
+    def n_averaged_tasks(self) -> int:
+        """How many of the tasks that count in an average have completed results."""
+        return sum(self.mean(task) is not None for task in TASK_TABLE.averaged)
 
-    def average(self, task_set: str) -> float | None:
-        """Mean of the task means over ``TASK_SETS[task_set]``, None unless every task has results."""
-        means = [self.mean(task) for task in TASK_SETS[task_set]]
-        return None if any(m is None for m in means) else statistics.fmean(m for m in means if m is not None)
+    def average(self, task_set: Average) -> float | None:
+        """The row's ``task_set`` average (``lra_snn.results.averages``), None unless every task has results."""
+        return average(task_set, {task: self.mean(task) for task in task_set.tasks})[0]
 
     def sort_key(self) -> tuple:
-        """Best first: the 6-task average, else the 5-task one, else task by task in column order."""
+        """Best first: the average over the most tasks, then the next, then task by task in column order
+        (accuracies higher first, perplexities lower first)."""
 
         def down(value: float | None) -> float:
             return -value if value is not None else math.inf
 
-        ppl = self.mean(LM_TASK)
+        def up(value: float | None) -> float:
+            return value if value is not None else math.inf
+
+        widest_first = sorted(TASK_TABLE.averages, key=lambda task_set: -len(task_set.tasks))
         return (
-            down(self.average("6")),
-            down(self.average("5")),
-            *(down(self.mean(task)) for task in LRA_TASKS),
-            ppl if ppl is not None else math.inf,
+            *(down(self.average(task_set)) for task_set in widest_first),
+            *(down(self.mean(task)) for task in TASK_TABLE.ranked_by(ACCURACY)),
+            *(up(self.mean(task)) for task in TASK_TABLE.ranked_by(PERPLEXITY)),
             self.label,
         )
 

@@ -1,13 +1,12 @@
 """The published numbers beside our runs: ``results/reference.yaml`` read and checked.
 
-Each published row gives a number (accuracy in %, test perplexity for WikiText-103) or a marker
-(``fail``, ``not solved``, ``-`` for nothing published) for every task, an LRA average, and the
-sources (paper and table) that together cover each published value exactly once.
+Each published row gives, per task of the task table (``conf/tasks.yaml``), a number (accuracy in %,
+or the task's perplexity) or a marker (``fail``, ``not solved``, ``-`` for nothing published; a task
+the row leaves out reads ``-``), an LRA average, and the sources (paper and table) that together
+cover each published value exactly once.
 
-``recomputed_average`` recomputes a row's LRA average from its per-task numbers under the board's
-two task sets (``lra_snn.results.board.TASK_SETS``): the five tasks without Path-X, and all six,
-where a Path-X that failed, was not solved or has no published number counts as chance (50 %), as
-the S4 and S5 papers count it. The paper's own figure is kept beside it.
+``recomputed_average`` recomputes a row's averages from its per-task numbers by the board's one rule
+(``lra_snn.results.averages``); the paper's own figure is kept beside it.
 """
 
 from __future__ import annotations
@@ -19,11 +18,12 @@ from typing import Any
 
 import yaml
 
-from lra_snn.results.board import TASK_SETS
-from lra_snn.results.runs import LM_TASK, LRA_TASKS, TASKS, is_number
+from lra_snn.config.tasks import PERPLEXITY, TASK_TABLE, TASKS, Average
+from lra_snn.results.averages import average
+from lra_snn.results.runs import is_number
 
 PUBLISHED_MARKERS = ("fail", "not solved", "-")
-PATHX_CHANCE = 50.0  # a Path-X without a number counts as chance in the 6-task average
+NOTHING_PUBLISHED = "-"
 
 
 class ReferenceFileError(ValueError):
@@ -59,22 +59,15 @@ class PublishedRow:
     note: str | None
 
 
-def recomputed_average(row: PublishedRow, task_set: str) -> tuple[float | None, bool]:
-    """(average of ``row`` over ``TASK_SETS[task_set]``, whether Path-X counted as chance); None if a task lacks one.
+def recomputed_average(row: PublishedRow, task_set: Average) -> tuple[float | None, bool]:
+    """(average of ``row`` over ``task_set``, whether a task stood in at chance); None if a task lacks a number."""
+    value, stood_in = average(task_set, row.results)
+    return value, bool(stood_in)
 
-    Only Path-X may stand in at ``PATHX_CHANCE``; any other task without a number leaves no average.
-    """
-    numbers, chance = [], False
-    for task in TASK_SETS[task_set]:
-        value = row.results[task]
-        if isinstance(value, float):
-            numbers.append(value)
-        elif task == "pathx":
-            numbers.append(PATHX_CHANCE)
-            chance = True
-        else:
-            return None, False
-    return sum(numbers) / len(numbers), chance
+
+def average_over(count: int | None) -> Average | None:
+    """The named average that counts ``count`` tasks (a paper's own average names only its task count)."""
+    return next((task_set for task_set in TASK_TABLE.averages if len(task_set.tasks) == count), None)
 
 
 @dataclass(frozen=True)
@@ -109,7 +102,7 @@ def _published_value(value: Any, task: str, where: str) -> float | str:
         _expect(value in PUBLISHED_MARKERS, where, f"{task} = {value!r}; {allowed}")
         return value
     _expect(is_number(value), where, f"{task} = {value!r}; {allowed}")
-    upper = math.inf if task == LM_TASK else 100.0
+    upper = math.inf if TASK_TABLE.rows[task].metric == PERPLEXITY else 100.0
     _expect(0.0 < value <= upper, where, f"{task} = {value} is out of range (a missing number is '-', not 0)")
     return float(value)
 
@@ -151,17 +144,15 @@ def _parse_row(raw: Any, papers: dict[str, Paper], index: int) -> PublishedRow:
     model = _string(raw, "model", where)
     where = f"published[{index}] ({model})"
     results = raw.get("results")
-    _expect(
-        isinstance(results, dict) and set(results) == set(TASKS),
-        where,
-        f"'results' must list every task ({', '.join(TASKS)}), with '-' where nothing is published",
-    )
+    _expect(isinstance(results, dict), where, f"'results' must map tasks ({', '.join(TASKS)}) to numbers or markers")
+    unknown = sorted(set(results) - set(TASKS))
+    _expect(not unknown, where, f"'results' names unknown tasks {unknown}; the tasks are {', '.join(TASKS)}")
     avg = raw.get("avg")
     avg_tasks = raw.get("avg_tasks")
     if avg != "-":
         _expect(is_number(avg) and 0 < avg <= 100, where, f"avg = {avg!r}; use a percentage or '-'")
         _expect(
-            isinstance(avg_tasks, int) and 1 <= avg_tasks <= len(LRA_TASKS),
+            isinstance(avg_tasks, int) and 1 <= avg_tasks <= len(TASK_TABLE.averaged),
             where,
             f"avg_tasks = {avg_tasks!r}; give how many LRA tasks the published average covers",
         )
@@ -170,7 +161,7 @@ def _parse_row(raw: Any, papers: dict[str, Paper], index: int) -> PublishedRow:
     row = PublishedRow(
         model=model,
         paper=_paper(papers, raw.get("paper"), where),
-        results={task: _published_value(results[task], task, where) for task in TASKS},
+        results={task: _published_value(results.get(task, NOTHING_PUBLISHED), task, where) for task in TASKS},
         avg=avg if avg == "-" else float(avg),
         avg_tasks=avg_tasks if avg != "-" else None,
         sources=tuple(_parse_source(s, papers, f"{where}.sources[{i}]") for i, s in enumerate(sources)),

@@ -19,9 +19,10 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
+from lra_snn.config.tasks import ACCURACY, PERPLEXITY, TASK_TABLE, TASKS, Average
 from lra_snn.results.atomic import write_atomically
+from lra_snn.results.averages import averages_prose, list_in_words, published_averages_prose
 from lra_snn.results.board import (
-    TASK_SET_TITLES,
     Group,
     Row,
     build_rows,
@@ -34,21 +35,15 @@ from lra_snn.results.reference import (
     PublishedRow,
     Reference,
     ReferenceFileError,
+    average_over,
     load_reference,
     recomputed_average,
 )
 from lra_snn.results.reproduction import ABS_TOLERANCE, SIGMAS, Comparison, compare
-from lra_snn.results.runs import LM_TASK, LRA_TASKS, PROFILES, TASKS, Run, load_runs, short_commit
+from lra_snn.results.runs import PROFILES, Run, load_runs, short_commit
 
-TASK_TITLES = {
-    "listops": "ListOps",
-    "text": "Text",
-    "retrieval": "Retrieval",
-    "image": "Image",
-    "pathfinder": "Pathfinder",
-    "pathx": "Path-X",
-    "wikitext103": "WikiText-103 (ppl)",
-}
+ACCURACY_TASKS = TASK_TABLE.ranked_by(ACCURACY)  # the columns before the averages
+PERPLEXITY_TASKS = TASK_TABLE.ranked_by(PERPLEXITY)  # the columns after them
 PAPER_AVERAGE_TITLE = "Paper's avg"
 MAX_MESSAGE_CHARS = 300
 # energy per example: the unit of a table is the largest in which its largest value is >= 1
@@ -115,13 +110,13 @@ def cell_text(group: Group | None, task: str) -> str:
     return ", ".join(parts) if parts else f"no data: make data-{task}"
 
 
-def average_text(row: Row, task_set: str) -> str:
-    """The row's average over a complete task set, else how many of the six LRA tasks it has ("-" for none)."""
+def average_text(row: Row, task_set: Average) -> str:
+    """The row's average over a complete task set, else how many of the averaged tasks it has ("-" for none)."""
     average = row.average(task_set)
     if average is not None:
         return f"{average:.2f}"
-    count = row.n_lra_tasks()
-    return f"{count}/{len(LRA_TASKS)} tasks" if count else "-"
+    count = row.n_averaged_tasks()
+    return f"{count}/{len(TASK_TABLE.averaged)} tasks" if count else "-"
 
 
 # --------------------------------------------------------------------------- markdown
@@ -140,23 +135,26 @@ def one_line(text: str) -> str:
     return flat if len(flat) <= MAX_MESSAGE_CHARS else "..." + flat[-(MAX_MESSAGE_CHARS - 3) :]
 
 
-def _header(*averages: str) -> list[str]:
-    return ["Model", *(TASK_TITLES[t] for t in LRA_TASKS), *averages, TASK_TITLES[LM_TASK]]
+def _header(*extra: str) -> list[str]:
+    """Model, the accuracy tasks, the averages (then ``extra`` columns), the perplexity tasks."""
+    averages = [task_set.title for task_set in TASK_TABLE.averages]
+    titles = TASK_TABLE.column_title
+    return ["Model", *map(titles, ACCURACY_TASKS), *averages, *extra, *map(titles, PERPLEXITY_TASKS)]
 
 
 def _results_row(row: Row) -> list[str]:
     return [
         row.label,
-        *(cell_text(row.cells.get(task), task) for task in LRA_TASKS),
-        *(average_text(row, name) for name in TASK_SET_TITLES),
-        cell_text(row.cells.get(LM_TASK), LM_TASK),
+        *(cell_text(row.cells.get(task), task) for task in ACCURACY_TASKS),
+        *(average_text(row, task_set) for task_set in TASK_TABLE.averages),
+        *(cell_text(row.cells.get(task), task) for task in PERPLEXITY_TASKS),
     ]
 
 
 def _majority_row(profile: str, groups: list[Group]) -> tuple[list[str], list[str]]:
     """The table's last row (majority-class rate of each test split) and notes on disagreements."""
     cells, notes = [], []
-    for task in LRA_TASKS:
+    for task in ACCURACY_TASKS:
         rates = majority_rates(groups, task)
         if not rates:
             cells.append("-")
@@ -168,7 +166,8 @@ def _majority_row(profile: str, groups: list[Group]) -> tuple[list[str], list[st
                 f"{profile}/{task}: runs report different test majority-class rates "
                 f"({', '.join(f'{r:.2f}' for r in rates)}); their test splits differ"
             )
-    return ["*majority class (test)*", *cells, *("-" for _ in TASK_SET_TITLES), "-"], notes
+    blank = ["-" for _ in (*TASK_TABLE.averages, *PERPLEXITY_TASKS)]
+    return ["*majority class (test)*", *cells, *blank], notes
 
 
 def energy_unit(millijoules: list[float]) -> tuple[str, float]:
@@ -201,7 +200,8 @@ def _activity_table(profile: str, rows: list[Row]) -> str | None:
     if not table:
         return None
     heading = f"### Firing rate (%) / estimated energy per example ({unit}), {profile}"
-    return heading + "\n\n" + markdown_table(["Model", *(TASK_TITLES[t] for t in LRA_TASKS), "WikiText-103"], table)
+    titles = [TASK_TABLE.rows[task].title for task in TASKS]
+    return heading + "\n\n" + markdown_table(["Model", *titles], table)
 
 
 def _provenance_table(rows: list[Row]) -> str:
@@ -215,7 +215,8 @@ def _provenance_table(rows: list[Row]) -> str:
             seeds = ", ".join(str(run.seed) for run in group.runs)
             hashes = ", ".join(sorted({run.config_hash for run in group.runs}))
             source = group.data_source or "not recorded"
-            lines.append([row.label, TASK_TITLES[task], seeds, source, hashes, group.code_version, ", ".join(commits)])
+            title = TASK_TABLE.column_title(task)
+            lines.append([row.label, title, seeds, source, hashes, group.code_version, ", ".join(commits)])
     return markdown_table(["Model", "Task", "Seeds", "Data source", "Cell hash", "Code version", "Commit(s)"], lines)
 
 
@@ -236,7 +237,14 @@ def _reproduction_table(rows: list[Row], comparisons: dict[tuple[str, str], Comp
             shipped = format_measure(comparison.shipped.values) if comparison.shipped is not None else "-"
             delta = _delta_text(comparison)
             lines.append(
-                [row.label, TASK_TITLES[task], format_measure(group.values), shipped, delta, comparison.verdict]
+                [
+                    row.label,
+                    TASK_TABLE.column_title(task),
+                    format_measure(group.values),
+                    shipped,
+                    delta,
+                    comparison.verdict,
+                ]
             )
     return markdown_table(["Model", "Task", "Yours", "Shipped", "Difference (shipped std)", "Verdict"], lines)
 
@@ -247,7 +255,7 @@ def render_profile(
     """One profile's board (results, activity, provenance, reproduction), its notes, comparisons and rows."""
     rows = build_rows(groups)
     majority_row, notes = _majority_row(profile, groups)
-    header = _header(*TASK_SET_TITLES.values())
+    header = _header()
     parts = [
         f"## Profile: {profile}",
         PROFILE_HEADINGS[profile],
@@ -304,14 +312,14 @@ def _source_line(row: PublishedRow) -> str:
         return f"**{row.model}**: {row.paper.cite()}. {row.note or ''}".rstrip()
     cited = []
     for source in row.sources:
-        keys = ", ".join(TASK_TITLES.get(key, PAPER_AVERAGE_TITLE) for key in source.covers)
+        keys = ", ".join(TASK_TABLE.column_title(key) if key in TASKS else PAPER_AVERAGE_TITLE for key in source.covers)
         prefix = "" if len(row.sources) == 1 else f"{keys} from "
         cited.append(f"{prefix}{source.paper.cite()}, {source.table}")
     note = f" {row.note}" if row.note else ""
     return f"**{row.model}**: " + "; ".join(cited) + "." + note
 
 
-def _recomputed_text(row: PublishedRow, task_set: str) -> str:
+def _recomputed_text(row: PublishedRow, task_set: Average) -> str:
     value, chance = recomputed_average(row, task_set)
     return "-" if value is None else f"{value:.2f}" + ("*" if chance else "")
 
@@ -320,7 +328,8 @@ def _paper_average_text(row: PublishedRow) -> str:
     """The paper's own average, or "same" when our recomputation over its task set gives it (to rounding)."""
     if row.avg == "-" or row.avg_tasks is None:
         return "-"
-    value, _ = recomputed_average(row, str(row.avg_tasks)) if str(row.avg_tasks) in TASK_SET_TITLES else (None, False)
+    task_set = average_over(row.avg_tasks)
+    value = recomputed_average(row, task_set)[0] if task_set is not None else None
     if value is not None and abs(value - float(row.avg)) <= 0.0051:
         return "same"
     return f"{row.avg:.2f} ({row.avg_tasks} tasks)"
@@ -331,23 +340,21 @@ def render_published(reference: Reference) -> str:
     rows = [
         [
             row.model,
-            *(_published_cell(row.results[t]) for t in LRA_TASKS),
-            *(_recomputed_text(row, name) for name in TASK_SET_TITLES),
+            *(_published_cell(row.results[t]) for t in ACCURACY_TASKS),
+            *(_recomputed_text(row, task_set) for task_set in TASK_TABLE.averages),
             _paper_average_text(row),
-            _published_cell(row.results[LM_TASK]),
+            *(_published_cell(row.results[t]) for t in PERPLEXITY_TASKS),
         ]
         for row in reference.rows
     ]
     conventions = (
-        "Averages recomputed here from the per-task numbers: LRA avg (5, no Path-X) needs all five "
-        "tasks; in LRA avg (6), * marks a Path-X that failed, was not solved or has no published "
-        "number, counted as chance (50 %) as the S4 and S5 papers count it. Paper's avg: the paper's "
-        "own figure, when it is not the same as ours over its task set."
+        f"Averages recomputed here from the per-task numbers: {published_averages_prose()}. "
+        "Paper's avg: the paper's own figure, when it is not the same as ours over its task set."
     )
     parts = [
         "### Published (from the papers, not run here)",
         conventions,
-        markdown_table(_header(*TASK_SET_TITLES.values(), PAPER_AVERAGE_TITLE), rows),
+        markdown_table(_header(PAPER_AVERAGE_TITLE), rows),
         "\n".join(f"- {note}" for note in reference.notes),
         "Sources:\n\n" + "\n".join(f"- {_source_line(row)}" for row in reference.rows),
     ]
@@ -393,7 +400,7 @@ def csv_row(group: Group, comparison: Comparison | None = None) -> dict:
         "variant": group.variant,
         "code_version": group.code_version,
         "task": group.task,
-        "metric": "test/ppl" if group.task == LM_TASK else "test/acc (%)",
+        "metric": "test/ppl" if TASK_TABLE.rows[group.task].metric == PERPLEXITY else "test/acc (%)",
         "status": status,
         "mean": _rounded(mean),
         "std": _rounded(std),
@@ -435,15 +442,16 @@ def _introduction(results_dir: Path, n_runs: int, n_skipped: int, profile: str |
         + (f"; {n_skipped} more skipped (see Notes)" if n_skipped else "")
         + "."
     )
+    perplexities = list_in_words([TASK_TABLE.rows[task].title for task in PERPLEXITY_TASKS])
+    ranking = ", then ".join(task_set.title for task_set in sorted(TASK_TABLE.averages, key=lambda a: -len(a.tasks)))
     conventions = (
         "Convention: a cell is the test accuracy (%) at the best-validation checkpoint written "
         "`mean +- std (N)`, the mean and sample standard deviation (ddof = 1) over N seeds (one seed: "
-        "no std), followed by the data the runs used in brackets; WikiText-103 is test perplexity "
+        f"no std), followed by the data the runs used in brackets; {perplexities} is test perplexity "
         "(lower is better). Seeds are pooled only when they share a config and a code version (a hash "
         "of the package source and configs; `git <commit>` for records written before code versions). "
-        "LRA avg (5, no Path-X) averages ListOps, Text, Retrieval, Image and Pathfinder; LRA avg (6) "
-        "adds Path-X; a row missing a task of a set shows `k/6 tasks` instead. Rows are ranked by LRA "
-        "avg (6), then LRA avg (5, no Path-X), then task by task in column order. `model [label]` is a "
+        f"{averages_prose()}; a row missing a task of a set shows `k/{len(TASK_TABLE.averaged)} tasks` "
+        f"instead. Rows are ranked by {ranking}, then task by task in column order. `model [label]` is a "
         "variant: the settings in which its cell differs from the model's default cell (the config with "
         "the most seeds), and the code version when runs of one cell come from several."
     )

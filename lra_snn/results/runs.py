@@ -19,12 +19,9 @@ from typing import Any
 
 from lra_snn.results.schema import (
     ATTEMPTS_DIRNAME,
-    LM_TASK,
-    LRA_TASKS,
     PROFILES,
     RESULT_FILENAME,
     STATUSES,
-    TASKS,
     ResultFileError,
     ResultRecord,
     is_number,
@@ -33,11 +30,8 @@ from lra_snn.results.schema import (
 )
 
 __all__ = [
-    "LM_TASK",
-    "LRA_TASKS",
     "PROFILES",
     "STATUSES",
-    "TASKS",
     "ResultFileError",
     "Run",
     "is_number",

@@ -33,13 +33,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lra_snn.config.tasks import TASK_TABLE, TASKS
+
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 RESULT_FILENAME = "result.json"
 ATTEMPTS_DIRNAME = "attempts"
-LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
-LM_TASK = "wikitext103"
-TASKS = (*LRA_TASKS, LM_TASK)
 PROFILES = ("full", "mini", "tiny")
 STATUSES = ("completed", "interrupted", "failed", "no_data")
 _V1_STATUSES = ("completed", "failed", "no_data")
@@ -143,8 +142,8 @@ def is_number(value: object) -> bool:
 
 
 def primary_metric_name(task: str) -> str:
-    """The metric a task is ranked by: test perplexity for language modelling, else test accuracy."""
-    return "test/ppl" if task == LM_TASK else "test/acc"
+    """The metric a task is ranked by (its row of the task table): ``test/acc`` or ``test/ppl``."""
+    return TASK_TABLE.rows[task].metric
 
 
 # --------------------------------------------------------------------------- field checks

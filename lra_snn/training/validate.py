@@ -24,7 +24,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lra_snn.config.compose import CONF_DIR
+from lra_snn.config.locations import CONF_DIR
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.listops.source import locate_release as locate_listops
 from lra_snn.data.pathfinder.source import locate_release as locate_pathfinder
