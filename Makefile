@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev
 
-# Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax; TASKS=all: every task).
-ALL_MODELS := s4d,prf,spike_ssm,psn_ssm,masked_psn_ssm,sliding_psn_ssm,dsn_ssm,lif_ssm,binary_s4d,binary_s4d_gsu
-ALL_TASKS := listops,text,retrieval,image,pathfinder,pathx,wikitext103
+# Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax; all: every model or task the
+# configs define, listed by `python -m lra_snn.cli.zoo models|tasks` once the venv exists).
+ALL_MODELS = $(shell $(PY) -m lra_snn.cli.zoo models)
+ALL_TASKS = $(shell $(PY) -m lra_snn.cli.zoo tasks)
 PROFILE ?= mini
-MODELS ?= $(ALL_MODELS)
+MODELS ?= all
 TASKS ?= listops
 SEEDS ?= 1
 # Where `make lra-all` records its runs and board: a git-ignored folder, so a fresh clone trains every
@@ -19,6 +20,7 @@ SEEDS ?= 1
 RESULTS_DIR ?= $(CURDIR)/results/local
 # Local parallel cells (Hydra's joblib launcher), each on THREADS torch threads.
 JOBS ?= 2
+SWEEP_MODELS = $(if $(filter all,$(MODELS)),$(ALL_MODELS),$(MODELS))
 SWEEP_TASKS = $(if $(filter all,$(TASKS)),$(ALL_TASKS),$(TASKS))
 ARGS ?=
 # torch CPU threads per run (1 is fastest for these small models on a shared 2-core machine; 0 = torch default)
@@ -70,13 +72,13 @@ mutate: venv ## mutation testing of the core modules (not in CI); MUTANTS="lra_s
 	$(VENV)/bin/mutmut results
 
 lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
-	$(MALLOC) $(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
+	$(MALLOC) $(PY) -m lra_snn.train -m model=$(SWEEP_MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
 		hydra/launcher=parallel hydra.launcher.n_jobs=$(JOBS) torch_threads=$(THREADS) \
 		trainer.enable_progress_bar=false paths.results_dir=$(RESULTS_DIR) $(ARGS)
 	$(PY) -m lra_snn.cli.leaderboard --results $(RESULTS_DIR)/runs --out $(RESULTS_DIR) --reference-runs results/reference-runs
 
 smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed, then the leaderboard
-	$(PY) -m lra_snn.train -m model=$(MODELS) data=$(SWEEP_TASKS) seed=1 profile=tiny \
+	$(PY) -m lra_snn.train -m model=$(SWEEP_MODELS) data=$(SWEEP_TASKS) seed=1 profile=tiny \
 		torch_threads=$(THREADS) trainer.enable_progress_bar=false paths.results_dir=$(CURDIR)/results/smoke $(ARGS)
 	$(PY) -m lra_snn.cli.leaderboard --results results/smoke/runs --out results/smoke
 

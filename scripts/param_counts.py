@@ -22,7 +22,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from lra_snn.config import PROJECT_ROOT, register_resolvers
+from lra_snn.config import PROJECT_ROOT, register_with_hydra
 from lra_snn.data.errors import DataNotFoundError
 
 CONF = PROJECT_ROOT / "conf"
@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data", help="the data folder (paths.data_dir)")
     args = parser.parse_args()
     vocab = vocab_sizes(args.vocab)
-    register_resolvers()
+    register_with_hydra()
     torch.set_num_threads(1)
     counts = {}
     for experiment in experiments():

@@ -1,5 +1,5 @@
 """Config validation (lra_snn/training/validate.py): every bad value is named, with its allowed range, before
-anything is built; an experiment keeps the data, model and task it was written for; every shipped config
+anything is built; a recipe chosen by hand belongs to the cell's model family and task; every shipped config
 passes."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from hydra.utils import instantiate
 from lightning.fabric.connector import _PRECISION_INPUT_STR
 from omegaconf import DictConfig, OmegaConf
 
-from lra_snn.config import CONF_DIR, PROJECT_ROOT, register_resolvers
+from lra_snn.config import CONF_DIR, PROJECT_ROOT, register_with_hydra
+from lra_snn.config.tasks import TASK_TABLE
+from lra_snn.config.zoo import models
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.lra_release import FOLDERS
 from lra_snn.neurons import NEURONS
@@ -26,18 +28,17 @@ from lra_snn.training.validate import NEURON, NEURON_RULES, PRECISIONS, RULES, C
 from tests.conftest import isolated_overrides
 from tests.fakes import write_lra_release
 
-MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
-TASKS = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))
+MODELS = models()
+TASKS = TASK_TABLE.names
 PROFILES = sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
 RELEASE_TASKS = tuple(FOLDERS)  # the tasks whose data the LRA release holds
-EXPERIMENTS = sorted(
-    p.relative_to(CONF_DIR / "experiment").with_suffix("").as_posix() for p in (CONF_DIR / "experiment").rglob("*.yaml")
-)
+FIXED_LENGTH = ("psn_ssm", "masked_psn_ssm")  # T x T weights: not for Path-X's length or language models
+FULL_CELLS = [(m, t) for m in MODELS for t in TASKS if not (m in FIXED_LENGTH and t in ("pathx", "wikitext103"))]
 
 
 def compose_with_choices(tmp: Path, *overrides: str) -> tuple[DictConfig, dict[str, str | None]]:
     """The train config for ``overrides`` (isolated under ``tmp``) and Hydra's group choices for it."""
-    register_resolvers()
+    register_with_hydra()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[*isolated_overrides(tmp), *overrides], return_hydra_config=True)
     choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
@@ -200,32 +201,23 @@ def test_an_interpolated_value_names_the_key_it_comes_from(tmp_path):
     ("overrides", "line"),
     [
         (
-            ("experiment=lra/s4d_listops", "data=text"),
-            "data=text contradicts experiment=lra/s4d_listops, the recipe for data=listops: drop data=text, or choose "
-            "experiment=lra/s4d_text (the recipe for data=text)",
+            ("recipe=full/s4/text", "data=listops"),
+            "recipe=full/s4/text is not a recipe of this cell (model=s4d of family s4, data=listops: "
+            "tiny/s4/listops): drop recipe=, or choose the model and data it was written for",
         ),
         (
-            ("experiment=lra/psn_ssm_listops", "data=pathx"),
-            "data=pathx contradicts experiment=lra/psn_ssm_listops, the recipe for data=listops: drop data=pathx (no "
-            "experiment pairs model=psn_ssm with data=pathx)",
-        ),
-        (
-            ("experiment=lra/prf_text", "model=s4d"),
-            "model=s4d contradicts experiment=lra/prf_text, the recipe for model=prf: drop model=s4d",
-        ),
-        (
-            ("experiment=lm/s4d_wt103", "task=classification"),
-            "task=classification contradicts experiment=lm/s4d_wt103, the recipe for task=language_model: drop "
-            "task=classification",
+            ("recipe=full/prf/listops", "model=lif_ssm"),
+            "recipe=full/prf/listops is not a recipe of this cell (model=lif_ssm of family spiking_s4d, "
+            "data=listops: tiny/spiking_s4d/listops): drop recipe=, or choose the model and data it was written for",
         ),
     ],
 )
-def test_an_experiment_paired_with_another_choice_is_refused_naming_both(tmp_path, overrides, line):
+def test_a_recipe_of_another_family_or_task_is_refused_naming_both(tmp_path, overrides, line):
     assert line in problems_of(tmp_path, "profile=tiny", *overrides)
 
 
-def test_an_experiment_at_another_profile_or_with_other_values_is_accepted(tmp_path):
-    assert problems_of(tmp_path, "experiment=lra/s4d_listops", "profile=tiny", "model.encoder.d_model=16") == []
+def test_the_cells_own_recipe_at_another_profile_or_with_other_values_is_accepted(tmp_path):
+    assert problems_of(tmp_path, "recipe=full/s4/listops", "profile=tiny", "model.encoder.d_model=16") == []
 
 
 @pytest.fixture(scope="module")
@@ -234,30 +226,22 @@ def lra_release(tmp_path_factory) -> Path:
     return write_lra_release(tmp_path_factory.mktemp("data") / "lra_release")
 
 
-def release_task(experiment: str) -> str | None:
-    """The task of an experiment whose full recipe reads the LRA release (None for the others)."""
-    task = experiment.rpartition("_")[2]
-    return task if experiment.startswith("lra/") and task in RELEASE_TASKS else None
+@pytest.mark.parametrize(("model", "task"), FULL_CELLS)
+def test_every_full_profile_cell_validates(tmp_path, model, task, lra_release):
+    release = [f"data.release_dir={lra_release}"] if task in RELEASE_TASKS else []
+    assert problems_of(tmp_path, f"model={model}", f"data={task}", "profile=full", *release) == []
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_validates(tmp_path, experiment, lra_release):
-    release = [f"data.release_dir={lra_release}"] if release_task(experiment) else []
-    assert problems_of(tmp_path, f"experiment={experiment}", *release) == []
-
-
-LRA_RELEASE_EXPERIMENTS = [e for e in EXPERIMENTS if release_task(e)]
-
-
-@pytest.mark.parametrize("experiment", LRA_RELEASE_EXPERIMENTS)
-def test_full_recipes_read_the_release_and_refuse_to_run_without_it(tmp_path, experiment, lra_release):
-    cfg, choices = compose_with_choices(tmp_path, f"experiment={experiment}")
+@pytest.mark.parametrize(("model", "task"), [(m, t) for m, t in FULL_CELLS if t in RELEASE_TASKS])
+def test_full_recipes_read_the_release_and_refuse_to_run_without_it(tmp_path, model, task, lra_release):
+    cell = (f"model={model}", f"data={task}", "profile=full")
+    cfg, choices = compose_with_choices(tmp_path, *cell)
     assert cfg.profile_name == "full"
     assert cfg.data.get("source", "release") == "release"  # Retrieval has no other source
     assert Path(cfg.data.release_dir) == tmp_path / "data" / "lra_release"  # where `make data-lra` unpacks it
-    with_release = compose_with_choices(tmp_path, f"experiment={experiment}", f"data.release_dir={lra_release}")
+    with_release = compose_with_choices(tmp_path, *cell, f"data.release_dir={lra_release}")
     validate_config(*with_release)
-    if release_task(experiment) == "retrieval":  # no generator: the data module's error, recorded as no_data
+    if task == "retrieval":  # no generator: the data module's error, recorded as no_data
         with pytest.raises(DataNotFoundError, match="make data-lra"):
             instantiate(cfg.data).prepare_data()
         return
@@ -270,7 +254,7 @@ def test_full_recipes_read_the_release_and_refuse_to_run_without_it(tmp_path, ex
 
 @pytest.mark.parametrize("task", ["listops", "pathfinder", "pathx"])
 def test_generated_data_at_full_size_is_taken_when_asked_for(tmp_path, task):
-    assert problems_of(tmp_path, f"experiment=lra/s4d_{task}", "data.source=generate") == []
+    assert problems_of(tmp_path, "model=s4d", f"data={task}", "profile=full", "data.source=generate") == []
     assert problems_of(tmp_path, f"data={task}", "profile=full", "data.source=generate") == []
     for profile in ("tiny", "mini"):
         cfg, _ = compose_with_choices(tmp_path, f"data={task}", f"profile={profile}")
@@ -351,8 +335,8 @@ def test_run_refuses_a_bad_config_before_it_builds_or_records_anything(compose_t
             ],
         ),
         (
-            ["experiment=lra/s4d_listops", "data=text"],
-            ["data=text contradicts experiment=lra/s4d_listops, the recipe for data=listops"],
+            ["recipe=full/s4/listops", "data=text"],
+            ["recipe=full/s4/listops is not a recipe of this cell (model=s4d of family s4, data=text"],
         ),
     ],
 )

@@ -14,7 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from lra_snn.config import PROJECT_ROOT, register_resolvers
+from lra_snn.config import PROJECT_ROOT, register_with_hydra
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs pip install -e .[launchers]")
 submitit = pytest.importorskip("submitit", reason="needs pip install -e .[launchers]")
@@ -47,7 +47,7 @@ def completed_seeds(results: Path) -> list[int]:
 
 def compose_launcher(name: str, *overrides: str):
     """The train config with ``hydra/launcher=<name>``, including the ``hydra`` node."""
-    register_resolvers()
+    register_with_hydra()
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         return compose("train", overrides=[f"hydra/launcher={name}", *overrides], return_hydra_config=True)
 

@@ -1,10 +1,15 @@
 """The result schema (lra_snn.results.schema): version 2 written and read back, version 1 still read, bad
-records refused with the reason; the atomic writer's file mode; store_result never loses or hides a result."""
+records refused with the reason, its JSON Schema in docs/results.md; the atomic writer's file mode; store_result
+never loses or hides a result."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from lra_snn.results.schema import (
     CLOCK_SKEW_S,
     SCHEMA_VERSION,
     ResultFileError,
+    json_schema,
     new_record,
     parse_record,
     read_record,
@@ -133,21 +139,34 @@ def test_a_schema_1_file_without_finished_at_is_dated_by_its_modification_time()
         "git_commit": "c",
     }
     assert parse_record(data, file_time=1000.0).finished_at == 1000.0
-    with pytest.raises(ResultFileError, match="'status' is 'interrupted', expected one of completed, failed"):
+    with pytest.raises(ResultFileError, match="'status' is 'interrupted', expected 'completed', 'failed' or 'no_data'"):
         parse_record({**data, "status": "interrupted"}, file_time=1000.0)  # a status version 1 did not have
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"status": "done"}, "field 'status' is 'done', expected one of completed, interrupted, failed, no_data"),
+        ({"status": "done"}, "field 'status' is 'done', expected 'completed', 'interrupted', 'failed' or 'no_data'"),
+        ({"task": None}, "field 'task' is None, expected 'listops', 'text'"),
         ({"status": "failed"}, "field 'message' is empty; a failed record says what happened"),
         ({"seed": "1"}, "field 'seed' is '1', expected int"),
-        ({"metrics": {"test/acc": "0.5"}}, "metrics['test/acc'] is '0.5', expected a number or null"),
+        ({"seed": True}, "field 'seed' is True, expected int"),
+        ({"steps": 24.0}, "field 'steps' is 24.0, expected int"),
+        ({"wall_time_s": False}, "field 'wall_time_s' is False, expected a number"),
+        ({"versions": {"torch": 2}}, "versions['torch'] is 2, expected str"),
+        ({"metrics": {"test/acc": "0.5"}}, "metrics['test/acc'] is '0.5', expected a number"),
+        ({"metrics": {"test/acc": True}}, "metrics['test/acc'] is True, expected a number"),
         ({"metrics": {"test/acc": 50.0}}, "is not a fraction in [0, 1]"),
         ({"metrics": {"val/acc": 0.5}}, "completed run lacks a number in metrics['test/acc']"),
         ({"config": None}, "missing required field 'config'"),
-        ({"segments": [{"started_at": "yesterday"}]}, "segments[0]: field 'segments[0].started_at' is 'yesterday'"),
+        ({"segments": [{"started_at": "yesterday"}]}, "segments[0].started_at is 'yesterday', not an ISO 8601 time"),
+        ({"segments": [{"started_at": "2026-01-01T00:00:00+00:00"}]}, "missing required field 'segments[0].last_step'"),
+        ({"segments": [7]}, "segments[0] is 7, expected an object"),
+        (
+            {"segments": [dict(fields()["segments"][0], first_step=True)]},
+            "segments[0].first_step is True, expected int",
+        ),
+        ({"segments": [dict(fields()["segments"][0], wall_time_s=-1.0)]}, "segments[0].wall_time_s is -1.0, expected"),
         ({"finished_at": "2026-01-01T00:00:00"}, "has no time zone"),
     ],
 )
@@ -158,6 +177,51 @@ def test_bad_version_2_records_are_refused_with_the_reason(change, reason):
     with pytest.raises(ResultFileError) as error:
         parse_record(data)
     assert reason in str(error.value)
+
+
+def test_every_problem_of_a_record_is_named_on_one_line():
+    data = {**new_record(fields()).to_json(), "seed": "1", "device": 5, "segments": [{"started_at": 3}]}
+    with pytest.raises(ResultFileError) as error:
+        parse_record(data)
+    assert str(error.value) == (
+        "field 'seed' is '1', expected int; field 'device' is 5, expected str; "
+        "segments[0].started_at is 3, expected str; missing required field 'segments[0].wall_time_s'; "
+        "missing required field 'segments[0].first_step'; missing required field 'segments[0].last_step'"
+    )
+    assert error.value.__cause__ is None and error.value.__suppress_context__  # no pydantic traceback
+
+
+def test_null_optional_fields_read_as_absent_and_nan_marks_a_diverged_run():
+    written = new_record(fields()).to_json()
+    nulls = dict.fromkeys(("message", "versions", "segments", "wall_time_s", "device", "code_version"))
+    record = parse_record({**written, **nulls, "metrics": {"test/acc": float("nan")}})
+    assert (record.message, record.versions, record.segments, record.wall_time_s) == ("", {}, (), None)
+    assert math.isnan(record.metrics["test/acc"]) and record.code_version is None
+    wall = parse_record({**written, "wall_time_s": 3}).wall_time_s
+    assert wall == 3.0 and type(wall) is float
+
+
+def test_the_json_schema_states_the_fields_a_record_writes():
+    schema = json.loads(json_schema())
+    written = new_record(fields(), finished_at=0.0).to_json()
+    assert set(schema["properties"]) == set(written)
+    assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
+    identity = ["schema_version", "status", "task", "model", "seed", "profile", "config_hash", "git_commit"]
+    assert schema["required"] == [*identity, "finished_at", "config"]
+
+
+def test_the_json_schema_in_the_docs_is_the_current_one():
+    printed = subprocess.run(
+        [sys.executable, "-m", "lra_snn.results.schema"], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    ).stdout
+    assert printed == json_schema() + "\n"
+    docs = (PROJECT_ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    block = re.search(r"### JSON Schema of result\.json \(version 2\)\n.*?```json\n(.*?)```\n", docs, re.DOTALL)
+    assert block is not None, "docs/results.md lacks the section 'JSON Schema of result.json (version 2)'"
+    assert block[1] == printed, (
+        "docs/results.md's JSON Schema differs from lra_snn/results/schema.py: replace the ```json block under "
+        "'JSON Schema of result.json (version 2)' with the output of `python -m lra_snn.results.schema`"
+    )
 
 
 def test_finished_at_in_the_future_is_refused_beyond_the_clock_skew_allowance():

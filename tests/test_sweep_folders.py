@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train, register_resolvers
+from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train, register_with_hydra
 from lra_snn.training.sweep_progress import STATE_FILE
 
 SWEEP_NAME = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 
 
 def sweep_dir(*overrides: str):
-    register_resolvers()
+    register_with_hydra()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
     return cfg, cfg.hydra.sweep.dir

@@ -14,10 +14,10 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lra_snn.config import CONF_DIR, register_resolvers
+from lra_snn.config import CONF_DIR, register_with_hydra
 
 log = logging.getLogger(__name__)
-register_resolvers()
+register_with_hydra()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")

@@ -14,14 +14,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lra_snn.config import CONF_DIR, register_resolvers
+from lra_snn.config import CONF_DIR, register_with_hydra
 from lra_snn.config.override_hints import unknown_key_hints
 from lra_snn.training.cell import CellRefused, RunFailed, RunInterrupted, run
 from lra_snn.training.names import UnsafeNameError, check_overrides
 from lra_snn.training.progress import quiet_data_bars
 
 log = logging.getLogger(__name__)
-register_resolvers()
+register_with_hydra()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")

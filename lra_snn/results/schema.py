@@ -20,18 +20,38 @@ the file's modification time. Top-level keys this reader does not know (optional
 writer adds) are kept unchecked in ``extra`` and written back unchanged. A ``finished_at`` more than
 ``CLOCK_SKEW_S`` in the future is an error:
 such a record would otherwise pass for the newest one.
+
+Each version is a strict pydantic model of the file (a bool is never a number, a float never an int, a
+number never a string); a null optional field reads as absent. ``python -m lra_snn.results.schema`` prints
+the JSON Schema of version 2, which ``docs/results.md`` embeds.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+    with_config,
+)
+from pydantic_core import CoreSchema, ErrorDetails, PydanticCustomError, core_schema
 
 from lra_snn.config.tasks import TASK_TABLE, TASKS
 
@@ -43,30 +63,52 @@ PROFILES = ("full", "mini", "tiny")
 STATUSES = ("completed", "interrupted", "failed", "no_data")
 _V1_STATUSES = ("completed", "failed", "no_data")
 CLOCK_SKEW_S = 300.0
-# the top-level keys the readers check; any other key is an optional extra, kept as it is
-_KNOWN_KEYS = frozenset(
-    (
-        *("schema_version", "status", "task", "model", "seed", "profile", "config_hash", "code_version"),
-        *("git_commit", "finished_at", "message", "metrics", "config", "instantiated_digest", "versions"),
-        *("wall_time_s", "steps", "n_params", "device", "best_checkpoint", "segments"),
-    )
-)
-
-_T = TypeVar("_T")
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class ResultFileError(ValueError):
     """A result record that cannot be used; the message says why (readers add the file's path)."""
 
 
+def _moment(stamp: str) -> datetime:
+    """The time ``stamp`` names; PydanticCustomError (what is wrong) unless it is ISO 8601 with a time zone."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise PydanticCustomError("iso_time", "not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise PydanticCustomError("time_zone", "which has no time zone (write e.g. +00:00)")
+    return moment
+
+
+def _checked_time(stamp: str) -> str:
+    _moment(stamp)
+    return stamp
+
+
+_Time = Annotated[StrictStr, AfterValidator(_checked_time)]
+
+
+@dataclass(frozen=True)
+class _OneOf:
+    """``Annotated`` metadata of a field: one of ``choices`` (an ``enum`` or ``const`` in the JSON Schema)."""
+
+    choices: tuple[object, ...]
+
+    def __get_pydantic_core_schema__(self, _source: type[Any], _handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.literal_schema(list(self.choices))
+
+
+# a dict validates into a Segment outside strict mode only; its fields are each strict
+@with_config(ConfigDict(strict=False))
 @dataclass(frozen=True)
 class Segment:
     """One launch of a run that trained: when it started, its wall time and the optimizer steps it covered."""
 
-    started_at: str
-    wall_time_s: float
-    first_step: int
-    last_step: int
+    started_at: _Time
+    wall_time_s: Annotated[StrictFloat, Field(ge=0)]
+    first_step: StrictInt
+    last_step: StrictInt
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -146,66 +188,7 @@ def primary_metric_name(task: str) -> str:
     return TASK_TABLE.rows[task].metric
 
 
-# --------------------------------------------------------------------------- field checks
-
-
-def _required(data: Mapping[str, Any], name: str, kind: type[_T]) -> _T:
-    if name not in data:
-        raise ResultFileError(f"missing required field '{name}'")
-    value = data[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ResultFileError(f"field '{name}' is {value!r}, expected {kind.__name__}")
-    return value
-
-
-def _optional(data: Mapping[str, Any], name: str, kind: type[_T]) -> _T | None:
-    if data.get(name) is None:
-        return None
-    return _required(data, name, kind)
-
-
-def _choice(data: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
-    value = _required(data, name, str)
-    if value not in choices:
-        raise ResultFileError(f"field '{name}' is {value!r}, expected one of {', '.join(choices)}")
-    return value
-
-
-def _number(data: Mapping[str, Any], name: str) -> float | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not is_number(value):
-        raise ResultFileError(f"field '{name}' is {value!r}, expected a number")
-    return float(value)
-
-
-def _string_map(data: Mapping[str, Any], name: str) -> dict[str, str]:
-    value = _optional(data, name, dict) or {}
-    bad = [key for key, item in value.items() if not isinstance(item, str)]
-    if bad:
-        raise ResultFileError(f"field '{name}' has non-string values for {', '.join(map(str, bad))}")
-    return value
-
-
-def _message(data: Mapping[str, Any], status: str) -> str:
-    """The message; required (non-empty) unless the run completed, since it says what happened."""
-    if status == "completed":
-        return _optional(data, "message", str) or ""
-    message = _required(data, "message", str)
-    if not message.strip():
-        raise ResultFileError(f"field 'message' is empty; a {status} record says what happened")
-    return message
-
-
-def _metrics(data: Mapping[str, Any]) -> dict[str, float | None]:
-    raw = _optional(data, "metrics", dict) or {}
-    metrics: dict[str, float | None] = {}
-    for name, value in raw.items():
-        if value is not None and not is_number(value):
-            raise ResultFileError(f"metrics['{name}'] is {value!r}, expected a number or null")
-        metrics[str(name)] = None if value is None else float(value)
-    return metrics
+# --------------------------------------------------------------------------- the files, one model per version
 
 
 def _check_completed_metric(metrics: Mapping[str, float | None], task: str) -> None:
@@ -213,22 +196,146 @@ def _check_completed_metric(metrics: Mapping[str, float | None], task: str) -> N
     name = primary_metric_name(task)
     value = metrics.get(name)
     if value is None:
-        raise ResultFileError(f"completed run lacks a number in metrics['{name}'] (got {value!r})")
+        raise PydanticCustomError("metric", f"completed run lacks a number in metrics['{name}'] (got {value!r})")
     if name == "test/acc" and math.isfinite(value) and not 0.0 <= value <= 1.0:
-        raise ResultFileError(
-            f"metrics['test/acc'] = {value} is not a fraction in [0, 1] (percent written by mistake?)"
+        raise PydanticCustomError(
+            "fraction", f"metrics['test/acc'] = {value} is not a fraction in [0, 1] (percent written by mistake?)"
         )
+
+
+class _Versioned(BaseModel):
+    """What every version has: its number. Unknown keys are ignored here (``extra`` keeps them)."""
+
+    model_config = ConfigDict(strict=True)
+
+    schema_version: int
+
+
+class _FileV1(_Versioned):
+    """A version-1 result file; a null optional field reads as absent."""
+
+    schema_version: Annotated[int, _OneOf((1,))]
+    status: Annotated[str, _OneOf(_V1_STATUSES)]
+    task: Annotated[str, _OneOf(TASKS)]
+    model: str
+    seed: int
+    profile: Annotated[str, _OneOf(PROFILES)]
+    config_hash: str
+    git_commit: str
+    finished_at: _Time | None = None  # absent: the file's modification time stands in
+    message: str | None = None
+    metrics: dict[str, float | None] | None = None
+    config: dict[str, Any] | None = None
+    versions: dict[str, str] | None = None
+    wall_time_s: float | None = None
+    steps: int | None = None
+    n_params: int | None = None
+    device: str | None = None
+    best_checkpoint: str | None = None
+    code_version: str | None = None
+
+    @model_validator(mode="after")
+    def _outcome_is_told(self) -> _FileV1:
+        """A record that did not complete says what happened; a completed one carries its ranked metric."""
+        if self.status != "completed" and not (self.message or "").strip():
+            raise PydanticCustomError("message", f"field 'message' is empty; a {self.status} record says what happened")
+        if self.status == "completed":
+            _check_completed_metric(self.metrics or {}, self.task)
+        return self
+
+
+class _FileV2(_FileV1):
+    """A result file of schema version 2 (``lra_snn.results.schema``); other top-level keys are optional extras.
+
+    Beyond what this schema states: ``finished_at`` and ``started_at`` are ISO 8601 times with a time zone,
+    ``finished_at`` not more than ``CLOCK_SKEW_S`` seconds in the future; ``message`` is non-empty unless
+    ``status`` is ``completed``; a completed record has a number (NaN: a diverged run) in its task's ranked
+    metric, ``test/acc`` (a fraction in [0, 1]) or ``test/ppl``.
+    """
+
+    model_config = ConfigDict(title="result.json (schema version 2)")
+
+    schema_version: Annotated[int, _OneOf((SCHEMA_VERSION,))]
+    status: Annotated[str, _OneOf(STATUSES)]
+    finished_at: _Time
+    instantiated_digest: str | None = None
+    segments: tuple[Segment, ...] | None = Field(default=None, strict=False)  # strict takes no list for a tuple
+
+
+_FILES: dict[int, type[_FileV1]] = {1: _FileV1, 2: _FileV2}
+# the top-level keys the current version knows; any other key is an optional extra, kept as it is
+_KNOWN_KEYS = frozenset(_FileV2.model_fields)
+
+
+def json_schema() -> str:
+    """The JSON Schema of a current-version result file, as ``python -m lra_snn.results.schema`` prints it."""
+    return json.dumps(_FileV2.model_json_schema(), indent=2)
+
+
+# --------------------------------------------------------------------------- pydantic's errors as messages
+
+# pydantic's error types for a value of the wrong type, and what the message says was expected instead
+_EXPECTED_TYPE = {
+    "int_type": "expected int",
+    "string_type": "expected str",
+    "float_type": "expected a number",
+    "dict_type": "expected dict",
+    "tuple_type": "expected list",
+    "dataclass_type": "expected an object",
+}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """``metrics['test/acc']``, ``segments[0].started_at``: a map's key in brackets, a list item's field after a dot."""
+    text = str(loc[0])
+    for before, part in itertools.pairwise(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(before, int):
+            text += f".{part}"
+        else:
+            text += f"[{part!r}]"
+    return text
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One line naming the field, its value and what was expected (a check of the whole record: its message)."""
+    loc = error["loc"]
+    if not loc:
+        return error["msg"]
+    if error["type"] == "missing":
+        return f"missing required field '{_path(loc)}'"
+    where = f"field '{loc[0]}'" if len(loc) == 1 else _path(loc)
+    expected = _EXPECTED_TYPE.get(error["type"]) or error["msg"].replace("Input should be", "expected")
+    return f"{where} is {error['input']!r}, {expected}"
+
+
+def _validated(model: type[_Model], data: Mapping[str, Any]) -> _Model:
+    """``data`` checked by ``model``; ResultFileError listing every problem (on one line: it becomes a board note)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ResultFileError("; ".join(_problem(error) for error in err.errors(include_url=False))) from None
+
+
+# --------------------------------------------------------------------------- reading and writing
 
 
 def parse_time(stamp: str, name: str = "finished_at") -> float:
     """Seconds since the epoch of an ISO 8601 time with a time zone."""
     try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError as err:
-        raise ResultFileError(f"field '{name}' is {stamp!r}, not an ISO 8601 time") from err
-    if moment.tzinfo is None:
-        raise ResultFileError(f"field '{name}' is {stamp!r}, which has no time zone (write e.g. +00:00)")
-    return moment.timestamp()
+        return _moment(stamp).timestamp()
+    except PydanticCustomError as err:
+        raise ResultFileError(f"field '{name}' is {stamp!r}, {err.message()}") from None
+
+
+def _finished_at(file: _FileV1, file_time: float | None) -> float:
+    """The file's ``finished_at``, else (version 1 only) the file's modification time."""
+    if file.finished_at is not None:
+        return parse_time(file.finished_at)
+    if file_time is None:
+        raise ResultFileError("missing required field 'finished_at'")
+    return file_time
 
 
 def _check_not_future(finished: float, now: float) -> None:
@@ -241,89 +348,11 @@ def _check_not_future(finished: float, now: float) -> None:
         )
 
 
-def _segments(data: Mapping[str, Any]) -> tuple[Segment, ...]:
-    raw = _optional(data, "segments", list) or []
-    segments = []
-    for index, item in enumerate(raw):
-        where = f"segments[{index}]"
-        if not isinstance(item, dict):
-            raise ResultFileError(f"{where} is {item!r}, expected an object")
-        try:
-            started = _required(item, "started_at", str)
-            parse_time(started, f"{where}.started_at")
-            wall = _number(item, "wall_time_s")
-            first, last = _required(item, "first_step", int), _required(item, "last_step", int)
-        except ResultFileError as err:
-            raise ResultFileError(f"{where}: {err}") from err
-        if wall is None or wall < 0:
-            raise ResultFileError(f"{where}: wall_time_s is {wall!r}, expected a number >= 0")
-        segments.append(Segment(started, wall, first, last))
-    return tuple(segments)
-
-
-# --------------------------------------------------------------------------- readers per version
-
-
-def _common(
-    data: Mapping[str, Any], version: int, statuses: tuple[str, ...], finished: float, now: float
-) -> dict[str, Any]:
-    """The fields versions 1 and 2 share, checked."""
-    status = _choice(data, "status", statuses)
-    task = _choice(data, "task", TASKS)
-    metrics = _metrics(data)
-    if status == "completed":
-        _check_completed_metric(metrics, task)
-    _check_not_future(finished, now)
-    return {
-        "schema_version": version,
-        "status": status,
-        "task": task,
-        "model": _required(data, "model", str),
-        "seed": _required(data, "seed", int),
-        "profile": _choice(data, "profile", PROFILES),
-        "config_hash": _required(data, "config_hash", str),
-        "git_commit": _required(data, "git_commit", str),
-        "finished_at": finished,
-        "message": _message(data, status),
-        "metrics": metrics,
-        "config": _optional(data, "config", dict) or {},
-        "versions": _string_map(data, "versions"),
-        "wall_time_s": _number(data, "wall_time_s"),
-        "steps": _optional(data, "steps", int),
-        "n_params": _optional(data, "n_params", int),
-        "device": _optional(data, "device", str),
-        "best_checkpoint": _optional(data, "best_checkpoint", str),
-        "code_version": _optional(data, "code_version", str),
-        "extra": {key: value for key, value in data.items() if key not in _KNOWN_KEYS},
-    }
-
-
-def _read_v1(data: Mapping[str, Any], file_time: float | None, now: float) -> ResultRecord:
-    """A version-1 record: statuses completed/failed/no_data, ``finished_at`` else the file's time."""
-    stamp = data.get("finished_at")
-    if isinstance(stamp, str):
-        finished = parse_time(stamp)
-    elif file_time is not None:
-        finished = file_time
-    else:
-        raise ResultFileError("missing required field 'finished_at'")
-    return ResultRecord(**_common(data, 1, _V1_STATUSES, finished, now))
-
-
-def _read_v2(data: Mapping[str, Any], now: float) -> ResultRecord:
-    finished = parse_time(_required(data, "finished_at", str))
-    _required(data, "config", dict)
-    return ResultRecord(
-        **_common(data, 2, STATUSES, finished, now),
-        instantiated_digest=_optional(data, "instantiated_digest", str),
-        segments=_segments(data),
-    )
-
-
-_READERS: dict[int, Callable[[Mapping[str, Any], float | None, float], ResultRecord]] = {
-    1: _read_v1,
-    2: lambda data, _file_time, now: _read_v2(data, now),
-}
+def _record(file: _FileV1, finished_at: float, data: Mapping[str, Any]) -> ResultRecord:
+    """The record of a checked file: a null or absent field takes the record's default, unknown keys go to extra."""
+    given = {name: value for name, value in file if value is not None}
+    extra = {key: value for key, value in data.items() if key not in _KNOWN_KEYS}
+    return ResultRecord(**{**given, "finished_at": finished_at, "extra": extra})
 
 
 def parse_record(data: object, file_time: float | None = None, now: float | None = None) -> ResultRecord:
@@ -334,14 +363,17 @@ def parse_record(data: object, file_time: float | None = None, now: float | None
     """
     if not isinstance(data, dict):
         raise ResultFileError(f"top level is a JSON {type(data).__name__}, expected an object")
-    version = _required(data, "schema_version", int)
-    if version not in _READERS:
+    version = _validated(_Versioned, data).schema_version
+    if version not in _FILES:
         readable = ", ".join(map(str, READABLE_VERSIONS))
         raise ResultFileError(
             f"schema_version {version} is not supported; this code reads versions {readable} "
             f"(rerun the run, or convert the file to version {SCHEMA_VERSION})"
         )
-    return _READERS[version](data, file_time, time.time() if now is None else now)
+    file = _validated(_FILES[version], data)
+    finished = _finished_at(file, file_time)
+    _check_not_future(finished, time.time() if now is None else now)
+    return _record(file, finished, data)
 
 
 def read_record(path: Path) -> ResultRecord:
@@ -363,3 +395,7 @@ def new_record(fields: Mapping[str, Any], finished_at: float | None = None) -> R
         "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat(),
     }
     return parse_record(json.loads(json.dumps(data, default=str)), now=finished)
+
+
+if __name__ == "__main__":
+    print(json_schema())

@@ -3,9 +3,10 @@
 Each checked key has a rule in ``RULES`` (a neuron's options in ``NEURON_RULES``, by the neuron's
 registry name): its type and allowed range. A key that the config does not have is not checked.
 Then come pairs of keys where one bounds the other (``ORDERED``), the training length (max_epochs
-or max_steps), the recipe check: an experiment (``experiment=lra/s4d_listops``) keeps the data,
-model and task it was written for, and the release check: a task that reads the LRA release
-(``data.source=release``, the full recipes' default) finds it unpacked at ``data.release_dir``.
+or max_steps), the recipe check: a recipe chosen on the command line is the one of the cell's
+profile, model family and task (``conf/recipe/full/<family>/<task>.yaml``), and the release check: a
+task that reads the LRA release (``data.source=release``, the full recipes' default) finds it unpacked
+at ``data.release_dir``.
 ``validate_config`` raises one ``ConfigError`` that lists every problem, one line each, e.g.
 ``trainer.max_epochs='abc': expected an integer >= 1``.
 """
@@ -24,7 +25,6 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lra_snn.config.locations import CONF_DIR
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.listops.source import locate_release as locate_listops
 from lra_snn.data.pathfinder.source import locate_release as locate_pathfinder
@@ -309,9 +309,6 @@ ORDERED: tuple[tuple[str, str], ...] = (
     ("task.warmup_steps", "task.total_steps"),
 )
 
-# the config groups an experiment fixes: choosing another option for one of them is refused
-RECIPE_GROUPS = ("data", "model", "task")
-
 # task_name -> where its data.source=release files are (DataNotFoundError naming `make data-lra` when absent);
 # these tasks can generate their data instead (data.source=generate). Retrieval has no generator: a
 # missing release is its data module's DataNotFoundError, recorded as a no_data result.
@@ -391,53 +388,19 @@ def _relation_problems(cfg: DictConfig, valid: dict[str, object]) -> list[str]:
     return problems
 
 
-def _overrides_of(path: Path) -> dict[str, str]:
-    """The ``override /<group>: <option>`` entries of an experiment file's defaults, by group."""
-    recipe = OmegaConf.load(path)
-    entries = recipe.get("defaults", []) if isinstance(recipe, DictConfig) else []
-    overrides = {}
-    for entry in entries:
-        if isinstance(entry, DictConfig):
-            for key, option in entry.items():
-                if str(key).startswith("override /"):
-                    overrides[str(key).removeprefix("override /")] = str(option)
-    return overrides
-
-
-def _recipe_for(model: str | None, data: str) -> str | None:
-    """The experiment whose recipe pairs ``model`` with ``data``, if one exists."""
-    for path in sorted((CONF_DIR / "experiment").rglob("*.yaml")):
-        overrides = _overrides_of(path)
-        if overrides.get("model") == model and overrides.get("data") == data:
-            return path.relative_to(CONF_DIR / "experiment").with_suffix("").as_posix()
-    return None
-
-
 def _recipe_problems(choices: Mapping[str, str | None]) -> list[str]:
-    """Group choices that contradict the chosen experiment (which names its data, model and task)."""
-    experiment = choices.get("experiment")
-    if not experiment:
+    """A recipe chosen on the command line for another model family or task than the cell's: the recipe
+    of a cell is ``<profile>/<family>/<task>``, chosen from the profile, the model's family and the task
+    (a recipe of the cell's family and task at another profile is allowed: its settings over smaller data)."""
+    recipe = choices.get("recipe")
+    family, task = choices.get("family"), choices.get("data")
+    if not recipe or recipe.split("/")[1:] == [family, task]:
         return []
-    path = CONF_DIR / "experiment" / f"{experiment}.yaml"
-    recipe = _overrides_of(path) if path.is_file() else {}  # an experiment from another search path: unknown
-    problems = []
-    for group in RECIPE_GROUPS:
-        fixed, chosen = recipe.get(group), choices.get(group)
-        if fixed is None or chosen is None or chosen == fixed:
-            continue
-        line = (
-            f"{group}={chosen} contradicts experiment={experiment}, the recipe for {group}={fixed}: "
-            f"drop {group}={chosen}"
-        )
-        if group == "data":
-            other = _recipe_for(recipe.get("model"), chosen)
-            line += (
-                f", or choose experiment={other} (the recipe for data={chosen})"
-                if other
-                else f" (no experiment pairs model={recipe.get('model')} with data={chosen})"
-            )
-        problems.append(line)
-    return problems
+    return [
+        f"recipe={recipe} is not a recipe of this cell (model={choices.get('model')} of family {family}, "
+        f"data={task}: {choices.get('profile')}/{family}/{task}): drop recipe=, or choose the model and data it "
+        "was written for"
+    ]
 
 
 def _release_problems(cfg: DictConfig) -> list[str]:
@@ -463,10 +426,10 @@ def hydra_choices() -> Mapping[str, str | None]:
 
 def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
     """Raise ``ConfigError`` listing every key of ``cfg`` whose value breaks its rule, every ordered pair
-    out of order, a run without an end, every group choice that contradicts the chosen experiment, and a
+    out of order, a run without an end, a recipe that is not the cell's, and a
     release (``data.source=release``) that is not unpacked where ``data.release_dir`` says.
 
-    ``choices``: the config group choices (``{"experiment": "lra/s4d_listops", "data": "text", ...}``);
+    ``choices``: the config group choices (``{"recipe": "full/s4/listops", "data": "listops", ...}``);
     by default those of the current Hydra run, if any."""
     problems, valid = _value_problems(cfg)
     problems += _relation_problems(cfg, valid)
