@@ -111,12 +111,18 @@ bench-data: venv ## data benchmark: first build, warm loading, peak RSS per task
 gpu-job: venv ## the whole GPU job: full-size kernel tests, bench-gpu, Triton-vs-PyTorch training parity
 	PY=$(PY) bash scripts/gpu_job.sh
 
-wheels: venv ## pure-Python wheels a bare GPU machine lacks (hydra-core, omegaconf, antlr4) -> wheels/; its ListOps data needs no datasets
+wheels: venv ## the wheels a bare GPU machine lacks (hydra-core, omegaconf, antlr4, pydantic; pydantic-core built for GPU_PYTHON) -> wheels/
 	rm -rf wheels && mkdir -p wheels
-	$(PY) -m pip download --quiet --no-deps -d wheels "hydra-core==$$($(PY) -c 'import hydra; print(hydra.__version__)')" \
-		"omegaconf==$$($(PY) -c 'import omegaconf; print(omegaconf.__version__)')"
+	$(PY) -m pip download --quiet --no-deps -d wheels $(call pinned,hydra-core) $(call pinned,omegaconf) \
+		$(call pinned,pydantic) $(call pinned,annotated-types) $(call pinned,typing-inspection)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --implementation cp --python-version $(GPU_PYTHON) \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d wheels $(call pinned,pydantic-core)
 	$(PY) -m pip wheel --quiet --no-deps -w wheels "antlr4-python3-runtime==4.9.3"
 	ls -l wheels
+
+# "name==<the version in .venv>", so the GPU machine runs what the tests here ran
+pinned = "$(1)==$$($(PY) -c 'from importlib.metadata import version; print(version("$(1)"))')"
+GPU_PYTHON ?= 3.12  # the GPU machine's Python (the compiled pydantic-core wheel must match it)
 
 .PHONY: data-lra
 data-lra: venv ## the official LRA release (lra_release.gz, ~7.7 GB; SHA-256 pinned at first download) -> data/lra_release/ (ListOps, Retrieval, Pathfinder, Path-X)

@@ -3,7 +3,7 @@
 #
 #   bash scripts/gpu_job.sh                  # results under $OUT (default results/bench/gpu_job_<stamp>)
 #
-# 1. installs the wheels carried in wheels/ (`make wheels`: hydra-core, omegaconf, antlr4), if any,
+# 1. installs the wheels carried in wheels/ (`make wheels`: hydra-core, omegaconf, antlr4, pydantic), if any,
 #    with --no-deps --no-index (no network needed); `datasets` is not among them (its wheels and
 #    pyarrow's exceed the 64 MiB carried): without it the ListOps data of step 4 is generated and
 #    tokenised in memory;

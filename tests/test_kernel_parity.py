@@ -149,7 +149,6 @@ def test_compare_losses_finds_the_first_step_beyond_the_tolerance():
         (["--models", "lif_ssm,not_a_model"], "--models", "not_a_model"),
         (["--models", "psn_ssm"], "--models", "psn_ssm"),
         (["--task", "not_a_task"], "--task", "listops"),
-        (["--recipe", "full", "--task", "wikitext103"], "--recipe full", "experiment=lra/<model>_wikitext103"),
         (["--steps", "3", "--warmup-steps", "3"], "--warmup-steps", "below --steps"),
     ],
 )

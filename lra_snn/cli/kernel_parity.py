@@ -10,8 +10,8 @@ the GPU at full size.
         [--recipe full|tiny] [--steps 300] [--seed 1] [--tolerance 1e-4] [--warmup-steps 5]
         [--out results/bench] [--workdir DIR] [--data-dir DIR] [--override KEY=VALUE ...]
 
-For each model the train config is composed twice (``--recipe full``: ``experiment=lra/<model>_<task>``,
-the published recipe; ``--recipe tiny``: ``model=<model> data=<task> profile=tiny``), identical but for
+For each model the train config is composed twice (``--recipe full``: ``model=<model> data=<task>
+profile=full``, the published recipe of the model's family; ``--recipe tiny``: ``profile=tiny``), identical but for
 the neuron's backend, ``model.encoder.layer.neuron.backend`` = ``torch`` or ``triton``. Both are forced:
 a Triton run whose kernels cannot run fails (``TritonUnavailable``) instead of falling back. Each run is
 seeded alike, built as ``lra_snn.train`` builds a cell, and fit for ``--steps`` optimizer steps without
@@ -65,12 +65,18 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lra_snn.cli.bench import device_name, device_slug, spread
-from lra_snn.config import CONF_DIR, PROJECT_ROOT, compose_train
+from lra_snn.config import PROJECT_ROOT, compose_train
+from lra_snn.config.tasks import TASKS
+from lra_snn.config.zoo import models, neuron
+from lra_snn.neurons import neuron_class
 from lra_snn.ops import dispatch
 from lra_snn.results.record import git_commit, library_versions
 from lra_snn.training.build import build_task, build_trainer
 
-KERNEL_MODELS = ("lif_ssm", "dsn_ssm", "spike_ssm", "prf")  # zoo models whose neuron has Triton kernels
+# the zoo models whose neuron has Triton kernels
+KERNEL_MODELS = tuple(
+    model for model in models() if (name := neuron(model)) and "triton" in neuron_class(name).supported_backends
+)
 BACKENDS = ("torch", "triton")
 NEURON_BACKEND_KEY = "model.encoder.layer.neuron.backend"  # the same key in the S4D and SD-TCM blocks
 EARLY_STEPS = 10
@@ -135,10 +141,7 @@ def recorded_dispatch() -> Iterator[dict[str, dict[str, int]]]:
 
 def run_overrides(model: str, options: argparse.Namespace, workdir: Path) -> list[str]:
     """The overrides shared by both backends' runs of ``model`` (the recipe, length, paths, quiet training)."""
-    if options.recipe == "full":
-        recipe = [f"experiment=lra/{model}_{options.task}"]
-    else:
-        recipe = [f"model={model}", f"data={options.task}", "profile=tiny"]
+    recipe = [f"model={model}", f"data={options.task}", f"profile={options.recipe}"]
     paths = [f"paths.output_dir={workdir}/outputs", f"paths.results_dir={workdir}/results"]
     if options.data_dir is not None:
         paths.append(f"paths.data_dir={options.data_dir}")
@@ -357,7 +360,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--recipe",
         choices=("full", "tiny"),
         default="full",
-        help="full: experiment=lra/<model>_<task> (the published recipe); tiny: profile=tiny",
+        help="full: profile=full (the published recipe of the model's family, if it has one); tiny: profile=tiny",
     )
     parser.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps per run (default 300)")
     parser.add_argument("--seed", type=int, default=1)
@@ -381,19 +384,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="an extra train-config override for every run (repeatable)",
     )
     options = parser.parse_args(argv)
-    tasks = sorted(path.stem for path in (CONF_DIR / "data").glob("*.yaml"))
-    if options.task not in tasks:
-        parser.error(f"--task {options.task!r} is not a data= option; choose one of {', '.join(tasks)}")
+    if options.task not in TASKS:
+        parser.error(f"--task {options.task!r} is not a data= option; choose one of {', '.join(TASKS)}")
     if not 0 <= options.warmup_steps < options.steps:
         parser.error(f"--warmup-steps must be >= 0 and below --steps ({options.steps}), got {options.warmup_steps}")
-    if options.recipe == "full":
-        recipes = CONF_DIR / "experiment" / "lra"
-        missing = [m for m in options.models if not (recipes / f"{m}_{options.task}.yaml").exists()]
-        if missing:
-            parser.error(
-                f"--recipe full: no published recipe experiment=lra/<model>_{options.task} for {missing} "
-                "(conf/experiment/lra/); choose another --task or --recipe tiny"
-            )
     return options
 
 

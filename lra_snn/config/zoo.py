@@ -73,6 +73,22 @@ def family(model: str, conf_dir: Path = CONF_DIR) -> str:
     return family(parents[0], conf_dir) if parents else NO_FAMILY
 
 
+def neuron(model: str, conf_dir: Path = CONF_DIR) -> str | None:
+    """The neuron config ``model`` names (or the model it builds on names), None for a model without one."""
+    made = neuron_models(conf_dir)
+    if model in made:
+        return made[model]
+    files = model_files(conf_dir)
+    if model not in files:
+        raise KeyError(f"no model {model!r} under {conf_dir / 'model'}; the models are {', '.join(models(conf_dir))}")
+    defaults = _defaults(files[model])
+    own = _entries(defaults).get("neuron")
+    if own is not None:
+        return own
+    parents = [entry for entry in defaults if isinstance(entry, str) and entry in files and entry != model]
+    return neuron(parents[0], conf_dir) if parents else None
+
+
 def neuron_model_node(name: str, neuron: str) -> dict[str, Any]:
     """The config of the zoo model ``name`` made for ``neuron``, as a config file would say it."""
     return {

@@ -258,6 +258,7 @@ class _FileV2(_FileV1):
     schema_version: Annotated[int, _OneOf((SCHEMA_VERSION,))]
     status: Annotated[str, _OneOf(STATUSES)]
     finished_at: _Time
+    config: dict[str, Any]
     instantiated_digest: str | None = None
     segments: tuple[Segment, ...] | None = Field(default=None, strict=False)  # strict takes no list for a tuple
 
