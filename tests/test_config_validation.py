@@ -22,9 +22,9 @@ from lra_snn.config.tasks import TASK_TABLE
 from lra_snn.config.zoo import models
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.lra_release import FOLDERS
-from lra_snn.neurons import NEURONS
+from lra_snn.neurons import NEURONS, neuron_class
 from lra_snn.training.cell import run
-from lra_snn.training.validate import NEURON, NEURON_RULES, PRECISIONS, RULES, ConfigError, validate_config
+from lra_snn.training.validate import NEURON, PRECISIONS, RULES, ConfigError, validate_config
 from tests.conftest import isolated_overrides
 from tests.fakes import write_lra_release
 
@@ -299,9 +299,40 @@ def test_every_rule_names_a_key_that_a_shipped_config_or_the_trainer_has(tmp_pat
         if key not in keys and not (key.startswith("trainer.") and key.removeprefix("trainer.") in trainer_arguments)
     ]
     assert not missing, f"rules for keys no config has: {missing}"
-    neuron_keys = [f"{NEURON}.{option}" for options in NEURON_RULES.values() for option in options]
+    neuron_keys = [f"{NEURON}.{option}" for name in NEURONS for option in neuron_class(name).option_rules]
     assert not [key for key in neuron_keys if key not in keys]
-    assert set(NEURON_RULES) == set(NEURONS)
+
+
+@pytest.mark.parametrize("name", sorted(NEURONS))
+def test_every_neuron_declares_a_rule_for_each_option_of_its_constructor(name):
+    cls = neuron_class(name)
+    parameters = inspect.signature(cls).parameters.values()
+    options = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY} - {"backend"}  # backend: the base class
+    assert set(cls.option_rules) == options
+
+
+def test_an_option_the_neuron_does_not_take_is_refused_naming_its_options(tmp_path):
+    # the PRF family's recipe sets theta_max, which the LIF does not take
+    problems = problems_of(tmp_path, "model=lif_ssm", "family=prf", "recipe=full/prf/listops", "profile=tiny")
+    assert problems == [
+        "model.encoder.layer.neuron.theta_max: not an option of neuron 'lif' (its options: tau, v_th, detach_reset, "
+        "surrogate, backend); drop it"
+    ]
+
+
+# (model, option=value, the start of the line that refuses it): each neuron's own rule, under its config key
+NEURON_OPTION_VALUES = [
+    ("lif_ssm", "tau=0.5", "tau=0.5: expected a number >= 1"),
+    ("spike_ssm", "solver=guess", "solver='guess': expected one of"),
+    ("dsn_ssm", "binary=1", "binary=1: expected true or false"),
+    ("binary_s4d", "surrogate=relu", "surrogate='relu': expected one of"),
+]
+
+
+@pytest.mark.parametrize(("model", "option", "line"), NEURON_OPTION_VALUES)
+def test_the_neuron_s_own_rules_check_its_options(tmp_path, model, option, line):
+    (problem,) = problems_of(tmp_path, f"model={model}", f"{NEURON}.{option}", "profile=tiny")
+    assert problem.startswith(f"{NEURON}.{line}")
 
 
 def flat_keys(node: object, prefix: str = "") -> list[str]:

@@ -17,10 +17,13 @@ callbacks (``lra_snn.training.callbacks``).
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from lra_snn.config.rules import Rule, rule_problems
 
 
 class Neuron(nn.Module, metaclass=ABCMeta):
@@ -40,6 +43,11 @@ class Neuron(nn.Module, metaclass=ABCMeta):
 
     #: the number of steps a fixed-length neuron is built for (None for the others)
     T: int | None = None
+    #: the rule each constructor option follows (``lra_snn.config.rules``), by option name, for every
+    #: keyword option but ``backend`` (which the base class checks): ``check_options`` applies them when
+    #: the neuron is built, and the train config's validation to ``model.encoder.layer.neuron.<option>``
+    #: before anything is built, where an option the constructor does not take is refused too
+    option_rules: ClassVar[Mapping[str, Rule]] = {}
 
     def __init__(self, d_model: int) -> None:
         super().__init__()
@@ -47,6 +55,12 @@ class Neuron(nn.Module, metaclass=ABCMeta):
             raise ValueError(f"{type(self).__name__}: d_model (channels) must be a positive integer, got {d_model!r}")
         self.d_model = d_model
         self.firing_rate: Tensor | None = None
+
+    def check_options(self, **values: object) -> None:
+        """Raise one ValueError naming every option of ``values`` that its rule in ``option_rules`` refuses."""
+        problems = rule_problems(values, self.option_rules)
+        if problems:
+            raise ValueError(f"{type(self).__name__}: " + "; ".join(problems))
 
     @property
     def backend(self) -> str | None:

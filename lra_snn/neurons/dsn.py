@@ -15,12 +15,14 @@ state. Integer spikes use a straight-through rectangle surrogate; the binary mod
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lra_snn.config.rules import POSITIVE, SIZE, Flag, Rule
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.dsn import dsn
 from lra_snn.ops.dsn.naive import decay_and_gain, fire
@@ -46,6 +48,12 @@ class DSN(Neuron):
     """
 
     supported_backends = ("torch", "triton")
+    option_rules: ClassVar[Mapping[str, Rule]] = {
+        "kernel_size": SIZE,
+        "tau": POSITIVE,  # alpha = sigmoid(a) ** (1/tau)
+        "n_levels": SIZE,
+        "binary": Flag(),
+    }
 
     def __init__(
         self,
@@ -58,11 +66,7 @@ class DSN(Neuron):
         backend: str | None = None,
     ) -> None:
         super().__init__(d_model)
-        for name, value in (("d_model", d_model), ("kernel_size", kernel_size), ("n_levels", n_levels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DSN: {name} must be a positive integer, got {value!r}")
-        if not tau > 0:
-            raise ValueError(f"DSN: tau must be positive (alpha = sigmoid(a) ** (1/tau)), got {tau!r}")
+        self.check_options(kernel_size=kernel_size, tau=tau, n_levels=n_levels, binary=binary)
         self.kernel_size = kernel_size
         self.tau = float(tau)
         self.binary = binary

@@ -9,11 +9,13 @@ Parallel form, one op (``lra_snn.ops.lif``): the reset-free potential ``u'_t = b
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 
+from lra_snn.config.rules import POSITIVE, Flag, Number, OneOf, Rule
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.leaky_integrate import leaky_integrate
 from lra_snn.ops.lif import lif
@@ -39,6 +41,12 @@ class DecoupledResetLIF(Neuron):
     """
 
     supported_backends = ("torch", "triton")
+    option_rules: ClassVar[Mapping[str, Rule]] = {
+        "tau": Number(1.0),  # the decay beta = 1 - 1/tau in [0, 1)
+        "v_th": POSITIVE,
+        "detach_reset": Flag(),
+        "surrogate": OneOf(SURROGATES),
+    }
 
     def __init__(
         self,
@@ -51,12 +59,7 @@ class DecoupledResetLIF(Neuron):
         backend: str | None = None,
     ) -> None:
         super().__init__(d_model)
-        if tau < 1:
-            raise ValueError(f"tau must be >= 1 (decay beta = 1 - 1/tau in [0, 1)), got {tau}")
-        if v_th <= 0:
-            raise ValueError(f"v_th must be positive, got {v_th}")
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+        self.check_options(tau=tau, v_th=v_th, detach_reset=detach_reset, surrogate=surrogate)
         self.beta = 1.0 - 1.0 / tau
         self.v_th = float(v_th)
         self.detach_reset = detach_reset

@@ -24,11 +24,13 @@ no gradient (as in the decoupled reset), so the parallel form (``lra_snn.ops.thr
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from lra_snn.config.rules import POSITIVE, Flag, OneOf, Rule
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.prf_membrane import prf_membrane
 from lra_snn.ops.prf_membrane.naive import prf_dynamics
@@ -59,6 +61,15 @@ class PRF(Neuron):
     """
 
     supported_backends = ("torch", "triton")
+    option_rules: ClassVar[Mapping[str, Rule]] = {
+        "theta_max": POSITIVE,  # theta is stored as log_theta
+        "tau": POSITIVE,
+        "v_th": POSITIVE,
+        "delta_min": POSITIVE,
+        "delta_max": POSITIVE,
+        "reset": Flag(),
+        "surrogate": OneOf(SURROGATES),
+    }
 
     def __init__(
         self,
@@ -74,14 +85,10 @@ class PRF(Neuron):
         backend: str | None = None,
     ) -> None:
         super().__init__(d_model)
-        if not 0 < delta_min <= delta_max:
-            raise ValueError(f"need 0 < delta_min <= delta_max, got {delta_min}, {delta_max}")
-        if theta_max <= 0 or tau <= 0 or v_th <= 0:
-            raise ValueError(
-                f"need theta_max > 0 (theta is stored as log_theta), tau > 0, v_th > 0; got {theta_max}, {tau}, {v_th}"
-            )
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+        options = {"theta_max": theta_max, "tau": tau, "v_th": v_th, "delta_min": delta_min, "delta_max": delta_max}
+        self.check_options(**options, reset=reset, surrogate=surrogate)
+        if delta_min > delta_max:
+            raise ValueError(f"PRF: delta_min={delta_min} exceeds delta_max={delta_max}")
         self.tau = float(tau)
         self.v_th = float(v_th)
         self.reset = reset

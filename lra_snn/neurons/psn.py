@@ -10,12 +10,14 @@ Dependencies" (NeurIPS 2023, arXiv 2304.12760), as defined in SpikingJelly's ``P
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, NoReturn
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple, NoReturn
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lra_snn.config.rules import SIZE, Rule
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.surrogate import spike
 from lra_snn.optim.groups import tag
@@ -118,11 +120,6 @@ def _block_banded_product(current: Tensor, previous: Tensor, x: Tensor, size: in
     return h.reshape(batch, blocks * size, channels)[:, :length]
 
 
-def _require_positive_int(name: str, value: int, owner: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-
-
 class PSN(Neuron):
     """PSN: ``H[:, t] = sum_j W[t, j] x[:, j] + b[t]`` for a fixed length T, ``S = H(H)``.
 
@@ -134,6 +131,7 @@ class PSN(Neuron):
     causal = False  # every output sees all T inputs (masked PSN: until lambda reaches 1)
     fixed_length = True  # built for exactly T steps
     T: int
+    option_rules: ClassVar[Mapping[str, Rule]] = {"T": SIZE, "max_T": SIZE}  # max_T caps T: the layer holds T^2 weights
 
     def macs_per_step(self) -> int:
         """T: each step's potential is a row of ``W`` (T weights) applied to the inputs."""
@@ -142,9 +140,7 @@ class PSN(Neuron):
     def __init__(self, d_model: int, *, T: int, max_T: int = 4096) -> None:
         super().__init__(d_model)
         name = type(self).__name__
-        _require_positive_int("d_model", d_model, name)
-        _require_positive_int("T", T, name)
-        _require_positive_int("max_T", max_T, name)
+        self.check_options(T=T, max_T=max_T)
         if max_T < T:
             raise ValueError(
                 f"{name}: T={T} exceeds the cap max_T={max_T} (the layer would hold T^2 = {T * T:,} "
@@ -226,6 +222,7 @@ class MaskedPSN(PSN):
     """
 
     schedules = ("lambda_",)  # ramped 0 -> 1 by MaskedPSNLambdaSchedule
+    option_rules: ClassVar[Mapping[str, Rule]] = {"T": SIZE, "k": SIZE, "max_T": SIZE}
     mask: Tensor  # buffers registered in __init__
     _lambda: Tensor
 
@@ -235,7 +232,7 @@ class MaskedPSN(PSN):
 
     def __init__(self, d_model: int, *, T: int, k: int, max_T: int = 4096) -> None:
         super().__init__(d_model, T=T, max_T=max_T)
-        _require_positive_int("k", k, type(self).__name__)
+        self.check_options(k=k)
         self.k = k
         rows = torch.arange(T).unsqueeze(1)
         cols = torch.arange(T).unsqueeze(0)
@@ -350,10 +347,11 @@ class SlidingPSN(Neuron):
     input's weight, is 1) and the scalar ``b`` to -1. Inputs before t = 0 are zero.
     """
 
+    option_rules: ClassVar[Mapping[str, Rule]] = {"k": SIZE}
+
     def __init__(self, d_model: int, *, k: int) -> None:
         super().__init__(d_model)
-        _require_positive_int("d_model", d_model, "SlidingPSN")
-        _require_positive_int("k", k, "SlidingPSN")
+        self.check_options(k=k)
         self.k = k
         halvings = torch.arange(k - 1, -1, -1, dtype=torch.get_default_dtype())
         self.weight = tag(nn.Parameter(0.5**halvings), "dynamics")

@@ -30,12 +30,14 @@ a thousand batch x channels on); on CUDA the solver only iterates.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lra_snn.config.rules import DROPOUT, POSITIVE, SIZE_OR_NULL, Number, OneOf, Rule
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.leaky_integrate import leaky_integrate
 from lra_snn.ops.refractory_iteration import refractory_iteration
@@ -165,6 +167,15 @@ class RefractoryLIF(Neuron):
     """
 
     supported_backends = ("torch", "triton")
+    option_rules: ClassVar[Mapping[str, Rule]] = {
+        "tau": Number(1.0),  # the decay beta = 1 - 1/tau in [0, 1)
+        "gamma": DROPOUT,  # the refractory trace's decay, in [0, 1)
+        "v_th_init": POSITIVE,
+        "rho_init": POSITIVE,
+        "train_max_iters": SIZE_OR_NULL,  # null: to convergence in training too (evaluation always is)
+        "solver": OneOf(SOLVERS),
+        "surrogate": OneOf(SURROGATES),
+    }
 
     def __init__(
         self,
@@ -180,19 +191,15 @@ class RefractoryLIF(Neuron):
         backend: str | None = None,
     ) -> None:
         super().__init__(d_model)
-        if tau < 1 or not 0 <= gamma < 1:
-            raise ValueError(f"need tau >= 1 and 0 <= gamma < 1, got tau={tau}, gamma={gamma}")
-        if v_th_init <= 0 or rho_init <= 0:
-            raise ValueError(f"v_th_init and rho_init must be positive, got {v_th_init}, {rho_init}")
-        if train_max_iters is not None and (isinstance(train_max_iters, bool) or train_max_iters < 1):
-            raise ValueError(
-                f"train_max_iters must be a positive integer (a training-only cap) or None (to convergence), "
-                f"got {train_max_iters!r}"
-            )
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
-        if solver not in SOLVERS:
-            raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
+        self.check_options(
+            tau=tau,
+            gamma=gamma,
+            v_th_init=v_th_init,
+            rho_init=rho_init,
+            train_max_iters=train_max_iters,
+            solver=solver,
+            surrogate=surrogate,
+        )
         self.solver = solver
         self.beta = 1.0 - 1.0 / tau
         self.gamma = float(gamma)

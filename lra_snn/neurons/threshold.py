@@ -11,9 +11,13 @@ Heaviside per element, with a surrogate gradient), the step form simply per step
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
+from lra_snn.config.rules import NON_NEGATIVE, OneOf, Rule
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.surrogate import SURROGATES, spike
 
@@ -24,10 +28,11 @@ class ThresholdSpike(Neuron):
     ``v_th`` defaults to the SD-TCM block's 0.5; Binary S4D's config sets 0.
     """
 
+    option_rules: ClassVar[Mapping[str, Rule]] = {"v_th": NON_NEGATIVE, "surrogate": OneOf(SURROGATES)}
+
     def __init__(self, d_model: int, *, v_th: float = 0.5, surrogate: str = "atan") -> None:
         super().__init__(d_model)
-        if surrogate not in SURROGATES:
-            raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
+        self.check_options(v_th=v_th, surrogate=surrogate)
         self.v_th = float(v_th)
         self.surrogate = surrogate
 

@@ -1,7 +1,9 @@
 """Checks of the composed train config, before any data, model or trainer is built.
 
-Each checked key has a rule in ``RULES`` (a neuron's options in ``NEURON_RULES``, by the neuron's
-registry name): its type and allowed range. A key that the config does not have is not checked.
+Each checked key has a rule (``lra_snn.config.rules``) in ``RULES``, or, for the options of the configured
+neuron, in its class's ``option_rules``: its type and allowed range. A key that the config does not have
+is not checked; a key under ``model.encoder.layer.neuron`` that the neuron's constructor does not take is
+refused.
 Then come pairs of keys where one bounds the other (``ORDERED``), the training length (max_epochs
 or max_steps), the recipe check: a recipe chosen on the command line is the one of the cell's
 profile, model family and task (``conf/recipe/full/<family>/<task>.yaml``), and the release check: a
@@ -13,24 +15,38 @@ at ``data.release_dir``.
 
 from __future__ import annotations
 
-import itertools
-import math
+import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lra_snn.config.rules import (
+    DROPOUT,
+    FRACTION,
+    NON_NEGATIVE,
+    NULL,
+    POSITIVE,
+    SIZE,
+    SIZE_OR_NULL,
+    AnyOf,
+    Flag,
+    Integer,
+    ListOf,
+    Number,
+    OneOf,
+    Rule,
+    show,
+)
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.listops.source import locate_release as locate_listops
 from lra_snn.data.pathfinder.source import locate_release as locate_pathfinder
 from lra_snn.models.backbone import NORMS
 from lra_snn.models.blocks import MIXERS
-from lra_snn.neurons import NEURONS
+from lra_snn.neurons import NEURONS, Neuron, neuron_class
 from lra_snn.ops.dispatch import BACKENDS
 from lra_snn.ops.surrogate import SURROGATES
 from lra_snn.tasks.classification import POOLS
@@ -54,146 +70,6 @@ class ConfigError(CompactHydraException, ValueError):
         )
 
 
-class Rule(Protocol):
-    """What a key accepts: ``accepts(value)``, and ``describe()`` for the error message."""
-
-    def accepts(self, value: object) -> bool: ...
-
-    def describe(self) -> str: ...
-
-
-def _number_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    if low is not None and high is not None:
-        return f" in {'(' if low_open else '['}{_number_text(low)}, {_number_text(high)}{')' if high_open else ']'}"
-    if low is not None:
-        return f" {'>' if low_open else '>='} {_number_text(low)}"
-    if high is not None:
-        return f" {'<' if high_open else '<='} {_number_text(high)}"
-    return ""
-
-
-def _within(value: float, low: float | None, high: float | None, low_open: bool, high_open: bool) -> bool:
-    above = low is None or (value > low if low_open else value >= low)
-    below = high is None or (value < high if high_open else value <= high)
-    return above and below
-
-
-@dataclass(frozen=True)
-class Integer:
-    """An int (not a bool, not a float) in ``[low, high]``; ``even``: a multiple of 2."""
-
-    low: int | None = None
-    high: int | None = None
-    even: bool = False
-
-    def accepts(self, value: object) -> bool:
-        return (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and _within(value, self.low, self.high, False, False)
-            and not (self.even and value % 2)
-        )
-
-    def describe(self) -> str:
-        return f"{'an even' if self.even else 'an'} integer{_range_text(self.low, self.high, False, False)}"
-
-
-@dataclass(frozen=True)
-class Number:
-    """An int or float (not a bool, not NaN) between ``low`` and ``high``; ``*_open``: that bound excluded."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def accepts(self, value: object) -> bool:
-        return (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and not math.isnan(value)
-            and _within(value, self.low, self.high, self.low_open, self.high_open)
-        )
-
-    def describe(self) -> str:
-        return f"a number{_range_text(self.low, self.high, self.low_open, self.high_open)}"
-
-
-@dataclass(frozen=True)
-class Flag:
-    """true or false."""
-
-    def accepts(self, value: object) -> bool:
-        return isinstance(value, bool)
-
-    def describe(self) -> str:
-        return "true or false"
-
-
-def _show(value: object) -> str:
-    """A value as a config would spell it: null for None, strings quoted."""
-    return "null" if value is None else repr(value)
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """One of ``values``, type included (``1`` is not ``True``, ``32`` is not ``"32"``)."""
-
-    values: tuple[object, ...]
-
-    def accepts(self, value: object) -> bool:
-        return any(type(value) is type(allowed) and value == allowed for allowed in self.values)
-
-    def describe(self) -> str:
-        shown = [_show(v) for v in self.values]
-        return shown[0] if len(shown) == 1 else f"one of {', '.join(shown)}"
-
-
-@dataclass(frozen=True)
-class ListOf:
-    """A non-empty list whose items all satisfy ``item``; ``length``: exactly that many;
-    ``increasing``: each item larger than the one before."""
-
-    item: Rule
-    length: int | None = None
-    increasing: bool = False
-
-    def accepts(self, value: object) -> bool:
-        if not isinstance(value, list) or not value or (self.length is not None and len(value) != self.length):
-            return False
-        return all(self.item.accepts(v) for v in value) and not (
-            self.increasing and any(a >= b for a, b in itertools.pairwise(value))
-        )
-
-    def describe(self) -> str:
-        size = f"{self.length} " if self.length is not None else ("increasing " if self.increasing else "")
-        return f"a list of {size}values, each {self.item.describe()}"
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    """A value that one of ``options`` accepts."""
-
-    options: tuple[Rule, ...]
-
-    def accepts(self, value: object) -> bool:
-        return any(option.accepts(value) for option in self.options)
-
-    def describe(self) -> str:
-        return " or ".join(option.describe() for option in self.options)
-
-
-NULL = OneOf((None,))
-SIZE = Integer(low=1)
-SIZE_OR_NULL = AnyOf((SIZE, NULL))
-FRACTION = Number(0.0, 1.0, low_open=True, high_open=True)
-DROPOUT = Number(0.0, 1.0, high_open=True)
-POSITIVE = Number(0.0, low_open=True)
-NON_NEGATIVE = Number(0.0)
 # Lightning 2's precision names (the legacy 16 / 32 / 64 / "bf16" spellings are deprecated there)
 PRECISIONS = ("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed")
 # limit_*_batches: a batch count, or a fraction of the split
@@ -233,7 +109,6 @@ RULES: dict[str, Rule] = {
     "model.encoder.layer.spatial_threshold": POSITIVE,
     "model.encoder.layer.surrogate": OneOf(SURROGATES),
     "model.encoder.layer.neuron.backend": OneOf((None, *BACKENDS)),
-    "model.encoder.layer.neuron.surrogate": OneOf(SURROGATES),
     "task.lr": POSITIVE,
     "task.dynamics_lr": NON_NEGATIVE,  # 0 freezes the SSM and neuron dynamics
     "task.weight_decay": NON_NEGATIVE,
@@ -274,32 +149,7 @@ RULES: dict[str, Rule] = {
 }
 
 NEURON = "model.encoder.layer.neuron"
-TAU_LIF = Number(1.0)  # beta = 1 - 1/tau in [0, 1)
-# neuron registry name -> option -> rule, under model.encoder.layer.neuron
-NEURON_RULES: dict[str, dict[str, Rule]] = {
-    "lif": {"tau": TAU_LIF, "v_th": POSITIVE, "detach_reset": Flag()},
-    "prf": {
-        "theta_max": POSITIVE,  # theta = exp(log_theta) > 0
-        "tau": POSITIVE,
-        "v_th": POSITIVE,
-        "delta_min": POSITIVE,
-        "delta_max": POSITIVE,
-        "reset": Flag(),
-    },
-    "refractory_lif": {
-        "tau": TAU_LIF,
-        "gamma": DROPOUT,
-        "v_th_init": POSITIVE,
-        "rho_init": POSITIVE,
-        "train_max_iters": SIZE_OR_NULL,
-    },  # null: iterate to convergence in training too (evaluation always does)
-    "psn": {"T": SIZE, "max_T": SIZE},
-    "masked_psn": {"T": SIZE, "k": SIZE, "max_T": SIZE},
-    "sliding_psn": {"k": SIZE},
-    "dsn": {"kernel_size": SIZE, "tau": POSITIVE, "n_levels": SIZE, "binary": Flag()},
-    "heaviside": {"v_th": NON_NEGATIVE},
-}
-
+WIRING_KEYS = ("_target_", "_partial_", "name")  # the neuron config's own keys, not constructor options
 # (a, b): a must not exceed b, where both are set
 ORDERED: tuple[tuple[str, str], ...] = (
     ("model.encoder.layer.dt_min", "model.encoder.layer.dt_max"),
@@ -340,12 +190,33 @@ def _source(cfg: DictConfig, key: str) -> str:
     return f" (from {raw[leaf]})"
 
 
-def _checked_rules(cfg: DictConfig) -> dict[str, Rule]:
-    """``RULES`` plus the options of the configured neuron, when it has rules of its own."""
+def _configured_neuron(cfg: DictConfig) -> type[Neuron] | None:
+    """The class of the configured neuron (None: no neuron, or a name the registry does not know)."""
     name = OmegaConf.select(cfg, f"{NEURON}.name", default=None)
-    own = NEURON_RULES.get(name, {}) if isinstance(name, str) else {}
+    return neuron_class(name) if isinstance(name, str) and name in NEURONS else None
+
+
+def _checked_rules(cfg: DictConfig) -> dict[str, Rule]:
+    """``RULES`` plus the option rules the configured neuron declares (``Neuron.option_rules``)."""
+    name = OmegaConf.select(cfg, f"{NEURON}.name", default=None)
+    neuron = _configured_neuron(cfg)
+    own = neuron.option_rules if neuron is not None else {}
     neuron_name = {f"{NEURON}.name": OneOf(tuple(NEURONS))} if name is not None else {}
     return {**RULES, **neuron_name, **{f"{NEURON}.{option}": rule for option, rule in own.items()}}
+
+
+def _unknown_options(cfg: DictConfig) -> list[str]:
+    """The keys under ``model.encoder.layer.neuron`` that the configured neuron's constructor does not take."""
+    neuron = _configured_neuron(cfg)
+    node = OmegaConf.select(cfg, NEURON, default=None)
+    if neuron is None or not isinstance(node, DictConfig):
+        return []
+    taken = [name for name, p in inspect.signature(neuron).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    return [
+        f"{NEURON}.{key}: not an option of neuron {node.name!r} (its options: {', '.join(taken)}); drop it"
+        for key in map(str, node)
+        if key not in (*WIRING_KEYS, *taken)
+    ]
 
 
 def _value_problems(cfg: DictConfig) -> tuple[list[str], dict[str, object]]:
@@ -365,7 +236,7 @@ def _value_problems(cfg: DictConfig) -> tuple[list[str], dict[str, object]]:
         if rule.accepts(value):
             valid[key] = value
         else:
-            problems.append(f"{key}={_show(value)}{_source(cfg, key)}: expected {rule.describe()}")
+            problems.append(f"{key}={show(value)}{_source(cfg, key)}: expected {rule.describe()}")
     return problems, valid
 
 
@@ -376,13 +247,13 @@ def _relation_problems(cfg: DictConfig, valid: dict[str, object]) -> list[str]:
         a, b = valid.get(small), valid.get(large)
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
             problems.append(
-                f"{small}={_show(a)}{_source(cfg, small)} exceeds {large}={_show(b)}{_source(cfg, large)}: "
+                f"{small}={show(a)}{_source(cfg, small)} exceeds {large}={show(b)}{_source(cfg, large)}: "
                 f"lower {small.rpartition('.')[2]} or raise {large.rpartition('.')[2]}"
             )
     epochs, steps = valid.get("trainer.max_epochs", 1), valid.get("trainer.max_steps", -1)
     if epochs in (None, -1) and steps == -1:
         problems.append(
-            f"trainer.max_epochs={_show(epochs)} with trainer.max_steps unset: expected an integer "
+            f"trainer.max_epochs={show(epochs)} with trainer.max_steps unset: expected an integer "
             ">= 1 for trainer.max_epochs, or trainer.max_steps set to an integer >= 1"
         )
     return problems
@@ -411,7 +282,7 @@ def _release_problems(cfg: DictConfig) -> list[str]:
     try:
         locate(cfg.data)
     except (DataNotFoundError, ValueError) as missing:
-        return [f"data.source='release' (data.release_dir={_show(_lookup(cfg, 'data.release_dir'))}): {missing}"]
+        return [f"data.source='release' (data.release_dir={show(_lookup(cfg, 'data.release_dir'))}): {missing}"]
     return []
 
 
@@ -432,6 +303,7 @@ def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = 
     ``choices``: the config group choices (``{"recipe": "full/s4/listops", "data": "listops", ...}``);
     by default those of the current Hydra run, if any."""
     problems, valid = _value_problems(cfg)
+    problems += _unknown_options(cfg)
     problems += _relation_problems(cfg, valid)
     problems += _recipe_problems(hydra_choices() if choices is None else choices)
     problems += _release_problems(cfg)

@@ -204,9 +204,12 @@ def test_errors():
         DSN(4)(torch.randn(2, 5, 3))
     with pytest.raises(ValueError, match="batch, length, channels"):
         DSN(4).forward_sequential(torch.randn(5, 4))
-    with pytest.raises(ValueError, match="kernel_size must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^DSN: kernel_size=0: expected an integer >= 1$"):
         DSN(4, kernel_size=0)
-    with pytest.raises(ValueError, match="n_levels must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^DSN: n_levels=0: expected an integer >= 1$"):
         DSN(4, n_levels=0)
-    with pytest.raises(ValueError, match="tau must be positive"):
+    with pytest.raises(ValueError, match=r"^DSN: tau=0.0: expected a number > 0$"):
         DSN(4, tau=0.0)
+    # one error names every bad option
+    with pytest.raises(ValueError, match=r"^DSN: kernel_size=0: .*; tau=-1: .*; binary='yes': expected true or false$"):
+        DSN(4, kernel_size=0, tau=-1, binary="yes")

@@ -250,10 +250,10 @@ def test_low_precision_input_runs_in_float32():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(delta_min=0.2, delta_max=0.1), "delta_min"),
-        (dict(tau=0.0), "tau"),
-        (dict(theta_max=0.0), "theta_max > 0"),
-        (dict(surrogate="sigmoid"), "surrogate"),
+        (dict(delta_min=0.2, delta_max=0.1), r"^PRF: delta_min=0.2 exceeds delta_max=0.1$"),
+        (dict(tau=0.0), r"^PRF: tau=0.0: expected a number > 0$"),
+        (dict(theta_max=0.0), r"^PRF: theta_max=0.0: expected a number > 0$"),
+        (dict(surrogate="sigmoid"), r"^PRF: surrogate='sigmoid': expected one of "),
     ],
 )
 def test_rejects_bad_configuration(kwargs, message):

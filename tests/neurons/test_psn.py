@@ -263,8 +263,10 @@ def test_length_and_cap_errors():
     with pytest.raises(ValueError, match=r"T=65 exceeds the cap max_T=64"):
         MaskedPSN(4, T=65, k=2, max_T=64)
     assert PSN(4, T=65, max_T=65).T == 65
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^SlidingPSN: k=0: expected an integer >= 1$"):
         SlidingPSN(4, k=0)
+    with pytest.raises(ValueError, match=r"^MaskedPSN: k=2.5: expected an integer >= 1$"):
+        MaskedPSN(4, T=8, k=2.5)
     with pytest.raises(ValueError, match=r"lambda_ must lie in \[0, 1\]"):
         MaskedPSN(4, T=8, k=2).lambda_ = 1.5
     with pytest.raises(ValueError, match="batch, length, channels"):

@@ -24,7 +24,7 @@ def test_threshold_spike_forms_agree_and_are_memoryless(run_steps):
 
 
 def test_unknown_surrogate_is_refused():
-    with pytest.raises(ValueError, match="unknown surrogate"):
+    with pytest.raises(ValueError, match=r"^ThresholdSpike: surrogate='sigmoid': expected one of 'atan'"):
         ThresholdSpike(D, surrogate="sigmoid")
 
 
