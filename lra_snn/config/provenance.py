@@ -1,8 +1,9 @@
 """What a recorded config may instantiate, and a digest of everything it instantiates.
 
-``ALLOWED_TARGETS`` lists every ``_target_`` the configs under ``conf/`` name (a test keeps the two
-equal); ``foreign_targets`` finds the others in a config, so a re-run refuses a result file that
-names something else before anything is built. ``instantiated_digest`` is a sha256 over the whole
+``ALLOWED_TARGETS`` is every ``_target_`` the configs under ``conf/`` name, read from them (a new
+block, model or callback config allows its target by being there); ``foreign_targets`` finds the
+others in a config, so a re-run refuses a result file or checkpoint that names something else before
+anything is built. ``instantiated_digest`` is a sha256 over the whole
 resolved config except ``paths`` and ``skip_completed``: data, model, task, trainer, callbacks and
 logger, the seed and the names. Strings under the config's own path roots are written relative to
 them (``${paths.run_dir}/checkpoints``), so the digest does not change when a re-run moves the
@@ -16,36 +17,23 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-ALLOWED_TARGETS = frozenset(
-    {
-        "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
-        "lightning.Trainer",
-        "lightning.pytorch.callbacks.LearningRateMonitor",
-        "lightning.pytorch.callbacks.ModelCheckpoint",
-        "lightning.pytorch.loggers.CSVLogger",
-        "lightning.pytorch.loggers.WandbLogger",
-        "lra_snn.data.image.module.ImageDataModule",
-        "lra_snn.data.listops.module.ListOpsDataModule",
-        "lra_snn.data.pathfinder.module.PathfinderDataModule",
-        "lra_snn.data.retrieval.module.RetrievalDataModule",
-        "lra_snn.data.text.module.TextDataModule",
-        "lra_snn.data.wikitext103.module.WikiTextDataModule",
-        "lra_snn.metrics.energy.EnergyMeter",
-        "lra_snn.models.adaptive.AdaptiveInput",
-        "lra_snn.models.backbone.SequenceEncoder",
-        "lra_snn.models.blocks.S4DBlock",
-        "lra_snn.models.sd_tcm.SDTCMBlock",
-        "lra_snn.models.zoo.fixed_length_neuron",
-        "lra_snn.neurons.build_neuron",
-        "lra_snn.tasks.classification.ClassificationTask",
-        "lra_snn.tasks.language_model.LanguageModelTask",
-        "lra_snn.training.callbacks.MaskedPSNLambdaSchedule",
-        "lra_snn.training.checkpoints.ResumeMidEpoch",
-        "lra_snn.training.sweep_progress.SweepProgress",
-    }
-)
+import yaml
+
+from lra_snn.config.locations import CONF_DIR
+
+
+def conf_targets(conf_dir: Path = CONF_DIR) -> frozenset[str]:
+    """Every ``_target_`` named by a config file under ``conf_dir``."""
+    return frozenset(
+        str(target)
+        for path in sorted(conf_dir.rglob("*.yaml"))
+        for _, target in targets(yaml.safe_load(path.read_text(encoding="utf-8")))
+    )
+
+
 PATH_KEYS = ("root_dir", "data_dir", "results_dir", "output_dir", "run_dir", "result_file")
 _NOT_DIGESTED = ("paths", "skip_completed")
 
@@ -62,6 +50,9 @@ def targets(config: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     elif isinstance(config, list):
         for index, value in enumerate(config):
             yield from targets(value, f"{prefix}{index}.")
+
+
+ALLOWED_TARGETS = conf_targets()
 
 
 def foreign_targets(config: Any) -> list[tuple[str, Any]]:
