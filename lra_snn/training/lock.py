@@ -1,21 +1,22 @@
-"""One process per experiment cell: an exclusive ``flock`` on ``<run_dir>/cell.lock`` while the cell runs.
+"""One process per experiment cell: an exclusive lock on ``<run_dir>/cell.lock`` (``filelock``) while the cell runs.
 
 A second launch of a running cell is refused at once (it does not wait): ``CellLockedError`` names
 the lock file and the process holding it (pid, host, start time, written into the lock file). The
-kernel releases the lock when the holder exits, however it exits, so a killed run never leaves a
-stale lock; the file itself stays. On a shared file system the lock holds across machines where
-the file system supports ``flock`` (NFSv4, Lustre with ``-o flock``).
+lock is ``flock`` on the file, which the kernel releases when the holder exits, however it exits, so a
+killed run never leaves a stale lock; the file itself stays. On a shared file system the lock holds
+across machines where the file system supports ``flock`` (NFSv4, Lustre with ``-o flock``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 LOCK_FILENAME = "cell.lock"
 
@@ -29,24 +30,19 @@ def cell_lock(run_dir: Path) -> Iterator[Path]:
     """Hold the lock of the cell whose run folder is ``run_dir`` for the ``with`` block; yields the lock file."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILENAME
-    with path.open("a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "a process that has not written its id yet"
-            raise CellLockedError(
-                f"this cell is already running: {path} is locked by {holder}. A cell runs in one process at a "
-                "time; wait for that run to end (a relaunch then resumes or skips it), or stop it"
-            ) from None
-        try:
-            handle.seek(0)
-            handle.truncate()
-            started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
-            handle.flush()
-            yield path
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path, timeout=0, fallback_to_soft=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = path.read_text(encoding="utf-8").strip() or "a process that has not written its id yet"
+        raise CellLockedError(
+            f"this cell is already running: {path} is locked by {holder}. A cell runs in one process at a "
+            "time; wait for that run to end (a relaunch then resumes or skips it), or stop it"
+        ) from None
+    try:
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n", encoding="utf-8")
+        yield path
+    finally:
+        path.write_text("", encoding="utf-8")
+        lock.release()
