@@ -67,7 +67,7 @@ test-fast: venv ## run the test suite without the tests marked slow
 # Mutation testing (mutmut, [tool.mutmut] in pyproject.toml: the core modules and the tests that cover them).
 MUTANTS ?=
 .PHONY: mutate
-mutate: venv ## mutation testing of the core modules (not in CI); MUTANTS="lra_snn.training.optim*" picks some
+mutate: venv ## mutation testing of the core modules (not in CI); MUTANTS="lra_snn.optim*" picks some
 	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
 	$(VENV)/bin/mutmut results
 

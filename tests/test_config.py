@@ -38,3 +38,22 @@ def test_committed_results_are_found_under_the_current_cells(compose_train):
         cells = PROJECT_ROOT / "results" / "reference-runs" / "mini" / "listops" / model
         current = cell_hash(compose_train(f"model={model}", "data=listops", "profile=mini"))
         assert (cells / current).is_dir(), f"{model}: no results under cell {current} (have {sorted(cells.iterdir())})"
+
+
+def test_the_cell_hash_is_of_the_resolved_content_in_any_key_order():
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    plain = {"task_name": "listops", "data": {"n_train": 8, "n_val": 8}, "model": {"name": "s4d"}}
+    digest = cell_hash(plain)
+    assert len(digest) == 10 and int(digest, 16) >= 0
+    reordered = {"model": {"name": "s4d"}, "data": {"n_val": 8, "n_train": 8}, "task_name": "listops"}
+    assert cell_hash(reordered) == digest
+    interpolated = OmegaConf.create({**plain, "data": {"n_train": "${data.n_val}", "n_val": 8}})
+    assert cell_hash(interpolated) == digest  # hashed resolved, as a recorded (resolved) config is
+    # a value JSON cannot write is hashed by its text, and changes the hash
+    assert cell_hash({**plain, "data": {"n_train": 8, "n_val": 8, "source": Path("x")}}) == cell_hash(
+        {**plain, "data": {"n_train": 8, "n_val": 8, "source": "x"}}
+    )
+    assert cell_hash({**plain, "data": {"n_train": 9, "n_val": 8}}) != digest

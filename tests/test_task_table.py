@@ -78,3 +78,57 @@ def test_a_bad_table_is_refused_naming_the_key(edit, message):
     with pytest.raises(TaskTableError, match=r"^edited: ") as err:
         parse_task_table(table_with(edit), "edited")
     assert message in str(err.value)
+
+
+def test_a_table_file_is_read_and_its_faults_name_the_file(tmp_path):
+    from lra_snn.config.tasks import load_task_table
+
+    good = tmp_path / "tasks.yaml"
+    good.write_text(TASK_TABLE_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    loaded = load_task_table(good)
+    assert loaded.names == TASK_TABLE.names and [a.name for a in loaded.averages] == ["lra5", "lra6"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("tasks: [unclosed", encoding="utf-8")
+    with pytest.raises(TaskTableError, match=f"^{broken}: "):
+        load_task_table(broken)
+    with pytest.raises(TaskTableError, match="No such file"):
+        load_task_table(tmp_path / "missing.yaml")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump(table_with(lambda raw: raw["tasks"]["text"].update(metric="f1"))), encoding="utf-8")
+    with pytest.raises(TaskTableError, match=f"^{wrong}: tasks.text.metric: "):
+        load_task_table(wrong)
+
+
+def test_every_problem_of_a_table_is_named_on_one_line():
+    def two_faults(raw):
+        raw["tasks"]["text"].update(metric="test/f1")
+        raw["tasks"]["image"].update(title="")
+
+    with pytest.raises(TaskTableError) as err:
+        parse_task_table(table_with(two_faults), "edited")
+    message = str(err.value)
+    assert message.startswith("edited: tasks.text.metric: ") and "; tasks.image.title: " in message
+    assert "\n" not in message and "errors.pydantic.dev" not in message
+    with pytest.raises(TaskTableError, match=r"^listed: top level: "):
+        parse_task_table(["listops"], "listed")
+
+
+def test_the_prose_of_averages_that_repeat_or_stand_in_twice():
+    from lra_snn.results.averages import _count_words
+
+    def twin_and_chance(raw):
+        raw["averages"]["lra6b"] = {"title": "Again"}
+        for row in raw["tasks"].values():
+            if "lra6" in row["averages"]:
+                row["averages"] = [*row["averages"], "lra6b"]
+        raw["tasks"]["image"].update(chance=10.0, chance_source="us")
+
+    table = parse_task_table(table_with(twin_and_chance), "t")  # the same tasks twice: not "adds" nothing
+    assert averages_prose(table).endswith("; Again averages ListOps, Text, Retrieval, Image, Pathfinder and Path-X")
+    assert published_averages_prose(table).startswith(
+        "in LRA avg (5, no Path-X), * marks a Image that failed, was not solved or has no published number, "
+        "counted as chance (10 %) as us count it; in LRA avg (6), * marks a Image"
+    )
+    prose = published_averages_prose(table)
+    assert prose.count("; ") == 4 and "as us count it; * marks a Path-X that failed" in prose
+    assert [_count_words(n) for n in (5, 10, 11, 12)] == ["five", "ten", "11", "12"]

@@ -56,7 +56,7 @@ def averages_prose(table: TaskTable = TASK_TABLE) -> str:
     previous: tuple[str, ...] = ()
     for task_set in table.averages:
         added = tuple(task for task in task_set.tasks if task not in previous)
-        if previous and set(previous) <= set(task_set.tasks):
+        if previous and set(previous) < set(task_set.tasks):
             parts.append(f"{task_set.title} adds {list_in_words(_titles(added, table))}")
         else:
             parts.append(f"{task_set.title} averages {list_in_words(_titles(task_set.tasks, table))}")
