@@ -108,6 +108,10 @@ bench-gpu: venv ## GPU job (on a CUDA machine): full-size kernel checks, copy ba
 bench-data: venv ## data benchmark: first build, warm loading, peak RSS per task -> results/bench/data_<LABEL>_<stamp>.json
 	$(PY) scripts/bench_data.py --label $(or $(LABEL),run) $(ARGS)
 
+.PHONY: train-sdn
+train-sdn: venv ## train the SDN neuron's membrane predictor once (~25 min, one thread) -> lra_snn/neurons/sdn_weights/, results/sdn/
+	$(PY) -m lra_snn.cli.train_sdn $(ARGS)
+
 gpu-job: venv ## the whole GPU job: full-size kernel tests, bench-gpu, Triton-vs-PyTorch training parity
 	PY=$(PY) bash scripts/gpu_job.sh
 

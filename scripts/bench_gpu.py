@@ -46,6 +46,7 @@ from torch import Tensor
 from lra_snn.cli import bench
 from lra_snn.ops.complex_scan import complex_scan
 from lra_snn.ops.dsn import dsn
+from lra_snn.ops.hard_reset_scan import hard_reset_scan
 from lra_snn.ops.lif import lif
 from lra_snn.ops.linear_scan import linear_scan
 from lra_snn.ops.refractory_iteration import refractory_iteration
@@ -90,6 +91,10 @@ def _dsn(inputs: list[Tensor], backend: str) -> Tensor:
 
 def _refractory(inputs: list[Tensor], backend: str) -> Tensor:
     return refractory_iteration(*inputs, 0.5, 0.3, backend=backend)[0]
+
+
+def _hard_reset(inputs: list[Tensor], backend: str) -> Tensor:
+    return hard_reset_scan(inputs[0], 1.0, 0.125, backend=backend)[0]
 
 
 def _threshold(inputs: list[Tensor], backend: str) -> Tensor:
@@ -152,6 +157,14 @@ PRIMITIVES = [
         None,
         True,
     ),  # the kernel reads e, writes b (2); the spikes H(e - b) about 5 more
+    Primitive(
+        "hard_reset_scan",
+        lambda b, n, d, dev, g: [_normal((b, n, d), dev, g, 0.8, 0.4)],
+        _hard_reset,
+        6,
+        6,
+        True,
+    ),  # leaky integration (2), offsets (2), spikes and potentials (2); backward: one reverse scan and its inputs
 ]
 
 

@@ -395,6 +395,35 @@ def test_firing_rate_energy_and_provenance_tables(tmp_path):
     assert provenance[6] == "111111111111, 111111111111+dirty"
 
 
+def test_surrogate_models_show_their_agreement_and_their_accuracy_with_the_exact_neuron(tmp_path):
+    # seed 1: 99.0 % equal spikes, 60 % -> 58 %; seed 2: 98.0 %, 62 % -> 61 %; s4d has no surrogate neuron
+    for seed, agreement, acc, exact in [(1, 0.990, 0.60, 0.58), (2, 0.980, 0.62, 0.61)]:
+        surrogate = {"test/surrogate_agreement": agreement, "test/exact_neuron/acc": exact}
+        write_result(tmp_path, f"ss{seed}", seed=seed, model="spikingssm", metrics={"test/acc": acc, **surrogate})
+    write_result(tmp_path, "s4d", model="s4d")
+    write_result(tmp_path, "diverged", seed=3, model="spikingssm", metrics={"test/acc": float("nan"), **surrogate})
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    section = "### Surrogate neurons against their exact neuron (tiny)"
+    # the diverged seed 3 counts nowhere: two seeds, mean 98.50 +- 0.71; 61 +- 1.41; 59.5 +- 2.12
+    assert table_row(markdown, section, "spikingssm") == [
+        "spikingssm",
+        "ListOps",
+        "98.50 +- 0.71 (2)",
+        "61.00 +- 1.41 (2)",
+        "59.50 +- 2.12 (2)",
+    ]
+    assert "| s4d |" not in markdown.split(section, 1)[1].split("###", 1)[0]
+    by_model = {row["model"]: row for row in rows}
+    assert by_model["spikingssm"]["surrogate_agreement_pct"] == 98.5
+    assert by_model["spikingssm"]["exact_neuron_mean"] == 59.5
+    assert by_model["s4d"]["surrogate_agreement_pct"] is None and by_model["s4d"]["exact_neuron_mean"] is None
+
+
+def test_no_surrogate_table_without_a_surrogate_model(tmp_path):
+    write_result(tmp_path, "s4d", model="s4d")
+    assert "Surrogate neurons" not in build_leaderboard(tmp_path, REFERENCE)[0]
+
+
 def test_csv_rows_carry_what_a_citation_needs(tmp_path):
     for seed, acc in [(1, 0.60), (2, 0.62), (3, 0.64)]:
         write_result(
@@ -425,6 +454,8 @@ def test_csv_rows_carry_what_a_citation_needs(tmp_path):
         "majority_rate_pct": 17.5,
         "firing_rate_pct": 3.0,
         "energy_mj": None,
+        "surrogate_agreement_pct": None,
+        "exact_neuron_mean": None,
         "n_params": "1234",
         "wall_time_s": 20.0,
         "config_hash": "cfg000000001",

@@ -22,6 +22,7 @@ MODEL_FILES = {
     "grandchild": "defaults:\n  - child\n  - _self_\nname: grandchild\n",
     "late": "defaults:\n  - _self_\n  - base\nname: late\n",  # _self_ first: still built on base
     "listed": "- not\n- a mapping\n",  # a config that is not a mapping names nothing
+    "swapped": "defaults:\n  - child\n  - override neuron: n2\n  - _self_\nname: swapped\n",
 }
 
 
@@ -39,21 +40,21 @@ def conf(tmp_path) -> Path:
 
 
 def test_models_are_the_model_files_then_the_zoo_models_of_unnamed_neurons(conf):
-    assert models(conf) == ("base", "child", "grandchild", "late", "listed", "other", "plain", "n3_ssm")
+    assert models(conf) == ("base", "child", "grandchild", "late", "listed", "other", "plain", "swapped", "n3_ssm")
     assert neuron_models(conf) == {"n3_ssm": "n3"}
 
 
 def test_a_family_is_named_by_the_model_or_inherited_from_the_model_it_builds_on(conf):
-    families = ["fam_a", "fam_a", "fam_a", "fam_a", "none", "fam_b", "none", "spiking_s4d"]
+    families = ["fam_a", "fam_a", "fam_a", "fam_a", "none", "fam_b", "none", "fam_a", "spiking_s4d"]
     assert [family(name, conf) for name in models(conf)] == families
 
 
 def test_a_neuron_is_named_by_the_model_or_inherited(conf):
-    assert [neuron(name, conf) for name in models(conf)] == [None, "n1", "n1", None, None, "n2", None, "n3"]
+    assert [neuron(name, conf) for name in models(conf)] == [None, "n1", "n1", None, None, "n2", None, "n2", "n3"]
 
 
 def test_an_unknown_model_is_refused_naming_the_models(conf):
-    names = "base, child, grandchild, late, listed, other, plain, n3_ssm"
+    names = "base, child, grandchild, late, listed, other, plain, swapped, n3_ssm"
     listed = f"no model 'nope' under {conf / 'model'}; the models are {names}"
     for look_up in (family, neuron):
         with pytest.raises(KeyError) as error:
@@ -71,8 +72,9 @@ def test_the_zoo_model_of_a_new_neuron_is_the_s4d_model_with_it():
 def test_the_shipped_zoo():
     assert set(models()) == {
         "s4d", "prf", "spike_ssm", "psn_ssm", "masked_psn_ssm", "sliding_psn_ssm", "dsn_ssm", "lif_ssm",
-        "binary_s4d", "binary_s4d_gsu",
+        "binary_s4d", "binary_s4d_gsu", "spikingssm", "spikingssm_lif",
     }  # fmt: skip
+    assert neuron("spikingssm") == "sdn" and neuron("spikingssm_lif") == "lif_hard"
     assert {model: family(model) for model in ("s4d", "binary_s4d", "lif_ssm", "spike_ssm", "prf")} == {
         "s4d": "s4",
         "binary_s4d": "s4",

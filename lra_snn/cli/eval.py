@@ -11,7 +11,9 @@ same classes, same pairing), else the error names both values.
 
 ``mode=parallel`` (default) runs the training forward; ``mode=stream`` runs the model one step at a
 time from its step forms (``lra_snn.models.streaming``; a model that cannot stream is refused with
-the reason). The metrics are computed by the task's own test (or validation) step on one CPU or GPU
+the reason). ``exact_neurons=true`` swaps every neuron that approximates another (SpikingSSMs' surrogate
+dynamic network) for the exact neuron it stands for: how much of the accuracy the approximation carries.
+The metrics are computed by the task's own test (or validation) step on one CPU or GPU
 device at the run's precision, so a parallel evaluation of the test split gives the ``test/*``
 numbers of the run's ``result.json``. Prints the metrics as one JSON object; exit status 2 on a bad
 argument or an incompatible checkpoint.
@@ -24,6 +26,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +39,12 @@ from omegaconf.errors import ConfigKeyError
 from lra_snn.models.streaming import StreamingError
 from lra_snn.tasks.base import SequenceTask
 from lra_snn.tasks.stored_config import StoredConfigError, check_allowed, read_stored
+from lra_snn.training.surrogate_agreement import exact_neurons
 
 SPLITS = ("test", "val")
 MODES = ("parallel", "stream")
-OWN_KEYS = ("ckpt_path", "split", "mode")
+OWN_KEYS = ("ckpt_path", "split", "mode", "exact_neurons")
+FLAGS = ("false", "true")
 
 
 class EvalError(ValueError):
@@ -64,6 +69,8 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
         raise EvalError(f"split={own['split']!r}: choose one of {SPLITS}")
     if own.setdefault("mode", "parallel") not in MODES:
         raise EvalError(f"mode={own['mode']!r}: choose one of {MODES}")
+    if own.setdefault("exact_neurons", "false") not in FLAGS:
+        raise EvalError(f"exact_neurons={own['exact_neurons']!r}: choose true or false")
     return own, overrides
 
 
@@ -114,8 +121,11 @@ def build(ckpt_path: str | Path, overrides: Sequence[str] = ()) -> tuple[Sequenc
     return task, datamodule, cfg
 
 
-def evaluate(task: SequenceTask, datamodule: Any, cfg: DictConfig, split: str, mode: str) -> dict[str, float]:
-    """Metrics of ``split`` in ``mode``, by the task's own step, at the run's accelerator and precision."""
+def evaluate(
+    task: SequenceTask, datamodule: Any, cfg: DictConfig, split: str, mode: str, exact: bool = False
+) -> dict[str, float]:
+    """Metrics of ``split`` in ``mode``, by the task's own step, at the run's accelerator and precision; with
+    ``exact``, every neuron that approximates another (SpikingSSMs' SDN) fires the exact neuron's spikes."""
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
     if mode == "stream":
@@ -130,7 +140,9 @@ def evaluate(task: SequenceTask, datamodule: Any, cfg: DictConfig, split: str, m
         enable_model_summary=False,
     )
     run = trainer.test if split == "test" else trainer.validate
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), exact_neurons(task) if exact else nullcontext(1) as swapped:
+        if not swapped:
+            raise EvalError("exact_neurons=true: the checkpoint's model has no neuron that approximates another")
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         (metrics,) = run(task, datamodule=datamodule, verbose=False)
     return {key: float(value) for key, value in metrics.items()}
@@ -142,11 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         own, overrides = parse_args(sys.argv[1:] if argv is None else argv)
         task, datamodule, cfg = build(own["ckpt_path"], overrides)
-        metrics = evaluate(task, datamodule, cfg, own["split"], own["mode"])
+        metrics = evaluate(task, datamodule, cfg, own["split"], own["mode"], own["exact_neurons"] == "true")
     except (EvalError, StoredConfigError, StreamingError) as error:
         print(f"lra-eval: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({"checkpoint": own["ckpt_path"], "split": own["split"], "mode": own["mode"], "metrics": metrics}))
+    shown = {key: own[key] for key in ("split", "mode", "exact_neurons")}
+    print(json.dumps({"checkpoint": own["ckpt_path"], **shown, "metrics": metrics}))
     return 0
 
 

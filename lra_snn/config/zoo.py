@@ -32,8 +32,12 @@ def _defaults(path: Path) -> list[Any]:
 
 
 def _entries(defaults: list[Any]) -> dict[str, str]:
-    """The ``key: option`` entries of a defaults list (plain names, such as a parent model, are left out)."""
-    return {str(k): str(v) for entry in defaults if isinstance(entry, dict) for k, v in entry.items()}
+    """The ``key: option`` entries of a defaults list (plain names, such as a parent model, are left out);
+    ``override neuron: x`` (a model replacing the neuron of the model it builds on) reads as ``neuron: x``."""
+    entries = {str(k): str(v) for entry in defaults if isinstance(entry, dict) for k, v in entry.items()}
+    if "override neuron" in entries:
+        entries["neuron"] = entries.pop("override neuron")
+    return entries
 
 
 def model_files(conf_dir: Path = CONF_DIR) -> dict[str, Path]:

@@ -48,6 +48,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lra_snn.models.backbone import SequenceEncoder
+from lra_snn.models.blocks import S4DBlock
 from lra_snn.models.gsu import GatedSpikingUnit
 from lra_snn.models.s4d import S4D
 from lra_snn.models.sd_tcm import SDTCMBlock
@@ -258,7 +259,8 @@ def uncounted_layers(model: nn.Module) -> list[str]:
     """Modules with parameters of their own that the counter neither counts nor deliberately skips."""
     covered = [name for name, m in model.named_modules() if isinstance(m, (Neuron, S4D))]
     inside = tuple(name + "." for name in covered)
-    counted = (Neuron, S4D, nn.Linear, GatedSpikingUnit, *_NOT_COUNTED)
+    # S4DBlock's own parameter is SpikingSSMs' threshold scale, skipped like a norm's
+    counted = (Neuron, S4D, nn.Linear, GatedSpikingUnit, S4DBlock, *_NOT_COUNTED)
     return [
         f"{name} ({type(module).__name__})"
         for name, module in model.named_modules()

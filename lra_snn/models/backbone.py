@@ -1,7 +1,8 @@
 """The shared sequence backbone (docs/recipes.md, "Shared training conventions").
 
 encoder (Embedding for tokens, Linear for real-valued inputs) -> n_layers residual blocks with
-BatchNorm or LayerNorm, pre- or post-norm, dropout. Heads (pooling + classifier, language-model
+BatchNorm or LayerNorm, pre- or post-norm, dropout (per element, or with ``tie_dropout`` one mask per
+channel over the whole sequence, as SpikingSSMs' model). Heads (pooling + classifier, language-model
 softmax) belong to the task (``lra_snn.tasks``), so every zoo model serves every task.
 Padded positions are zeroed before every block, so bidirectional blocks never see padding and
 a sequence's output does not depend on how much padding its batch needed (at eval time; in
@@ -14,6 +15,8 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+
+from lra_snn.models.dropout import dropout as make_dropout
 
 NORMS = ("batch", "layer", "none")
 
@@ -42,12 +45,14 @@ class SequenceNorm(nn.Module):
 class ResidualBlock(nn.Module):
     """``x + Dropout(layer(norm(x)))`` (pre-norm) or ``norm(x + Dropout(layer(x)))`` (post-norm)."""
 
-    def __init__(self, layer: nn.Module, d_model: int, norm: str, prenorm: bool, dropout: float) -> None:
+    def __init__(
+        self, layer: nn.Module, d_model: int, norm: str, prenorm: bool, dropout: float, tie_dropout: bool = False
+    ) -> None:
         super().__init__()
         self.layer = layer
         self.norm = SequenceNorm(d_model, norm)
         self.prenorm = prenorm
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = make_dropout(dropout, tie_dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.prenorm:
@@ -78,6 +83,7 @@ class SequenceEncoder(nn.Module):
         prenorm: bool = False,
         dropout: float = 0.0,
         embedding: Callable[..., nn.Module] | None = None,
+        tie_dropout: bool = False,
     ) -> None:
         super().__init__()
         self.d_model = d_model
@@ -94,7 +100,7 @@ class SequenceEncoder(nn.Module):
         else:
             raise ValueError("give exactly one of vocab_size (token inputs) or d_input (real-valued inputs)")
         self.blocks = nn.ModuleList(
-            ResidualBlock(layer(d_model=d_model), d_model, norm, prenorm, dropout) for _ in range(n_layers)
+            ResidualBlock(layer(d_model=d_model), d_model, norm, prenorm, dropout, tie_dropout) for _ in range(n_layers)
         )
         self.final_norm = SequenceNorm(d_model, norm) if prenorm else nn.Identity()
 

@@ -3,11 +3,13 @@ Initialization of Diagonal State Space Models", arXiv 2206.11893; docs/neurons.m
 
 Kernel: the paper's Vandermonde kernel ``K = (B_bar * C) . V_L(A_bar)`` with the zero-order hold
 ``A_bar = exp(dt A)``, ``B_bar = (exp(dt A) - 1) / A B``, over N/2 modes, one of each conjugate pair:
-``K[l] = 2 Re( sum_n C'_n exp(dt A_n)^l )`` with ``C'_n = C_n (exp(dt A_n) - 1) / A_n`` (B = 1).
+``K[l] = 2 Re( sum_n C'_n exp(dt A_n)^l )`` with ``C'_n = C_n (exp(dt A_n) - 1) / A_n B_n``: B = 1
+folded into C by default or, with ``trainable_B`` (SpikingSSMs' SS4D on ListOps, Text and Path-X, after
+the S4 repository's diagonal kernel ``SSMKernelDiag``: S4D-Lin, B initialised to 1), a trainable B.
 ``vandermonde_kernel`` evaluates it by block powers without the (H, N/2, L) Vandermonde matrix;
 the kernel is applied by FFT convolution with n = 2L (no wrap-around): ``y = K * u + D u``.
 The bidirectional variant adds a strictly anti-causal kernel.
-A, B-free C, and dt are trainable and tagged "dynamics" (lr 1e-3, weight decay 0).
+A, dt (and a trainable B) are tagged "dynamics" (lr 1e-3, weight decay 0); C trains with the rest.
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ class S4DKernel(nn.Module):
     """Generates the (channels, L) convolution kernel of ``channels`` independent S4D systems."""
 
     def __init__(
-        self, channels: int, d_state: int = 64, init: str = "inv", dt_min: float = 1e-3, dt_max: float = 1e-1
+        self,
+        channels: int,
+        d_state: int = 64,
+        init: str = "inv",
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        trainable_B: bool = False,
     ) -> None:
         super().__init__()
         if d_state < 2 or d_state % 2:
@@ -59,8 +67,10 @@ class S4DKernel(nn.Module):
         n_modes = d_state // 2
         log_dt = torch.rand(channels) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
         A = s4d_eigenvalues(init, n_modes).to(torch.complex64).expand(channels, n_modes)
-        C = torch.randn(channels, n_modes, dtype=torch.complex64)  # B = 1 folded into C
+        C = torch.randn(channels, n_modes, dtype=torch.complex64)
         self.log_dt = tag(nn.Parameter(log_dt), "dynamics")
+        # B = 1, folded into C unless it trains on its own
+        self.B = tag(nn.Parameter(torch.view_as_real(torch.ones_like(C)).clone()), "dynamics") if trainable_B else None
         self.log_neg_A_real = tag(nn.Parameter(torch.log(-A.real).clone()), "dynamics")
         self.A_imag = tag(nn.Parameter(A.imag.clone()), "dynamics")
         self.C = nn.Parameter(torch.view_as_real(C))
@@ -76,13 +86,14 @@ class S4DKernel(nn.Module):
 
     def zoh(self) -> tuple[Tensor, Tensor]:
         """The zero-order hold of every mode, (H, N/2) complex: ``dt A`` (``A_bar = exp(dt A)``) and
-        ``C B_bar = C (exp(dt A) - 1) / A`` (B = 1), in float64 for float64 parameters, else float32."""
+        ``C B_bar = C (exp(dt A) - 1) / A B``, in float64 for float64 parameters, else float32."""
         dtype = torch.promote_types(self.log_dt.dtype, torch.float32)
         dt = self.log_dt.to(dtype).exp()[:, None]  # (H, 1)
         A = torch.complex(-self.log_neg_A_real.to(dtype).exp(), self.A_imag.to(dtype))
         dtA = dt * A  # (H, N/2)
         # expm1: exp(dt A) - 1 cancels to a few digits in float32 when |dt A| ~ 1e-3.
-        return dtA, torch.view_as_complex(self.C.to(dtype)) * torch.expm1(dtA) / A
+        coeff = torch.view_as_complex(self.C.to(dtype)) * torch.expm1(dtA) / A
+        return dtA, coeff if self.B is None else coeff * torch.view_as_complex(self.B.to(dtype))
 
 
 def block_size(length: int) -> int:
@@ -140,11 +151,12 @@ class S4D(nn.Module):
         bidirectional: bool = False,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
+        trainable_B: bool = False,
     ) -> None:
         super().__init__()
         self.bidirectional = bidirectional
         directions = 2 if bidirectional else 1
-        self.kernel = S4DKernel(directions * d_model, d_state, init, dt_min, dt_max)
+        self.kernel = S4DKernel(directions * d_model, d_state, init, dt_min, dt_max, trainable_B)
         self.D = nn.Parameter(torch.randn(d_model))
 
     def conv_kernel(self, length: int) -> Tensor:

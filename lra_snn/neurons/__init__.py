@@ -16,6 +16,7 @@ from lra_snn.neurons.base import Neuron
 # registry name -> "module:Class" (imported on use, so one family's import cost is paid only when used)
 NEURONS: dict[str, str] = {
     "lif": "lra_snn.neurons.lif:DecoupledResetLIF",
+    "lif_hard": "lra_snn.neurons.lif_hard:HardResetLIF",
     "prf": "lra_snn.neurons.prf:PRF",
     "refractory_lif": "lra_snn.neurons.refractory:RefractoryLIF",
     "psn": "lra_snn.neurons.psn:PSN",
@@ -23,6 +24,7 @@ NEURONS: dict[str, str] = {
     "sliding_psn": "lra_snn.neurons.psn:SlidingPSN",
     "dsn": "lra_snn.neurons.dsn:DSN",
     "heaviside": "lra_snn.neurons.threshold:ThresholdSpike",
+    "sdn": "lra_snn.neurons.sdn:SurrogateDynamicNeuron",
 }
 
 

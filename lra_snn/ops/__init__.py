@@ -21,7 +21,9 @@ The ops:
   decoupled-reset LIF forward, spikes and spike counts;
 - ``dsn(logits, x, tau, n_levels, binary, backend=None)``: the DSN membrane and spikes;
 - ``refractory_iteration(excess, spikes, v_th, rho, beta, gamma, backend=None)``: one
-  boundary-compression iteration of the refractory LIF.
+  boundary-compression iteration of the refractory LIF;
+- ``hard_reset_scan(x, v_th, decay, surrogate="triangle", backend=None)``: the hard-reset LIF of
+  SpikingSSMs, spikes and potentials, its gradient cut at spikes (the time loop's detached reset).
 
 Shared pieces: ``surrogate`` (the spike functions with surrogate gradients, for PyTorch, and in
 ``surrogate/triton.py`` the same surrogates as Triton device functions), ``triton_common`` (the

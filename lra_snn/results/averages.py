@@ -5,11 +5,15 @@ in it. A number counts as itself. A published marker (the paper's model failed o
 task, or nothing was published: ``fail``, ``not solved``, ``-``) counts as the task's ``chance`` value
 where the table gives one, as ``chance_source`` counts it. Anything else (a task our row has no
 completed result on, a marker on a task without a chance value) leaves the row without that average.
+The mean is taken exactly on the numbers as written (a published 60.23 is 60.23, not its binary
+neighbour) and shown rounded half up to two decimals, as the papers round theirs (``two_decimals``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from lra_snn.config.tasks import TASK_TABLE, Average, TaskTable
 
@@ -31,7 +35,13 @@ def average(
             stood_in.append(task)
         else:
             return None, ()
-    return sum(counted) / len(counted), tuple(stood_in)
+    exact = sum(Fraction(repr(value)) for value in counted) / len(counted)
+    return float(exact), tuple(stood_in)
+
+
+def two_decimals(value: float) -> str:
+    """``value`` rounded half up to two decimals (84.325 -> "84.33"), from its shortest decimal spelling."""
+    return str(Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def list_in_words(items: list[str]) -> str:

@@ -4,7 +4,8 @@ Each profile gets its own board, never mixed: the full profile (the papers' reci
 published rows beside it; the mini and tiny boards are headed as CPU-scale runs that are not
 comparable with published numbers, and carry none. A board is its results table (rows best first,
 ``lra_snn.results.board.Row.sort_key``), its firing-rate/energy table (one energy unit, named in
-its heading), its provenance table (seeds, data source, cell hash, code version, commits) and, when
+its heading), for models with surrogate neurons their agreement with the exact neuron and their test
+metric with it swapped in, its provenance table (seeds, data source, cell hash, code version, commits) and, when
 the board is built with shipped reference runs, its reproduction table (``lra_snn.results.reproduction``).
 A cell reads "mean +- std (seeds) [data source]", with "failed (n)" / "interrupted (n)" beside it
 for runs that failed or were stopped (never instead of completed seeds), or "no data: make
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from lra_snn.config.tasks import ACCURACY, PERPLEXITY, TASK_TABLE, TASKS, Average
 from lra_snn.results.atomic import write_atomically
-from lra_snn.results.averages import averages_prose, list_in_words, published_averages_prose
+from lra_snn.results.averages import averages_prose, list_in_words, published_averages_prose, two_decimals
 from lra_snn.results.board import (
     Group,
     Row,
@@ -73,6 +74,8 @@ CSV_COLUMNS = (
     "majority_rate_pct",
     "firing_rate_pct",
     "energy_mj",
+    "surrogate_agreement_pct",
+    "exact_neuron_mean",
     "n_params",
     "wall_time_s",
     "config_hash",
@@ -114,7 +117,7 @@ def average_text(row: Row, task_set: Average) -> str:
     """The row's average over a complete task set, else how many of the averaged tasks it has ("-" for none)."""
     average = row.average(task_set)
     if average is not None:
-        return f"{average:.2f}"
+        return two_decimals(average)
     count = row.n_averaged_tasks()
     return f"{count}/{len(TASK_TABLE.averaged)} tasks" if count else "-"
 
@@ -204,6 +207,37 @@ def _activity_table(profile: str, rows: list[Row]) -> str | None:
     return heading + "\n\n" + markdown_table(["Model", *titles], table)
 
 
+def _surrogate_table(profile: str, rows: list[Row]) -> str | None:
+    """For each cell whose model approximates an exact neuron: how often its spikes equal the exact neuron's
+    on the test set, and the test metric with the trained surrogate and again with the exact neuron swapped in
+    (same weights). None when no run of the profile has such a neuron."""
+    lines = []
+    for row in rows:
+        for task in TASKS:
+            group = row.cells.get(task)
+            measured = (
+                [run for run in group.with_status("completed") if run.surrogate_agreement is not None] if group else []
+            )
+            if not measured:
+                continue
+            exact = [run.exact_neuron_metric for run in measured if run.exact_neuron_metric is not None]
+            lines.append(
+                [
+                    row.label,
+                    TASK_TABLE.column_title(task),
+                    format_measure(
+                        [run.surrogate_agreement for run in measured if run.surrogate_agreement is not None]
+                    ),
+                    format_measure([run.metric for run in measured if run.metric is not None]),
+                    format_measure(exact) if exact else "-",
+                ]
+            )
+    if not lines:
+        return None
+    header = ["Model", "Task", "Spikes equal to the exact neuron's (%)", "Test, as trained", "Test, exact neuron"]
+    return f"### Surrogate neurons against their exact neuron ({profile})\n\n" + markdown_table(header, lines)
+
+
 def _provenance_table(rows: list[Row]) -> str:
     lines = []
     for row in rows:
@@ -264,6 +298,9 @@ def render_profile(
     activity = _activity_table(profile, rows)
     if activity:
         parts.append(activity)
+    surrogate = _surrogate_table(profile, rows)
+    if surrogate:
+        parts.append(surrogate)
     parts += [f"### Provenance and data source ({profile})", _provenance_table(rows)]
     comparisons: dict[tuple[str, str], Comparison] = {}
     if shipped is not None:
@@ -321,16 +358,16 @@ def _source_line(row: PublishedRow) -> str:
 
 def _recomputed_text(row: PublishedRow, task_set: Average) -> str:
     value, chance = recomputed_average(row, task_set)
-    return "-" if value is None else f"{value:.2f}" + ("*" if chance else "")
+    return "-" if value is None else two_decimals(value) + ("*" if chance else "")
 
 
 def _paper_average_text(row: PublishedRow) -> str:
-    """The paper's own average, or "same" when our recomputation over its task set gives it (to rounding)."""
+    """The paper's own average, or "same" when our recomputation over its task set gives it at two decimals."""
     if row.avg == "-" or row.avg_tasks is None:
         return "-"
     task_set = average_over(row.avg_tasks)
     value = recomputed_average(row, task_set)[0] if task_set is not None else None
-    if value is not None and abs(value - float(row.avg)) <= 0.0051:
+    if value is not None and two_decimals(value) == two_decimals(float(row.avg)):
         return "same"
     return f"{row.avg:.2f} ({row.avg_tasks} tasks)"
 
@@ -412,6 +449,8 @@ def csv_row(group: Group, comparison: Comparison | None = None) -> dict:
         "majority_rate_pct": _rounded(mean_or_none([run.majority_rate for run in completed])),
         "firing_rate_pct": _rounded(mean_or_none([run.firing_rate for run in completed])),
         "energy_mj": _significant(mean_or_none([run.energy_mj for run in completed])),
+        "surrogate_agreement_pct": _rounded(mean_or_none([run.surrogate_agreement for run in completed])),
+        "exact_neuron_mean": _rounded(mean_or_none([run.exact_neuron_metric for run in completed])),
         "n_params": ";".join(str(n) for n in n_params),
         "wall_time_s": _rounded(mean_or_none([run.wall_time_s for run in completed]), 1),
         "config_hash": ";".join(sorted({run.config_hash for run in group.runs})),

@@ -63,6 +63,8 @@ class Run:
     energy_mj: float | None
     n_params: int | None
     wall_time_s: float | None
+    surrogate_agreement: float | None = None  # % of spikes equal to the exact neuron's (surrogate neurons only)
+    exact_neuron_metric: float | None = None  # the ranked metric again with the exact neurons swapped in
     attempt: bool = False  # a record under attempts/: shown when it matters, never counted
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config the run recorded
 
@@ -91,6 +93,12 @@ def _finite(mapping: dict[str, float | None], name: str, scale: float = 1.0) -> 
     """``mapping[name] * scale`` when it is a finite number, else None (absent, null or NaN)."""
     value = mapping.get(name)
     return value * scale if value is not None and math.isfinite(value) else None
+
+
+def _exact_neuron_metric(record: ResultRecord) -> float | None:
+    """The ranked metric of the test pass with exact neurons (``test/exact_neuron/<name>``), in the board's unit."""
+    name = primary_metric_name(record.task)
+    return _finite(record.metrics, name.replace("test/", "test/exact_neuron/"), 100.0 if name == "test/acc" else 1.0)
 
 
 def _ranked_metric(record: ResultRecord) -> tuple[float | None, str]:
@@ -133,6 +141,8 @@ def run_of(record: ResultRecord, path: Path, attempt: bool = False) -> Run:
         wall_time_s=record.wall_time_s
         if record.wall_time_s is not None and math.isfinite(record.wall_time_s)
         else None,
+        surrogate_agreement=_finite(record.metrics, "test/surrogate_agreement", 100.0),
+        exact_neuron_metric=_exact_neuron_metric(record) if metric is not None else None,
         attempt=attempt,
         config=record.config,
     )

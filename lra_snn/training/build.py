@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from lra_snn.data.base import TaskData
 from lra_snn.training.progress import EpochLine, interactive_progress_bar
 from lra_snn.training.solver_statistics import SolverStatistics
+from lra_snn.training.surrogate_agreement import SurrogateAgreement
 
 
 def _instantiate_all(node: DictConfig | None) -> list:
@@ -46,7 +47,8 @@ def build_task(cfg: DictConfig, datamodule: TaskData) -> L.LightningModule:
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
     """The trainer of ``cfg`` with its loggers and callbacks plus ``extra_callbacks``, rooted at the run folder.
 
-    Every trainer also logs the iterative neuron solvers' statistics (``SolverStatistics``, any task).
+    Every trainer also logs the iterative neuron solvers' statistics (``SolverStatistics``) and the surrogate
+    neurons' agreement with their exact neurons (``SurrogateAgreement``), for any task.
     Its progress output: Rich's bar at a terminal (``lra_snn.training.progress``), else none, and one
     logged line per epoch."""
     options = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -62,6 +64,7 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Train
             *_instantiate_all(cfg.callbacks),
             *extra_callbacks,
             SolverStatistics(),
+            SurrogateAgreement(),
             *([bar] if bar is not None else []),
             EpochLine(cfg.monitor.metric),
         ],

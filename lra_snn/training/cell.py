@@ -5,8 +5,10 @@ the config is validated (every bad key named at once, before anything is built),
 its lock (one process at a time), a completed cell with the same config hash is not run again
 (``skip_completed``; ``skip_completed=false`` trains it again from scratch, the completed training's
 files moved aside), the task is fit (resuming from the cell's ``last.ckpt`` when one exists), the best
-validation checkpoint is evaluated on val and test, and the outcome is recorded for the leaderboard
-(``lra_snn.results.record``: a completed ``result.json`` is never replaced by a worse outcome).
+validation checkpoint is evaluated on val and test (a model whose neurons approximate exact ones is
+tested a second time with the exact neurons, ``lra_snn.training.surrogate_agreement``), and the outcome is
+recorded for the leaderboard (``lra_snn.results.record``: a completed ``result.json`` is never replaced by
+a worse outcome).
 SIGTERM or SIGINT stops it with a resumable checkpoint and the outcome "interrupted".
 """
 
@@ -37,6 +39,7 @@ from lra_snn.training.interrupt import StopOnSignal
 from lra_snn.training.lock import CellLockedError, cell_lock
 from lra_snn.training.names import UnsafeNameError, check_cell_paths
 from lra_snn.training.segments import SegmentLog
+from lra_snn.training.surrogate_agreement import exact_neuron_metrics
 from lra_snn.training.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -232,6 +235,7 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
             best = best_checkpoint(trainer)
             val = trainer.validate(task, datamodule=datamodule, ckpt_path=best)
             test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
+            exact = exact_neuron_metrics(trainer, task, datamodule, best)
     except (SystemExit, KeyboardInterrupt) as error:  # Lightning's stop on SIGTERM / SIGINT
         raise _interrupted(cfg, identity, result_path, trainer, stop, segments) from error
     except Exception as error:
@@ -246,6 +250,7 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
         "status": "completed",
         "metrics": {
             **{key: float(value) for results in (val, test) for key, value in results[0].items()},
+            **exact,
             **datamodule.summary_metrics(),
         },
         "best_checkpoint": best,

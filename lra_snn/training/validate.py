@@ -46,6 +46,7 @@ from lra_snn.data.listops.source import locate_release as locate_listops
 from lra_snn.data.pathfinder.source import locate_release as locate_pathfinder
 from lra_snn.models.backbone import NORMS
 from lra_snn.models.blocks import MIXERS
+from lra_snn.models.s4d import S4D_INITS
 from lra_snn.neurons import NEURONS, Neuron, neuron_class
 from lra_snn.ops.dispatch import BACKENDS
 from lra_snn.ops.surrogate import SURROGATES
@@ -102,6 +103,11 @@ RULES: dict[str, Rule] = {
     "model.encoder.prenorm": Flag(),
     "model.encoder.layer.d_state": Integer(low=2, even=True),  # S4D: d_state / 2 complex modes
     "model.encoder.layer.bidirectional": Flag(),
+    "model.encoder.layer.init": OneOf(S4D_INITS),
+    "model.encoder.layer.trainable_B": Flag(),
+    "model.encoder.layer.learnable_vth": Flag(),
+    "model.encoder.layer.tie_dropout": Flag(),
+    "model.encoder.tie_dropout": Flag(),
     "model.encoder.layer.mixer": OneOf(MIXERS),
     "model.encoder.layer.dropout": DROPOUT,
     "model.encoder.layer.dt_min": POSITIVE,

@@ -102,6 +102,26 @@ def lif_loop(neuron) -> CausalLoop:
     return CausalLoop(init, affine, step)
 
 
+def lif_hard_loop(neuron) -> CausalLoop:
+    """SpikingSSMs (arXiv 2408.14909): ``u_t = tau u_{t-1} + x_t``, ``s_t = H(u_t - V_th)``, ``u_t <- (1 - s_t) u_t``;
+    the state is the potential after the reset."""
+    tau, v_th = 0.125, 1.0
+    assert neuron.tau == tau and neuron.v_th == v_th
+
+    def init(batch):
+        return torch.zeros(batch, CHANNELS, dtype=DTYPE)
+
+    def affine(u):
+        return tau * u - v_th, torch.ones_like(u)
+
+    def step(u, x_t):
+        u = tau * u + x_t
+        s = (u - v_th >= 0).to(DTYPE)
+        return u - v_th, s, (1 - s) * u
+
+    return CausalLoop(init, affine, step)
+
+
 def prf_loop(neuron) -> CausalLoop:
     """PRF paper, eq. 19: ``z_t = exp(Delta(-1/tau + i theta)) z_{t-1} + Delta x_t``, ``s_t = H(Re z_t - V_th)``,
     with ``Delta = exp(log_dt)`` and ``theta = exp(log_theta)`` (its Listing 2)."""
@@ -173,6 +193,32 @@ def threshold_loop(v_th: float) -> CausalLoop:
         return x_t - v_th, (x_t - v_th >= 0).to(DTYPE), state
 
     return CausalLoop(lambda batch: None, lambda state: (torch.full((1, CHANNELS), -v_th, dtype=DTYPE), 1.0), step)
+
+
+def sdn_loop(neuron) -> CausalLoop:
+    """SpikingSSMs' SDN neuron against its own definition (docs/neurons.md, section 9), since it approximates the
+    hard-reset LIF rather than computing it: ``s_t = H(m_t + x_t - V_th)``, ``m_t`` the frozen predictor on the
+    encoded inputs ``e = w_enc x`` of steps t-8 .. t-1 (zeros before the first), with the neuron's folded weights:
+    ``h = ReLU(sum_k W_dw[:, k] e_{t-8+k} + b_dw)``, ``g = ReLU(W_mix h + b_mix + h)``, ``m_t = w_dec . g + b_dec``."""
+    p, v_th = neuron.predictor, neuron.v_th
+
+    def init(batch):
+        return torch.zeros(batch, CHANNELS, *p.depthwise_weight.shape, dtype=DTYPE)  # (B, D, width, taps)
+
+    def membrane(window):
+        h = torch.relu(torch.einsum("bdck,ck->bdc", window, p.depthwise_weight) + p.depthwise_bias)
+        g = torch.relu(torch.einsum("bdc,oc->bdo", h, p.mix_weight) + p.mix_bias + h)
+        return torch.einsum("bdc,c->bd", g, p.decoder_weight) + p.decoder_bias
+
+    def affine(window):
+        return membrane(window) - v_th, torch.ones(window.shape[:2], dtype=DTYPE)
+
+    def step(window, x_t):
+        margin = membrane(window) + x_t - v_th
+        encoded = torch.einsum("c,bd->bdc", p.encoder, x_t)
+        return margin, (margin >= 0).to(DTYPE), torch.cat([window[..., 1:], encoded.unsqueeze(-1)], -1)
+
+    return CausalLoop(init, affine, step)
 
 
 def dsn_run(neuron, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -330,6 +376,7 @@ def causal(loop: Callable[[Neuron], CausalLoop]) -> tuple[Run, Place]:
 
 CASES: dict[str, tuple[Run, Place, float, float]] = {
     "lif": (*causal(lif_loop), 1.0, 0.6),
+    "lif_hard": (*causal(lif_hard_loop), 1.0, 0.6),
     "prf": (*causal(prf_loop), 40.0, 20.0),
     "refractory_lif": (*causal(refractory_loop), 1.5, 0.8),
     "psn": (linear_psn_run, linear_psn_near_threshold, 2.0, 0.5),
@@ -338,6 +385,7 @@ CASES: dict[str, tuple[Run, Place, float, float]] = {
     "sliding_psn": (*causal(sliding_psn_loop), 1.0, 0.3),
     "dsn": (dsn_run, dsn_near_threshold, 2.0, 1.0),
     "heaviside": (*causal(lambda n: threshold_loop(0.0)), 1.0, 0.0),
+    "sdn": (*causal(sdn_loop), 1.0, 0.6),
     "sd_tcm_threshold": (*causal(lambda n: threshold_loop(0.5)), 1.0, 0.0),
     "gsu_ternary": (ternary_run, ternary_near_threshold, 1.0, 0.0),
 }

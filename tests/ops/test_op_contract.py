@@ -19,6 +19,7 @@ import lra_snn.ops
 OPS = [
     "complex_scan",
     "dsn",
+    "hard_reset_scan",
     "leaky_integrate",
     "lif",
     "linear_scan",
@@ -123,6 +124,7 @@ CASES = {
         (0,),
         (1.0, 0.6, "atan", False),
     ),
+    "hard_reset_scan": ("hard_reset_scan", lambda n: [0.5 + _random((B, n, D), 18)], (0,), (1.0, 0.5, "triangle")),
     "lif": ("lif", lambda n: [0.4 + 0.8 * _random((B, n, D), 11)], (0,), (0.5, 1.0, "rect")),
     "lif_coupled_reset": ("lif", lambda n: [0.4 + 0.8 * _random((B, n, D), 11)], (0,), (0.5, 1.0, "atan", False)),
     "dsn": ("dsn", lambda n: [2 * _random((B, n, D), 12), 3 * _random((B, n, D), 13)], (0, 1), (0.25, 4, False)),
