@@ -111,6 +111,19 @@ class Neuron(nn.Module, metaclass=ABCMeta):
         for a fixed-length neuron, none otherwise."""
         return {"T": length} if cls.fixed_length else {}
 
+    def _step_through(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The step form over all of ``x`` (B, L, D), from ``init_state``: the spikes and each step's
+        ``state.potential``, both (B, L, D); the time loop of neurons whose state names its membrane
+        potential ``potential``."""
+        self._check_channels(x)
+        state = self.init_state(x.shape[0], x.device, x.dtype)
+        spikes, potentials = [], []
+        for x_t in x.unbind(1):
+            s_t, state = self.step(x_t, state)
+            spikes.append(s_t)
+            potentials.append(state.potential)
+        return torch.stack(spikes, 1), torch.stack(potentials, 1)
+
     def _record(self, spikes: Tensor) -> Tensor:
         self.firing_rate = spikes.detach().float().mean()
         return spikes

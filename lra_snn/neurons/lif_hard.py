@@ -90,14 +90,8 @@ class HardResetLIF(Neuron):
 
     def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The definition as a time loop: spikes and margins ``u_t - V_th``, both (B, L, D)."""
-        self._check_channels(x)
-        state = self.init_state(x.shape[0], x.device, x.dtype)
-        spikes, potentials = [], []
-        for x_t in x.unbind(1):
-            s_t, state = self.step(x_t, state)
-            spikes.append(s_t)
-            potentials.append(state.potential)
-        return torch.stack(spikes, 1), torch.stack(potentials, 1) - self.v_th
+        spikes, potentials = self._step_through(x)
+        return spikes, potentials - self.v_th
 
     def forward_sequential(self, x: Tensor) -> Tensor:
         """Spikes from the plain time loop (the definition); same values and gradients as ``forward``."""
