@@ -5,6 +5,7 @@ re-validation on the epoch it re-measures, and the printed reason for everything
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_energy_figure_in_percent_with_a_unit_that_fits(tmp_path, capsys):
     point = plots.energy_point(groups[("tiny", "prf_ssm", "listops")])
     assert point.metric == pytest.approx(56.0) and point.energy_mj == pytest.approx(0.0003)
     entries = [(group, plots.energy_point(group)) for group in groups.values()]
-    fig = plots.accuracy_energy_figure("tiny", "listops", entries, plots.model_colors(groups.values()))
+    fig = plots.accuracy_energy_figure("tiny", "listops", entries, plots.model_styles(groups.values()))
     (ax,) = fig.axes
     assert ax.get_ylabel() == "test accuracy (%)" and ax.get_xlabel().endswith("(uJ)")
     (s4d,) = [bars for bars in ax.containers if bars.get_label() == "s4d (3 seeds)"]
@@ -162,6 +163,17 @@ def test_energy_figure_in_percent_with_a_unit_that_fits(tmp_path, capsys):
     assert (marker.get_xdata()[0], marker.get_ydata()[0]) == pytest.approx((12.0, 62.0))  # uJ and %
     assert labelled(ax, "chance") and labelled(ax, "majority")
     plt.close(fig)
+
+
+def test_every_model_of_a_drawing_has_its_own_colour_and_marker():
+    """Twelve models (more than tab10's colours): the eleventh and twelfth reuse a colour with another marker."""
+    names = [f"model_{i:02d}" for i in range(12)]
+    styles = plots.model_styles(SimpleNamespace(model=name) for name in reversed(names))
+    assert len(set(styles.values())) == 12
+    assert styles["model_00"] == ("#1f77b4", "o") and styles["model_09"][1] == "o"
+    assert styles["model_10"] == ("#1f77b4", "s") and styles["model_11"] == ("#ff7f0e", "s")
+    with pytest.raises(ValueError, match="51 models in one drawing: at most 50"):
+        plots.model_styles(SimpleNamespace(model=f"m{i}") for i in range(51))
 
 
 @pytest.mark.parametrize(("values", "unit", "factor"), [([0.0002, 0.9], "uJ", 1000.0), ([0.5, 1.2], "mJ", 1.0)])

@@ -116,11 +116,20 @@ def note_missing_rates(label: str, rates: dict[str, float]) -> None:
         print(f"plots: {label}: no majority line: no run records test/majority_rate")
 
 
-def model_colors(groups: Iterable[Group]) -> dict[str, str]:
-    """One colour per model name, the same in every figure of a drawing."""
+MARKERS = ("o", "s", "^", "D", "v")
+
+
+def model_styles(groups: Iterable[Group]) -> dict[str, tuple[str, str]]:
+    """One (colour, marker) per model name, the same in every figure of a drawing: the ten colours of
+    ``tab10``, then the same colours again with the next marker shape, so no two models look alike."""
     names = sorted({group.model for group in groups})
     palette = plt.get_cmap("tab10")
-    return {name: matplotlib.colors.to_hex(palette(i % palette.N)) for i, name in enumerate(names)}
+    if len(names) > palette.N * len(MARKERS):
+        raise ValueError(f"{len(names)} models in one drawing: at most {palette.N * len(MARKERS)} have distinct styles")
+    return {
+        name: (matplotlib.colors.to_hex(palette(i % palette.N)), MARKERS[i // palette.N])
+        for i, name in enumerate(names)
+    }
 
 
 def legend_below(fig: Figure, axes: list[Axes], columns: int) -> None:
@@ -175,20 +184,20 @@ def energy_point(group: Group) -> EnergyPoint | None:
 
 def plot_accuracy_vs_energy(groups: dict[tuple[str, str, str], Group], out: Path) -> list[Path]:
     """One figure per (profile, task) that has at least one model with energy numbers."""
-    colors = model_colors(groups.values())
+    styles = model_styles(groups.values())
     by_panel: dict[tuple[str, str], list[tuple[Group, EnergyPoint]]] = defaultdict(list)
     for (profile, _model, task), group in sorted(groups.items()):
         point = energy_point(group)
         if point is not None:
             by_panel[(profile, task)].append((group, point))
     return [
-        save(accuracy_energy_figure(profile, task, entries, colors), out / f"acc_vs_energy_{profile}_{task}.png")
+        save(accuracy_energy_figure(profile, task, entries, styles), out / f"acc_vs_energy_{profile}_{task}.png")
         for (profile, task), entries in sorted(by_panel.items())
     ]
 
 
 def accuracy_energy_figure(
-    profile: str, task: str, entries: list[tuple[Group, EnergyPoint]], colors: dict[str, str]
+    profile: str, task: str, entries: list[tuple[Group, EnergyPoint]], styles: dict[str, tuple[str, str]]
 ) -> Figure:
     """The accuracy (or perplexity) vs energy figure of one (profile, task) (module docstring)."""
     points = [point for _, point in entries]
@@ -199,19 +208,19 @@ def accuracy_energy_figure(
         metrics = [m for m, _ in point.seeds]
         energies = [e * factor for _, e in point.seeds]
         x, y = point.energy_mj * factor, point.metric
-        color = colors[point.model]
+        color, marker = styles[point.model]
         ax.errorbar(
             x,
             y,
             xerr=spread(x, energies),
             yerr=spread(y, metrics),
-            fmt="o",
+            fmt=marker,
             ms=7,
             capsize=3,
             color=color,
             label=f"{point.model} ({len(point.seeds)} seeds)",
         )
-        ax.scatter(energies, metrics, s=10, color=color, alpha=0.5, zorder=3)
+        ax.scatter(energies, metrics, s=10, color=color, marker=marker, alpha=0.5, zorder=3)
     if is_accuracy:
         rates = reference_rates(run_detail(r) for group, _ in entries for r in group.with_status("completed"))
         draw_reference_lines(ax, rates)
