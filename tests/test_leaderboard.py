@@ -419,6 +419,13 @@ def test_surrogate_models_show_their_agreement_and_their_accuracy_with_the_exact
     assert by_model["s4d"]["surrogate_agreement_pct"] is None and by_model["s4d"]["exact_neuron_mean"] is None
 
 
+def test_the_exact_neuron_perplexity_is_shown_unscaled(tmp_path):
+    metrics = {"test/ppl": 40.0, "test/loss": 3.7, "test/surrogate_agreement": 0.99, "test/exact_neuron/ppl": 41.5}
+    write_result(tmp_path, "lm", model="spikingssm", task="wikitext103", metrics=metrics)
+    rows = {row["model"]: row for row in build_leaderboard(tmp_path, REFERENCE)[1]}
+    assert rows["spikingssm"]["exact_neuron_mean"] == 41.5
+
+
 def test_no_surrogate_table_without_a_surrogate_model(tmp_path):
     write_result(tmp_path, "s4d", model="s4d")
     assert "Surrogate neurons" not in build_leaderboard(tmp_path, REFERENCE)[0]

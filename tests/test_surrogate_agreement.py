@@ -12,7 +12,7 @@ from torch import nn
 
 from lra_snn.cli import eval as eval_cli
 from lra_snn.training.cell import run
-from lra_snn.training.surrogate_agreement import SurrogateAgreement, exact_neurons, surrogates
+from lra_snn.training.surrogate_agreement import SurrogateAgreement, exact_neuron_metrics, exact_neurons, surrogates
 
 
 class FlipsFirstStep(nn.Module):
@@ -58,6 +58,40 @@ def test_agreement_counts_the_valid_steps_of_each_sequence_layer_by_layer():
     )  # fmt: skip
     model(x)  # the hooks are gone after the test pass
     assert len(model.logged) == 3
+
+
+@pytest.mark.parametrize("lengths", [None, torch.tensor([5, 2, 4])], ids=["no batch", "lengths of another batch"])
+def test_agreement_counts_every_step_when_the_lengths_do_not_describe_the_input(lengths):
+    model, callback = Model(), SurrogateAgreement()
+    callback.on_test_epoch_start(None, model)
+    if lengths is not None:
+        callback.on_test_batch_start(None, model, {"lengths": lengths}, 0)
+    model(torch.randn(2, 5, 3))
+    callback.on_test_epoch_end(None, model)
+    assert model.logged["test/surrogate_agreement"] == pytest.approx(24 / 30)  # 2 x 3 flipped of 2 x 5 x 3
+
+
+class RecordingTrainer:
+    """``test()`` as Lightning's, returning fixed metrics and recording how it was called."""
+
+    def __init__(self, model: Model) -> None:
+        self.model, self.calls = model, []
+
+    def test(self, task, **kwargs):
+        self.calls.append((task, kwargs, self.model.first.use_exact))
+        return [{"test/acc": 0.25, "test/loss": 1.5, "test/other": 9.0}]
+
+
+def test_the_exact_neuron_pass_tests_the_checkpoint_with_exact_neurons():
+    model = Model()
+    trainer = RecordingTrainer(model)
+    assert exact_neuron_metrics(trainer, model, "data", "best.ckpt") == {
+        "test/exact_neuron/acc": 0.25,
+        "test/exact_neuron/loss": 1.5,
+    }
+    assert trainer.calls == [(model, {"datamodule": "data", "ckpt_path": "best.ckpt", "verbose": False}, True)]
+    assert not model.first.use_exact
+    assert exact_neuron_metrics(RecordingTrainer(model), nn.Linear(2, 2), "data", "best.ckpt") == {}
 
 
 def test_exact_neurons_switch_for_a_block_only():

@@ -72,6 +72,24 @@ def test_tied_dropout_masks_a_channel_for_the_whole_sequence():
         TiedDropout(1.0)
 
 
+def test_the_kernel_defaults_and_the_smallest_state():
+    """64 states (32 modes) and dt in [1e-3, 1e-1] by default; d_state = 2 (one mode) is the smallest."""
+    torch.manual_seed(0)
+    kernel = S4DKernel(channels=200)
+    assert kernel.C.shape[1] == 32 and kernel.B is None
+    dt = kernel.log_dt.exp()
+    assert 1e-3 <= dt.min() < 2e-3 and 0.08 < dt.max() <= 1e-1
+    assert S4DKernel(channels=1, d_state=2, init="lin").C.shape[1] == 1
+
+
+def test_tied_dropout_draws_a_mask_per_sequence_and_defaults_to_none():
+    torch.manual_seed(0)
+    x = torch.ones(64, 5, 4)
+    masks = TiedDropout(0.5).train()(x)[:, 0]  # (sequences, channels)
+    assert len({tuple(mask.tolist()) for mask in masks}) > 1  # not one mask shared by the batch
+    assert torch.equal(TiedDropout().train()(x), x)
+
+
 def test_the_backbone_and_the_block_tie_their_dropout_when_asked():
     encoder = SequenceEncoder(8, 2, lambda d_model: nn.Identity(), vocab_size=5, dropout=0.1, tie_dropout=True)
     block = S4DBlock(8, dropout=0.1, tie_dropout=True)

@@ -189,3 +189,9 @@ def test_rejects_bad_input_shapes():
     for form in (neuron, neuron.forward_sequential, neuron.margin):
         with pytest.raises(ValueError, match="d_model=4"):
             form(torch.zeros(2, 10, 5))
+
+
+def test_the_state_starts_at_rest_per_sequence_and_channel():
+    state = HardResetLIF(3).init_state(2, torch.device("cpu"), torch.float64)
+    assert all(torch.equal(part, torch.zeros(2, 3, dtype=torch.float64)) for part in state)
+    assert all(part.dtype == torch.float64 for part in state)

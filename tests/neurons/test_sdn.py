@@ -176,9 +176,28 @@ def test_a_weight_file_of_another_architecture_is_refused(tmp_path):
         make(2, weights=str(path))
 
 
+def test_a_weight_file_without_its_architecture_is_refused(tmp_path):
+    stored = json.loads((WEIGHTS_DIR / DEFAULT_WEIGHTS).read_text())
+    del stored["architecture"]
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match=r"holds \{'format': 1, 'width': None, 'kernel': None\}"):
+        make(2, weights=str(path))
+
+
+def test_a_relative_path_is_read_from_the_working_folder(tmp_path, monkeypatch):
+    """Only a bare file name means a shipped file; ``mine/tau.json`` is relative to where the run starts."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "tau.json").write_text((WEIGHTS_DIR / DEFAULT_WEIGHTS).read_text())
+    monkeypatch.chdir(tmp_path)
+    x = currents((1, 20, 2), 0.5, 1.0, seed=4)
+    assert torch.equal(make(2, weights="mine/tau.json")(x), make(2)(x))
+
+
 @pytest.mark.parametrize(
     "options,message",
     [
+        ({"weights": ".json"}, r"weights='.json': expected the name of a weight file"),
         ({"v_th": 0.5}, r"v_th=0.5 but .*tau0.125.json predicts the LIF with v_th=1.0"),
         ({"surrogate": "sigmoid"}, r"surrogate='sigmoid': expected one of"),
         ({"weights": "tau0.125"}, r"weights='tau0.125': expected the name of a weight file"),

@@ -15,6 +15,7 @@ from lra_snn.ops.hard_reset_scan import hard_reset_scan
 from lra_snn.ops.hard_reset_scan import offsets as offsets_module
 from lra_snn.ops.hard_reset_scan.naive import hard_reset_scan_naive
 from lra_snn.ops.hard_reset_scan.offsets import host_offsets, offsets_kernel
+from lra_snn.ops.hard_reset_scan.torch import hard_reset_scan_torch
 from lra_snn.ops.tiles import Tile, override_tiles
 
 needs_numba = pytest.mark.skipif(offsets_kernel() is None, reason="numba is not installed: no compiled loop")
@@ -188,6 +189,19 @@ def test_the_threshold_and_decay_come_from_the_arguments():
     for v_th, decay in ((0.7, DECAY), (V_TH, 0.9)):
         spikes, _ = hard_reset_scan(x, v_th, decay)
         assert torch.equal(spikes, hard_reset_scan_naive(x, v_th, decay)[0]) and not torch.equal(spikes, default)
+
+
+def test_the_torch_path_defaults_to_the_triangle_surrogate_and_keeps_float64_constants():
+    x = gaussian((2, 17, 3), 0.8, 1.0, seed=8).requires_grad_()
+    gradients = [
+        torch.autograd.grad(out[0].sum(), x)[0]
+        for out in (hard_reset_scan_torch(x, V_TH, DECAY), hard_reset_scan_torch(x, V_TH, DECAY, "triangle"))
+    ]
+    assert torch.equal(*gradients)
+    for v_th, decay in ((0.3, 0.7), (0.7, 0.1)):  # not exact in float32
+        got, expected = hard_reset_scan_torch(x, v_th, decay), hard_reset_scan_naive(x, v_th, decay)
+        assert torch.equal(got[0], expected[0])
+        torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-12)
 
 
 def test_dispatch_explains_and_is_never_automatic_on_cpu(monkeypatch, chosen_backends):
