@@ -134,6 +134,15 @@ def test_inputs_within_1e_9_of_the_threshold(path, select_path, device):
     assert torch.equal(spikes, expected)
 
 
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_potential_exactly_at_the_threshold_fires(path, select_path, device):
+    """u = 1, then 0.5, then 0.125 * 0.5 + 0.9375 = 1 exactly (binary fractions): H(0) = 1 on every path."""
+    x = torch.tensor([1.0, 0.5, 0.9375, 0.0], dtype=torch.float64, device=device).view(1, 4, 1).repeat(1, 1, 3)
+    spikes, potentials = hard_reset_scan(x, V_TH, DECAY, backend=select_path(path))
+    assert potentials[0, :, 0].tolist() == [1.0, 0.5, 1.0, 0.0]
+    assert spikes[0, :, 0].tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
 @pytest.mark.parametrize("backend", ["torch", "triton"])
 def test_the_gradient_is_cut_at_every_spike(backend, device):
     """``du_t/dx_j = decay^(t-j) prod_{k=j..t-1} (1 - s_k)``, the closed form, row by row."""
