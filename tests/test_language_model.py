@@ -235,6 +235,15 @@ def test_the_language_model_logs_the_refractory_solver_like_every_task(compose_t
     assert [float(value) for value in logged if value] and all(float(v) >= 1 for v in logged if v)
 
 
+def test_spikingssm_models_language_with_its_surrogate_measured(compose_train, tmp_path: Path) -> None:
+    source = write_corpus(tmp_path / "src")
+    record = run(compose_train("data=wikitext103", "model=spikingssm", "profile=tiny", f"data.source_dir={source}"))
+    assert record["status"] == "completed", record.get("message")
+    metrics = record["metrics"]
+    assert 0.9 < metrics["test/surrogate_agreement"] <= 1.0
+    assert metrics["test/exact_neuron/ppl"] == pytest.approx(math.exp(metrics["test/exact_neuron/loss"]), rel=1e-4)
+
+
 def test_missing_wikitext103_records_no_data(compose_train) -> None:
     record = run(compose_train(*LM_OVERRIDES, "profile=tiny"))
     assert record["status"] == "no_data"

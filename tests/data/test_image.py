@@ -292,9 +292,10 @@ def test_hub_images_of_another_size_name_the_row(tmp_path: Path) -> None:
         hub.prepare_data()
 
 
-def test_tiny_image_s4d_trains_end_to_end(compose_train, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["s4d", "spikingssm"])
+def test_tiny_image_trains_end_to_end(model, compose_train, tmp_path: Path) -> None:
     source = write_cifar_archive(tmp_path / "cifar-10-python.tar.gz", fake_batches(n_per_batch=200))
-    cfg = compose_train("data=image", "model=s4d", "profile=tiny", f"data.archives=[{source}]")
+    cfg = compose_train("data=image", f"model={model}", "profile=tiny", f"data.archives=[{source}]")
     assert cfg.data.n_train == 200 and cfg.data.mode == "values"
     record = run(cfg)
     assert record["status"] == "completed", record.get("message")

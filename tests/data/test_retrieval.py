@@ -224,9 +224,10 @@ def test_download_does_nothing_when_the_tsvs_are_present(release: Path, tmp_path
     assert datamodule.download() == locate_release(release)
 
 
-def test_tiny_retrieval_s4d_trains_end_to_end(compose_train, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["s4d", "spikingssm"])
+def test_tiny_retrieval_trains_end_to_end(model, compose_train, tmp_path: Path) -> None:
     folder = write_tsv_folder(tmp_path / "aan", {"train": 32, "val": 16, "test": 16})
-    cfg = compose_train("data=retrieval", "model=s4d", "profile=tiny", f"data.release_dir={folder}")
+    cfg = compose_train("data=retrieval", f"model={model}", "profile=tiny", f"data.release_dir={folder}")
     assert cfg.data.max_length == 128 and cfg.data.n_train == 64
     record = run(cfg)
     assert record["status"] == "completed", record.get("message")
