@@ -30,7 +30,7 @@ THREADS ?= 1
 MALLOC ?= MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast lra-all smoke leaderboard plots wandb-sync bench bench-gpu bench-data gpu-job wheels clean
+.PHONY: help venv lint format test test-fast lra-all smoke leaderboard plots figures wandb-sync bench bench-gpu bench-data gpu-job wheels clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -85,8 +85,11 @@ smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed
 leaderboard: venv ## rebuild the shipped board results/leaderboard.md and .csv from results/reference-runs (byte-identical)
 	$(PY) -m lra_snn.cli.leaderboard --results results/reference-runs --out results
 
-plots: venv ## draw results/figures/: accuracy vs energy per task, bench speedup vs L, training curves per cell (RUNS=, FIGURES= pick other folders)
-	$(PY) -m lra_snn.cli.plots --results $(or $(RUNS),results/reference-runs) --bench results/bench --out $(or $(FIGURES),results/figures)
+plots: venv ## draw your runs (results/local/runs) into results/local/figures/ (git-ignored), PNG + PDF: accuracy vs energy and training curves per task, bench speedup vs L (RUNS=, FIGURES= pick other folders)
+	$(PY) -m lra_snn.cli.plots --results $(or $(RUNS),results/local/runs) --bench results/bench --out $(or $(FIGURES),results/local/figures)
+
+figures: venv ## redraw the figures the README embeds, results/figures/ and its figures.json, from results/reference-runs and results/bench
+	$(PY) -m lra_snn.cli.plots --results results/reference-runs --bench results/bench --out results/figures
 
 .PHONY: eval extrapolate
 eval: venv ## evaluate a checkpoint on its stored config: make eval CKPT=<best.ckpt> ARGS="split=val mode=stream data.max_length=..."
@@ -98,6 +101,10 @@ extrapolate: venv ## train (or reuse) causal mini ListOps S4D + LIF-SSM, evaluat
 
 wandb-sync: venv ## upload the offline wandb runs under outputs/ (run `.venv/bin/wandb login` once first)
 	find outputs -type d -name 'offline-run-*' -print0 | xargs -0 -r $(VENV)/bin/wandb sync
+
+.PHONY: wandb-export
+wandb-export: venv ## every recorded run (shipped and results/local/runs) as offline wandb runs -> outputs/wandb-export/ (then make wandb-sync)
+	$(PY) -m lra_snn.cli.export_wandb $(ARGS)
 
 bench: venv ## neuron speed benchmark (sequential vs parallel) on this CPU -> results/bench/
 	$(MALLOC) $(PY) -m lra_snn.cli.bench --threads $(THREADS) $(ARGS)

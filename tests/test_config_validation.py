@@ -385,3 +385,4 @@ def test_the_command_line_names_the_bad_values_and_exits_without_a_traceback(
     assert all(line in done.stderr for line in lines), done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+    assert list((tmp_path / "outputs").iterdir()) == []  # Hydra's run folder (.hydra/, train.log) removed

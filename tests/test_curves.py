@@ -12,13 +12,13 @@ import pytest
 from lra_snn.results.curves import (
     METRICS_FILENAME,
     MetricsFileError,
-    MetricsTable,
     Row,
     format_rows,
     metrics_path,
     read_metrics_file,
 )
 from lra_snn.training.cell import RunFailed, run
+from lra_snn.training.metrics_table import MetricsTable
 
 
 def test_a_completed_run_writes_its_curves_beside_the_result(compose_train, tmp_path):

@@ -18,7 +18,6 @@ from lra_snn.config import PROJECT_ROOT
 from lra_snn.results.render import build_leaderboard
 from lra_snn.training.cell import CellRefused, RunFailed, run
 from lra_snn.training.lock import LOCK_FILENAME, cell_lock
-from lra_snn.training.sweep_progress import count_cells, progress_line
 from lra_snn.training.validate import ConfigError
 
 
@@ -108,12 +107,6 @@ def test_unusable_last_checkpoint_is_refused_not_restarted(compose_train, conten
     with pytest.raises(RunFailed, match=expected):
         run(other)
     assert str(target) in json.loads(Path(other.paths.result_file).read_text())["message"]
-
-
-def test_sweep_progress_line():
-    assert count_cells(["model=s4d,prf", "seed=1,2,3", "profile=tiny"]) == 6
-    assert progress_line(1, 6, 0.0) == "sweep: cell 1 of 6, 0.0 min elapsed, estimate after the first cell"
-    assert progress_line(3, 6, 240.0) == "sweep: cell 3 of 6, 4.0 min elapsed, ~8.0 min left"
 
 
 def test_a_model_that_cannot_be_built_fails_the_cell_on_record(compose_train):

@@ -7,6 +7,7 @@ import io
 import logging
 import math
 import re
+import warnings
 
 import pytest
 import torch
@@ -15,10 +16,10 @@ from lightning.pytorch.callbacks import RichProgressBar
 from lra_snn.config import cell_hash
 from lra_snn.training.build import build_trainer
 from lra_snn.training.cell import RunFailed, run
-from lra_snn.training.progress import EpochLine, interactive_progress_bar, quiet_data_bars
+from lra_snn.training.progress import LIBRARY_INFO_LOGGERS, EpochLine, interactive_progress_bar, quiet_libraries
 
 TINY = ("data=listops", "model=s4d", "profile=tiny")
-EPOCH_LINE = re.compile(r"epoch (\d+)/2: train/loss (\S+), val/acc (\S+), \d+\.\d s")
+EPOCH_LINE = re.compile(r"epoch (\d+)/2: train/loss (\S+), val/acc (\d+\.\d\d) %, \d+\.\d s")
 
 
 class Terminal(io.StringIO):
@@ -61,15 +62,38 @@ def test_rich_bar_only_at_a_terminal_and_only_when_enabled(compose_train, monkey
     assert build_trainer(compose_train(*TINY, "trainer.enable_progress_bar=true"), []).progress_bar_callback is None
 
 
-def test_data_store_bars_only_at_a_terminal():
+@pytest.fixture
+def library_log_levels():
+    """The library loggers' levels, restored after the test."""
+    levels = {name: logging.getLogger(name).level for name in LIBRARY_INFO_LOGGERS}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_data_store_bars_only_at_a_terminal(library_log_levels):
     datasets = pytest.importorskip("datasets")
     try:
-        quiet_data_bars(Terminal())
+        quiet_libraries(Terminal())
         assert datasets.is_progress_bar_enabled()
-        quiet_data_bars(io.StringIO())
+        quiet_libraries(io.StringIO())
         assert not datasets.is_progress_bar_enabled()
     finally:
         datasets.enable_progress_bars()
+
+
+def test_library_chatter_is_silenced_and_warnings_stay(library_log_levels):
+    quiet_libraries(io.StringIO())
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+        assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_libraries(io.StringIO())
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", DeprecationWarning, stacklevel=1)
+        warnings.warn("The 'train_dataloader' does not have many workers which may be a bottleneck.", stacklevel=1)
+        warnings.warn("something the user must see", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something the user must see"]
 
 
 def test_every_epoch_logs_one_plain_line(compose_train, caplog):
@@ -82,7 +106,7 @@ def test_every_epoch_logs_one_plain_line(compose_train, caplog):
     assert [int(match.group(1)) for match in parsed] == [1, 2]  # type: ignore[union-attr]
     assert all(math.isfinite(float(match.group(2))) for match in parsed)  # type: ignore[union-attr]
     # the last line's validation metric is the last epoch's (the checkpoint evaluated may be another)
-    assert 0.0 <= float(parsed[-1].group(3)) <= 1.0 and record["status"] == "completed"  # type: ignore[union-attr]
+    assert 0.0 <= float(parsed[-1].group(3)) <= 100.0 and record["status"] == "completed"  # type: ignore[union-attr]
 
 
 def test_a_compile_value_that_is_not_a_flag_is_named(compose_train):

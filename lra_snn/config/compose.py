@@ -2,7 +2,8 @@
 
 The resolvers and the zoo models made for new neurons (``lra_snn.config.zoo``) are registered together.
 ``${project_root:}`` is ``lra_snn.config.locations.project_root``; ``${cell_hash:}`` names an experiment
-cell (``lra_snn.config.cell``); ``${sweep_id:}`` names a
+cell (``lra_snn.config.cell``); ``${group_choices:<group>}`` lists a config group's
+options (``lra_snn.config.choices``, for the help text); ``${sweep_id:}`` names a
 multirun's folder by its start time and a random suffix, computed once per composed config.
 """
 
@@ -15,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.config.cell import cell_hash
+from lra_snn.config.choices import group_choices
 from lra_snn.config.locations import CONF_DIR, project_root
 from lra_snn.config.zoo import register_neuron_models
 
@@ -35,6 +37,8 @@ def register_with_hydra() -> None:
         OmegaConf.register_new_resolver("project_root", lambda: str(project_root()))
     if not OmegaConf.has_resolver("cell_hash"):
         OmegaConf.register_new_resolver("cell_hash", lambda *, _root_: cell_hash(_root_))
+    if not OmegaConf.has_resolver("group_choices"):
+        OmegaConf.register_new_resolver("group_choices", group_choices)
     if not OmegaConf.has_resolver("sweep_id"):
         OmegaConf.register_new_resolver("sweep_id", sweep_id, use_cache=True)
     register_neuron_models()

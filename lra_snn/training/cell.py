@@ -30,14 +30,16 @@ from omegaconf import DictConfig, OmegaConf
 from lra_snn.config import cell_hash
 from lra_snn.config.provenance import instantiated_digest
 from lra_snn.data.errors import DataNotFoundError
-from lra_snn.results.curves import METRICS_FILENAME, MetricsTable
+from lra_snn.results.curves import METRICS_FILENAME
 from lra_snn.results.record import code_version, git_commit, library_versions, read_result, store_result
 from lra_snn.results.schema import ResultFileError, ResultRecord, Segment, new_record
 from lra_snn.training.build import best_checkpoint, build_task, build_trainer, finish_wandb, log_resolved_config
 from lra_snn.training.checkpoints import CellTag, verify_resumable
 from lra_snn.training.interrupt import StopOnSignal
 from lra_snn.training.lock import CellLockedError, cell_lock
+from lra_snn.training.metrics_table import MetricsTable
 from lra_snn.training.names import UnsafeNameError, check_cell_paths
+from lra_snn.training.report import format_count, metrics_line
 from lra_snn.training.segments import SegmentLog
 from lra_snn.training.surrogate_agreement import exact_neuron_metrics
 from lra_snn.training.validate import validate_config
@@ -225,6 +227,13 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
         raise _failed(cfg, identity, result_path, error, 0, segments, _is_rank_zero()) from error
     segments.restore_metric_rows(trainer.loggers)  # before the loggers are used: the CSV logger empties its file
     log_resolved_config(trainer, cfg)
+    parameters = list(task.parameters())
+    log.info(
+        "model %s: %s parameters (%s trainable)",
+        cfg.model.name,
+        format_count(sum(p.numel() for p in parameters)),
+        format_count(sum(p.numel() for p in parameters if p.requires_grad)),
+    )
     try:
         with stop:
             if segments.resumed:
@@ -233,8 +242,8 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
             if trainer.received_sigterm:  # arrived after the training loops last looked
                 raise SIGTERMException
             best = best_checkpoint(trainer)
-            val = trainer.validate(task, datamodule=datamodule, ckpt_path=best)
-            test = trainer.test(task, datamodule=datamodule, ckpt_path=best)
+            val = trainer.validate(task, datamodule=datamodule, ckpt_path=best, verbose=False)
+            test = trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)
             exact = exact_neuron_metrics(trainer, task, datamodule, best)
     except (SystemExit, KeyboardInterrupt) as error:  # Lightning's stop on SIGTERM / SIGINT
         raise _interrupted(cfg, identity, result_path, trainer, stop, segments) from error
@@ -262,5 +271,7 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         curves.write(result_path.parent / METRICS_FILENAME)
     record = _record(result_path, fields, trainer.is_global_zero)
-    log.info("test metrics %s -> %s", record["metrics"], result_path)
+    for split in ("val", "test"):
+        log.info("%s", metrics_line(split, record["metrics"]))
+    log.info("recorded %s", result_path)
     return record

@@ -4,23 +4,34 @@ Lightning's default (tqdm) bar redraws itself with carriage returns, which a log
 endless line. So the bar is shown only where it can be seen, Lightning's ``RichProgressBar`` when
 standard output is a terminal and ``rich`` is installed, and every run logs ``EpochLine``'s summary
 of each epoch through Python logging (the console and Hydra's log file of the job). The data store's
-own bars (``datasets``) are likewise drawn only at a terminal.
+own bars (``datasets``) are likewise drawn only at a terminal, and ``quiet_libraries`` silences, once at
+start-up, what the libraries print about themselves in every cell (Lightning's tips, device banners and
+checkpoint-restoring notes; a deprecation warning inside Lightning): their warnings still show.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import math
 import sys
 import time
+import warnings
 from typing import TextIO
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import RichProgressBar
 
+from lra_snn.training.report import format_metric
+
 log = logging.getLogger(__name__)
 TRAIN_LOSS = "train/loss"
+# Lightning's informational loggers (seed set, GPU/TPU available, tips, restoring/loading a checkpoint)
+LIBRARY_INFO_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+# warnings the libraries repeat in every cell, which say nothing about the run
+REPEATED_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # inside Lightning, on recent torch
+    r".*does not have many workers.*",  # data loaders run in the main process by design (data.num_workers)
+)
 
 
 def interactive_progress_bar(enabled: bool, stream: TextIO | None = None) -> RichProgressBar | None:
@@ -32,9 +43,14 @@ def interactive_progress_bar(enabled: bool, stream: TextIO | None = None) -> Ric
     return RichProgressBar()
 
 
-def quiet_data_bars(stream: TextIO | None = None) -> None:
-    """Switch off the Hugging Face ``datasets`` progress bars (building and mapping the data store) unless
-    ``stream`` (stderr, where they draw) is a terminal; nothing to do where ``datasets`` is not installed."""
+def quiet_libraries(stream: TextIO | None = None) -> None:
+    """Lightning's informational lines and the ``REPEATED_WARNINGS`` off (warnings and errors stay), and the
+    Hugging Face ``datasets`` progress bars (building and mapping the data store) off unless ``stream``
+    (stderr, where they draw) is a terminal."""
+    for name in LIBRARY_INFO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in REPEATED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     stream = sys.stderr if stream is None else stream
     if stream.isatty() or importlib.util.find_spec("datasets") is None:
         return
@@ -45,14 +61,11 @@ def quiet_data_bars(stream: TextIO | None = None) -> None:
 
 def _value(metrics: dict, key: str) -> str:
     value = metrics.get(key)
-    if value is None:
-        return "-"
-    value = float(value)
-    return f"{value:.4f}" if math.isfinite(value) else str(value)
+    return "-" if value is None else format_metric(key.split("/")[-1].removesuffix("_epoch"), float(value))
 
 
 class EpochLine(pl.Callback):
-    """Logs ``epoch 3/40: train/loss 1.2345, val/acc 0.4567, 12.3 s`` at the end of every training epoch
+    """Logs ``epoch 3/40: train/loss 1.234, val/acc 45.67 %, 12.3 s`` at the end of every training epoch
     (after that epoch's validation), on global rank zero. ``monitor`` is the validation metric shown
     (the config's ``monitor.metric``); the time covers the epoch's training and validation."""
 

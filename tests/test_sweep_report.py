@@ -1,0 +1,149 @@
+"""Sweeps that say what they do: every log line names its cell, the time left counts the cells that run at
+once, completed cells are left out before any worker starts, and the sweep ends with a table of its cells."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+
+from lra_snn.config import PROJECT_ROOT
+from lra_snn.training.sweep_progress import (
+    OUTCOMES_FILE,
+    CellOutcome,
+    append_outcome,
+    cell_outcome,
+    minutes,
+    progress_line,
+    read_outcomes,
+)
+from lra_snn.training.sweeper import parallel_cells, summary_table
+
+
+def test_minutes_keep_a_sensible_precision():
+    assert [minutes(s) for s in (0.36, 9.94, 42.4, 119.0, 192.0)] == ["0.4 s", "9.9 s", "42 s", "119 s", "3.2 min"]
+
+
+def test_progress_line_counts_the_cells_that_run_at_once():
+    first = progress_line(2, 6, [], 3.0, 2)
+    assert first == "sweep: cell 2 of 6 started; 0 done, 3.0 s elapsed, time left estimated once a cell finishes"
+    # two cells done in 120 s each; four left, two at a time: 240 s
+    assert progress_line(3, 6, [120.0, 120.0], 240.0, 2).endswith("2 done, 4.0 min elapsed, ~4.0 min left")
+    assert progress_line(3, 6, [120.0, 120.0], 240.0, 1).endswith("~8.0 min left")
+    # never more at once than cells left: one left, 4 workers -> its own time
+    assert progress_line(6, 6, [60.0] * 5, 300.0, 4).endswith("~60 s left")
+
+
+def test_parallel_cells_reads_the_launcher():
+    cpus = os.cpu_count() or 1
+    assert parallel_cells(OmegaConf.create({"n_jobs": 2}), 10) == 2
+    assert parallel_cells(OmegaConf.create({"n_jobs": 2}), 1) == 1
+    assert parallel_cells(OmegaConf.create({"n_jobs": -1}), 1000) == cpus
+    assert parallel_cells(OmegaConf.create({"n_jobs": -2}), 1000) == max(1, cpus - 1)
+    assert parallel_cells(OmegaConf.create({"array_parallelism": 16}), 5) == 5
+    assert parallel_cells(OmegaConf.create({"_target_": "basic"}), 5) == 1
+
+
+def test_outcomes_are_appended_one_line_each_and_read_back(tmp_path):
+    outcomes = [
+        CellOutcome("mini/listops s4d seed 1", "completed", "test/acc", 0.4567, 75.0),
+        CellOutcome("mini/listops prf seed 1", "failed", "test/acc", None, 12.0, "RuntimeError in cell: nan"),
+    ]
+    for outcome in outcomes:
+        append_outcome(tmp_path, outcome)
+    with open(tmp_path / OUTCOMES_FILE, "a") as cut_short:  # a job killed while writing
+        cut_short.write('{"label": "mini/listops')
+    assert read_outcomes(tmp_path) == outcomes
+
+
+def test_summary_table_names_every_cell_with_status_metric_and_time():
+    table = summary_table(
+        [
+            CellOutcome("mini/listops s4d seed 1", "done before", "test/acc", 0.511, 300.0, "results/x/result.json"),
+            CellOutcome("mini/listops prf seed 1", "completed", "test/acc", 0.4567, 75.0),
+            CellOutcome("mini/wikitext103 s4d seed 1", "completed", "test/ppl", 123.456, 5.0),
+            CellOutcome("mini/pathx psn_ssm seed 1", "failed", "test/acc", None, 2.5, "ValueError | T too long"),
+            CellOutcome("mini/listops dsn_ssm seed 1", "refused", "test/acc", None, 0.2, "data.n_train=-5: expected"),
+        ],
+        412.0,
+    )
+    assert table.splitlines()[:4] == [
+        "sweep summary: 5 cells (1 done before, 2 completed, 1 failed, 1 refused), 6.9 min",
+        "",
+        "| cell | status | metric | time | note |",
+        "|---|---|---:|---:|---|",
+    ]
+    assert table.splitlines()[4:] == [
+        "| mini/listops s4d seed 1 | done before | test/acc 51.10 % | 5.0 min | results/x/result.json |",
+        "| mini/listops prf seed 1 | completed | test/acc 45.67 % | 75 s |  |",
+        "| mini/wikitext103 s4d seed 1 | completed | test/ppl 123.5 | 5.0 s |  |",
+        "| mini/pathx psn_ssm seed 1 | failed | - | 2.5 s | ValueError / T too long |",
+        "| mini/listops dsn_ssm seed 1 | refused | - | 0.2 s | data.n_train=-5: expected |",
+    ]
+
+
+def test_a_job_that_raised_reads_refused_with_its_error(tmp_path):
+    config = OmegaConf.create(
+        {
+            "profile_name": "tiny",
+            "task_name": "listops",
+            "model": {"name": "s4d"},
+            "seed": 3,
+            "paths": {"result_file": str(tmp_path / "result.json")},
+        }
+    )
+    job = JobReturn()
+    job.status = JobStatus.FAILED
+    job._return_value = ValueError("1 invalid config value:\n  trainer.max_epochs=0: expected an integer >= 1")
+    outcome = cell_outcome(config, job, started=0.0)
+    assert (outcome.label, outcome.status, outcome.metric_name, outcome.metric) == (
+        "tiny/listops s4d seed 3",
+        "refused",
+        "test/acc",
+        None,
+    )
+    assert outcome.message == "1 invalid config value:"
+
+
+@pytest.mark.slow  # two sweeps in Python processes that import torch and Lightning: ~20 s
+def test_a_sweep_names_its_cells_and_a_complete_sweep_launches_nothing(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "lra_snn.train",
+        "-m",
+        "model=s4d",
+        "seed=1,2",
+        "profile=tiny",
+        "trainer.max_epochs=1",
+        "torch_threads=1",
+        "trainer.enable_progress_bar=false",
+        f"paths.data_dir={tmp_path}/data",
+        f"paths.output_dir={tmp_path}/outputs",
+        f"paths.results_dir={tmp_path}/results",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    lines = first.stdout.splitlines()
+    for seed in (1, 2):
+        assert any(f"[tiny/listops s4d seed {seed}][INFO] - epoch 1/1: train/loss" in line for line in lines)
+        assert any(f"[tiny/listops s4d seed {seed}][INFO] - test: loss" in line for line in lines)
+    assert "sweep summary: 2 cells (2 completed)" in first.stdout
+    rows = [line for line in lines if line.startswith("| tiny/listops s4d seed")]
+    assert [row.split(" | ")[1] for row in rows] == ["completed", "completed"]
+    assert all("test/acc" in row and "%" in row for row in rows)
+    for noise in ("Total FLOPs", "Tip:", "GPU available", "LeafSpec", "┏"):
+        assert noise not in first.stdout + first.stderr
+
+    again = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "2 of 2 cells completed before: not launched" in again.stdout
+    assert "sweep summary: 2 cells (2 done before)" in again.stdout
+    assert "epoch" not in again.stdout and "Launching jobs" not in again.stdout
+    sweeps = sorted((tmp_path / "outputs" / "sweeps").iterdir())
+    assert len(sweeps) == 2 and not list(sweeps[1].rglob(".hydra"))  # no job of the second sweep started
