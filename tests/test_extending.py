@@ -24,7 +24,7 @@ DOC = PROJECT_ROOT / "docs" / "extending.md"
 NEW_FILE = re.compile(r"^# new file: (?P<path>\S+)$")
 INSERT = re.compile(r"^# in (?P<path>\S+), below the line `(?P<anchor>.+)`:$")
 FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```$", re.S | re.M)
-COPIED = ("lra_snn", "conf", "pyproject.toml", "results/reference.yaml")
+COPIED = ("lra_snn", "conf", "pyproject.toml")
 
 
 def guide(title: str) -> str:

@@ -1,5 +1,5 @@
 """Tests for the leaderboard (lra_snn.results and lra_snn.cli.leaderboard): result files ->
-markdown/CSV tables, and results/reference.yaml.
+markdown/CSV tables, and the published numbers (lra_snn/results/reference.yaml).
 
 Fake result files (schema version 1, which the board still reads, or version 2 with a recorded
 config and code version) are written into tmp_path with fixed modification times so every
@@ -18,14 +18,14 @@ import pytest
 from lra_snn.cli.leaderboard import main
 from lra_snn.config.tasks import ACCURACY, TASK_TABLE
 from lra_snn.results.board import mean_and_std
-from lra_snn.results.reference import ReferenceFileError, load_reference
+from lra_snn.results.reference import PUBLISHED_FILE, ReferenceFileError, load_reference
 from lra_snn.results.render import CSV_COLUMNS, build_leaderboard, csv_text
 from lra_snn.results.reproduction import ABS_TOLERANCE
 
 LRA_TASKS = TASK_TABLE.ranked_by(ACCURACY)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = REPO_ROOT / "results" / "reference.yaml"
+REFERENCE = PUBLISHED_FILE
 
 
 def write_result(root: Path, name: str, *, mtime: float = 1_000.0, attempt: str | None = None, **fields) -> Path:

@@ -88,6 +88,9 @@ def test_the_wheel_carries_the_configs_and_the_license(installed):
     packaged = {name.removeprefix("lra_snn/conf/") for name in names if name.startswith("lra_snn/conf/")}
     assert packaged == {path.relative_to(CONF_DIR).as_posix() for path in CONF_DIR.rglob("*.yaml")}
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), sorted(names)[-8:]
+    assert "lra_snn/results/reference.yaml" in names  # the published numbers of the board
+    assert "hydra_plugins/lra_snn_sweeper/cell_sweeper.py" in names  # the sweeper of lra-train -m
+    assert not any(name.startswith("hydra_plugins/__init__") for name in names)  # a namespace other plugins share
 
 
 def test_the_installed_package_reads_its_own_configs_and_works_in_the_current_folder(installed, tmp_path):
@@ -110,10 +113,12 @@ def test_the_installed_package_reads_its_own_configs_and_works_in_the_current_fo
     assert chosen[2] == str(home)
 
 
-def test_lra_train_from_an_empty_folder_trains_and_records_there(installed, tmp_path):
+def test_lra_train_from_an_empty_folder_trains_and_records_there_and_the_board_has_the_published_rows(
+    installed, tmp_path
+):
     work = tmp_path / "work"
     work.mkdir()
-    command = ["profile=tiny", "data=listops", "model=s4d", "trainer.max_epochs=1", "torch_threads=1"]
+    command = ["-m", "profile=tiny", "data=listops", "model=s4d", "trainer.max_epochs=1", "torch_threads=1"]
     done = subprocess.run(
         [installed["bin"] / "lra-train", *command],
         cwd=work,
@@ -123,6 +128,7 @@ def test_lra_train_from_an_empty_folder_trains_and_records_there(installed, tmp_
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "sweep summary: 1 cells (1 completed)" in done.stdout  # the sweeper plugin travels with the wheel
     (result,) = work.glob("results/**/result.json")
     record = json.loads(result.read_text())
     assert record["status"] == "completed" and record["steps"] > 0
@@ -132,3 +138,38 @@ def test_lra_train_from_an_empty_folder_trains_and_records_there(installed, tmp_
     assert (work / "data").is_dir() and (work / "outputs").is_dir()
     written = [path for pattern in ("result.json", "*.ckpt", "*.arrow") for path in installed["site"].rglob(pattern)]
     assert not written, written  # nothing under site-packages (the venv's holds only the wheel's files)
+
+    board = subprocess.run(
+        [installed["bin"] / "lra-leaderboard", "--results", "results/local/runs", "--out", "board"],
+        cwd=work,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert board.returncode == 0, board.stderr
+    published = (work / "board" / "leaderboard.md").read_text()
+    assert "could not be read" not in published
+    assert "| SpikingSSMs | 60.23 | 80.41 | 88.77 | 88.21 | 93.51 | 94.82 |" in published
+    assert "| s4d [trainer.max_epochs=1] |" in published  # our tiny run (a variant: one epoch) on its board
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ("lra-extrapolate", "usage: "),
+        ("lra-export-wandb", "usage: "),
+        ("lra-reproduce", "usage: "),
+        ("lra-eval", "Evaluate a checkpoint: ``lra-eval ckpt_path="),
+    ],
+)
+def test_every_command_is_an_entry_point_of_the_wheel(installed, command, says, tmp_path):
+    done = subprocess.run(
+        [installed["bin"] / command, "--help"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and done.stdout.startswith(says), done.stdout[:300] + done.stderr[-1000:]

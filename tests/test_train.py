@@ -15,6 +15,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.results.reference import PUBLISHED_FILE
 from lra_snn.results.render import build_leaderboard
 from lra_snn.training.cell import CellRefused, RunFailed, run
 from lra_snn.training.lock import LOCK_FILENAME, cell_lock
@@ -76,7 +77,7 @@ def test_shell_multirun_two_seeds_gives_a_leaderboard_row(tmp_path, train_overri
     assert "sweep: cell 2 of 2" in finished.stdout + finished.stderr
     results = sorted((tmp_path / "results" / "runs").rglob("result.json"))
     assert [r.parent.name for r in results] == ["seed_1", "seed_2"]
-    markdown, rows = build_leaderboard(tmp_path / "results" / "runs", PROJECT_ROOT / "results" / "reference.yaml")
+    markdown, rows = build_leaderboard(tmp_path / "results" / "runs", PUBLISHED_FILE)
     (row,) = [r for r in rows if r["model"] == "s4d" and r["task"] == "listops"]
     assert int(row["n_seeds"]) == 2
     assert "(2)" in markdown
@@ -208,7 +209,7 @@ def test_a_failed_rerun_keeps_the_completed_result_and_is_recorded_beside_it(com
     assert Path(cfg.paths.result_file).read_text() == completed
     (attempt,) = (Path(cfg.paths.result_file).parent / "attempts").glob("*-failed.json")
     assert "crash injected after step 3" in json.loads(attempt.read_text())["message"]
-    markdown, rows = build_leaderboard(tmp_path / "results" / "runs", PROJECT_ROOT / "results" / "reference.yaml")
+    markdown, rows = build_leaderboard(tmp_path / "results" / "runs", PUBLISHED_FILE)
     assert rows[0]["n_seeds"] == 1 and rows[0]["n_failed"] == 1
     assert "seed 1: a later attempt failed, the completed result still counts" in markdown
 

@@ -151,8 +151,12 @@ def evaluate(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry (``lra-eval``, ``python -m lra_snn.cli.eval``)."""
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(__doc__)
+        return 0
     try:
-        own, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+        own, overrides = parse_args(argv)
         task, datamodule, cfg = build(own["ckpt_path"], overrides)
         metrics = evaluate(task, datamodule, cfg, own["split"], own["mode"], own["exact_neurons"] == "true")
     except (EvalError, StoredConfigError, StreamingError) as error:

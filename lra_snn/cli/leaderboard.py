@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lra_snn.results.reference import PUBLISHED_FILE
 from lra_snn.results.render import build_leaderboard, write_leaderboard
 from lra_snn.results.runs import PROFILES
 
@@ -32,7 +33,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--results", default="results/reference-runs", help="folder searched recursively for result.json"
     )
     parser.add_argument("--out", default="results", help="folder that receives leaderboard.md and leaderboard.csv")
-    parser.add_argument("--reference", default="results/reference.yaml", help="published numbers with citations")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=PUBLISHED_FILE,
+        help="published numbers with citations (default: the packaged lra_snn/results/reference.yaml)",
+    )
     parser.add_argument("--profile", choices=PROFILES, help="keep only this profile's runs")
     parser.add_argument(
         "--reference-runs",

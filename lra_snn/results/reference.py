@@ -1,4 +1,5 @@
-"""The published numbers beside our runs: ``results/reference.yaml`` read and checked.
+"""The published numbers beside our runs: ``reference.yaml`` (beside this module, packaged with the wheel
+and found through ``importlib.resources``: ``PUBLISHED_FILE``) read and checked.
 
 Each published row gives, per task of the task table (``conf/tasks.yaml``), a number (accuracy in %,
 or the task's perplexity) or a marker (``fail``, ``not solved``, ``-`` for nothing published; a task
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from lra_snn.config.tasks import PERPLEXITY, TASK_TABLE, TASKS, Average
 from lra_snn.results.averages import average
 from lra_snn.results.runs import is_number
 
+PUBLISHED_FILE = Path(str(files("lra_snn.results").joinpath("reference.yaml")))  # the published numbers
 PUBLISHED_MARKERS = ("fail", "not solved", "-")
 NOTHING_PUBLISHED = "-"
 
@@ -171,7 +174,7 @@ def _parse_row(raw: Any, papers: dict[str, Paper], index: int) -> PublishedRow:
     return row
 
 
-def load_reference(path: Path) -> Reference:
+def load_reference(path: Path = PUBLISHED_FILE) -> Reference:
     """Read and check ``reference.yaml``; raise ReferenceFileError naming the file and the entry."""
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

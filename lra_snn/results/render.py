@@ -33,6 +33,7 @@ from lra_snn.results.board import (
     mean_or_none,
 )
 from lra_snn.results.reference import (
+    PUBLISHED_FILE,
     PublishedRow,
     Reference,
     ReferenceFileError,
@@ -507,7 +508,7 @@ def _introduction(results_dir: Path, n_runs: int, n_skipped: int, profile: str |
 
 def build_leaderboard(
     results_dir: str | Path,
-    reference_path: str | Path,
+    reference_path: str | Path = PUBLISHED_FILE,
     profile: str | None = None,
     reference_runs: str | Path | None = None,
 ) -> tuple[str, list[dict]]:
