@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 # The CPU build of PyTorch on this machine; on a GPU machine e.g. TORCH="torch==2.11.0" (or a CUDA index).
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev
+# The exact versions of every other package the tests last passed with (pip constraints; `make lock` renews it;
+# LOCK= installs without it, e.g. on a Python other than 3.11, for which it was written).
+LOCK ?= requirements.lock
 
 # Sweep selection for lra-all / smoke (comma-separated, Hydra multirun syntax; all: every model or task the
 # configs define, listed by `python -m lra_snn.cli.zoo models|tasks` once the venv exists).
@@ -36,17 +39,27 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo "  variables: PROFILE=$(PROFILE) MODELS=$(MODELS) TASKS=$(TASKS) SEEDS=$(SEEDS) JOBS=$(JOBS) THREADS=$(THREADS) TORCH=$(TORCH) ARGS='...'"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]" $(if $(LOCK),-c $(LOCK))
 	@# SpikingJelly's PSN family, the reference our PSN tests compare against (its declared deps are
 	@# not needed for that module, so no-deps; the tests skip, saying why, if this install fails).
 	-$(PY) -m pip install --quiet --no-deps "spikingjelly==2.0.0" "loguru>=0.7"
 	@touch $@
 
-venv: $(VENV)/.installed ## create the project virtualenv (.venv) once; TORCH=... picks the torch build
+venv: $(VENV)/.installed ## create the project virtualenv (.venv) once, at the versions of requirements.lock; TORCH=... picks the torch build
+
+.PHONY: lock
+lock: ## renew requirements.lock: the newest versions pyproject.toml allows, resolved in a scratch venv (then make venv test)
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet "$(TORCH)" && .venv-lock/bin/python -m pip install --quiet ".[$(EXTRAS)]"
+	{ echo "# pip constraints: the exact versions make venv installs (Python 3.11; torch is TORCH in the Makefile)."; \
+	  echo "# Renewed by make lock; commit it once make test passes on it."; \
+	  .venv-lock/bin/python -m pip freeze --all | grep -v -i -E '^(torch|lra-snn|pip|setuptools|wheel)[=@ ]'; } > $(LOCK)
+	rm -rf .venv-lock
 
 lint: venv ## ruff (lint + format check) over the repository, mypy over the package, the import floors (import-linter)
 	$(VENV)/bin/ruff check .
