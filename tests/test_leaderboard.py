@@ -470,6 +470,8 @@ def test_csv_rows_carry_what_a_citation_needs(tmp_path):
         "shipped_mean": None,
         "shipped_std": None,
         "shipped_n_seeds": None,
+        "shipped_code_version": None,
+        "identical_seeds": None,
         "delta_shipped_std": None,
         "verdict": None,
     }
@@ -613,25 +615,70 @@ def test_reproduction_verdicts_against_the_shipped_runs(tmp_path):
     write_v2(shipped, "t", task="text", overrides=text, metrics={"test/acc": 0.60})
     write_v2(shipped, "p", model="prf", metrics={"test/acc": 0.30})
     write_v2(shipped, "i", task="image", overrides={"task_name": "image"}, metrics={"test/acc": 0.30})
-    # yours: ListOps 55.0 (+1.5 std, reproduced), Text 60.9 (within the absolute tolerance of a single shipped
-    # seed), prf 35 (differs), image with another width (config differs), pathfinder (no reference)
-    write_v2(yours, "l", metrics={"test/acc": 0.55})
-    write_v2(yours, "t", task="text", overrides=text, metrics={"test/acc": 0.609})
-    write_v2(yours, "p", model="prf", metrics={"test/acc": 0.35})
+    # yours, on seeds the shipped cells lack (means compared): ListOps 55.0 (+1.5 std, reproduced), Text 60.9
+    # (within the absolute tolerance of a single shipped seed), prf 35 (differs), image with another width
+    # (config differs), pathfinder (no reference)
+    write_v2(yours, "l", seed=7, metrics={"test/acc": 0.55})
+    write_v2(yours, "t", seed=7, task="text", overrides=text, metrics={"test/acc": 0.609})
+    write_v2(yours, "p", seed=7, model="prf", metrics={"test/acc": 0.35})
     image = {"task_name": "image", "model.encoder.d_model": 32}
     write_v2(yours, "i", task="image", overrides=image, metrics={"test/acc": 0.30})
     write_v2(yours, "pf", task="pathfinder", overrides={"task_name": "pathfinder"}, metrics={"test/acc": 0.5})
     markdown, rows = build_leaderboard(yours, REFERENCE, reference_runs=shipped)
-    assert _reproduction(markdown, "s4d")[2:] == ["55.00 (1)", "52.00 +- 2.00 (3)", "+1.50", "reproduced"]
+    means = "no seed in common (means compared)"
+    assert _reproduction(markdown, "s4d")[2:] == [
+        "55.00 (1)",
+        "52.00 +- 2.00 (3)",
+        means,
+        "+1.50",
+        "reproduced",
+        "src-aaaaaaaaaaaaaaaa / src-5555555555555555",
+    ]
     text_row = _reproduction(markdown, "s4d", "Text")
-    assert text_row[2:] == ["60.90 (1)", "60.00 (1)", "n/a (1 shipped seed)", "reproduced"]
+    assert text_row[2:] == [
+        "60.90 (1)",
+        "60.00 (1)",
+        means,
+        "n/a (1 shipped seed)",
+        "reproduced",
+        "src-aaaaaaaaaaaaaaaa (both)",
+    ]
     assert ABS_TOLERANCE >= 0.9
-    assert _reproduction(markdown, "prf")[3:] == ["30.00 (1)", "n/a (1 shipped seed)", "differs"]
-    assert _reproduction(markdown, "s4d", "Image")[-1] == "config differs (model.encoder.d_model=32)"
-    assert _reproduction(markdown, "s4d", "Pathfinder")[3:] == ["-", "-", "no reference"]
+    assert _reproduction(markdown, "prf")[3:7] == ["30.00 (1)", means, "n/a (1 shipped seed)", "differs"]
+    assert _reproduction(markdown, "s4d", "Image")[6] == "config differs (model.encoder.d_model=32)"
+    assert _reproduction(markdown, "s4d", "Pathfinder")[3:] == ["-", "-", "-", "no reference", "-"]
     by_cell = {(r["model"], r["task"]): r for r in rows}
     assert by_cell[("s4d", "listops")]["delta_shipped_std"] == 1.5
     assert by_cell[("s4d", "listops")]["shipped_n_seeds"] == 3 and by_cell[("prf", "listops")]["verdict"] == "differs"
+    assert by_cell[("s4d", "listops")]["shipped_code_version"] == "src-5555555555555555"
+    assert by_cell[("s4d", "listops")]["identical_seeds"] == ""
+
+
+def test_seeds_both_ran_are_compared_seed_with_seed(tmp_path):
+    shipped, yours = tmp_path / "shipped", tmp_path / "yours"
+    for seed, acc in [(1, 0.50), (2, 0.52), (3, 0.54)]:  # mean 52, std 2
+        write_v2(shipped, f"l{seed}", seed=seed, code="src-5555555555555555", metrics={"test/acc": acc})
+        write_v2(shipped, f"p{seed}", seed=seed, model="prf", metrics={"test/acc": acc})
+    # s4d: seed 1 equal, seed 2 one point up: mean paired difference +0.5 (0.25 std), though the means
+    # (51.5 against 52) differ the other way; prf: seeds 1-3 equal bit for bit
+    write_v2(yours, "l1", seed=1, metrics={"test/acc": 0.50})
+    write_v2(yours, "l2", seed=2, metrics={"test/acc": 0.53})
+    for seed, acc in [(1, 0.50), (2, 0.52), (3, 0.54)]:
+        write_v2(yours, f"p{seed}", seed=seed, model="prf", metrics={"test/acc": acc})
+    markdown, rows = build_leaderboard(yours, REFERENCE, reference_runs=shipped)
+    assert _reproduction(markdown, "s4d")[4:7] == ["seed 1 identical, seed 2 +1.00", "+0.25", "reproduced"]
+    assert _reproduction(markdown, "prf")[4:] == [
+        "3 of 3 identical",
+        "+0.00",
+        "reproduced exactly",
+        "src-aaaaaaaaaaaaaaaa (both)",
+    ]
+    by_cell = {r["model"]: r for r in rows}
+    assert by_cell["prf"]["identical_seeds"] == "1;2;3" and by_cell["s4d"]["identical_seeds"] == "1"
+    # a seed of yours the shipped cell lacks keeps "exactly" from being said
+    write_v2(yours, "p4", seed=4, model="prf", metrics={"test/acc": 0.52})
+    markdown, _ = build_leaderboard(yours, REFERENCE, reference_runs=shipped)
+    assert _reproduction(markdown, "prf")[4:7] == ["3 of 3 identical", "+0.00", "reproduced"]
 
 
 def test_reproduction_beyond_two_shipped_std_differs_and_a_zero_std_uses_the_tolerance(tmp_path):
@@ -639,11 +686,11 @@ def test_reproduction_beyond_two_shipped_std_differs_and_a_zero_std_uses_the_tol
     for seed, acc in [(1, 0.50), (2, 0.52), (3, 0.54)]:
         write_v2(shipped, f"l{seed}", seed=seed, metrics={"test/acc": acc})
         write_v2(shipped, f"p{seed}", seed=seed, model="prf", metrics={"test/acc": 0.40})  # std 0
-    write_v2(yours, "l", metrics={"test/acc": 0.5610})  # +2.05 std
-    write_v2(yours, "p", model="prf", metrics={"test/acc": 0.4150})  # 1.5 points from a spread of 0
+    write_v2(yours, "l", seed=7, metrics={"test/acc": 0.5610})  # +2.05 std
+    write_v2(yours, "p", seed=7, model="prf", metrics={"test/acc": 0.4150})  # 1.5 points from a spread of 0
     markdown, _ = build_leaderboard(yours, REFERENCE, reference_runs=shipped)
-    assert _reproduction(markdown, "s4d")[4:] == ["+2.05", "differs"]
-    assert _reproduction(markdown, "prf")[4:] == ["n/a (shipped std 0)", "differs"]
+    assert _reproduction(markdown, "s4d")[5:7] == ["+2.05", "differs"]
+    assert _reproduction(markdown, "prf")[5:7] == ["n/a (shipped std 0)", "differs"]
 
 
 def test_make_leaderboard_renders_the_committed_board_byte_for_byte(tmp_path, monkeypatch):

@@ -41,7 +41,7 @@ from lra_snn.results.reference import (
     load_reference,
     recomputed_average,
 )
-from lra_snn.results.reproduction import ABS_TOLERANCE, SIGMAS, Comparison, compare
+from lra_snn.results.reproduction import ABS_TOLERANCE, SIGMAS, Comparison, compare, seeds_text
 from lra_snn.results.runs import PROFILES, Run, load_runs, short_commit
 
 ACCURACY_TASKS = TASK_TABLE.ranked_by(ACCURACY)  # the columns before the averages
@@ -84,6 +84,8 @@ CSV_COLUMNS = (
     "shipped_mean",
     "shipped_std",
     "shipped_n_seeds",
+    "shipped_code_version",
+    "identical_seeds",
     "delta_shipped_std",
     "verdict",
 )
@@ -270,18 +272,28 @@ def _reproduction_table(rows: list[Row], comparisons: dict[tuple[str, str], Comp
                 continue
             group = row.cells[task]
             shipped = format_measure(comparison.shipped.values) if comparison.shipped is not None else "-"
-            delta = _delta_text(comparison)
+            versions = "-" if comparison.shipped is None else _versions_text(group, comparison.shipped)
             lines.append(
                 [
                     row.label,
                     TASK_TABLE.column_title(task),
                     format_measure(group.values),
                     shipped,
-                    delta,
+                    seeds_text(comparison),
+                    _delta_text(comparison),
                     comparison.verdict,
+                    versions,
                 ]
             )
-    return markdown_table(["Model", "Task", "Yours", "Shipped", "Difference (shipped std)", "Verdict"], lines)
+    header = ["Model", "Task", "Yours", "Shipped", "Seed by seed", "Difference (shipped std)", "Verdict"]
+    return markdown_table([*header, "Code versions (yours / shipped)"], lines)
+
+
+def _versions_text(group: Group, shipped: Group) -> str:
+    """``yours / shipped`` code versions, or ``<version> (both)`` when they are the same."""
+    if group.code_version == shipped.code_version:
+        return f"{group.code_version} (both)"
+    return f"{group.code_version} / {shipped.code_version}"
 
 
 def render_profile(
@@ -459,6 +471,8 @@ def csv_row(group: Group, comparison: Comparison | None = None) -> dict:
         "shipped_mean": _rounded(shipped_mean),
         "shipped_std": _rounded(shipped_std),
         "shipped_n_seeds": len(shipped.values) if shipped is not None else None,
+        "shipped_code_version": shipped.code_version if shipped is not None else None,
+        "identical_seeds": ";".join(str(p.seed) for p in comparison.pairs if p.identical) if comparison else None,
         "delta_shipped_std": _rounded(comparison.delta_std) if comparison is not None else None,
         "verdict": comparison.verdict if comparison is not None else None,
     }
@@ -499,9 +513,11 @@ def _introduction(results_dir: Path, n_runs: int, n_skipped: int, profile: str |
     if shipped is not None:
         parts.append(
             f"Reproduction: each cell is compared with the shipped runs under `{shipped}` of the same "
-            f"profile, model, task and settings: reproduced when the means differ by at most "
-            f"max({SIGMAS:g} shipped std, {ABS_TOLERANCE:g}) in the metric's unit (one shipped seed or a "
-            "shipped std of 0: the absolute tolerance alone), differs otherwise."
+            "profile, model, task and settings, at whatever code versions (both are named). Seeds both ran "
+            "are compared seed with seed (identical: the same value, bit for bit), else the means: "
+            "reproduced exactly when every seed of yours equals the shipped one, reproduced when the "
+            f"difference is at most max({SIGMAS:g} shipped std, {ABS_TOLERANCE:g}) in the metric's unit (one "
+            "shipped seed or a shipped std of 0: the absolute tolerance alone), differs otherwise."
         )
     return "\n\n".join(parts)
 
