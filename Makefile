@@ -159,6 +159,10 @@ clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
 	rm -rf outputs multirun .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
+.PHONY: bench-startup
+bench-startup: venv ## how long lra-train takes to answer (--help, --cfg, completion, a refused override) beside a bare Hydra app -> results/bench/startup_*
+	$(PY) benchmarks/startup.py $(ARGS)
+
 .PHONY: bench-peers
 bench-peers: venv ## side by side on this CPU: our neurons vs SpikingJelly's, S4D vs a paper S4D, Lightning vs a plain loop -> results/bench/peers_*
 	OMP_NUM_THREADS=1 $(MALLOC) $(PY) benchmarks/peers.py --threads $(THREADS) $(ARGS)

@@ -125,3 +125,28 @@ def test_a_folder_with_a_real_run_in_it_is_left_alone(tmp_path):
     (run_dir / "checkpoints").mkdir()
     discard_refused_run_folder(run_dir, tmp_path / "outputs")
     assert sorted(p.name for p in run_dir.iterdir()) == [".hydra", "checkpoints"]
+
+
+def test_a_choice_whose_extra_is_missing_is_named_with_its_install():
+    from lra_snn.config.extras import missing_extras
+
+    nothing = lambda module: False  # noqa: E731
+    assert missing_extras(["model=s4d", "logger=[csv,wandb]", "hydra/launcher=parallel"], nothing) == [
+        "logger=wandb needs wandb: pip install 'lra-snn[wandb]'",
+        "hydra/launcher=parallel needs hydra_plugins.hydra_joblib_launcher: pip install 'lra-snn[launchers]'",
+    ]
+    assert missing_extras(["hydra/launcher=slurm", "logger=csv", "seed=1,2"], nothing) == [
+        "hydra/launcher=slurm needs hydra_plugins.hydra_submitit_launcher: pip install 'lra-snn[slurm]'"
+    ]
+    assert missing_extras(["logger=wandb", "hydra/launcher=parallel"]) == []  # installed here (the dev extra)
+
+
+def test_the_command_line_stops_on_a_missing_extra_before_hydra_starts(monkeypatch, capsys):
+    import lra_snn.cli.train as train
+
+    monkeypatch.setattr(train, "missing_extras", lambda argv: ["logger=wandb needs wandb: pip install 'x'"])
+    monkeypatch.setattr("sys.argv", ["lra-train", "logger=wandb"])
+    with pytest.raises(SystemExit) as stop:
+        train.cli()
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == "lra-train: logger=wandb needs wandb: pip install 'x'\n"

@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lra_snn.config import CONF_DIR, register_with_hydra
+from lra_snn.config.extras import missing_extras
 from lra_snn.config.override_hints import unknown_key_hints
 from lra_snn.training.log_context import cell_label, set_cell_label
 from lra_snn.training.names import UnsafeNameError, check_overrides
@@ -73,13 +74,17 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """Command-line entry (``python -m lra_snn.train``, ``lra-train``): the names on the command line
-    checked, ``main``, and when Hydra refuses the command, a hint naming the config keys closest to
-    any unknown override key."""
+    checked, a choice whose optional extra is not installed named with its ``pip install``, ``main``, and
+    when Hydra refuses the command, a hint naming the config keys closest to any unknown override key."""
     try:
         check_overrides(sys.argv[1:])
     except UnsafeNameError as error:
         print(f"lra-train: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    missing = missing_extras(sys.argv[1:])
+    if missing:
+        print("\n".join(f"lra-train: {line}" for line in missing), file=sys.stderr)
+        raise SystemExit(2)
     try:
         main()
     except SystemExit as stop:
