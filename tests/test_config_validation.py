@@ -386,3 +386,35 @@ def test_the_command_line_names_the_bad_values_and_exits_without_a_traceback(
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
     assert list((tmp_path / "outputs").iterdir()) == []  # Hydra's run folder (.hydra/, train.log) removed
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("paths.results_dir={shipped}", "paths.results_dir"),
+        ("paths.results_dir={shipped}/../reference-runs/mini", "paths.results_dir"),
+        ("paths.output_dir={shipped}/x", "paths.output_dir"),
+        ("paths.result_file={shipped}/mine/result.json", "paths.result_file"),
+        ("paths.results_dir={link}", "paths.results_dir"),
+    ],
+)
+def test_a_run_never_writes_into_the_shipped_runs(compose_train, tmp_path, override, key):
+    from lra_snn.config.locations import SHIPPED_RUNS_DIR
+
+    link = tmp_path / "shortcut"
+    link.symlink_to(SHIPPED_RUNS_DIR)
+    cfg = compose_train("profile=tiny", override.format(shipped=SHIPPED_RUNS_DIR, link=link))
+    with pytest.raises(ConfigError) as refused:
+        run(cfg)
+    (line,) = [problem for problem in refused.value.problems if "shipped runs" in problem]
+    assert line.startswith(f"{key}=") and "choose another folder" in line
+    # following the advice (the default folder) runs
+    assert not [p for p in validate_problems(compose_train("profile=tiny")) if "shipped runs" in p]
+
+
+def validate_problems(cfg) -> list[str]:
+    try:
+        validate_config(cfg, choices={})
+    except ConfigError as error:
+        return list(error.problems)
+    return []

@@ -25,6 +25,7 @@ import argparse
 import csv
 import ctypes
 import ctypes.util
+import logging
 import os
 import sys
 import threading
@@ -35,9 +36,12 @@ from pathlib import Path
 import torch
 
 from lra_snn.cli.eval import build, evaluate
+from lra_snn.cli.figure_stats import wilson_interval
+from lra_snn.cli.figure_style import model_style
 from lra_snn.config import PROJECT_ROOT, compose_train
 from lra_snn.data.listops.module import ListOpsDataModule
 from lra_snn.training.cell import run
+from lra_snn.training.progress import quiet_libraries
 
 TRAIN_OVERRIDES = (
     "data=listops",
@@ -101,6 +105,7 @@ class PeakRSS:
 def train(model: str, results_dir: Path, extra: list[str]) -> tuple[str, dict]:
     """Train the model's cell (or reuse it when completed); its best checkpoint and result record."""
     cfg = compose_train([*TRAIN_OVERRIDES, f"model={model}", f"paths.results_dir={results_dir}", *extra])
+    print(f"training {model} on lengths 10-100 (a completed cell is reused)", flush=True)
     record = run(cfg)
     if record.get("status") != "completed" or not record.get("best_checkpoint"):
         raise RuntimeError(f"training {model} did not complete: {record.get('status')} {record.get('message', '')}")
@@ -126,6 +131,7 @@ def measure(model: str, checkpoint: str, factor: int, n_test: int, batch_size: i
     ]
     rows = []
     for mode in MODES:
+        print(f"{model} {mode} {factor}x: lengths {low + 1}-{high}, {n_test} examples ...", flush=True)
         task, datamodule, cfg = build(checkpoint, overrides)
         datamodule.setup("test")
         batches = list(datamodule.test_dataloader())
@@ -163,11 +169,19 @@ def measure(model: str, checkpoint: str, factor: int, n_test: int, batch_size: i
     return rows
 
 
+def accuracy_interval(row: Row) -> tuple[float, float]:
+    """The 95 % Wilson interval (fractions) of the row's accuracy over its test examples."""
+    return wilson_interval(row.accuracy, row.examples)
+
+
 def write_csv(rows: list[Row], path: Path) -> None:
+    """The rows as CSV, each with the 95 % Wilson interval of its accuracy (``wilson95_low``, ``wilson95_high``)."""
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(asdict(rows[0])))
+        writer = csv.DictWriter(handle, fieldnames=[*asdict(rows[0]), "wilson95_low", "wilson95_high"])
         writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
+        for row in rows:
+            low, high = accuracy_interval(row)
+            writer.writerow({**asdict(row), "wilson95_low": round(low, 4), "wilson95_high": round(high, 4)})
 
 
 def markdown(rows: list[Row], cells: dict[str, dict], command: str, threads: int, load: tuple[float, float]) -> str:
@@ -180,15 +194,18 @@ def markdown(rows: list[Row], cells: dict[str, dict], command: str, threads: int
         "(mini profile, causal S4D layers, trees of depth <= 6 with <= 10 arguments); each test set "
         "holds fresh trees of the same recipe with lengths in (50 x factor, 100 x factor]. Peak memory: "
         "the highest RSS above the RSS before the evaluation (sampled every 1 ms, after malloc_trim), "
-        "data loading included. Tokens per second: true tokens over the evaluation's wall time.",
+        "data loading included. Tokens per second: true tokens over the evaluation's wall time. "
+        "95 % interval: the Wilson score interval of the accuracy over the set's examples.",
         "",
-        "| model | mode | length | lengths | examples | accuracy (%) | peak RSS (MiB) | tokens/s |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+        "| model | mode | length | lengths | examples | accuracy (%) | 95 % interval (%) | peak RSS (MiB) | tokens/s |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        low, high = accuracy_interval(r)
         lines.append(
             f"| {r.model} | {r.mode} | {r.factor}x | {r.min_length}-{r.max_length} | {r.examples} | "
-            f"{100 * r.accuracy:.1f} | {r.peak_rss_mib:.1f} | {r.tokens_per_s:,.0f} |"
+            f"{100 * r.accuracy:.1f} | {100 * low:.1f}-{100 * high:.1f} | "
+            f"{r.peak_rss_mib:.1f} | {r.tokens_per_s:,.0f} |"
         )
     lines += ["", "Trained cells (best checkpoint by val/acc; accuracy on their own test split, lengths 10-100):", ""]
     for model, record in cells.items():
@@ -207,18 +224,24 @@ def plot(rows: list[Row], path: Path) -> None:
     from matplotlib.ticker import PercentFormatter
 
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
-    models = sorted({r.model for r in rows})
     for model, mode in dict.fromkeys((r.model, r.mode) for r in rows):
         points = [r for r in rows if (r.model, r.mode) == (model, mode)]
         parallel = mode == "parallel"
-        axes.plot(
+        intervals = [accuracy_interval(r) for r in points]
+        axes.errorbar(
             [r.max_length for r in points],
             [100 * r.accuracy for r in points],
+            yerr=[
+                [100 * (r.accuracy - low) for r, (low, _) in zip(points, intervals)],
+                [100 * (high - r.accuracy) for r, (_, high) in zip(points, intervals)],
+            ],
+            capsize=3,
+            elinewidth=0.8,
             marker="o" if parallel else "x",
             markersize=9 if parallel else 7,
             markerfacecolor="none" if parallel else None,
             linestyle="-" if parallel else ":",
-            color=f"C{models.index(model)}",
+            color=model_style(model).colour,  # the colour of the model in every figure
             label=f"{model}, {mode}",
         )
     chance = 100 / ListOpsDataModule.n_classes
@@ -234,11 +257,16 @@ def plot(rows: list[Row], path: Path) -> None:
     accuracy = {(r.model, r.factor, r.mode): r.accuracy for r in rows}
     agree = all(accuracy.get((r.model, r.factor, "stream"), r.accuracy) == r.accuracy for r in rows)
     note = "\nstreaming = parallel at every point (the markers overlap)" if agree else ""
-    axes.set_title(f"ListOps length extrapolation (trained on lengths 10-100){note}")
+    examples = sorted({r.examples for r in rows})
+    axes.set_title(
+        f"ListOps length extrapolation (trained on lengths 10-100){note}\n"
+        f"bars: 95 % Wilson interval over the {'/'.join(map(str, examples))} test examples of each set",
+        fontsize=9,
+    )
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=200)
     plt.close(figure)
 
 
@@ -258,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--train-args", default="", help="extra key=value overrides for training (space-separated)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    quiet_libraries()  # Lightning's tips and its repeated deprecation warning, once for all the cells
     torch.set_num_threads(args.threads)
     extra = [f"torch_threads={args.threads}", *args.train_args.split()]
     rows: list[Row] = []

@@ -34,3 +34,20 @@ def project_root() -> Path:
 
 
 PROJECT_ROOT = project_root()
+SHIPPED_RUNS_DIR = PROJECT_ROOT / "results" / "reference-runs"  # the shipped runs: read-only to every command
+
+
+def inside_shipped_runs(path: str | Path) -> bool:
+    """Whether ``path`` (relative to the working directory, through any symbolic link) is the shipped runs'
+    folder or lies under it."""
+    shipped = Path(os.path.realpath(SHIPPED_RUNS_DIR))
+    resolved = Path(os.path.realpath(path))
+    return resolved == shipped or shipped in resolved.parents
+
+
+def shipped_runs_refusal(what: str, path: str | Path) -> str:
+    """The error for writing ``what`` (a key or an argument) at ``path`` inside the shipped runs."""
+    return (
+        f"{what}={path} lies inside {SHIPPED_RUNS_DIR}, the shipped runs, which no command writes to; "
+        "choose another folder (your runs go to results/local by default)"
+    )

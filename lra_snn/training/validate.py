@@ -24,6 +24,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lra_snn.config.locations import inside_shipped_runs, shipped_runs_refusal
 from lra_snn.config.rules import (
     DROPOUT,
     FRACTION,
@@ -301,10 +302,30 @@ def hydra_choices() -> Mapping[str, str | None]:
     return {str(group): None if option is None else str(option) for group, option in choices.items()}
 
 
+# where a run writes: each folder, then the path derived from it (named only when the folder is not)
+WRITTEN_PATHS = (("paths.results_dir", "paths.result_file"), ("paths.output_dir", "paths.run_dir"))
+
+
+def _shipped_runs_problems(cfg: DictConfig) -> list[str]:
+    """A folder a run writes to that lies inside the shipped runs (read-only to every command)."""
+    problems = []
+    for keys in WRITTEN_PATHS:
+        for key in keys:
+            try:
+                value = OmegaConf.select(cfg, key, throw_on_missing=True)
+            except OmegaConfBaseException:
+                continue  # a path that cannot be resolved is reported by the checks that need it
+            if value is not None and inside_shipped_runs(str(value)):
+                problems.append(shipped_runs_refusal(key, value))
+                break
+    return problems
+
+
 def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
     """Raise ``ConfigError`` listing every key of ``cfg`` whose value breaks its rule, every ordered pair
     out of order, a run without an end, a recipe that is not the cell's, and a
-    release (``data.source=release``) that is not unpacked where ``data.release_dir`` says.
+    release (``data.source=release``) that is not unpacked where ``data.release_dir`` says, and a folder the
+    run writes to inside the shipped runs (``results/reference-runs``, read-only).
 
     ``choices``: the config group choices (``{"recipe": "full/s4/listops", "data": "listops", ...}``);
     by default those of the current Hydra run, if any."""
@@ -313,5 +334,6 @@ def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = 
     problems += _relation_problems(cfg, valid)
     problems += _recipe_problems(hydra_choices() if choices is None else choices)
     problems += _release_problems(cfg)
+    problems += _shipped_runs_problems(cfg)
     if problems:
         raise ConfigError(problems)
