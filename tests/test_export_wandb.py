@@ -70,7 +70,7 @@ def offline_wandb(tmp_path, monkeypatch):
 def shipped(tmp_path, monkeypatch) -> Path:
     """A stand-in for results/reference-runs: its records are tagged source:shipped."""
     folder = tmp_path / "reference-runs"
-    monkeypatch.setattr(export_wandb, "SHIPPED_DIR", folder)
+    monkeypatch.setattr("lra_snn.config.locations.SHIPPED_RUNS_DIR", folder)
     return folder
 
 
@@ -273,7 +273,7 @@ def test_an_out_folder_inside_the_shipped_runs_is_refused(tmp_path, capsys):
     inside = PROJECT_ROOT / "results" / "reference-runs" / "wandb-export"
     status, printed, errors = export(capsys, "--results", tmp_path, "--out", inside)
     assert status == 2 and printed == ""
-    assert f"--out {inside} is inside {PROJECT_ROOT / 'results' / 'reference-runs'}" in errors
+    assert f"--out={inside} lies inside {PROJECT_ROOT / 'results' / 'reference-runs'}, the shipped runs" in errors
     assert not inside.exists()
 
 

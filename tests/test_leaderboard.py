@@ -886,3 +886,21 @@ def test_a_lone_variant_is_labelled_against_todays_default_config():
     del settings["task.lr"]  # a run recorded before a setting existed is not compared with today's config
     assert not changes_only(json.dumps(settings, sort_keys=True), default)
     assert default_identity("mini", "no_such_model", "listops") is None
+
+
+def test_a_mistyped_results_folder_is_an_error_and_the_board_is_kept(tmp_path, capsys):
+    out = tmp_path / "board"
+    out.mkdir()
+    (out / "leaderboard.md").write_text("the board before\n")
+    assert main(["--results", str(tmp_path / "reslts"), "--out", str(out)]) == 2
+    assert f"--results {tmp_path / 'reslts'}: no such folder; nothing was written" in capsys.readouterr().err
+    assert (out / "leaderboard.md").read_text() == "the board before\n"
+
+
+def test_the_board_is_never_written_into_the_shipped_runs(tmp_path, capsys):
+    from lra_snn.config.locations import SHIPPED_RUNS_DIR
+
+    write_result(tmp_path, "s4d", model="s4d")
+    assert main(["--results", str(tmp_path), "--out", str(SHIPPED_RUNS_DIR)]) == 2
+    assert "the shipped runs, which no command writes to" in capsys.readouterr().err
+    assert not (SHIPPED_RUNS_DIR / "leaderboard.md").exists()

@@ -219,3 +219,39 @@ def test_every_shipped_run_passes_the_checks_before_a_rerun(path, tmp_path):
     assert reproduce.verify_recorded(record, path, trust_config=False) == []
     cfg = reproduce.rebuild_config(record, tmp_path / "out", tmp_path / "data", [])
     reproduce.check_writes_inside(cfg, tmp_path / "out")
+
+
+def test_relative_writer_paths_are_taken_under_the_rerun_folder():
+    section = {
+        "csv": {"_target_": "x.CSVLogger", "save_dir": "logs", "name": "logs"},
+        "checkpoint": {"dirpath": "ckpt", "monitor": "val/acc", "filename": "best"},
+        "absolute": {"dirpath": "/already/absolute"},
+        "list": [{"save_dir": "more"}],
+    }
+    assert reproduce.anchor_relative_writers(section, Path("/out")) == {
+        "csv": {"_target_": "x.CSVLogger", "save_dir": "/out/logs", "name": "logs"},
+        "checkpoint": {"dirpath": "/out/ckpt", "monitor": "val/acc", "filename": "best"},
+        "absolute": {"dirpath": "/already/absolute"},
+        "list": [{"save_dir": "/out/more"}],
+    }
+
+
+def test_a_relative_logger_folder_in_a_record_writes_under_the_rerun_folder(recorded, tmp_path):
+    _, original = recorded
+    path = edited_copy(original, tmp_path, lambda config: config["logger"]["csv"].update(save_dir="rel_logs"))
+    record = reproduce.load_record(path)
+    cfg = reproduce.rebuild_config(record, tmp_path / "out", tmp_path / "data", [])
+    assert cfg.logger.csv.save_dir == str(tmp_path / "out" / "rel_logs")
+    reproduce.check_writes_inside(cfg, tmp_path / "out")  # now inside: no error
+
+
+def test_a_rerun_never_writes_into_the_shipped_runs(recorded, tmp_path, capsys):
+    from lra_snn.config.locations import SHIPPED_RUNS_DIR
+
+    _, original = recorded
+    path = edited_copy(original, tmp_path, lambda config: None)
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main([str(path), "--out", str(SHIPPED_RUNS_DIR / "mine")])
+    assert stop.value.code == 2
+    refusal = f"--out={SHIPPED_RUNS_DIR / 'mine'} lies inside {SHIPPED_RUNS_DIR}, the shipped runs"
+    assert refusal in capsys.readouterr().err

@@ -39,12 +39,12 @@ from types import ModuleType
 from typing import Any
 
 from lra_snn.config import PROJECT_ROOT
+from lra_snn.config.locations import SHIPPED_RUNS_DIR, inside_shipped_runs, shipped_runs_refusal
 from lra_snn.results.curves import MetricsFileError, Row, metrics_path, read_metrics_file
 from lra_snn.results.runs import version_of
 from lra_snn.results.schema import ATTEMPTS_DIRNAME, RESULT_FILENAME, ResultFileError, ResultRecord, read_record
 
-SHIPPED_DIR = PROJECT_ROOT / "results" / "reference-runs"
-DEFAULT_RESULTS = (SHIPPED_DIR, PROJECT_ROOT / "results" / "local" / "runs")
+DEFAULT_RESULTS = (SHIPPED_RUNS_DIR, PROJECT_ROOT / "results" / "local" / "runs")
 DEFAULT_OUT = PROJECT_ROOT / "outputs" / "wandb-export"
 DEFAULT_PROJECT = "lra-snn"
 MISSING_WANDB = "lra-export-wandb needs wandb: pip install 'lra-snn[wandb]'"
@@ -77,7 +77,7 @@ def record_files(folder: Path) -> Iterator[tuple[Path, bool]]:
 
 def source_of(path: Path) -> str:
     """``shipped`` for a record under the project's ``results/reference-runs``, else ``local``."""
-    return "shipped" if path.resolve().is_relative_to(SHIPPED_DIR.resolve()) else "local"
+    return "shipped" if inside_shipped_runs(path) else "local"
 
 
 def neuron_of(config: dict[str, Any]) -> str:
@@ -267,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     if wandb is None:
         print(MISSING_WANDB, file=sys.stderr)
         return 2
-    out = args.out.resolve()
-    if out.is_relative_to(SHIPPED_DIR.resolve()):
-        print(f"--out {out} is inside {SHIPPED_DIR} (the shipped runs); choose e.g. {DEFAULT_OUT}", file=sys.stderr)
+    if inside_shipped_runs(args.out):
+        print(f"lra-export-wandb: {shipped_runs_refusal('--out', args.out)}, e.g. {DEFAULT_OUT}", file=sys.stderr)
         return 2
+    out = args.out.resolve()
     done = exported_ids(out)
     exported, already, skipped = 0, 0, 0
     for folder in args.results or [folder for folder in DEFAULT_RESULTS if folder.is_dir()]:
@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             done.add(run.run_id)
             exported += 1
     if exported:
+        wandb.teardown()  # the service writes each run's file in the background: done once it has stopped
         print(f"offline runs in {out / 'wandb'}; upload them with make wandb-sync")
     print(f"{exported} exported, {already} already exported" + (f", {skipped} skipped" if skipped else ""))
     return 0

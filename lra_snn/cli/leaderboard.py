@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lra_snn.config.locations import inside_shipped_runs, shipped_runs_refusal
 from lra_snn.results.reference import PUBLISHED_FILE
 from lra_snn.results.render import build_leaderboard, write_leaderboard
 from lra_snn.results.runs import PROFILES
@@ -49,6 +50,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not Path(args.results).is_dir():
+        sys.stderr.write(
+            f"--results {args.results}: no such folder; nothing was written (your runs: results/local/runs, "
+            "the shipped runs: results/reference-runs)\n"
+        )
+        return 2
+    if inside_shipped_runs(args.out):
+        sys.stderr.write(shipped_runs_refusal("--out", args.out) + "\n")
+        return 2
     if args.reference_runs is not None and not Path(args.reference_runs).is_dir():
         sys.stderr.write(
             f"--reference-runs {args.reference_runs}: no such folder (the shipped runs: results/reference-runs)\n"

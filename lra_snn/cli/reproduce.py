@@ -38,12 +38,15 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.config import PROJECT_ROOT, cell_hash
+from lra_snn.config.locations import inside_shipped_runs, shipped_runs_refusal
 from lra_snn.config.provenance import absolute_paths, foreign_targets_message, instantiated_digest
 from lra_snn.results.record import read_result
 from lra_snn.results.schema import ResultFileError, ResultRecord
 
 _PATH_KEYS = ("run_dir", "result_file", "output_dir", "results_dir", "data_dir", "root_dir")
 _WRITING_SECTIONS = ("callbacks", "logger")
+# the keys of the callbacks and loggers that name where they write; a relative value is taken under --out
+_WRITER_PATH_KEYS = ("dirpath", "save_dir", "dir", "log_dir", "default_root_dir")
 
 
 class ReproduceError(ValueError):
@@ -135,6 +138,21 @@ def repoint(value: Any, moves: list[tuple[str, str]]) -> Any:
     return value
 
 
+def anchor_relative_writers(value: Any, out: Path) -> Any:
+    """``value`` (a callbacks or logger section) with every relative path under a ``_WRITER_PATH_KEYS`` key
+    taken under ``out``, so nothing is written relative to the working folder."""
+    if isinstance(value, dict):
+        return {
+            key: str(out / item)
+            if key in _WRITER_PATH_KEYS and isinstance(item, str) and item and not os.path.isabs(item)
+            else anchor_relative_writers(item, out)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [anchor_relative_writers(item, out) for item in value]
+    return value
+
+
 def rebuild_config(record: ResultRecord, out: Path, data_dir: Path, overrides: list[str]) -> DictConfig:
     """The recorded config with paths re-pointed, ``skip_completed`` off, then ``overrides`` applied."""
     config = record.config
@@ -144,7 +162,11 @@ def rebuild_config(record: ResultRecord, out: Path, data_dir: Path, overrides: l
         raise ReproduceError(f"the recorded config lacks paths.{', paths.'.join(missing)}")
     new_paths = new_locations(old_paths, out, data_dir)
     moves = [(old_paths[key], new_paths[key]) for key in _PATH_KEYS]  # most specific first
-    cfg = OmegaConf.create(repoint(config, moves))
+    moved = repoint(config, moves)
+    for section in _WRITING_SECTIONS:
+        if isinstance(moved.get(section), dict):
+            moved[section] = anchor_relative_writers(moved[section], out)
+    cfg = OmegaConf.create(moved)
     cfg.skip_completed = False
     try:
         merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
@@ -260,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         help="re-run a schema-1 result, which records no digest of its callbacks and logger",
     )
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # key=value after the options too
+    if args.out is not None and inside_shipped_runs(args.out):
+        parser.error(shipped_runs_refusal("--out", args.out))
     if args.tolerance < 0:
         parser.error(f"--tolerance must be >= 0, got {args.tolerance}")
     bad = [item for item in args.overrides if "=" not in item]
