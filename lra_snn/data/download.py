@@ -130,9 +130,11 @@ class ArchiveError(ValueError):
 def fetch_source(name: str, downloads_dir: str | Path) -> Path:
     """Download ``SOURCES[name]`` into ``downloads_dir``, verified with its published size and checksums.
 
-    A source that publishes no checksum is pinned on first use: once the file is complete, its size
+    A source that publishes no checksum is pinned on first use: once the file is complete and reads as a
+    whole archive (``check_complete_archive``: every tar member and the gzip checksum at its end), its size
     and SHA-256 are written to ``<file>.sha256.json`` (``recorded_checksum``), and every later call
-    verifies the file against that record (``ChecksumError`` naming both files when it differs).
+    verifies the file against that record (``ChecksumError`` naming both files and the two ways out when
+    it differs). A damaged first download is refused before anything is recorded.
     """
     if name not in SOURCES:
         raise KeyError(f"unknown source {name!r}; known sources: {sorted(SOURCES)}")
@@ -140,16 +142,44 @@ def fetch_source(name: str, downloads_dir: str | Path) -> Path:
     dest = Path(downloads_dir) / source.filename
     pinned = source.sha256 is None and source.md5 is None
     record = recorded_checksum(dest) if pinned else None
-    path = fetch(
-        source.url,
-        dest,
-        sha256=source.sha256 or (record or {}).get("sha256"),
-        md5=source.md5,
-        expected_size=source.size or (record or {}).get("size"),
-    )
+    try:
+        path = fetch(
+            source.url,
+            dest,
+            sha256=source.sha256 or (record or {}).get("sha256"),
+            md5=source.md5,
+            expected_size=source.size or (record or {}).get("size"),
+        )
+    except ChecksumError as error:
+        if record is None:
+            raise
+        record_path = Path(str(dest) + RECORD_SUFFIX)
+        raise ChecksumError(
+            f"{error}. The expected value is the one recorded in {record_path} when the first complete download "
+            f"was checked. Either this download is damaged: delete {dest} and run again; or the published file "
+            f"has changed and you trust the new one: delete {record_path}, and its checksum is recorded anew"
+        ) from None
     if pinned and record is None:
+        check_complete_archive(path)
         _record_checksum(path, source.url)
     return path
+
+
+def check_complete_archive(path: Path, chunk_size: int = 1 << 20) -> None:
+    """Read the gzip / tar archive ``path`` whole: every tar member to the end-of-archive marker, then the rest
+    of the gzip stream, whose CRC-32 and length are checked at its end. ``ArchiveError`` names the file when it
+    is cut short or corrupt; a file that is neither gzip nor tar is not checked here."""
+    with open(path, "rb") as probe:
+        is_gzip = probe.read(2) == b"\x1f\x8b"
+    if not is_gzip and not tarfile.is_tarfile(path):
+        return
+    with reading_archive(path), open(path, "rb") as raw:
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if is_gzip else raw
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for _member in tar:  # each member's data is read past on the way to the next header
+                pass
+        while stream.read(chunk_size):  # the gzip trailer (CRC-32, length) is checked at the end of the stream
+            pass
 
 
 def recorded_checksum(path: str | Path) -> dict | None:

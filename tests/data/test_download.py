@@ -346,3 +346,55 @@ def test_extract_with_an_empty_selection_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="no member matched"):
         extract(archive, tmp_path / "out", members=lambda name: name.endswith(".json"))
     assert not (tmp_path / "out").exists()
+
+
+def pinned_source(monkeypatch, server_file: Path) -> None:
+    """The LRA release (no published checksum: pinned at first download) served from ``server_file``."""
+    monkeypatch.setitem(
+        download.SOURCES, "lra_release", download.Source(url=server_file.as_uri(), filename="lra_release.gz")
+    )
+
+
+def test_a_damaged_first_download_is_refused_before_its_checksum_is_recorded(tmp_path: Path, monkeypatch) -> None:
+    whole = write_tar_gz(tmp_path / "whole.tar.gz", FILES).read_bytes()
+    server_file = tmp_path / "server" / "lra_release.gz"
+    server_file.parent.mkdir()
+    server_file.write_bytes(whole[: len(whole) - 9])  # cut inside the gzip trailer: every tar member is there
+    pinned_source(monkeypatch, server_file)
+    downloads = tmp_path / "downloads"
+    with pytest.raises(ArchiveError, match="truncated or corrupt.*delete it and download it again") as refused:
+        download.fetch_source("lra_release", downloads)
+    assert str(downloads / "lra_release.gz") in str(refused.value)
+    assert download.recorded_checksum(downloads / "lra_release.gz") is None  # nothing recorded
+    # the advice: delete it and download again (the server now has the whole file)
+    (downloads / "lra_release.gz").unlink()
+    server_file.write_bytes(whole)
+    path = download.fetch_source("lra_release", downloads)
+    assert download.recorded_checksum(path) == {"size": len(whole), "sha256": hashlib.sha256(whole).hexdigest()}
+
+
+def test_a_download_that_differs_from_its_record_names_the_record_and_both_ways_out(
+    tmp_path: Path, monkeypatch
+) -> None:
+    first = write_tar_gz(tmp_path / "first.tar.gz", FILES).read_bytes()
+    server_file = tmp_path / "server" / "lra_release.gz"
+    server_file.parent.mkdir()
+    server_file.write_bytes(first)
+    pinned_source(monkeypatch, server_file)
+    downloads = tmp_path / "downloads"
+    path = download.fetch_source("lra_release", downloads)
+    record = Path(str(path) + download.RECORD_SUFFIX)
+    # the published file changes
+    changed = write_tar_gz(tmp_path / "changed.tar.gz", {**FILES, "release/tsv_data/a.tsv": b"0\ta\n"}).read_bytes()
+    server_file.write_bytes(changed)
+    path.unlink()
+    with pytest.raises(ChecksumError) as differs:
+        download.fetch_source("lra_release", downloads)
+    message = str(differs.value)
+    assert f"recorded in {record}" in message
+    assert f"delete {downloads / 'lra_release.gz'} and run again" in message
+    assert f"delete {record}, and its checksum is recorded anew" in message
+    # the second way out: trust the new file
+    record.unlink()
+    path = download.fetch_source("lra_release", downloads)
+    assert download.recorded_checksum(path)["sha256"] == hashlib.sha256(changed).hexdigest()
