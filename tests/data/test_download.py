@@ -362,7 +362,7 @@ def test_a_damaged_first_download_is_refused_before_its_checksum_is_recorded(tmp
     server_file.write_bytes(whole[: len(whole) - 9])  # cut inside the gzip trailer: every tar member is there
     pinned_source(monkeypatch, server_file)
     downloads = tmp_path / "downloads"
-    with pytest.raises(ArchiveError, match="truncated or corrupt.*delete it and download it again") as refused:
+    with pytest.raises(ArchiveError, match=r"truncated or corrupt.*delete it and download it again") as refused:
         download.fetch_source("lra_release", downloads)
     assert str(downloads / "lra_release.gz") in str(refused.value)
     assert download.recorded_checksum(downloads / "lra_release.gz") is None  # nothing recorded
