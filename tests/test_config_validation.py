@@ -418,3 +418,18 @@ def validate_problems(cfg) -> list[str]:
     except ConfigError as error:
         return list(error.problems)
     return []
+
+
+@pytest.mark.parametrize(
+    ("folder", "reason"),
+    [("{file}/results", "{file} is a file, not a folder"), ("/sys/lra-snn-results", "cannot write in /sys")],
+)
+def test_a_results_folder_that_cannot_be_written_is_refused_before_training(compose_train, tmp_path, folder, reason):
+    file = tmp_path / "a_file"
+    file.write_text("")
+    cfg = compose_train("profile=tiny", f"paths.results_dir={folder.format(file=file)}")
+    with pytest.raises(ConfigError) as refused:
+        run(cfg)
+    (line,) = [problem for problem in refused.value.problems if problem.startswith("paths.results_dir=")]
+    assert reason.format(file=file) in line and line.endswith("choose a folder you can write to")
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.ckpt"))

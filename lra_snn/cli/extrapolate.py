@@ -34,14 +34,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
 
 from lra_snn.cli.eval import build, evaluate
 from lra_snn.cli.figure_stats import wilson_interval
 from lra_snn.cli.figure_style import model_style
 from lra_snn.config import PROJECT_ROOT, compose_train
+from lra_snn.config.locations import inside_shipped_runs, shipped_runs_refusal
+from lra_snn.config.zoo import models as zoo_models
 from lra_snn.data.listops.module import ListOpsDataModule
+from lra_snn.models.streaming import unstreamable_parts
 from lra_snn.training.cell import run
 from lra_snn.training.progress import quiet_libraries
+from lra_snn.training.validate import ConfigError, validate_config
 
 TRAIN_OVERRIDES = (
     "data=listops",
@@ -270,6 +275,41 @@ def plot(rows: list[Row], path: Path) -> None:
     plt.close(figure)
 
 
+def argument_problems(args: argparse.Namespace) -> list[str]:
+    """What no run can use, found before anything trains: counts below 1, factors that are not whole
+    numbers >= 1, models outside the zoo, training overrides the config refuses, models that cannot
+    run step by step (the streaming half of the table), and an output folder inside the shipped runs."""
+    problems = [
+        f"--{name.replace('_', '-')} {value}: give a whole number >= 1"
+        for name, value in (("n_test", args.n_test), ("batch_size", args.batch_size), ("threads", args.threads))
+        if value < 1
+    ]
+    factors = args.factors.split(",")
+    if not all(factor.strip().isdigit() and int(factor) >= 1 for factor in factors):
+        problems.append(f"--factors {args.factors}: give whole numbers >= 1, comma-separated, e.g. --factors 1,2,4,8")
+    for model in args.models.split(","):
+        if model not in zoo_models():
+            problems.append(f"--models: {model!r} is not a zoo model; the zoo: {', '.join(zoo_models())}")
+            continue
+        extra = [f"paths.results_dir={args.results_dir}", *args.train_args.split()]
+        problems += [f"--models {model}: {line}" for line in model_problems(model, extra)]
+    if inside_shipped_runs(args.out):
+        problems.append(shipped_runs_refusal("--out", args.out))
+    return problems
+
+
+def model_problems(model: str, extra: list[str]) -> list[str]:
+    """Why ``model``, trained with ``extra`` overrides, cannot be measured here (empty when it can): the
+    config's own checks, then whether its encoder runs step by step."""
+    cfg = compose_train([*TRAIN_OVERRIDES, f"model={model}", *extra])
+    try:
+        validate_config(cfg, choices={})
+    except ConfigError as error:
+        return list(error.problems)
+    encoder = instantiate(cfg.model.encoder, **instantiate(cfg.data).encoder_kwargs())
+    return [f"cannot stream: {part}" for part in unstreamable_parts(encoder)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="s4d,lif_ssm", help="zoo models (comma-separated), each must stream")
@@ -286,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--train-args", default="", help="extra key=value overrides for training (space-separated)")
     args = parser.parse_args(argv)
+    problems = argument_problems(args)
+    if problems:
+        parser.error("nothing was trained:\n  " + "\n  ".join(problems))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     quiet_libraries()  # Lightning's tips and its repeated deprecation warning, once for all the cells
     torch.set_num_threads(args.threads)

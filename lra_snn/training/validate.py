@@ -16,6 +16,8 @@ at ``data.release_dir``.
 from __future__ import annotations
 
 import inspect
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -321,11 +323,43 @@ def _shipped_runs_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
+def unwritable_reason(folder: Path) -> str | None:
+    """Why nothing can be written under ``folder`` (None when it can): its nearest existing ancestor is a
+    file, or a probe file cannot be created there (this tests the permission as the file system sees it,
+    also for root)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".lra-snn-write-probe-")
+    except OSError as error:
+        return f"cannot write in {existing} ({error.strerror})"
+    os.close(handle)
+    os.unlink(probe)
+    return None
+
+
+def _unwritable_problems(cfg: DictConfig) -> list[str]:
+    """A folder the run writes to that it could not write to: found now, not after the training."""
+    problems = []
+    for keys in WRITTEN_PATHS:
+        try:
+            value = OmegaConf.select(cfg, keys[0], throw_on_missing=True)
+        except OmegaConfBaseException:
+            continue
+        reason = None if value is None else unwritable_reason(Path(str(value)))
+        if reason is not None:
+            problems.append(f"{keys[0]}={value}: {reason}; choose a folder you can write to")
+    return problems
+
+
 def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
     """Raise ``ConfigError`` listing every key of ``cfg`` whose value breaks its rule, every ordered pair
     out of order, a run without an end, a recipe that is not the cell's, and a
     release (``data.source=release``) that is not unpacked where ``data.release_dir`` says, and a folder the
-    run writes to inside the shipped runs (``results/reference-runs``, read-only).
+    run writes to inside the shipped runs (``results/reference-runs``, read-only) or where it cannot write.
 
     ``choices``: the config group choices (``{"recipe": "full/s4/listops", "data": "listops", ...}``);
     by default those of the current Hydra run, if any."""
@@ -335,5 +369,6 @@ def validate_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = 
     problems += _recipe_problems(hydra_choices() if choices is None else choices)
     problems += _release_problems(cfg)
     problems += _shipped_runs_problems(cfg)
+    problems += _unwritable_problems(cfg)
     if problems:
         raise ConfigError(problems)
