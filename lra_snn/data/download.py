@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from lra_snn.data.errors import DataNotFoundError
 
@@ -174,7 +174,7 @@ def check_complete_archive(path: Path, chunk_size: int = 1 << 20) -> None:
     if not is_gzip and not tarfile.is_tarfile(path):
         return
     with reading_archive(path), open(path, "rb") as raw:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if is_gzip else raw
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if is_gzip else raw)
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for _member in tar:  # each member's data is read past on the way to the next header
                 pass
