@@ -826,6 +826,7 @@ def test_a_task_a_published_row_leaves_out_reads_as_nothing_published(tmp_path):
 
 def test_cli_without_results_writes_both_files_and_exits_zero(tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir()  # an empty folder: a board with no runs (a missing one is an error)
     code = main(["--results", str(runs), "--out", str(out), "--reference", str(REFERENCE)])
     assert code == 0
     markdown = (out / "leaderboard.md").read_text(encoding="utf-8")
@@ -904,3 +905,20 @@ def test_the_board_is_never_written_into_the_shipped_runs(tmp_path, capsys):
     assert main(["--results", str(tmp_path), "--out", str(SHIPPED_RUNS_DIR)]) == 2
     assert "the shipped runs, which no command writes to" in capsys.readouterr().err
     assert not (SHIPPED_RUNS_DIR / "leaderboard.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [("seed", 2, "seed '2' (its folder says '1')"), ("model", "prf", "model 'prf' (its folder says 's4d')")],
+)
+def test_a_record_in_another_run_s_folder_is_refused_not_counted(tmp_path, field, value, said):
+    cells = REPO_ROOT / "results" / "reference-runs" / "mini" / "listops" / "s4d"
+    shipped = sorted(cells.rglob("seed_1"))[0]
+    seed_folder = tmp_path / shipped.relative_to(REPO_ROOT / "results" / "reference-runs")
+    seed_folder.mkdir(parents=True)
+    record = json.loads((shipped / "result.json").read_text())
+    record[field] = value
+    (seed_folder / "result.json").write_text(json.dumps(record))
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    assert rows == []  # not counted anywhere
+    assert f"the record says {said}: copied or edited into another run's place" in notes_of(markdown)

@@ -1,8 +1,9 @@
 """Result files read back as checked ``Run`` records, ready to be grouped and ranked.
 
 Every ``result.json`` under a results folder is read, and every record under its ``attempts/``
-(``Run.attempt``). A file the schema (``lra_snn.results.schema``) rejects raises ``ResultFileError``
-naming the fault; ``load_runs`` turns each such file into a note and goes on. A completed run
+(``Run.attempt``). A file the schema (``lra_snn.results.schema``) rejects, or one lying in the folder of
+another run than the one it records (``check_location``), raises ``ResultFileError`` naming the fault;
+``load_runs`` turns each such file into a note and goes on. A completed run
 whose test metric or loss is not finite reads as failed (diverged). A run's code version is its
 record's ``code_version`` (a hash of the package source and configs); a record written before that
 field existed stands for its git commit instead (``git <12 hex digits>``). Such a record's ``+dirty``
@@ -13,10 +14,12 @@ file written into the tree (the provenance table still shows the mark).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lra_snn.config.tasks import TASKS
 from lra_snn.results.schema import (
     ATTEMPTS_DIRNAME,
     PROFILES,
@@ -148,9 +151,49 @@ def run_of(record: ResultRecord, path: Path, attempt: bool = False) -> Run:
     )
 
 
+def check_location(record: ResultRecord, path: Path, attempt: bool = False) -> None:
+    """ResultFileError when ``path`` lies in a run's folder (``<profile>/<task>/<model>/<config hash>/seed_<n>/``,
+    its record there or under ``attempts/``) whose names disagree with what the record says: a file copied
+    or edited into another cell's or seed's place is never counted there."""
+    seed_folder = path.parent.parent if attempt else path.parent
+    cell = seed_folder.parent
+    in_layout = (
+        re.fullmatch(r"seed_-?\d+", seed_folder.name)
+        and len(seed_folder.parents) >= 4
+        and cell.parent.parent.parent.name in PROFILES
+        and cell.parent.parent.name in TASKS
+    )
+    if not in_layout:
+        return
+    found = {
+        "seed": seed_folder.name.removeprefix("seed_"),
+        "config hash": cell.name,
+        "model": cell.parent.name,
+        "task": cell.parent.parent.name,
+        "profile": cell.parent.parent.parent.name,
+    }
+    said = {
+        "seed": str(record.seed),
+        "config hash": record.config_hash,
+        "model": record.model,
+        "task": record.task,
+        "profile": record.profile,
+    }
+    wrong = [f"{key} {said[key]!r} (its folder says {found[key]!r})" for key in found if found[key] != said[key]]
+    if wrong:
+        raise ResultFileError(
+            f"the record says {', '.join(wrong)}: copied or edited into another run's place; move it to the "
+            f"folder of the run it records ({said['profile']}/{said['task']}/{said['model']}/"
+            f"{said['config hash']}/seed_{said['seed']}) or delete it"
+        )
+
+
 def read_result_file(path: Path, attempt: bool = False) -> Run:
-    """Parse and check one result file (any readable schema version); ResultFileError naming the fault."""
-    return run_of(read_record(path), path, attempt)
+    """Parse and check one result file (any readable schema version) and its place; ResultFileError naming the
+    fault."""
+    record = read_record(path)
+    check_location(record, path, attempt)
+    return run_of(record, path, attempt)
 
 
 def load_runs(results_dir: Path) -> tuple[list[Run], list[str]]:
