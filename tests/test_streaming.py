@@ -47,10 +47,22 @@ def test_the_zoo_has_streaming_and_refused_models():
     assert {"psn_ssm", "masked_psn_ssm"}.isdisjoint(STREAMABLE)
 
 
+# the normalisations the shipped recipes place: post-norm BatchNorm (the zoo defaults), pre-norm BatchNorm
+# (the Pathfinder, Path-X, Retrieval and Text recipes), LayerNorm before and after (the language models, the
+# SpikingSSMs Image recipe)
+PLACEMENTS = {
+    "post-batch": [],
+    "pre-batch": ["model.encoder.prenorm=true"],
+    "pre-layer": ["model.encoder.prenorm=true", "model.encoder.norm=layer"],
+    "post-layer": ["model.encoder.norm=layer"],
+}
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
 @pytest.mark.parametrize("pool", ["mean", "last"])
 @pytest.mark.parametrize("model", STREAMABLE)
-def test_streaming_logits_equal_parallel_logits(model, pool):
-    task = _task(model, CAUSAL, pool)
+def test_streaming_logits_equal_parallel_logits(model, pool, placement):
+    task = _task(model, [*CAUSAL, *PLACEMENTS[placement]], pool)
     trained_length = int(compose_train(["profile=tiny"]).data.max_length)
     odd_length = 2 * int(torch.randint(8, 30, (), generator=torch.Generator().manual_seed(7))) + 1
     for length in (trained_length, odd_length):

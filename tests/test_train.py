@@ -222,3 +222,20 @@ def test_an_unreadable_result_file_is_refused_not_overwritten(compose_train):
     with pytest.raises(CellRefused, match=f"{path}: not valid JSON .*; correct that file or move it away"):
         run(cfg)
     assert path.read_text() == '{"schema_version": 2, "status": "compl'
+
+
+def test_two_seeds_train_two_different_runs_and_one_seed_the_same_run(compose_train, tmp_path):
+    from lra_snn.results.curves import read_metrics_file
+
+    def train(seed: int, results: str) -> tuple[dict, list]:
+        cfg = compose_train("profile=tiny", f"seed={seed}", f"paths.results_dir={tmp_path}/{results}")
+        record = run(cfg)
+        assert record["status"] == "completed"
+        rows = read_metrics_file(Path(cfg.paths.result_file).parent / "metrics.csv")
+        return record["metrics"], [row.values.get("loss") for row in rows if row.stage == "train"]
+
+    one, one_curve = train(1, "a")
+    two, two_curve = train(2, "a")
+    again, again_curve = train(1, "b")  # the same seed in another results folder: the same computation
+    assert one_curve != two_curve and one["test/loss"] != two["test/loss"]
+    assert one_curve == again_curve and one["test/loss"] == again["test/loss"]
