@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -72,6 +73,8 @@ def test_eval_on_longer_generated_sequences(trained, capsys):
         (["mode=fast"], "mode='fast'"),
         (["data.no_such_key=1"], "no_such_key"),
         (["data._target_=os.system"], "ALLOWED_TARGETS"),
+        (["data=image"], "data=image: data is a section of the checkpoint's config, not a value"),
+        (["model.encoder=x"], "model.encoder=x: model.encoder is a section of the checkpoint's config"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(trained, capsys, args, message):
@@ -106,3 +109,15 @@ def test_command_line_prints_the_recorded_accuracy(trained):
     finished = subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True, timeout=300)
     printed = json.loads(finished.stdout.strip().splitlines()[-1])
     assert printed["metrics"]["test/acc"] == trained["metrics"]["test/acc"]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "cut short"])
+def test_an_unreadable_checkpoint_is_named_with_the_files_to_use(tmp_path, trained, capsys, damage):
+    bad = tmp_path / "bad.ckpt"
+    whole = Path(trained["best_checkpoint"]).read_bytes()
+    bad.write_bytes(b"not a checkpoint\n" if damage == "garbage" else whole[: len(whole) // 3])
+    assert main([f"ckpt_path={bad}"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"lra-eval: cannot read checkpoint {bad}: not a PyTorch checkpoint, or cut short (")
+    assert "best.ckpt or last.ckpt under outputs/runs/<cell>/checkpoints/" in error
+    assert "weights_only" not in error  # never the advice to load it unsafely

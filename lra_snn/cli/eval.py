@@ -77,6 +77,14 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
 def eval_config(stored: Mapping[str, Any], overrides: Sequence[str], where: str) -> DictConfig:
     """The stored config with ``overrides`` applied (existing keys only), its targets checked."""
     check_allowed(stored, where)
+    for override in overrides:
+        key = override.partition("=")[0]
+        node = OmegaConf.select(OmegaConf.create(dict(stored)), key, default=None)
+        if isinstance(node, (dict, DictConfig)):
+            raise EvalError(
+                f"{override}: {key} is a section of the checkpoint's config, not a value; lra-eval evaluates the "
+                f"model on the data it was trained for and overrides single keys only, e.g. {key}.max_length=..."
+            )
     base = OmegaConf.create(dict(stored))
     OmegaConf.set_struct(base, True)
     try:

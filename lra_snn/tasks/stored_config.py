@@ -10,6 +10,7 @@ after checking that every ``_target_`` in the config is one the project's config
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,13 @@ def stored_entry(config: Mapping[str, Any], encoder_inputs: Mapping[str, int]) -
 
 def read_stored(path: str | Path) -> dict[str, Any]:
     """The ``CONFIG_KEY`` entry of the checkpoint at ``path`` (checked to be complete)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        raise StoredConfigError(
+            f"cannot read checkpoint {path}: not a PyTorch checkpoint, or cut short ({type(error).__name__}); "
+            "evaluate the cell's best.ckpt or last.ckpt under outputs/runs/<cell>/checkpoints/"
+        ) from None
     entry = checkpoint.get(CONFIG_KEY) if isinstance(checkpoint, dict) else None
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict) or "encoder_inputs" not in entry:
         raise StoredConfigError(
