@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -177,6 +178,21 @@ def test_a_second_launch_of_a_running_cell_is_refused_naming_the_lock(compose_tr
     assert f"{lock} is locked by pid {os.getpid()} on" in str(error.value)
     assert not Path(cfg.paths.result_file).exists()  # nothing recorded by the refused launch
     assert run(cfg)["status"] == "completed"  # the lock goes with its holder
+
+
+def test_a_lock_path_that_is_a_folder_or_a_run_folder_that_is_a_file_is_refused_with_the_fix(compose_train):
+    cfg = compose_train("profile=tiny", "trainer.max_epochs=1")
+    run_dir = Path(cfg.paths.run_dir)
+    (run_dir / LOCK_FILENAME).mkdir(parents=True)
+    with pytest.raises(CellRefused, match=re.escape(f"{run_dir / LOCK_FILENAME}, the cell's lock file, is a folder")):
+        run(cfg)
+    (run_dir / LOCK_FILENAME).rmdir()  # following the advice
+    shutil.rmtree(run_dir)
+    run_dir.write_text("")
+    with pytest.raises(CellRefused, match=re.escape(f"{run_dir}, the cell's run folder, is a file; move it away")):
+        run(cfg)
+    run_dir.unlink()  # following the advice
+    assert run(cfg)["status"] == "completed"
 
 
 def test_skip_completed_false_trains_again_from_scratch(compose_train):

@@ -28,8 +28,12 @@ class CellLockedError(RuntimeError):
 @contextmanager
 def cell_lock(run_dir: Path) -> Iterator[Path]:
     """Hold the lock of the cell whose run folder is ``run_dir`` for the ``with`` block; yields the lock file."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CellLockedError(f"{run_dir}, the cell's run folder, is a file; move it away to run this cell")
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILENAME
+    if path.is_dir():
+        raise CellLockedError(f"{path}, the cell's lock file, is a folder; remove it (rmdir {path}) to run this cell")
     lock = FileLock(path, timeout=0, fallback_to_soft=False)
     try:
         lock.acquire()
