@@ -121,3 +121,14 @@ def test_an_unreadable_checkpoint_is_named_with_the_files_to_use(tmp_path, train
     assert error.startswith(f"lra-eval: cannot read checkpoint {bad}: not a PyTorch checkpoint, or cut short (")
     assert "best.ckpt or last.ckpt under outputs/runs/<cell>/checkpoints/" in error
     assert "weights_only" not in error  # never the advice to load it unsafely
+
+
+def test_a_stored_config_that_disagrees_with_the_weights_is_named(tmp_path, trained, capsys):
+    checkpoint = torch.load(trained["best_checkpoint"], weights_only=True)
+    checkpoint[CONFIG_KEY]["config"]["model"]["encoder"]["d_model"] += 4  # the config no longer builds these weights
+    edited = tmp_path / "edited.ckpt"
+    torch.save(checkpoint, edited)
+    assert main([f"ckpt_path={edited}"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"lra-eval: checkpoint {edited}: its weights do not fit the model its stored config builds")
+    assert "size mismatch" in error and "evaluate a checkpoint as its training wrote it" in error

@@ -122,7 +122,14 @@ def build(ckpt_path: str | Path, overrides: Sequence[str] = ()) -> tuple[Sequenc
     task_class = get_class(cfg.task._target_)
     if not (isinstance(task_class, type) and issubclass(task_class, SequenceTask)):
         raise EvalError(f"{where}: task._target_ {cfg.task._target_!r} is not a SequenceTask")
-    task = task_class.load_from_checkpoint(ckpt_path, map_location="cpu")
+    try:
+        task = task_class.load_from_checkpoint(ckpt_path, map_location="cpu")
+    except RuntimeError as error:  # the weights' names or shapes are not those of the model the config builds
+        detail = " ".join(str(error).split())[:300]
+        raise EvalError(
+            f"{where}: its weights do not fit the model its stored config builds ({detail}); the checkpoint or its "
+            "stored config was changed after training: evaluate a checkpoint as its training wrote it"
+        ) from None
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     check_compatible(entry, task, datamodule, where)
