@@ -141,6 +141,14 @@ def test_a_line_that_is_not_utf8_names_its_file_and_line(tmp_path: Path) -> None
         release_dataset(folder, files)
 
 
+def test_a_split_file_of_blank_lines_is_refused_before_training(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "src")
+    (folder / "wiki.test.tokens").write_text(" \n\n   \n \n")
+    module = WikiTextDataModule(data_dir=tmp_path / "data", source_dir=folder)
+    with pytest.raises(DataFormatError, match=r"wiki\.test\.tokens:1: the file holds only blank lines"):
+        module.prepare_data()
+
+
 def test_an_empty_split_file_is_refused(tmp_path: Path) -> None:
     folder = write_corpus(tmp_path / "src", test=[])
     module = WikiTextDataModule(data_dir=tmp_path / "data", source_dir=folder)

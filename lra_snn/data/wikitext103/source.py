@@ -79,12 +79,20 @@ def read_lines(path: Path) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, type=pa.string())
 
 
+def has_words(path: Path) -> bool:
+    """Whether ``path`` has a line that is not blank (reading stops at the first such line)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return any(line.strip() for line in handle)
+
+
 def release_dataset(folder: Path, files: dict[str, str]) -> dict[str, Dataset]:
     """The lines of the three split files in ``folder`` (``files``: split -> file name)."""
     paths = {split: folder / files[split] for split in SPLITS}
     for path in paths.values():
         if path.stat().st_size == 0:
             raise DataFormatError(path, 1, "the file holds no lines")
+        if not has_words(path):
+            raise DataFormatError(path, 1, "the file holds only blank lines: no word to train or test on")
     return {
         split: store.from_columns({"text": read_lines(path)}, COLUMNS, f"lines-{split}")
         for split, path in paths.items()
