@@ -30,11 +30,11 @@ import urllib.request
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from lra_snn.data.errors import DataNotFoundError
 
@@ -511,13 +511,32 @@ def _write_members(
 # --------------------------------------------------------------------------- the Hugging Face Hub
 
 
-def fetch_hub(repository: str, config: str | None, dest: str | Path) -> Path:
+def missing_layout(loaded: Any, required: Mapping[str, Sequence[str]]) -> list[str]:
+    """What a loaded Hub ``DatasetDict`` lacks of ``required`` (split -> columns): one phrase per split."""
+    problems = []
+    for split, columns in required.items():
+        if split not in loaded:
+            problems.append(f"no {split} split (it has {', '.join(sorted(loaded)) or 'none'})")
+            continue
+        absent = [column for column in columns if column not in loaded[split].column_names]
+        if absent:
+            problems.append(
+                f"its {split} split has no {', '.join(absent)} column (it has {loaded[split].column_names})"
+            )
+    return problems
+
+
+def fetch_hub(
+    repository: str, config: str | None, dest: str | Path, required: Mapping[str, Sequence[str]] | None = None
+) -> Path:
     """Download a Hugging Face Hub dataset and keep its splits at ``dest`` (``save_to_disk``); return ``dest``.
 
     ``repository`` is a Hub id (``stanfordnlp/imdb``) or a local folder laid out like a Hub
     repository, which ``datasets.load_dataset`` reads the same way; ``config`` names its subset.
-    Downloads go to a hidden sibling of ``dest`` that is deleted afterwards, and the splits appear
-    under ``dest`` only once complete. A ``dest`` that holds a saved dataset is returned as it is.
+    ``required`` (split -> columns) is checked before anything is saved: a dataset without them is
+    refused (``DownloadError`` naming what it lacks) and leaves nothing behind. Downloads go to a hidden
+    sibling of ``dest`` that is deleted afterwards, and the splits appear under ``dest`` only once
+    complete. A ``dest`` that holds a saved dataset is returned as it is.
     """
     from datasets import load_dataset
 
@@ -535,6 +554,13 @@ def fetch_hub(repository: str, config: str | None, dest: str | Path) -> Path:
                 f"cannot load {repository!r} (config {config!r}) from the Hugging Face Hub: "
                 f"{type(error).__name__}: {error}"
             ) from error
+        problems = missing_layout(loaded, required or {})
+        if problems:
+            raise DownloadError(
+                f"{repository!r} (config {config!r}) is not laid out as this task reads it: {'; '.join(problems)}; "
+                f"nothing was saved. Point data.hub_path (and data.hub_config) at a dataset with "
+                f"{', '.join(f'a {split} split of {list(columns)}' for split, columns in (required or {}).items())}"
+            )
         loaded.save_to_disk(str(staging / "splits"))
         if dest.is_dir():
             dest.rmdir()  # empty: a saved dataset would have been returned above
@@ -548,6 +574,18 @@ def fetch_hub(repository: str, config: str | None, dest: str | Path) -> Path:
 def hub_folder(downloads_dir: str | Path, repository: str, config: str) -> Path:
     """Where ``fetch_hub`` keeps a Hub dataset: ``<downloads_dir>/hub/<owner>__<name>/<config>``."""
     return Path(downloads_dir) / "hub" / repository.strip("/").replace("/", "__") / config
+
+
+def check_saved_hub(loaded: Any, snapshot: Path, required: Mapping[str, Sequence[str]], make_target: str) -> None:
+    """``DataNotFoundError`` when a saved snapshot lacks ``required`` (saved before this check existed, or
+    edited): its advice removes the snapshot first, so the command fetches it again instead of reading it."""
+    problems = missing_layout(loaded, required)
+    if problems:
+        raise DataNotFoundError(
+            snapshot,
+            f'rm -r {snapshot} && {make_target} ARGS="data.source=hub"',
+            detail=f"the saved Hub snapshot is not laid out as this task reads it: {'; '.join(problems)}",
+        )
 
 
 def saved_hub(folder: Path, repository: str, config: str, make_target: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from datasets import ClassLabel, Features, Value
 
 from lra_snn.data import download, store
-from lra_snn.data.download import ArchiveError, file_digests
+from lra_snn.data.download import ArchiveError, DownloadError, file_digests
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.text import module as text
 from lra_snn.data.text.source import release_dataset
@@ -382,3 +383,44 @@ def test_tiny_text_s4d_trains_end_to_end(compose_train, tmp_path: Path) -> None:
     record = run(cfg)
     assert record["status"] == "completed", record.get("message")
     assert record["metrics"]["test/majority_rate"] == 0.5
+
+
+def test_a_hub_dataset_without_a_test_split_is_refused_and_nothing_is_saved(tmp_path: Path) -> None:
+    repository = write_hub_repository(
+        tmp_path / "no_test", "plain_text", {"train": {"text": ["fine"], "label": [1]}}, IMDB_FEATURES
+    )
+    datamodule = text.TextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository))
+    with pytest.raises(DownloadError) as refused:
+        datamodule.download()
+    message = str(refused.value)
+    assert "is not laid out as this task reads it: no test split (it has train); nothing was saved" in message
+    assert "Point data.hub_path (and data.hub_config) at a dataset with a train split of ['text', 'label']" in message
+    assert not datamodule.hub_snapshot().exists()  # the advice (another dataset) is not blocked by a saved copy
+
+
+def test_a_saved_snapshot_without_a_label_column_names_the_command_that_fetches_it_again(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    reviews = fake_reviews(2, seed=0)
+    repository = imdb_hub_repository(tmp_path / "imdb", reviews)
+    datamodule = text.TextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository))
+    snapshot = datamodule.hub_snapshot()
+    unlabelled = DatasetDict({split: Dataset.from_dict({"text": ["a review"]}) for split in ("train", "test")})
+    unlabelled.save_to_disk(str(snapshot))  # saved by an older version, or edited
+    with pytest.raises(DataNotFoundError) as stale:
+        datamodule.prepare_data()
+    assert "its train split has no label column (it has ['text'])" in str(stale.value)
+    assert f'rm -r {snapshot} && make data-text ARGS="data.source=hub"' in str(stale.value)
+    shutil.rmtree(snapshot)  # following the advice
+    datamodule.download()
+    datamodule.prepare_data()
+
+
+def test_a_hub_review_whose_text_is_null_names_the_row(tmp_path: Path) -> None:
+    repository = imdb_hub_repository(tmp_path / "imdb", fake_reviews(2, seed=0))
+    bad = {"train": {"text": ["fine", None], "label": [1, 0]}, "test": {"text": ["ok"], "label": [0]}}
+    write_hub_repository(repository, "plain_text", bad, IMDB_FEATURES)
+    datamodule = text.TextDataModule(data_dir=tmp_path / "data", source="hub", hub_path=str(repository))
+    datamodule.download()
+    with pytest.raises(DataFormatError, match=r"train:2: the text of train row 1 is None, not a review"):
+        datamodule.prepare_data()

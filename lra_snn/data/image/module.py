@@ -27,6 +27,7 @@ from lra_snn.data.download import fetch_hub, fetch_source, hub_folder, saved_hub
 from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.image.source import (
     HUB_CONFIG,
+    HUB_LAYOUT,
     HUB_PATH,
     MAKE_TARGET,
     N_CHANNELS,
@@ -155,7 +156,7 @@ class ImageDataModule(ClassificationDataModule):
         """Fetch the source (network; ``make data-image`` only) unless present; return it. Release: the
         official CIFAR-10 tarball into ``<data_dir>/downloads/``; Hub: ``hub_path`` into ``hub_snapshot()``."""
         if self.source == "hub":
-            return fetch_hub(self.hub_path, self.hub_config, self.hub_snapshot())
+            return fetch_hub(self.hub_path, self.hub_config, self.hub_snapshot(), HUB_LAYOUT)
         try:
             return locate_source(self.archives)
         except DataNotFoundError:

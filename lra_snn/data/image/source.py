@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from lra_snn.data import store
-from lra_snn.data.download import first_existing, iter_archive_files, reading_archive
+from lra_snn.data.download import check_saved_hub, first_existing, iter_archive_files, reading_archive
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ BATCHES = TRAIN_BATCHES + TEST_BATCHES
 SIDE = 32
 PIXELS = SIDE * SIDE
 N_CHANNELS = 3
+HUB_LAYOUT = {split: ("img", "label") for split in ("train", "test")}  # what a Hub snapshot must have
 MAKE_TARGET = "make data-image"
 HUB_PATH = "uoft-cs/cifar10"
 HUB_CONFIG = "plain_text"
@@ -177,14 +178,9 @@ def hub_dataset(snapshot: Path, staging: Path) -> dict[str, Dataset]:
     from datasets import load_from_disk
 
     loaded = load_from_disk(str(snapshot))
+    check_saved_hub(loaded, snapshot, HUB_LAYOUT, MAKE_TARGET)
     result = {}
-    for split in ("train", "test"):
-        if split not in loaded or not {"img", "label"} <= set(loaded[split].column_names):
-            raise DataNotFoundError(
-                snapshot,
-                f'{MAKE_TARGET} ARGS="data.source=hub"',
-                detail=f"the snapshot lacks a {split} split with img and label columns",
-            )
+    for split in HUB_LAYOUT:
         undecoded = loaded[split].cast_column("img", ImageFeature(decode=False))
         result[split] = store.map_batches(
             undecoded,

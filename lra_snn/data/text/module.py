@@ -29,6 +29,7 @@ from lra_snn.data.errors import DataFormatError, DataNotFoundError
 from lra_snn.data.splits import balanced_subset, holdout_split
 from lra_snn.data.text.source import (
     HUB_CONFIG,
+    HUB_LAYOUT,
     HUB_PATH,
     MAKE_TARGET,
     hub_dataset,
@@ -191,7 +192,7 @@ class TextDataModule(ClassificationDataModule):
         """Fetch the source (network; ``make data-text`` only) unless present; return it. Release: the
         official IMDB tarball into ``<data_dir>/downloads/``; Hub: ``hub_path`` into ``hub_snapshot()``."""
         if self.source == "hub":
-            return fetch_hub(self.hub_path, self.hub_config, self.hub_snapshot())
+            return fetch_hub(self.hub_path, self.hub_config, self.hub_snapshot(), HUB_LAYOUT)
         try:
             return locate_source(self.archives)
         except DataNotFoundError:

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lra_snn.data import store
-from lra_snn.data.download import first_existing, iter_archive_files, reading_archive
+from lra_snn.data.download import check_saved_hub, first_existing, iter_archive_files, reading_archive
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
 IMDB_SPLITS = ("train", "test")
+HUB_LAYOUT = {split: ("text", "label") for split in IMDB_SPLITS}  # what a Hub snapshot must have
 SENTIMENT_LABELS = {"neg": 0, "pos": 1}
 REVIEW_NAME = re.compile(r"(?:.*/)?aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt")
 MAKE_TARGET = "make data-text"
@@ -88,10 +89,12 @@ def release_dataset(source: Path) -> dict[str, Dataset]:
 
 
 def _hub_rows(batch: dict[str, list], indices: list[int], *, split: str, origin: str) -> dict[str, list]:
-    for label, index in zip(batch["label"], indices):
+    for label, text, index in zip(batch["label"], batch["text"], indices):
         if label not in (0, 1):
             problem = f"label {label!r} of {split} row {index} is not 0 (neg) or 1 (pos)"
             raise DataFormatError(origin, index + 1, problem)
+        if not isinstance(text, str):
+            raise DataFormatError(origin, index + 1, f"the text of {split} row {index} is {text!r}, not a review")
     return {
         "text": [text.encode("utf-8") for text in batch["text"]],
         "label": batch["label"],
@@ -104,14 +107,9 @@ def hub_dataset(snapshot: Path, staging: Path) -> dict[str, Dataset]:
     from datasets import load_from_disk
 
     loaded = load_from_disk(str(snapshot))
+    check_saved_hub(loaded, snapshot, HUB_LAYOUT, MAKE_TARGET)
     result = {}
     for split in IMDB_SPLITS:
-        if split not in loaded or not {"text", "label"} <= set(loaded[split].column_names):
-            raise DataNotFoundError(
-                snapshot,
-                f'{MAKE_TARGET} ARGS="data.source=hub"',
-                detail=f"the snapshot lacks a {split} split with text and label columns",
-            )
         result[split] = store.map_batches(
             loaded[split],
             _hub_rows,

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 from lra_snn.data.wikitext103.source import (
     ARCHIVE_FOLDER,
     HUB_CONFIG,
+    HUB_LAYOUT,
     HUB_PATH,
     MAKE_TARGET,
     SPLITS,
@@ -357,7 +358,7 @@ class WikiTextDataModule(CachedDataModule):
         """Fetch the source unless present (network; ``make data-wikitext103`` only). Release:
         wikitext-103-v1.zip, unpacked into ``source_dir``; Hub: ``hub_path`` into ``hub_snapshot()``."""
         if self.source == "hub":
-            return fetch_hub(self.hub_path, self.hub_config, self.hub_snapshot())
+            return fetch_hub(self.hub_path, self.hub_config, self.hub_snapshot(), HUB_LAYOUT)
         try:
             return self.source_folder()
         except DataNotFoundError:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lra_snn.data import store
+from lra_snn.data.download import check_saved_hub
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ ARCHIVE_FOLDER = "wikitext-103"  # the folder wikitext-103-v1.zip unpacks to
 HUB_PATH = "Salesforce/wikitext"
 HUB_CONFIG = "wikitext-103-v1"
 HUB_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+HUB_LAYOUT = {hub_split: ("text",) for hub_split in HUB_SPLITS.values()}  # what a Hub snapshot must have
 COLUMNS: dict[str, store.Column] = {"text": "string"}
 READ_CHUNK = 10 << 20  # characters read at a time (datasets' text loader reads 10 MB chunks)
 
@@ -104,13 +106,8 @@ def hub_dataset(snapshot: Path) -> dict[str, Dataset]:
     from datasets import load_from_disk
 
     loaded = load_from_disk(str(snapshot))
+    check_saved_hub(loaded, snapshot, HUB_LAYOUT, MAKE_TARGET)
     result = {}
     for split, hub_split in HUB_SPLITS.items():
-        if hub_split not in loaded or "text" not in loaded[hub_split].column_names:
-            raise DataNotFoundError(
-                snapshot,
-                f'{MAKE_TARGET} ARGS="data.source=hub"',
-                detail=f"the snapshot lacks a {hub_split} split with a text column",
-            )
         result[split] = loaded[hub_split].select_columns(["text"])
     return result
