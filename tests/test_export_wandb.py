@@ -17,6 +17,7 @@ from lra_snn.cli import export_wandb
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.results.curves import METRICS_FILENAME, Row, format_rows
 from lra_snn.results.record import write_result
+from lra_snn.results.schema import content_digest
 
 wandb = pytest.importorskip("wandb", reason="needs pip install -e .[wandb]")
 from tests.test_wandb import fold_items, wandb_records  # noqa: E402  (after the skip: they need wandb)
@@ -259,6 +260,7 @@ def test_a_changed_record_is_exported_again_under_a_new_id(tmp_path, shipped, ca
 
     result = json.loads(paths["completed"].read_text())
     result["metrics"]["test/acc"] = 0.5
+    result["record_digest"] = content_digest(result)  # rewritten as a run would write it
     paths["completed"].write_text(json.dumps(result), encoding="utf-8")
     status, printed, _ = export(capsys, "--results", shipped, "--out", out)
     assert status == 0 and printed.splitlines()[-1] == "1 exported, 1 already exported"

@@ -13,7 +13,7 @@ import pytest
 from lra_snn.cli import reproduce
 from lra_snn.config import PROJECT_ROOT
 from lra_snn.config.provenance import ALLOWED_TARGETS, conf_targets, instantiated_digest
-from lra_snn.results.schema import parse_record
+from lra_snn.results.schema import content_digest, parse_record
 from lra_snn.training.cell import run
 
 CELL = ("data=listops", "model=s4d", "profile=tiny", "torch_threads=1", "trainer.deterministic=true")
@@ -51,6 +51,7 @@ def test_changed_metric_is_reported_and_fails(recorded, tmp_path, capsys):
     cfg, original = recorded
     edited = json.loads(json.dumps(original))
     edited["metrics"]["test/acc"] += 1e-7
+    edited["record_digest"] = content_digest(edited)  # an edit that also rewrote the digest: the rerun tells
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(edited))
     status = reproduce.main([str(path), "--out", str(tmp_path / "rerun"), "--data-dir", cfg.paths.data_dir])
@@ -72,9 +73,14 @@ def test_edited_config_and_unusable_files_exit_2_without_running(recorded, tmp_p
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(edited))
     assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
+    assert "its record_digest does not match its content" in capsys.readouterr().err
+    edited["record_digest"] = content_digest(edited)  # the digest rewritten too: the config hash tells
+    path.write_text(json.dumps(edited))
+    assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
     assert "config_hash" in capsys.readouterr().err
 
     failed = {**original, "status": "failed", "message": "boom"}
+    failed["record_digest"] = content_digest(failed)
     path.write_text(json.dumps(failed))
     assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2
     assert "only completed runs" in capsys.readouterr().err
@@ -103,11 +109,13 @@ def test_repoint_moves_only_paths_under_the_old_folders():
 
 
 def edited_copy(original: dict, tmp_path: Path, edit, redigest: bool = False) -> Path:
-    """``original`` changed by ``edit(config)`` in a new file; ``redigest``: its digest recomputed to match."""
+    """``original`` changed by ``edit(config)`` in a new file, its record digest recomputed (so the checks
+    behind it speak); ``redigest``: its instantiated digest recomputed to match too."""
     edited = json.loads(json.dumps(original))
     edit(edited["config"])
     if redigest:
         edited["instantiated_digest"] = instantiated_digest(edited["config"])
+    edited["record_digest"] = content_digest(edited)
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(edited))
     return path
@@ -181,7 +189,11 @@ def test_an_override_is_reported_beside_the_recorded_hash_and_digest(recorded, t
 
 def test_a_schema_1_result_is_rerun_only_with_trust_config(recorded, tmp_path, capsys):
     _, original = recorded
-    old = {key: value for key, value in original.items() if key not in ("instantiated_digest", "segments")}
+    old = {
+        key: value
+        for key, value in original.items()
+        if key not in ("instantiated_digest", "segments", "record_digest")  # none of them in version 1
+    }
     path = tmp_path / "v1.json"
     path.write_text(json.dumps({**old, "schema_version": 1}))
     assert reproduce.main([str(path), "--out", str(tmp_path / "x")]) == 2

@@ -24,6 +24,7 @@ from lra_snn.results.schema import (
     CLOCK_SKEW_S,
     SCHEMA_VERSION,
     ResultFileError,
+    content_digest,
     json_schema,
     new_record,
     parse_record,
@@ -171,7 +172,7 @@ def test_a_schema_1_file_without_finished_at_is_dated_by_its_modification_time()
     ],
 )
 def test_bad_version_2_records_are_refused_with_the_reason(change, reason):
-    data = {**new_record(fields()).to_json(), **change}
+    data = {**new_record(fields()).content(), **change}  # without its digest: the field checks speak
     if change.get("config", 0) is None:
         del data["config"]
     with pytest.raises(ResultFileError) as error:
@@ -180,7 +181,7 @@ def test_bad_version_2_records_are_refused_with_the_reason(change, reason):
 
 
 def test_every_problem_of_a_record_is_named_on_one_line():
-    data = {**new_record(fields()).to_json(), "seed": "1", "device": 5, "segments": [{"started_at": 3}]}
+    data = {**new_record(fields()).content(), "seed": "1", "device": 5, "segments": [{"started_at": 3}]}
     with pytest.raises(ResultFileError) as error:
         parse_record(data)
     assert str(error.value) == (
@@ -192,7 +193,7 @@ def test_every_problem_of_a_record_is_named_on_one_line():
 
 
 def test_null_optional_fields_read_as_absent_and_nan_marks_a_diverged_run():
-    written = new_record(fields()).to_json()
+    written = new_record(fields()).content()
     nulls = dict.fromkeys(("message", "versions", "segments", "wall_time_s", "device", "code_version"))
     record = parse_record({**written, **nulls, "metrics": {"test/acc": float("nan")}})
     assert (record.message, record.versions, record.segments, record.wall_time_s) == ("", {}, (), None)
@@ -288,3 +289,18 @@ def test_an_unreadable_result_is_never_overwritten(tmp_path):
     with pytest.raises(ResultFileError, match="not valid JSON"):
         store_result(path, fields())
     assert path.read_text() == "not json"
+
+
+def test_a_record_carries_the_digest_of_its_content_and_an_edit_is_refused():
+    written = new_record(fields()).to_json()
+    assert written["record_digest"] == content_digest(written) and len(written["record_digest"]) == 64
+    assert parse_record(json.loads(json.dumps(written))).to_json() == written  # a round trip keeps it
+    edited = {**written, "metrics": {**written["metrics"], "test/acc": 0.99}}
+    with pytest.raises(ResultFileError, match="its record_digest does not match its content: the file was edited"):
+        parse_record(edited)
+    changes = ({"seed": written["seed"] + 1}, {"model": written["model"] + "_x"}, {"config": {"edited": True}})
+    for other in ({**written, **change} for change in changes):
+        with pytest.raises(ResultFileError, match="record_digest does not match"):
+            parse_record(other)
+    older = {key: value for key, value in edited.items() if key != "record_digest"}
+    assert parse_record(older).metrics["test/acc"] == 0.99  # a record written before digests is read as it is

@@ -21,6 +21,10 @@ writer adds) are kept unchecked in ``extra`` and written back unchanged. A ``fin
 ``CLOCK_SKEW_S`` in the future is an error:
 such a record would otherwise pass for the newest one.
 
+Every record written now carries ``record_digest``: the SHA-256 of the rest of the file's content (its keys
+sorted, ``content_digest``). A file whose digest does not match its content was edited after its run wrote
+it and is refused; a file without one (written before it existed) is read as it is.
+
 Each version is a strict pydantic model of the file (a bool is never a number, a float never an int, a
 number never a string); a null optional field reads as absent. ``python -m lra_snn.results.schema`` prints
 the JSON Schema of version 2, which ``docs/results.md`` embeds.
@@ -28,6 +32,7 @@ the JSON Schema of version 2, which ``docs/results.md`` embeds.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -56,6 +61,7 @@ from pydantic_core import CoreSchema, ErrorDetails, PydanticCustomError, core_sc
 from lra_snn.config.tasks import TASK_TABLE, TASKS
 
 SCHEMA_VERSION = 2
+DIGEST_KEY = "record_digest"  # sha256 of the rest of the record (content_digest)
 READABLE_VERSIONS = (1, 2)
 RESULT_FILENAME = "result.json"
 ATTEMPTS_DIRNAME = "attempts"
@@ -151,7 +157,12 @@ class ResultRecord:
         return datetime.fromtimestamp(self.finished_at, timezone.utc).isoformat()
 
     def to_json(self) -> dict[str, Any]:
-        """The record as the JSON object of a result file."""
+        """The record as the JSON object of a result file, ``record_digest`` included."""
+        content = self.content()
+        return {**content, DIGEST_KEY: content_digest(content)}
+
+    def content(self) -> dict[str, Any]:
+        """The record's fields as JSON, without its digest."""
         return {
             "schema_version": self.schema_version,
             "status": self.status,
@@ -250,7 +261,8 @@ class _FileV2(_FileV1):
     Beyond what this schema states: ``finished_at`` and ``started_at`` are ISO 8601 times with a time zone,
     ``finished_at`` not more than ``CLOCK_SKEW_S`` seconds in the future; ``message`` is non-empty unless
     ``status`` is ``completed``; a completed record has a number (NaN: a diverged run) in its task's ranked
-    metric, ``test/acc`` (a fraction in [0, 1]) or ``test/ppl``.
+    metric, ``test/acc`` (a fraction in [0, 1]) or ``test/ppl``; ``record_digest`` is the SHA-256 of the
+    rest of the file's JSON (keys sorted, separators ``,`` and ``:``).
     """
 
     model_config = ConfigDict(title="result.json (schema version 2)")
@@ -261,6 +273,7 @@ class _FileV2(_FileV1):
     config: dict[str, Any]
     instantiated_digest: str | None = None
     segments: tuple[Segment, ...] | None = Field(default=None, strict=False)  # strict takes no list for a tuple
+    record_digest: str | None = None  # checked against the content before the fields (_check_digest)
 
 
 _FILES: dict[int, type[_FileV1]] = {1: _FileV1, 2: _FileV2}
@@ -356,6 +369,25 @@ def _record(file: _FileV1, finished_at: float, data: Mapping[str, Any]) -> Resul
     return ResultRecord(**{**given, "finished_at": finished_at, "extra": extra})
 
 
+def content_digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 of a record's JSON content without its ``record_digest`` (keys sorted, compact separators)."""
+    content = {key: value for key, value in data.items() if key != DIGEST_KEY}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_digest(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without its ``record_digest``, after checking that the digest matches the content."""
+    if DIGEST_KEY not in data:
+        return data
+    if data[DIGEST_KEY] != content_digest(data):
+        raise ResultFileError(
+            f"its {DIGEST_KEY} does not match its content: the file was edited after its run wrote it; restore "
+            "the file as written, or rerun the cell"
+        )
+    return {key: value for key, value in data.items() if key != DIGEST_KEY}
+
+
 def parse_record(data: object, file_time: float | None = None, now: float | None = None) -> ResultRecord:
     """Check a decoded result object of any readable version and return it as the current record.
 
@@ -364,6 +396,7 @@ def parse_record(data: object, file_time: float | None = None, now: float | None
     """
     if not isinstance(data, dict):
         raise ResultFileError(f"top level is a JSON {type(data).__name__}, expected an object")
+    data = _check_digest(data)
     version = _validated(_Versioned, data).schema_version
     if version not in _FILES:
         readable = ", ".join(map(str, READABLE_VERSIONS))
