@@ -33,7 +33,7 @@ THREADS ?= 1
 MALLOC ?= MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint format test test-fast lra-all smoke leaderboard plots figures wandb-sync bench bench-gpu bench-data gpu-job wheels clean
+.PHONY: help venv lint format test test-fast lra-all smoke leaderboard reference-manifest plots figures wandb-sync bench bench-gpu bench-data gpu-job wheels clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ smoke: venv ## CI smoke: every model on every task at the tiny profile, one seed
 
 leaderboard: venv ## rebuild the shipped board results/leaderboard.md and .csv from results/reference-runs (byte-identical)
 	$(PY) -m lra_snn.cli.leaderboard --results results/reference-runs --out results
+
+reference-manifest: venv ## record the digests of the shipped runs (results/reference-runs.manifest.json), after replacing them on purpose
+	$(PY) -m lra_snn.cli.leaderboard --write-manifest
 
 plots: venv ## draw your runs (results/local/runs) into results/local/figures/ (git-ignored), PNG + PDF: accuracy vs energy and training curves per task, bench speedup vs L (RUNS=, FIGURES= pick other folders)
 	$(PY) -m lra_snn.cli.plots --results $(or $(RUNS),results/local/runs) --bench results/bench --out $(or $(FIGURES),results/local/figures)

@@ -19,7 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from lra_snn.config import locations
 from lra_snn.config.locations import inside_shipped_runs, shipped_runs_refusal
+from lra_snn.results.manifest import write_manifest
 from lra_snn.results.reference import PUBLISHED_FILE
 from lra_snn.results.render import build_leaderboard, write_leaderboard
 from lra_snn.results.runs import PROFILES
@@ -42,6 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", choices=PROFILES, help="keep only this profile's runs")
     parser.add_argument(
+        "--write-manifest",
+        action="store_true",
+        help="record the digests of the shipped runs' files in results/reference-runs.manifest.json and stop "
+        "(after replacing the shipped runs on purpose)",
+    )
+    parser.add_argument(
         "--reference-runs",
         help="folder of shipped runs (results/reference-runs) to compare each cell with: adds reproduction verdicts",
     )
@@ -50,6 +58,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.write_manifest:
+        count = write_manifest(locations.SHIPPED_RUNS_DIR, locations.SHIPPED_MANIFEST)
+        print(f"recorded the digests of {count} files of {locations.SHIPPED_RUNS_DIR} in {locations.SHIPPED_MANIFEST}")
+        return 0
     if not Path(args.results).is_dir():
         sys.stderr.write(
             f"--results {args.results}: no such folder; nothing was written (your runs: results/local/runs, "

@@ -35,6 +35,7 @@ def project_root() -> Path:
 
 PROJECT_ROOT = project_root()
 SHIPPED_RUNS_DIR = PROJECT_ROOT / "results" / "reference-runs"  # the shipped runs: read-only to every command
+SHIPPED_MANIFEST = PROJECT_ROOT / "results" / "reference-runs.manifest.json"  # the digests of their files
 
 
 def inside_shipped_runs(path: str | Path) -> bool:

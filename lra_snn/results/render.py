@@ -32,6 +32,7 @@ from lra_snn.results.board import (
     mean_and_std,
     mean_or_none,
 )
+from lra_snn.results.manifest import counted_runs
 from lra_snn.results.reference import (
     PUBLISHED_FILE,
     PublishedRow,
@@ -42,7 +43,7 @@ from lra_snn.results.reference import (
     recomputed_average,
 )
 from lra_snn.results.reproduction import ABS_TOLERANCE, SIGMAS, Comparison, compare, seeds_text
-from lra_snn.results.runs import PROFILES, Run, load_runs, short_commit
+from lra_snn.results.runs import PROFILES, Run, short_commit
 
 ACCURACY_TASKS = TASK_TABLE.ranked_by(ACCURACY)  # the columns before the averages
 PERPLEXITY_TASKS = TASK_TABLE.ranked_by(PERPLEXITY)  # the columns after them
@@ -537,7 +538,7 @@ def build_leaderboard(
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
     results_dir = Path(results_dir)
-    runs, notes = load_runs(results_dir)
+    runs, notes = counted_runs(results_dir)
     n_skipped = len(notes)
     if profile is not None:
         runs = [run for run in runs if run.profile == profile]
@@ -546,7 +547,7 @@ def build_leaderboard(
     shipped: list[Group] | None = None
     shipped_dir = Path(reference_runs) if reference_runs is not None else None
     if shipped_dir is not None:
-        shipped_runs, shipped_problems = load_runs(shipped_dir)
+        shipped_runs, shipped_problems = counted_runs(shipped_dir)
         shipped = group_cells(shipped_runs)[0]
         notes.extend(f"shipped runs: {problem}" for problem in shipped_problems)
     by_profile: dict[str, list[Group]] = defaultdict(list)
