@@ -3,18 +3,20 @@ of the source files.
 
 A cache folder ``<data_dir>/cache/<task>/<hash>/`` holds ``splits/`` (``DatasetDict.save_to_disk``:
 Arrow files per split, readable with ``datasets.load_from_disk``), any files the build adds (e.g. a
-vocabulary) and ``meta.json``, written last: the settings, the rows of every split, the size of every
-file and what the build learnt (``extra``). The hash is a short sha256 of the settings as sorted JSON;
-a module's settings name its source files by a content digest (``content_digest``, sha256,
-memoised by the files' size and modification time), never by path and size, so an edited source
-file, even one of the same size, gets a new cache.
+vocabulary) and ``meta.json``, written last: the settings, the rows of every split, the size and
+SHA-256 of every file and what the build learnt (``extra``). The hash is a short sha256 of the settings as
+sorted JSON; a module's settings name its source files by a content digest (``content_digest``, sha256,
+memoised by each file's identity and change time: device, inode, size, modification and status-change
+times, the last of which no tool can set back), never by path and size, so an edited source file, even
+one of the same size with its modification time restored, gets a new cache.
 
 Building (``ensure``) happens in a staging sibling ``.<hash>.tmp-<host>-<pid>-<id>``, where
 ``datasets`` also keeps its intermediate Arrow files (``from_generator``, ``map``, under
 ``work/``); the sibling is renamed into place once ``meta.json`` is written and every file is on
 disk. Staging folders left by a killed build on this host are removed on the next build. Opening
-checks ``meta.json``, the settings, every file's size and every split's rows; ``ensure`` rebuilds a
-cache that fails a check with a ``CacheRebuiltWarning`` naming it, ``load`` refuses it.
+checks ``meta.json``, its format, the settings, every file's size and SHA-256 (the whole cache is read
+once per open) and every split's rows; ``ensure`` rebuilds a cache that fails a check with a
+``CacheRebuiltWarning`` naming the file, ``load`` refuses it.
 
 ``load`` memory-maps the Arrow files with pyarrow (zero copy; ``datasets`` itself is imported only
 to build), and nothing here imports pyarrow or ``datasets`` at import time: a module that can work
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STORE_FORMAT = 1  # bump when the folder layout or meta.json changes meaning
+STORE_FORMAT = 2  # bump when the folder layout or meta.json changes meaning (2: a SHA-256 per file)
 META_FILE = "meta.json"
 SPLITS_FOLDER = "splits"
 WORK_FOLDER = "work"
@@ -101,17 +103,20 @@ def cache_dir(root: str | Path, task: str, settings: Mapping[str, Any]) -> Path:
 def content_digest(path: str | Path, data_dir: str | Path) -> str:
     """sha256 of a file's bytes, or of a folder's files (relative names and contents, in name order).
 
-    Memoised in ``<data_dir>/cache/digests.json`` by the path and the size and modification time of
-    every file, so an unchanged source is read once; a file modified in the last ``RACY_SECONDS``
-    is read again next time (a same-size edit within its mtime's resolution would look unchanged).
+    Memoised in ``<data_dir>/cache/digests.json`` by the path and, for every file, its device, inode, size,
+    modification time and status-change time (``st_ctime``, set by the kernel on every write or
+    ``touch``, never settable back), so an unchanged source is read once and any change, even one that
+    restores the modification time, is read again; a file changed in the last ``RACY_SECONDS`` is read
+    again next time (an edit within the clock's resolution would look unchanged).
     """
     path = Path(path).resolve()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     stats = [(p.stat(), p) for p in files]
     names = [p.relative_to(path).as_posix() if p != path else p.name for _, p in stats]
-    signature = hashlib.sha256(
-        json.dumps([(name, st.st_size, st.st_mtime_ns) for name, (st, _) in zip(names, stats)]).encode()
-    ).hexdigest()
+    identities = [
+        (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for name, (st, _) in zip(names, stats)
+    ]
+    signature = hashlib.sha256(json.dumps(identities).encode()).hexdigest()
     memo_path = Path(data_dir) / "cache" / DIGESTS_FILE
     memo = _read_json(memo_path)
     entry = memo.get(str(path))
@@ -124,7 +129,7 @@ def content_digest(path: str | Path, data_dir: str | Path) -> str:
         for name, file in zip(names, files):
             whole.update(f"{name}\0{_file_sha256(file)}\n".encode())
         digest = whole.hexdigest()
-    newest = max((st.st_mtime_ns for st, _ in stats), default=0) / 1e9
+    newest = max((max(st.st_mtime_ns, st.st_ctime_ns) for st, _ in stats), default=0) / 1e9
     if time.time() - newest > RACY_SECONDS:
         memo[str(path)] = {"stat": signature, "sha256": digest}
         _write_json_atomically(memo_path, memo)
@@ -200,12 +205,14 @@ def _open(directory: Path, settings: Mapping[str, Any]) -> Stored:
     differences = _differences(recorded_settings, canonical_settings(settings))
     if differences:
         raise DamagedCache("built with other settings: " + "; ".join(differences))
-    for name, size in files.items():
+    for name, written in files.items():
         path = directory / name
         found = path.stat().st_size if path.is_file() else None
-        if found != size:
-            state = "missing" if found is None else f"{found} bytes, written with {size}"
+        if found != written["size"]:
+            state = "missing" if found is None else f"{found} bytes, written with {written['size']}"
             raise DamagedCache(f"{name} is {state}")
+        if _file_sha256(path) != written["sha256"]:
+            raise DamagedCache(f"{name} changed since it was written (its SHA-256 differs from {META_FILE}'s)")
     tables = {}
     for split, rows in splits.items():
         arrow_files = sorted(
@@ -269,7 +276,7 @@ def _build(directory: Path, settings: Mapping[str, Any], build: Build) -> dict[s
         DatasetDict(dict(splits)).save_to_disk(str(staging / SPLITS_FOLDER))
         shutil.rmtree(scratch(staging), ignore_errors=True)
         files = {
-            path.relative_to(staging).as_posix(): path.stat().st_size
+            path.relative_to(staging).as_posix(): {"size": path.stat().st_size, "sha256": _file_sha256(path)}
             for path in sorted(staging.rglob("*"))
             if path.is_file()
         }

@@ -90,6 +90,19 @@ def _damage_arrow(target: Path) -> None:
     arrow.write_bytes(arrow.read_bytes()[:-40])
 
 
+def _edit_arrow_same_size(target: Path) -> None:
+    arrow = next((target / store.SPLITS_FOLDER / "train").glob("*.arrow"))
+    data = bytearray(arrow.read_bytes())
+    data[-60] ^= 0xFF  # inside the last record batch: same size, same row count
+    arrow.write_bytes(bytes(data))
+
+
+def _damage_meta_format(target: Path) -> None:
+    meta = json.loads((target / store.META_FILE).read_text())
+    del meta["format"]
+    (target / store.META_FILE).write_text(json.dumps(meta))
+
+
 def _damage_meta_settings(target: Path) -> None:
     meta = json.loads((target / store.META_FILE).read_text())
     meta["settings"]["n"] = 99
@@ -104,8 +117,23 @@ def _damage_meta_settings(target: Path) -> None:
         (lambda target: (target / store.META_FILE).write_text("{not json"), "meta.json is unreadable"),
         (lambda target: (target / "note.txt").unlink(), "note.txt is missing"),
         (_damage_meta_settings, "built with other settings: n: stored 99, requested 4"),
+        (
+            _edit_arrow_same_size,
+            r"splits/train/data-00000-of-00001\.arrow changed since it was written \(its SHA-256 differs",
+        ),
+        (lambda target: (target / "note.txt").write_text("EXTRA FILE"), r"note\.txt changed since it was written"),
+        (_damage_meta_format, "store format None, this code reads 2"),
     ],
-    ids=["truncated-arrow", "no-meta", "bad-meta", "missing-file", "other-settings"],
+    ids=[
+        "truncated-arrow",
+        "no-meta",
+        "bad-meta",
+        "missing-file",
+        "other-settings",
+        "edited-arrow",
+        "edited-file",
+        "no-format",
+    ],
 )
 def test_a_damaged_cache_is_refused_by_load_and_rebuilt_by_ensure_with_a_warning(
     tmp_path: Path, damage, reason: str
@@ -142,6 +170,7 @@ def test_content_digest_reads_a_file_once_while_it_is_unchanged(tmp_path: Path, 
     source.write_bytes(b"abc")
     old = time.time() - 60
     os.utime(source, (old, old))
+    monkeypatch.setattr(store, "RACY_SECONDS", 0.0)  # utime just set its status-change time: count it as old
     read = []
     real = store._file_sha256
     monkeypatch.setattr(store, "_file_sha256", lambda path: read.append(path) or real(path))
@@ -195,6 +224,7 @@ def test_a_same_size_edit_of_a_source_file_gets_a_new_cache(tmp_path: Path) -> N
     edited = data[:label_at] + str((old_label + 1) % 10).encode() + data[label_at + 1 :]
     assert len(edited) == len(data)
     train.write_bytes(edited)
+    os.utime(train, (old, old))  # its modification time set back: the change time still tells
     again = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=folder, batch_size=4)
     assert again.cache_dir() != before and before.is_dir()
     again.prepare_data()
