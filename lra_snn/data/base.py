@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lra_snn.data import store
 from lra_snn.data.distributed import evaluation_sampler
+from lra_snn.data.errors import DataNotFoundError
 from lra_snn.data.splits import SPLITS
 from lra_snn.data.views import PairRows, PixelRows, TokenRows
 
@@ -96,6 +97,24 @@ class CachedDataModule(L.LightningDataModule):
         stored = store.load(self.cache_dir(), self.cache_settings(), self.make_target)
         self._learn(stored.extra)
         self._open(stored)
+        self._check_token_ids(stored)
+
+    def _check_token_ids(self, stored: store.Stored) -> None:
+        """``DataNotFoundError`` naming the cache when a token column (``ids...``) holds an id outside the
+        vocabulary (``vocab_size``, for modules of token inputs): a model would index out of its embedding."""
+        vocab_size = getattr(self, "vocab_size", None)
+        if not isinstance(vocab_size, int):
+            return
+        for split, table in stored.tables.items():
+            for name in (name for name in table.column_names if name.startswith("ids")):
+                outside = store.ids_outside(table.column(name), vocab_size)
+                if outside is not None:
+                    raise DataNotFoundError(
+                        stored.directory,
+                        f"rm -r {stored.directory} && {self.make_target}",
+                        detail=f"cache damaged: split {split!r}, column {name!r} holds token id {outside}, outside "
+                        f"the vocabulary of {vocab_size} ids",
+                    )
 
     def _learn(self, extra: dict[str, Any]) -> None:
         """Take what the build recorded (nothing by default)."""

@@ -230,6 +230,20 @@ def _open(directory: Path, settings: Mapping[str, Any]) -> Stored:
     return Stored(directory, tables, extra)
 
 
+def ids_outside(column: pa.ChunkedArray, vocab_size: int) -> int | None:
+    """A token id of the list column ``column`` outside ``[0, vocab_size)``, or None when all lie inside."""
+    import pyarrow.compute as pc
+
+    values = pc.list_flatten(column)
+    if len(values) == 0:
+        return None
+    bounds = pc.min_max(values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low < 0:
+        return int(low)
+    return int(high) if high >= vocab_size else None
+
+
 def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     return [
         f"{key}: stored {stored.get(key, '<absent>')!r}, requested {wanted.get(key, '<absent>')!r}"

@@ -302,3 +302,26 @@ def test_a_different_setting_gets_a_different_cache_folder(tiny_listops) -> None
 def test_setup_without_prepare_data_says_what_to_run(tiny_listops) -> None:
     with pytest.raises(FileNotFoundError, match="call prepare_data"):
         tiny_listops().setup("fit")
+
+
+def test_ids_outside_the_vocabulary_are_found() -> None:
+    import pyarrow as pa
+
+    column = pa.chunked_array([pa.array([[1, 2], [], [3]]), pa.array([[4]])])
+    assert store.ids_outside(column, 5) is None
+    assert store.ids_outside(column, 4) == 4
+    assert store.ids_outside(pa.chunked_array([pa.array([[0, -1]])]), 9) == -1
+    assert store.ids_outside(pa.chunked_array([pa.array([[]], type=pa.list_(pa.int16()))]), 1) is None
+
+
+def test_a_cache_whose_ids_fall_outside_the_vocabulary_is_refused_naming_it(tiny_listops) -> None:
+    module = tiny_listops()
+    module.prepare_data()
+    module.vocab_size = 5  # a cache built with a larger vocabulary than the model's (altered, or another build)
+    with pytest.raises(DataNotFoundError) as refused:
+        module.setup()
+    message = str(refused.value)
+    assert f"no data at {module.cache_dir()} (cache damaged: split '" in message
+    assert "', column 'ids' holds token id" in message
+    assert "outside the vocabulary of 5 ids" in message
+    assert f"rm -r {module.cache_dir()} && make data-listops" in message
