@@ -3,6 +3,7 @@ once, completed cells are left out before any worker starts, and the sweep ends 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,5 +146,46 @@ def test_a_sweep_names_its_cells_and_a_complete_sweep_launches_nothing(tmp_path)
     assert "2 of 2 cells completed before: not launched" in again.stdout
     assert "sweep summary: 2 cells (2 done before)" in again.stdout
     assert "epoch" not in again.stdout and "Launching jobs" not in again.stdout
-    sweeps = sorted((tmp_path / "outputs" / "sweeps").iterdir())
+    sweeps = sorted(path for path in (tmp_path / "outputs" / "sweeps").iterdir() if path.is_dir())
     assert len(sweeps) == 2 and not list(sweeps[1].rglob(".hydra"))  # no job of the second sweep started
+    assert len(json.loads((tmp_path / "outputs" / "sweeps" / "cells.json").read_text())) == 2  # its 2 cells kept
+
+
+def test_planned_cells_compose_a_job_once_per_code_version(tmp_path, monkeypatch):
+    from lra_snn.training import sweeper
+
+    composed = []
+
+    def compose(seed: int):
+        composed.append(seed)
+        return OmegaConf.create(
+            {
+                "profile_name": "mini",
+                "task_name": "listops",
+                "model": {"name": "s4d"},
+                "seed": seed,
+                "skip_completed": True,
+                "paths": {"result_file": f"/results/seed_{seed}/result.json"},
+            }
+        )
+
+    cells = sweeper.PlannedCells(tmp_path / "cells.json")
+    first = cells.get(["seed=1"], lambda: compose(1))
+    cells.save()
+    again = sweeper.PlannedCells(tmp_path / "cells.json")
+    assert (
+        again.get(["seed=1"], lambda: compose(1))
+        == first
+        == {
+            "label": "mini/listops s4d seed 1",
+            "task": "listops",
+            "result_file": "/results/seed_1/result.json",
+            "skip_completed": True,
+        }
+    )
+    assert composed == [1]  # the second sweep found it
+    again.get(["seed=2"], lambda: compose(2))
+    monkeypatch.setattr(sweeper, "code_version", lambda: "src-0000000000000000")  # the code or configs changed
+    changed = sweeper.PlannedCells(tmp_path / "cells.json")
+    changed.get(["seed=1"], lambda: compose(1))
+    assert composed == [1, 2, 1]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from lra_snn.config.cell import cell_content
@@ -63,9 +64,11 @@ def differing_keys(key: str, base: str) -> list[str]:
     return [f"{name}={_value(mine[name]) if name in mine else 'absent'}" for name in names]
 
 
+@cache
 def default_identity(profile: str, model: str, task: str) -> str | None:
     """The identity of today's default cell for ``model`` on ``task`` at ``profile`` (the configs under
-    ``conf/`` composed with no other override), or None when they do not compose (a renamed model)."""
+    ``conf/`` composed with no other override), or None when they do not compose (a renamed model).
+    Composed once per process (a board of your runs and the shipped runs asks for most cells twice)."""
     from omegaconf import OmegaConf
 
     from lra_snn.config import compose_train

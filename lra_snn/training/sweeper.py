@@ -2,8 +2,9 @@
 Hydra's basic sweep (every combination of the swept values), which leaves out the cells already completed
 before any worker starts and ends with a table.
 
-Each job's config is composed first (as Hydra's basic sweeper does to check the overrides); a cell whose
-``result.json`` says "completed" (its folder is named by the config hash) is not launched when
+Each job's config is composed first (as Hydra's basic sweeper does to check the overrides; a job composed
+by an earlier sweep with the same code, configs and overrides is looked up in ``PlannedCells`` instead);
+a cell whose ``result.json`` says "completed" (its folder is named by the config hash) is not launched when
 ``skip_completed`` is true, so a sweep whose cells are all complete starts no worker process. The others
 are launched by the configured launcher (in batches of ``max_batch_size``). The sweep then prints, and
 writes to ``<sweep dir>/summary.md``, one row per cell: its status, ranked metric and wall time, from the
@@ -13,19 +14,26 @@ still fails the sweep after the table, as with Hydra's own sweeper.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import hydra
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from omegaconf import DictConfig, OmegaConf
 
-from lra_snn.results.record import read_result
+from lra_snn.config.locations import project_root
+from lra_snn.results.atomic import write_atomically
+from lra_snn.results.record import code_version, read_result
 from lra_snn.results.schema import ResultFileError, primary_metric_name
 from lra_snn.training.log_context import cell_label
 from lra_snn.training.report import format_metric
@@ -33,22 +41,67 @@ from lra_snn.training.sweep_progress import CellOutcome, minutes, read_outcomes,
 
 log = logging.getLogger(__name__)
 SUMMARY_FILE = "summary.md"
+CELLS_FILE = "cells.json"  # the cells jobs composed to (PlannedCells)
 
 
-def completed_before(cfg: DictConfig) -> CellOutcome | None:
-    """The cell of ``cfg`` as "done before" when its result says completed and ``skip_completed`` is true;
+def planned_cell(cfg: DictConfig) -> dict[str, Any]:
+    """What the sweep needs of a job's composed config: its cell's label, task, result file and whether a
+    completed result is skipped."""
+    return {
+        "label": cell_label(cfg),
+        "task": str(cfg.task_name),
+        "result_file": str(cfg.paths.result_file),
+        "skip_completed": bool(cfg.skip_completed),
+    }
+
+
+def completed_before(cell: Mapping[str, Any]) -> CellOutcome | None:
+    """The planned ``cell`` as "done before" when its result says completed and ``skip_completed`` is true;
     None when the cell has to run (an unreadable result file too: the cell itself then names the fault)."""
-    if not cfg.skip_completed:
+    if not cell["skip_completed"]:
         return None
-    path = Path(cfg.paths.result_file)
+    path = Path(cell["result_file"])
     try:
         record = read_result(path)
     except ResultFileError:
         return None
     if record is None or record.status != "completed":
         return None
-    name = primary_metric_name(str(cfg.task_name))
-    return CellOutcome(cell_label(cfg), "done before", name, record.metrics.get(name), record.wall_time_s, str(path))
+    name = primary_metric_name(cell["task"])
+    return CellOutcome(cell["label"], "done before", name, record.metrics.get(name), record.wall_time_s, str(path))
+
+
+class PlannedCells:
+    """The cells jobs composed to, kept in ``<output dir>/sweeps/cells.json`` under a key of everything a
+    composition depends on (the code and configs' version, the project root, Hydra's version, the job's
+    overrides), so a sweep run again with nothing changed finds its cells without composing a config."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.context = [code_version(), str(project_root()), hydra.__version__]
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            loaded = {}
+        self.cells: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
+        self.changed = False
+
+    def key(self, job: Sequence[str]) -> str:
+        return hashlib.sha256(json.dumps([*self.context, list(job)]).encode()).hexdigest()
+
+    def get(self, job: Sequence[str], compose: Callable[[], DictConfig]) -> dict[str, Any]:
+        """The planned cell of ``job``: kept from an earlier sweep, else composed now (and kept)."""
+        key = self.key(job)
+        cell = self.cells.get(key)
+        if not isinstance(cell, dict) or set(cell) != {"label", "task", "result_file", "skip_completed"}:
+            cell = self.cells[key] = planned_cell(compose())
+            self.changed = True
+        return cell
+
+    def save(self) -> None:
+        if self.changed:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, json.dumps(self.cells, indent=1, sort_keys=True) + "\n")
 
 
 def parallel_cells(launcher: DictConfig, cells: int) -> int:
@@ -92,8 +145,11 @@ def sweep_cells(sweeper: BasicSweeper, arguments: list[str]) -> list[Sequence[Jo
     OmegaConf.save(sweeper.config, sweep_dir / "multirun.yaml")
 
     to_run, done_before = [], []
-    for job in jobs:  # composing each job also checks its overrides before anything is launched
-        previous = completed_before(sweeper.hydra_context.config_loader.load_sweep_config(sweeper.config, list(job)))
+    planned = PlannedCells(Path(sweeper.config.paths.output_dir) / "sweeps" / CELLS_FILE)
+    loader = sweeper.hydra_context.config_loader
+    for job in jobs:  # composing a job also checks its overrides before anything is launched
+        compose = partial(loader.load_sweep_config, sweeper.config, list(job))
+        previous = completed_before(planned.get(job, compose))
         if previous is None:
             to_run.append(job)
         else:
@@ -104,6 +160,7 @@ def sweep_cells(sweeper: BasicSweeper, arguments: list[str]) -> list[Sequence[Jo
             len(done_before),
             len(jobs),
         )
+    planned.save()
     write_state(sweep_dir, len(to_run), parallel_cells(sweeper.config.hydra.launcher, len(to_run)))
     returns = []
     launched = 0
