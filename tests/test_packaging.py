@@ -153,6 +153,17 @@ def test_lra_train_from_an_empty_folder_trains_and_records_there_and_the_board_h
     assert "| SpikingSSMs | 60.23 | 80.41 | 88.77 | 88.21 | 93.51 | 94.82 |" in published
     assert "| s4d [trainer.max_epochs=1] |" in published  # our tiny run (a variant: one epoch) on its board
 
+    figures = subprocess.run(
+        [installed["bin"] / "lra-plots", "--results", "results/local/runs", "--out", "figures", "--bench", "none"],
+        cwd=work,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert figures.returncode == 0, figures.stderr
+    assert (work / "figures" / "curves_tiny_listops.png").is_file() and (work / "figures" / "figures.json").is_file()
+
 
 @pytest.mark.parametrize(
     ("command", "says"),
