@@ -150,3 +150,25 @@ def test_the_command_line_stops_on_a_missing_extra_before_hydra_starts(monkeypat
         train.cli()
     assert stop.value.code == 2
     assert capsys.readouterr().err == "lra-train: logger=wandb needs wandb: pip install 'x'\n"
+
+
+def test_a_neuron_without_a_model_config_is_a_model_choice_and_names_never_break(tmp_path):
+    conf = tmp_path / "conf"
+    for folder in ("model/neuron", "model/block", "other"):
+        (conf / folder).mkdir(parents=True)
+    (conf / "model" / "s4d.yaml").write_text("name: s4d\n")
+    (conf / "model" / "neuron" / "new-neuron.yaml").write_text("name: new-neuron\n")
+    assert group_options("model", conf) == ("s4d", "new-neuron_ssm")
+    for index in range(12):
+        (conf / "other" / f"a-long-hyphenated-option-name-{index:02d}.yaml").write_text("{}\n")
+    lines = group_choices("other", indent=18, conf_dir=conf).split("\n")
+    assert all(line.rstrip(",").split(", ")[-1].startswith(("a-long", " " * 18)) for line in lines)
+    names = [name.strip() for line in lines for name in line.split(",") if name.strip()]
+    assert names == [f"a-long-hyphenated-option-name-{index:02d}" for index in range(12)]  # none cut at a hyphen
+
+
+def test_a_module_whose_package_is_missing_is_not_installed():
+    from lra_snn.config.extras import _installed
+
+    assert _installed("json") and not _installed("no_such_package_xyz")
+    assert not _installed("no_such_package_xyz.plugin")  # find_spec raises for a missing parent

@@ -71,3 +71,12 @@ def test_did_not_learn_is_not_above_the_majority_rate():
 
 def test_seed_count_wording():
     assert [seeds_label(n) for n in (1, 2, 3)] == ["1 seed", "2 seeds", "3 seeds"]
+
+
+def test_one_trial_has_an_interval_and_proportions_above_one_are_refused():
+    from lra_snn.cli.figure_stats import wilson_interval
+
+    low, high = wilson_interval(1.0, 1)
+    assert 0.0 < low < 0.5 and high == 1.0
+    with pytest.raises(ValueError, match=r"a proportion lies in \[0, 1\], got 1.5"):
+        wilson_interval(1.5, 10)

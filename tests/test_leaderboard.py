@@ -922,3 +922,35 @@ def test_a_record_in_another_run_s_folder_is_refused_not_counted(tmp_path, field
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert rows == []  # not counted anywhere
     assert f"the record says {said}: copied or edited into another run's place" in notes_of(markdown)
+
+
+def test_the_closest_shipped_config_and_the_fullest_shipped_version_are_the_references(tmp_path):
+    shipped, yours = tmp_path / "shipped", tmp_path / "yours"
+    image = {"task_name": "image"}
+    # two shipped Image configs: d_model 64 (two keys from yours) and d_model 32 (one key from yours)
+    write_v2(shipped, "far", task="image", overrides={**image, "model.encoder.d_model": 64}, metrics={"test/acc": 0.3})
+    near = {**image, "model.encoder.d_model": 32}
+    write_v2(shipped, "near", task="image", overrides=near, metrics={"test/acc": 0.31})
+    write_v2(yours, "i", task="image", overrides={**near, "model.encoder.n_layers": 3}, metrics={"test/acc": 0.3})
+    # ListOps shipped at two code versions: one seed at one, three at the other (the fuller one counts)
+    write_v2(shipped, "old", seed=1, code="src-1111111111111111", metrics={"test/acc": 0.40})
+    for seed, acc in [(1, 0.50), (2, 0.52), (3, 0.54)]:
+        write_v2(shipped, f"new{seed}", seed=seed, code="src-2222222222222222", metrics={"test/acc": acc})
+    write_v2(yours, "l", seed=9, metrics={"test/acc": 0.52})
+    # Text: one shipped seed, yours 1.0 point up (exactly the tolerance: reproduced) and PRF 1.5 up (differs)
+    text = {"task_name": "text"}
+    write_v2(shipped, "t", task="text", overrides=text, metrics={"test/acc": 0.50})
+    write_v2(yours, "t", seed=9, task="text", overrides=text, metrics={"test/acc": 0.51})
+    write_v2(shipped, "p", model="prf", metrics={"test/acc": 0.50})
+    write_v2(yours, "p", seed=9, model="prf", metrics={"test/acc": 0.515})
+    markdown, _ = build_leaderboard(yours, REFERENCE, reference_runs=shipped)
+    image_row = _reproduction(markdown, "s4d", "Image")
+    assert image_row[3] == "31.00 (1)" and image_row[5] == "-"  # the closest config beside it, no difference
+    assert image_row[6] == "config differs (model.encoder.n_layers=3)"
+    assert _reproduction(markdown, "s4d")[3] == "52.00 +- 2.00 (3)"
+    assert _reproduction(markdown, "s4d", "Text")[4:7] == [
+        "no seed in common (means compared)",
+        "n/a (1 shipped seed)",
+        "reproduced",
+    ]
+    assert _reproduction(markdown, "prf")[5:7] == ["n/a (1 shipped seed)", "differs"]

@@ -59,3 +59,7 @@ def test_a_line_per_split_with_per_layer_values_counted():
         "test: loss 2.271, acc 14.06 %, MACs 6.65 k, energy 31.5 nJ/example, firing rate 16.82 %, "
         "exact neuron acc 41.00 % (+2 per-layer values in result.json)"
     )
+
+
+def test_a_count_on_a_prefix_boundary_takes_the_prefix():
+    assert [format_count(v) for v in (1000, 1e6, 1e9)] == ["1 k", "1 M", "1 G"]

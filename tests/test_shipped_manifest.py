@@ -90,3 +90,35 @@ def test_write_manifest_records_every_shipped_file(shipped, tmp_path, capsys):
 
 def test_the_manifest_lies_outside_the_read_only_folder():
     assert SHIPPED_MANIFEST.parent == SHIPPED_RUNS_DIR.parent and PROJECT_ROOT in SHIPPED_MANIFEST.parents
+
+
+def test_the_manifest_is_sorted_indented_json(tmp_path):
+    folder = tmp_path / "runs"
+    (folder / "b").mkdir(parents=True)
+    (folder / "b" / "x.json").write_text("{}")
+    (folder / "a.txt").write_text("a")
+    assert write_manifest(folder, tmp_path / "m.json") == 2
+    text = (tmp_path / "m.json").read_text()
+    files = '"a.txt": "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"'
+    assert text.startswith('{\n "about": "SHA-256 of every file under results/reference-runs') and files in text
+    assert text.index('"a.txt"') < text.index('"b/x.json"') and text.endswith("}\n")
+
+
+@pytest.mark.parametrize("content", ['{"about": "x"}', '{"files": [1]}', '{"files": {"a": 1}}', "not json"])
+def test_a_damaged_manifest_is_named_with_the_way_back(tmp_path, content):
+    from lra_snn.results.manifest import ManifestError, read_manifest
+
+    manifest = tmp_path / "m.json"
+    manifest.write_text(content)
+    with pytest.raises(ManifestError, match=f"{manifest}.*restore it from git"):
+        read_manifest(manifest)
+
+
+def test_shipped_runs_outside_the_project_are_named_by_their_full_path(shipped, tmp_path, monkeypatch):
+    monkeypatch.setattr("lra_snn.config.locations.PROJECT_ROOT", tmp_path / "elsewhere")
+    (shipped / "extra.json").write_text("{}")
+    _, notes = counted_runs(shipped)
+    assert notes == [
+        f"`{shipped / 'extra.json'}` is not among the shipped runs (not in manifest.json): not counted; your own "
+        "runs belong in results/local"
+    ]

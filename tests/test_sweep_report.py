@@ -26,7 +26,15 @@ from lra_snn.training.sweeper import parallel_cells, summary_table
 
 
 def test_minutes_keep_a_sensible_precision():
-    assert [minutes(s) for s in (0.36, 9.94, 42.4, 119.0, 192.0)] == ["0.4 s", "9.9 s", "42 s", "119 s", "3.2 min"]
+    assert [minutes(s) for s in (0.36, 9.94, 10.0, 42.4, 119.0, 120.0, 192.0)] == [
+        "0.4 s",
+        "9.9 s",
+        "10 s",
+        "42 s",
+        "119 s",
+        "2.0 min",
+        "3.2 min",
+    ]
 
 
 def test_progress_line_counts_the_cells_that_run_at_once():
@@ -47,6 +55,12 @@ def test_parallel_cells_reads_the_launcher():
     assert parallel_cells(OmegaConf.create({"n_jobs": -2}), 1000) == max(1, cpus - 1)
     assert parallel_cells(OmegaConf.create({"array_parallelism": 16}), 5) == 5
     assert parallel_cells(OmegaConf.create({"_target_": "basic"}), 5) == 1
+    assert parallel_cells(OmegaConf.create({"n_jobs": 0}), 5) == 1  # joblib refuses 0: one at a time here
+
+
+def test_parallel_cells_without_a_known_cpu_count(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert parallel_cells(OmegaConf.create({"n_jobs": -1}), 8) == 1
 
 
 def test_outcomes_are_appended_one_line_each_and_read_back(tmp_path):
@@ -57,8 +71,12 @@ def test_outcomes_are_appended_one_line_each_and_read_back(tmp_path):
     for outcome in outcomes:
         append_outcome(tmp_path, outcome)
     with open(tmp_path / OUTCOMES_FILE, "a") as cut_short:  # a job killed while writing
-        cut_short.write('{"label": "mini/listops')
-    assert read_outcomes(tmp_path) == outcomes
+        cut_short.write('{"label": "mini/listops\n')
+    later = CellOutcome("mini/text s4d seed 1", "completed", "test/acc", 0.6, 80.0)
+    append_outcome(tmp_path, later)  # a cell that ended after it
+    assert read_outcomes(tmp_path) == [*outcomes, later]
+    assert (tmp_path / OUTCOMES_FILE).stat().st_mode & 0o777 == 0o644
+    assert read_outcomes(tmp_path / "elsewhere") == []
 
 
 def test_summary_table_names_every_cell_with_status_metric_and_time():
@@ -69,11 +87,12 @@ def test_summary_table_names_every_cell_with_status_metric_and_time():
             CellOutcome("mini/wikitext103 s4d seed 1", "completed", "test/ppl", 123.456, 5.0),
             CellOutcome("mini/pathx psn_ssm seed 1", "failed", "test/acc", None, 2.5, "ValueError | T too long"),
             CellOutcome("mini/listops dsn_ssm seed 1", "refused", "test/acc", None, 0.2, "data.n_train=-5: expected"),
+            CellOutcome("mini/text prf seed 1", "done before", "test/acc", None, None, "two\nlines " + "x" * 200),
         ],
         412.0,
     )
     assert table.splitlines()[:4] == [
-        "sweep summary: 5 cells (1 done before, 2 completed, 1 failed, 1 refused), 6.9 min",
+        "sweep summary: 6 cells (2 done before, 2 completed, 1 failed, 1 refused), 6.9 min",
         "",
         "| cell | status | metric | time | note |",
         "|---|---|---:|---:|---|",
@@ -84,6 +103,7 @@ def test_summary_table_names_every_cell_with_status_metric_and_time():
         "| mini/wikitext103 s4d seed 1 | completed | test/ppl 123.5 | 5.0 s |  |",
         "| mini/pathx psn_ssm seed 1 | failed | - | 2.5 s | ValueError / T too long |",
         "| mini/listops dsn_ssm seed 1 | refused | - | 0.2 s | data.n_train=-5: expected |",
+        f"| mini/text prf seed 1 | done before | - | - | {('two lines ' + 'x' * 200)[:120]} |",
     ]
 
 
@@ -189,3 +209,118 @@ def test_planned_cells_compose_a_job_once_per_code_version(tmp_path, monkeypatch
     changed = sweeper.PlannedCells(tmp_path / "cells.json")
     changed.get(["seed=1"], lambda: compose(1))
     assert composed == [1, 2, 1]
+
+
+def job_config(tmp_path, mode: str = "MULTIRUN", seed: int = 3):
+    """A job's config as Hydra hands it to the callback (the sweep folder, the mode, the cell)."""
+    return OmegaConf.create(
+        {
+            "profile_name": "tiny",
+            "task_name": "listops",
+            "model": {"name": "s4d"},
+            "seed": seed,
+            "paths": {"result_file": str(tmp_path / "results" / f"seed_{seed}" / "result.json")},
+            "hydra": {"sweep": {"dir": str(tmp_path / "sweep")}, "mode": {"name": mode}, "job": {"num": 1}},
+        }
+    )
+
+
+def completed_job(value: float = 0.5) -> JobReturn:
+    job = JobReturn()
+    job.status = JobStatus.COMPLETED
+    job._return_value = value
+    return job
+
+
+def write_record(path, status: str, finished_at: float, acc: float | None = 0.5, message: str = ""):
+    from lra_snn.results.record import store_result
+
+    fields = {
+        "task": "listops",
+        "model": "s4d",
+        "seed": 3,
+        "profile": "tiny",
+        "config_hash": "abc",
+        "git_commit": "unknown",
+        "config": {},
+        "status": status,
+        "message": message,
+        "metrics": {"test/acc": acc} if acc is not None else {},
+        "wall_time_s": 7.0,
+    }
+    import time as clock
+
+    real = clock.time
+    clock.time = lambda: finished_at
+    try:
+        store_result(path, fields)
+    finally:
+        clock.time = real
+
+
+def test_the_outcome_is_what_the_cell_recorded_during_its_job(tmp_path):
+    config = job_config(tmp_path)
+    result = tmp_path / "results" / "seed_3" / "result.json"
+    started = 1_000_000.0
+    write_record(result, "completed", started + 5)
+    done = cell_outcome(config, completed_job(0.5), started)
+    assert (done.label, done.status, done.metric_name, done.metric) == (
+        "tiny/listops s4d seed 3",
+        "completed",
+        "test/acc",
+        0.5,
+    )
+    assert done.seconds is not None and done.seconds > 1e6  # measured from started to now
+    # a later failed rerun of the completed cell goes to attempts/: its outcome is that failure
+    write_record(result, "failed", started + 20, acc=None, message="RuntimeError: boom")
+    failed = cell_outcome(config, completed_job(None), started + 10)
+    assert (failed.status, failed.metric, failed.message) == ("failed", None, "RuntimeError: boom")
+    # nothing written since the job started: the cell was completed before
+    before = cell_outcome(config, completed_job(0.5), started + 100)
+    assert (before.status, before.metric, before.seconds) == ("done before", 0.5, None)
+
+
+def test_the_callback_logs_progress_and_appends_each_outcome(tmp_path, caplog):
+    import logging
+
+    from lra_snn.training.sweep_progress import STATE_FILE, SweepProgress, write_state
+
+    write_state(tmp_path / "sweep", total=4, parallel=2)
+    state = json.loads((tmp_path / "sweep" / STATE_FILE).read_text())
+    assert (state["total"], state["parallel"]) == (4, 2) and state["started"] > 0
+    callback = SweepProgress()
+    config = job_config(tmp_path)
+    with caplog.at_level(logging.INFO, logger="lra_snn.training.sweep_progress"):
+        callback.on_job_start(config)
+    assert caplog.messages[-1].startswith("sweep: cell 2 of 4 started; 0 done, ")
+    callback.on_job_end(config, completed_job(0.5))
+    (outcome,) = read_outcomes(tmp_path / "sweep")
+    assert (outcome.label, outcome.status) == ("tiny/listops s4d seed 3", "done before")
+    with caplog.at_level(logging.INFO, logger="lra_snn.training.sweep_progress"):
+        callback.on_job_start(config)
+    assert "1 done" not in caplog.messages[-1]  # a cell done before has no time: it does not count
+    single = job_config(tmp_path, mode="RUN")
+    callback.on_job_end(single, completed_job(0.5))  # a single run: no sweep to report to
+    assert len(read_outcomes(tmp_path / "sweep")) == 1
+
+
+def test_planned_cells_survive_a_damaged_file_and_write_only_when_changed(tmp_path):
+    from lra_snn.training import sweeper
+
+    path = tmp_path / "sweeps" / "cells.json"
+    cells = sweeper.PlannedCells(path)
+    cells.save()
+    assert not path.exists()  # nothing planned: nothing written
+    path.parent.mkdir()
+    path.write_text("[1, 2]")  # not a mapping
+    cells = sweeper.PlannedCells(path)
+    assert cells.cells == {}
+    path.unlink()
+    path.parent.rmdir()
+    config = job_config(tmp_path)
+    config.skip_completed = True
+    cells.get(["seed=3"], lambda: config)
+    cells.save()  # creates its folder
+    text = path.read_text()
+    assert text.startswith('{\n "') and text.endswith("}\n")  # indented, one key per line
+    assert sweeper.PlannedCells(path).context[1] != "None"

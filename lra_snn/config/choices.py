@@ -28,8 +28,9 @@ def group_options(group: str, conf_dir: Path = CONF_DIR) -> tuple[str, ...]:
     return tuple(sorted(path.stem for path in folder.glob("*.yaml")))
 
 
-def group_choices(group: str, indent: int = INDENT) -> str:
-    """``group``'s options as one comma-separated paragraph, wrapped at ``WIDTH`` columns and indented
-    by ``indent`` spaces after its first line (the help template indents that line itself)."""
-    lines = textwrap.wrap(", ".join(group_options(group)), WIDTH - indent, break_on_hyphens=False)
+def group_choices(group: str, indent: int = INDENT, conf_dir: Path = CONF_DIR) -> str:
+    """``group``'s options as one comma-separated paragraph, wrapped at ``WIDTH`` columns (never inside an
+    option name) and indented by ``indent`` spaces after its first line (the help template indents that
+    line itself)."""
+    lines = textwrap.wrap(", ".join(group_options(group, conf_dir)), WIDTH - indent, break_on_hyphens=False)
     return ("\n" + " " * indent).join(lines)

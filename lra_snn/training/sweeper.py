@@ -109,7 +109,8 @@ def parallel_cells(launcher: DictConfig, cells: int) -> int:
     CPU count, as joblib does), submitit's ``array_parallelism``, else one at a time."""
     if "n_jobs" in launcher:
         jobs = int(launcher.n_jobs)
-        jobs = jobs if jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + jobs)
+        if jobs < 0:
+            jobs = max(1, (os.cpu_count() or 1) + 1 + jobs)
     else:
         jobs = int(launcher.get("array_parallelism") or 1)
     return max(1, min(jobs, cells))
