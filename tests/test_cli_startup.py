@@ -172,3 +172,12 @@ def test_a_module_whose_package_is_missing_is_not_installed():
 
     assert _installed("json") and not _installed("no_such_package_xyz")
     assert not _installed("no_such_package_xyz.plugin")  # find_spec raises for a missing parent
+
+
+def test_extras_are_read_from_every_override_whatever_comes_before():
+    from lra_snn.config.extras import missing_extras
+
+    nothing = lambda module: False  # noqa: E731
+    assert missing_extras(["--multirun", "+logger=wandb"], nothing) == [
+        "logger=wandb needs wandb: pip install 'lra-snn[wandb]'"
+    ]

@@ -954,3 +954,31 @@ def test_the_closest_shipped_config_and_the_fullest_shipped_version_are_the_refe
         "reproduced",
     ]
     assert _reproduction(markdown, "prf")[5:7] == ["n/a (1 shipped seed)", "differs"]
+
+
+def test_among_equally_close_shipped_configs_the_one_with_most_seeds_then_the_newest_counts(tmp_path):
+    shipped, yours = tmp_path / "shipped", tmp_path / "yours"
+    image = {"task_name": "image"}
+    one = {**image, "model.encoder.d_model": 48}
+    three = {**image, "model.encoder.d_model": 80}
+    write_v2(shipped, "one", task="image", overrides=one, metrics={"test/acc": 0.2})
+    for seed in (1, 2, 3):
+        write_v2(shipped, f"three{seed}", seed=seed, task="image", overrides=three, metrics={"test/acc": 0.4})
+    write_v2(yours, "i", task="image", overrides={**image, "model.encoder.d_model": 32}, metrics={"test/acc": 0.3})
+    markdown, _ = build_leaderboard(yours, REFERENCE, reference_runs=shipped)
+    assert _reproduction(markdown, "s4d", "Image")[3] == "40.00 +- 0.00 (3)"
+
+    newer = tmp_path / "newer"
+    for name, overrides, acc, finished in (("a", one, 0.2, "2026-03-01"), ("b", three, 0.4, "2026-01-01")):
+        write_result(
+            newer,
+            name,
+            task="image",
+            schema_version=2,
+            finished_at=f"{finished}T00:00:00+00:00",
+            code_version="src-aaaaaaaaaaaaaaaa",
+            config=config(**overrides),
+            metrics={"test/acc": acc},
+        )
+    markdown, _ = build_leaderboard(yours, REFERENCE, reference_runs=newer)
+    assert _reproduction(markdown, "s4d", "Image")[3] == "20.00 (1)"  # one seed each: the newer counts

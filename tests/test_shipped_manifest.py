@@ -122,3 +122,26 @@ def test_shipped_runs_outside_the_project_are_named_by_their_full_path(shipped, 
         f"`{shipped / 'extra.json'}` is not among the shipped runs (not in manifest.json): not counted; your own "
         "runs belong in results/local"
     ]
+
+
+def test_an_unreadable_manifest_says_what_failed_and_how_to_write_it_again(tmp_path):
+    from lra_snn.results.manifest import ManifestError, read_manifest
+
+    manifest = tmp_path / "m.json"
+    manifest.write_text("not json")
+    with pytest.raises(ManifestError) as error:
+        read_manifest(manifest)
+    assert "cannot be read (JSONDecodeError: " in str(error.value)
+    assert str(error.value).endswith(
+        "restore it from git, or write it again with make reference-manifest if the shipped runs were replaced "
+        "on purpose"
+    )
+
+
+def test_notes_from_reading_the_shipped_runs_are_kept_beside_the_manifest_notes(shipped):
+    broken = shipped / "mini" / "listops" / "s4d"
+    seed = sorted(broken.rglob("seed_1"))[0]
+    (seed / "result.json").write_text("{ not json")
+    _, notes = counted_runs(shipped)
+    assert any(note.startswith("skipped `") and "not valid JSON" in note for note in notes)
+    assert any("differs from the file shipped" in note for note in notes)

@@ -324,3 +324,95 @@ def test_planned_cells_survive_a_damaged_file_and_write_only_when_changed(tmp_pa
     text = path.read_text()
     assert text.startswith('{\n "') and text.endswith("}\n")  # indented, one key per line
     assert sweeper.PlannedCells(path).context[1] != "None"
+
+
+def test_the_newest_record_written_since_the_job_started_is_its_outcome(tmp_path):
+    from lra_snn.training.sweep_progress import _newest_record
+
+    result = tmp_path / "results" / "seed_3" / "result.json"
+    write_record(result, "completed", 100.0)
+    write_record(result, "failed", 200.0, acc=None, message="first failure")
+    write_record(result, "failed", 300.0, acc=None, message="second failure")
+    assert _newest_record(result, 150.0).message == "second failure"  # the newest attempt
+    assert _newest_record(result, 300.0).message == "second failure"  # finished at the start itself counts
+    assert _newest_record(result, 301.0) is None
+    result.write_text("{ damaged")  # an unreadable result.json: the attempts still tell
+    assert _newest_record(result, 150.0).message == "second failure"
+
+
+def test_an_outcome_records_its_time_and_a_refusal_its_error(tmp_path):
+    import time as clock
+
+    config = job_config(tmp_path)
+    started = clock.time() - 5.0
+    job = JobReturn()
+    job.status = JobStatus.FAILED
+    job._return_value = ValueError("")
+    refused = cell_outcome(config, job, started)
+    assert refused.message == "ValueError" and 4.0 < refused.seconds < 60.0
+    before = cell_outcome(config, completed_job(0.5), clock.time())
+    assert before.metric_name == "test/acc"
+    result = tmp_path / "results" / "seed_3" / "result.json"
+    write_record(result, "failed", clock.time() + 1, acc=0.3, message="diverged after its test")
+    failed = cell_outcome(config, completed_job(None), clock.time())
+    assert (failed.status, failed.metric) == ("failed", None)  # a failed run's numbers are not its metric
+
+
+def test_progress_is_logged_in_sweeps_only_and_names_the_cell(tmp_path, caplog):
+    import logging
+    import time as clock
+
+    from lra_snn.training.log_context import CellNameFilter, set_cell_label
+    from lra_snn.training.sweep_progress import SweepProgress, write_state
+
+    write_state(tmp_path / "deep" / "sweep", total=4, parallel=2)  # folders made as needed
+    write_state(tmp_path / "deep" / "sweep", total=4, parallel=2)  # and again: the folder exists
+    config = job_config(tmp_path)
+    config.hydra.sweep.dir = str(tmp_path / "deep" / "sweep")
+    append_outcome(tmp_path / "deep" / "sweep", CellOutcome("a", "completed", "test/acc", 0.5, 60.0))
+    callback = SweepProgress()
+    try:
+        with caplog.at_level(logging.INFO, logger="lra_snn.training.sweep_progress"):
+            callback.on_job_start(config)
+        record = logging.LogRecord("x", logging.INFO, "", 0, "m", (), None)
+        CellNameFilter().filter(record)
+        assert record.cell == "tiny/listops s4d seed 3"
+    finally:
+        set_cell_label(None)
+    line = caplog.messages[-1]
+    assert line.startswith("sweep: cell 2 of 4 started; 1 done, ") and line.endswith("~90 s left")
+    assert float(line.split("done, ")[1].split(" s elapsed")[0]) < 5.0
+    caplog.clear()
+    single = job_config(tmp_path, mode="RUN")
+    single.hydra.sweep.dir = str(tmp_path / "deep" / "sweep")
+    with caplog.at_level(logging.INFO, logger="lra_snn.training.sweep_progress"):
+        callback.on_job_start(single)
+    assert caplog.messages == []
+    assert clock.time() > 0
+
+
+def test_planned_cells_make_their_folders(tmp_path):
+    from lra_snn.training import sweeper
+
+    cells = sweeper.PlannedCells(tmp_path / "a" / "b" / "cells.json")
+    config = job_config(tmp_path)
+    config.skip_completed = False
+    cells.get(["seed=3"], lambda: config)
+    cells.save()
+    assert json.loads((tmp_path / "a" / "b" / "cells.json").read_text())
+
+
+def test_completed_before_reads_the_planned_cell_s_result(tmp_path):
+    from lra_snn.training.sweeper import completed_before
+
+    result = tmp_path / "results" / "seed_3" / "result.json"
+    cell = {"label": "tiny/listops s4d seed 3", "task": "listops", "result_file": str(result), "skip_completed": True}
+    assert completed_before(cell) is None  # no result yet
+    write_record(result, "failed", 100.0, acc=None, message="boom")
+    assert completed_before(cell) is None  # not completed
+    write_record(result, "completed", 200.0, acc=0.5)
+    done = completed_before(cell)
+    assert done == CellOutcome("tiny/listops s4d seed 3", "done before", "test/acc", 0.5, 7.0, str(result))
+    assert completed_before({**cell, "skip_completed": False}) is None  # to be trained again
+    result.write_text("{ damaged")
+    assert completed_before(cell) is None  # the cell itself names the fault when it runs
