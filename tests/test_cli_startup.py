@@ -99,7 +99,7 @@ def test_group_choices_wrap_under_the_first_option():
     text = group_choices("model", indent=18)
     lines = text.split("\n")
     assert len(lines) >= 2
-    assert all(len(line) <= 100 for line in lines) and len(lines[0]) > 90  # filled to the help's width
+    assert all(len(line) <= 100 for line in lines) and len(lines[0]) > 72  # filled to the help's 100 columns
     assert all(line.startswith(" " * 18) and not line.startswith(" " * 19) for line in lines[1:])
     assert text.replace("\n" + " " * 18, " ").split(", ") == list(models())
 
