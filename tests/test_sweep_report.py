@@ -166,9 +166,9 @@ def test_a_sweep_names_its_cells_and_a_complete_sweep_launches_nothing(tmp_path)
     assert "2 of 2 cells completed before: not launched" in again.stdout
     assert "sweep summary: 2 cells (2 done before)" in again.stdout
     assert "epoch" not in again.stdout and "Launching jobs" not in again.stdout
-    sweeps = sorted(path for path in (tmp_path / "outputs" / "sweeps").iterdir() if path.is_dir())
+    sweeps = sorted((tmp_path / "outputs" / "sweeps").iterdir())  # one folder per sweep, nothing else
     assert len(sweeps) == 2 and not list(sweeps[1].rglob(".hydra"))  # no job of the second sweep started
-    assert len(json.loads((tmp_path / "outputs" / "sweeps" / "cells.json").read_text())) == 2  # its 2 cells kept
+    assert len(json.loads((tmp_path / "outputs" / "planned_cells.json").read_text())) == 2  # its 2 cells kept
 
 
 def test_planned_cells_compose_a_job_once_per_code_version(tmp_path, monkeypatch):

@@ -41,7 +41,7 @@ from lra_snn.training.sweep_progress import CellOutcome, minutes, read_outcomes,
 
 log = logging.getLogger(__name__)
 SUMMARY_FILE = "summary.md"
-CELLS_FILE = "cells.json"  # the cells jobs composed to (PlannedCells)
+CELLS_FILE = "planned_cells.json"  # under the outputs folder: the cells jobs composed to (PlannedCells)
 
 
 def planned_cell(cfg: DictConfig) -> dict[str, Any]:
@@ -72,9 +72,10 @@ def completed_before(cell: Mapping[str, Any]) -> CellOutcome | None:
 
 
 class PlannedCells:
-    """The cells jobs composed to, kept in ``<output dir>/sweeps/cells.json`` under a key of everything a
-    composition depends on (the code and configs' version, the project root, Hydra's version, the job's
-    overrides), so a sweep run again with nothing changed finds its cells without composing a config."""
+    """The cells jobs composed to, kept in ``<output dir>/planned_cells.json`` (beside ``sweeps/``, which holds
+    one folder per sweep and nothing else) under a key of everything a composition depends on (the code
+    and configs' version, the project root, Hydra's version, the job's overrides), so a sweep run again
+    with nothing changed finds its cells without composing a config."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -146,7 +147,7 @@ def sweep_cells(sweeper: BasicSweeper, arguments: list[str]) -> list[Sequence[Jo
     OmegaConf.save(sweeper.config, sweep_dir / "multirun.yaml")
 
     to_run, done_before = [], []
-    planned = PlannedCells(Path(sweeper.config.paths.output_dir) / "sweeps" / CELLS_FILE)
+    planned = PlannedCells(Path(sweeper.config.paths.output_dir) / CELLS_FILE)
     loader = sweeper.hydra_context.config_loader
     for job in jobs:  # composing a job also checks its overrides before anything is launched
         compose = partial(loader.load_sweep_config, sweeper.config, list(job))
