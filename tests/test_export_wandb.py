@@ -20,7 +20,7 @@ from lra_snn.results.record import write_result
 from lra_snn.results.schema import content_digest
 
 wandb = pytest.importorskip("wandb", reason="needs pip install -e .[wandb]")
-from tests.test_wandb import fold_items, wandb_records  # noqa: E402  (after the skip: they need wandb)
+from tests.test_wandb import read_offline_run  # noqa: E402  (after the skip: it needs wandb)
 
 LIF_HASH, S4D_HASH = "1f2e3d4c5b", "a0b1c2d3e4"
 CODE, COMMIT = "src-0123456789abcdef", "abc1234def5678abc1234def5678abc1234def56"
@@ -126,38 +126,13 @@ def write_records(shipped: Path, local: Path) -> dict[str, Path]:
 
 
 def read_runs(out: Path) -> dict[str, dict]:
-    """Each offline run under ``out/wandb`` by its folder's id: header fields, config, summary, history."""
+    """Each offline run under ``out/wandb`` by its folder's id, checked finished (its last record the exit)."""
     runs = {}
     for folder in sorted((out / "wandb").glob("offline-run-*")):
-        (run_file,) = folder.glob("run-*.wandb")
-        header, config, summary, history, kinds = None, {}, {}, [], []
-        for record in wandb_records(run_file):
-            kind = record.WhichOneof("record_type")
-            kinds.append(kind)
-            if kind == "run":
-                header = record.run
-                fold_items(header.config.update, config)
-            elif kind == "config":
-                fold_items(record.config.update, config)
-            elif kind == "summary":
-                fold_items(record.summary.update, summary)
-            elif kind == "history":
-                step: dict = {}
-                fold_items(record.history.item, step)
-                history.append({key: value for key, value in step.items() if not key.startswith("_")})
-        assert header is not None and kinds[-1] == "exit", f"{run_file} is not a finished run"
-        config.pop("_wandb", None)
-        runs[folder.name.rpartition("-")[2]] = {
-            "id": header.run_id,
-            "name": header.display_name,
-            "project": header.project,
-            "group": header.run_group,
-            "job_type": header.job_type,
-            "tags": list(header.tags),
-            "config": config,
-            "summary": summary,
-            "history": history,
-        }
+        run = read_offline_run(folder)
+        assert run["last_record"] == "exit", f"{folder} is not a finished run"
+        run["config"].pop("_wandb", None)
+        runs[folder.name.rpartition("-")[2]] = run
     return runs
 
 

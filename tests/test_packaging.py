@@ -82,6 +82,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "OMP_NUM_THREADS": "1", **extra}
 
 
+def run_tool(installed: dict[str, Path], folder: Path, command: str, *args: str) -> subprocess.CompletedProcess:
+    """The installed ``command`` run with ``args`` in ``folder``, in the clean environment, its output captured."""
+    return subprocess.run(
+        [installed["bin"] / command, *args], cwd=folder, env=clean_env(), capture_output=True, text=True, timeout=300
+    )
+
+
 def test_the_wheel_carries_the_configs_and_the_license(installed):
     with zipfile.ZipFile(installed["wheel"]) as wheel:
         names = set(wheel.namelist())
@@ -139,27 +146,15 @@ def test_lra_train_from_an_empty_folder_trains_and_records_there_and_the_board_h
     written = [path for pattern in ("result.json", "*.ckpt", "*.arrow") for path in installed["site"].rglob(pattern)]
     assert not written, written  # nothing under site-packages (the venv's holds only the wheel's files)
 
-    board = subprocess.run(
-        [installed["bin"] / "lra-leaderboard", "--results", "results/local/runs", "--out", "board"],
-        cwd=work,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    board = run_tool(installed, work, "lra-leaderboard", "--results", "results/local/runs", "--out", "board")
     assert board.returncode == 0, board.stderr
     published = (work / "board" / "leaderboard.md").read_text()
     assert "could not be read" not in published
     assert "| SpikingSSMs | 60.23 | 80.41 | 88.77 | 88.21 | 93.51 | 94.82 |" in published
     assert "| s4d |" in published  # our tiny run, on its profile's board
 
-    figures = subprocess.run(
-        [installed["bin"] / "lra-plots", "--results", "results/local/runs", "--out", "figures", "--bench", "none"],
-        cwd=work,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    figures = run_tool(
+        installed, work, "lra-plots", "--results", "results/local/runs", "--out", "figures", "--bench", "none"
     )
     assert figures.returncode == 0, figures.stderr
     drawn = {path.name for path in (work / "figures").iterdir()}
@@ -176,12 +171,5 @@ def test_lra_train_from_an_empty_folder_trains_and_records_there_and_the_board_h
     ],
 )
 def test_every_command_is_an_entry_point_of_the_wheel(installed, command, says, tmp_path):
-    done = subprocess.run(
-        [installed["bin"] / command, "--help"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_tool(installed, tmp_path, command, "--help")
     assert done.returncode == 0 and done.stdout.startswith(says), done.stdout[:300] + done.stderr[-1000:]

@@ -56,12 +56,13 @@ def fold_items(items, into: dict) -> None:
 
 
 def read_offline_run(run_dir: Path) -> dict:
-    """Run header fields, final config and final summary of one ``offline-run-*`` folder."""
+    """Run header fields, final config, final summary and history (one dict per step, wandb's own ``_`` keys
+    left out) of one ``offline-run-*`` folder, and the kind of its last record."""
     (run_file,) = run_dir.glob("run-*.wandb")
-    run, config, summary, kinds = None, {}, {}, set()
+    run, config, summary, history, kinds = None, {}, {}, [], []
     for record in wandb_records(run_file):
         kind = record.WhichOneof("record_type")
-        kinds.add(kind)
+        kinds.append(kind)
         if kind == "run":
             run = record.run
             fold_items(run.config.update, config)
@@ -69,8 +70,13 @@ def read_offline_run(run_dir: Path) -> dict:
             fold_items(record.config.update, config)
         elif kind == "summary":
             fold_items(record.summary.update, summary)
+        elif kind == "history":
+            step: dict = {}
+            fold_items(record.history.item, step)
+            history.append({key: value for key, value in step.items() if not key.startswith("_")})
     assert run is not None, f"{run_file} has no run record"
     return {
+        "id": run.run_id,
         "group": run.run_group,
         "job_type": run.job_type,
         "tags": list(run.tags),
@@ -78,7 +84,9 @@ def read_offline_run(run_dir: Path) -> dict:
         "name": run.display_name,
         "config": config,
         "summary": summary,
+        "history": history,
         "finished": "exit" in kinds,
+        "last_record": kinds[-1],
     }
 
 

@@ -64,6 +64,12 @@ def not_learned_patch() -> Patch:
     return Patch(facecolor="none", edgecolor=HATCH_COLOUR, hatch=HATCH, label=NOT_LEARNED_LABEL)
 
 
+def with_reference_entries(entries: list[Artist], ax: Axes, hatched: bool) -> list[Artist]:
+    """``entries`` followed by the reference lines drawn on ``ax`` and, when ``hatched``, the did-not-learn patch."""
+    handles, _ = ax.get_legend_handles_labels()
+    return [*entries, *handles, *([not_learned_patch()] if hatched else [])]
+
+
 def legend_below(fig: Figure, entries: list[Artist], columns: int) -> None:
     """One legend for the figure, under its axes (never over the data), of ``entries`` (their labels)."""
     labels = [str(entry.get_label()) for entry in entries]

@@ -32,7 +32,7 @@ from lra_snn.cli.figure_common import (
     draw_reference_lines,
     legend_below,
     missing_rates,
-    not_learned_patch,
+    with_reference_entries,
 )
 from lra_snn.cli.figure_stats import did_not_learn, seeds_label
 from lra_snn.cli.figure_style import drawing_order, model_style
@@ -128,11 +128,7 @@ def _legend_entries(accuracy_ax: Axes, is_accuracy: bool, several_seeds: bool, h
         Line2D([], [], **proxy, label="validation loss (lower panels)"),
         Line2D([], [], color="0.35", lw=0.7, alpha=TRAIN_ALPHA, label="training loss (lower panels)"),
     ]
-    handles, _ = accuracy_ax.get_legend_handles_labels()
-    entries.extend(handles)  # the reference lines
-    if hatched:
-        entries.append(not_learned_patch())
-    return entries
+    return with_reference_entries(entries, accuracy_ax, hatched)
 
 
 def curves_figure(

@@ -14,7 +14,6 @@ modelling shows test perplexity instead (lower is better), without reference lin
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -31,12 +30,13 @@ from lra_snn.cli.figure_common import (
     draw_reference_lines,
     legend_below,
     missing_rates,
-    not_learned_patch,
+    with_reference_entries,
 )
 from lra_snn.cli.figure_labels import Box, place_labels
 from lra_snn.cli.figure_stats import count_test_examples, did_not_learn, seeds_label, wilson_interval
 from lra_snn.cli.figure_style import drawing_order, model_style
 from lra_snn.results.board import Group
+from lra_snn.results.render import energy_unit
 from lra_snn.results.runs import primary_metric_name
 
 LABEL_OFFSET = 6.0  # points between a marker and its label
@@ -52,11 +52,6 @@ BASELINE_LABEL = "open marker: S4 family baseline"
 def figure_stem(profile: str, task: str) -> str:
     """The basename of the figure of one (profile, task)."""
     return f"acc_vs_energy_{profile}_{task}"
-
-
-def energy_unit(values_mj: Iterable[float]) -> tuple[float, str]:
-    """(factor from mJ, unit) for energies: uJ while the largest is below 1 mJ, else mJ."""
-    return (1.0, "mJ") if max(values_mj) >= 1.0 else (1000.0, "uJ")
 
 
 @dataclass(frozen=True)
@@ -275,11 +270,7 @@ def _legend_entries(ax: Axes, points: list[EnergyPoint], is_accuracy: bool, hatc
     if counts[-1] > 1:
         entries.append(Line2D([], [], color="0.35", lw=3.5, alpha=0.35, label="seed range (min to max)"))
         entries.append(Line2D([], [], ls="none", marker="o", ms=3, color="0.35", alpha=0.6, label="one seed"))
-    handles, _ = ax.get_legend_handles_labels()
-    entries.extend(handles)  # the reference lines
-    if hatched:
-        entries.append(not_learned_patch())
-    return entries
+    return with_reference_entries(entries, ax, hatched)
 
 
 def accuracy_energy_figure(
@@ -287,7 +278,7 @@ def accuracy_energy_figure(
 ) -> tuple[Figure, list[str]]:
     """The figure of one (profile, task) (module docstring), and notes on reference lines it lacks."""
     points = sorted(points, key=lambda p: drawing_order(p.model))
-    factor, unit = energy_unit(e for p in points for _, e in p.seeds)
+    unit, factor = energy_unit([e for p in points for _, e in p.seeds])  # the board's unit rule
     is_accuracy = primary_metric_name(task) == "test/acc"
     rates = reference_rates(details) if is_accuracy else {}
     fig, ax = plt.subplots(figsize=(6.6, 4.4))

@@ -19,11 +19,12 @@ Nothing here needs matplotlib.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from lra_snn.results.manifest import compare_digests, file_sha256
 
 MANIFEST_NAME = "figures.json"
 FIGURE_SUFFIXES = (".png", ".pdf")
@@ -31,15 +32,10 @@ BENCH_GLOB = "bench_*.json"
 CODE_DIR = Path(__file__).resolve().parent
 
 
-def sha256(path: Path) -> str:
-    """The hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def code_digests() -> dict[str, str]:
     """Module name -> digest of each module of the figure code."""
     files = [CODE_DIR / "plots.py", *sorted(CODE_DIR.glob("figure_*.py"))]
-    return {f"lra_snn.cli.{path.stem}": sha256(path) for path in files}
+    return {f"lra_snn.cli.{path.stem}": file_sha256(path) for path in files}
 
 
 def relative(path: Path, folder: Path) -> str:
@@ -55,7 +51,7 @@ def scanned_files(results: Path, bench: Path) -> list[Path]:
 
 def _digests(paths: list[Path], folder: Path) -> dict[str, str]:
     """Path relative to ``folder`` -> digest, for each of ``paths``."""
-    return {relative(path, folder): sha256(path) for path in paths}
+    return {relative(path, folder): file_sha256(path) for path in paths}
 
 
 def write_manifest(out: Path, results: Path, bench: Path, figures: dict[Path, list[Path]]) -> Path:
@@ -72,12 +68,11 @@ def write_manifest(out: Path, results: Path, bench: Path, figures: dict[Path, li
 
 
 def _changes(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
-    """``<name> changed`` / ``added`` / ``removed`` for each difference between two digest maps."""
-    return [
-        f"{name} {'removed' if name not in current else 'added' if name not in recorded else 'changed'}"
-        for name in sorted({*recorded, *current})
-        if recorded.get(name) != current.get(name)
-    ]
+    """``<name> changed`` / ``added`` / ``removed`` for each difference between two digest maps, by name."""
+    check = compare_digests(recorded, current)
+    words = {**dict.fromkeys(check.changed, "changed"), **dict.fromkeys(check.added, "added")}
+    words.update(dict.fromkeys(check.missing, "removed"))
+    return [f"{name} {words[name]}" for name in sorted(words)]
 
 
 def stale(manifest_path: Path) -> list[str]:
@@ -93,6 +88,6 @@ def stale(manifest_path: Path) -> list[str]:
     problems += [f"{name}: no entry in {MANIFEST_NAME}" for name in sorted(on_disk - set(figures))]
     problems += [f"{name}: listed in {MANIFEST_NAME} but missing" for name in sorted(set(figures) - on_disk)]
     for name, inputs in sorted(figures.items()):
-        current = {path: sha256(folder / path) for path in inputs if (folder / path).is_file()}
+        current = {path: file_sha256(folder / path) for path in inputs if (folder / path).is_file()}
         problems += [f"{name}: input {change}" for change in _changes(inputs, current)]
     return problems

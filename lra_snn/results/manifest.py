@@ -41,13 +41,25 @@ class ManifestCheck:
         return {*self.changed, *self.added}
 
 
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def folder_digests(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file under ``folder`` (sorted by path)."""
     return {
-        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
+        path.relative_to(folder).as_posix(): file_sha256(path) for path in sorted(folder.rglob("*")) if path.is_file()
     }
+
+
+def compare_digests(recorded: dict[str, str], found: dict[str, str]) -> ManifestCheck:
+    """The names whose digest changed, the names only ``found`` has (added) and only ``recorded`` has (missing)."""
+    return ManifestCheck(
+        changed=tuple(sorted(name for name in found if name in recorded and recorded[name] != found[name])),
+        added=tuple(sorted(name for name in found if name not in recorded)),
+        missing=tuple(sorted(name for name in recorded if name not in found)),
+    )
 
 
 def write_manifest(folder: Path, manifest: Path) -> int:
@@ -73,12 +85,7 @@ def read_manifest(manifest: Path) -> dict[str, str]:
 
 def check_manifest(folder: Path, manifest: Path) -> ManifestCheck:
     """How ``folder`` differs from ``manifest`` (ManifestError when the manifest cannot be read)."""
-    recorded, found = read_manifest(manifest), folder_digests(folder)
-    return ManifestCheck(
-        changed=tuple(path for path in found if path in recorded and recorded[path] != found[path]),
-        added=tuple(path for path in found if path not in recorded),
-        missing=tuple(path for path in recorded if path not in found),
-    )
+    return compare_digests(read_manifest(manifest), folder_digests(folder))
 
 
 def counted_runs(folder: Path) -> tuple[list[Run], list[str]]:
