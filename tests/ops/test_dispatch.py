@@ -91,3 +91,22 @@ def test_reason_logged_once(no_interpreter, caplog):
             linear_scan(torch.rand(3), b)
     lines = [r for r in caplog.records if "linear_scan: tensors are on cpu" in r.getMessage()]
     assert len(lines) == 1
+
+
+def test_the_compiled_loop_is_chosen_only_where_it_can_run(no_interpreter, monkeypatch):
+    x = torch.randn(2, 5, 3)
+    choose = dispatch.select_backend
+    assert choose("op", [x]) == "torch"  # an op without a compiled path
+    assert choose("op", [x], compiled_unsupported=None) == "compiled"
+    assert choose("op", [x.half()], compiled_unsupported=None) == "torch"
+    assert choose("op", [x], "torch", compiled_unsupported=None) == "torch"
+    with pytest.raises(dispatch.CompiledUnavailable, match="op: the op has no compiled CPU path"):
+        choose("op", [x], "compiled")
+    with pytest.raises(dispatch.CompiledUnavailable, match=r"op: dtype torch.float16 is not supported"):
+        choose("op", [x.half()], "compiled", compiled_unsupported=None)
+    with pytest.raises(dispatch.CompiledUnavailable, match="op: gradient through v_th"):
+        choose("op", [x], "compiled", compiled_unsupported="gradient through v_th")
+    monkeypatch.setattr(dispatch, "numba_import_error", lambda: "numba is not importable (test)")
+    assert choose("op", [x], compiled_unsupported=None) == "torch"
+    with pytest.raises(dispatch.CompiledUnavailable, match="numba is not importable"):
+        choose("op", [x], "compiled", compiled_unsupported=None)

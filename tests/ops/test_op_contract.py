@@ -1,7 +1,8 @@
 """The op contract of lra_snn/ops (its package docstring): one folder per op with naive.py, torch.py
-and triton.py; one public function ``<op>(..., backend=None)`` that asks the dispatch once per call
-and returns the same outputs and gradients on every backend as the time loop (Triton under the
-interpreter on the CPU; odd lengths, partial chunks and channel tiles); no import of lra_snn.neurons."""
+and triton.py, and compiled.py where the op has a compiled CPU loop; one public function
+``<op>(..., backend=None)`` that asks the dispatch once per call and returns the same outputs and
+gradients on every backend as the time loop (Triton under the interpreter on the CPU; odd lengths,
+partial chunks and channel tiles); no import of lra_snn.neurons."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ OPS_DIR = Path(lra_snn.ops.__file__).parent
 PATHS = ("naive", "torch", "triton")
 
 
+def paths_of(op: str) -> tuple[str, ...]:
+    """The op's paths: the three every op has, and "compiled" where it has a compiled CPU loop."""
+    return (*PATHS, "compiled") if (OPS_DIR / op / "compiled.py").exists() else PATHS
+
+
 def test_the_op_folders_are_the_ops_with_the_three_paths():
     assert sorted(path.parent.name for path in OPS_DIR.glob("*/naive.py")) == OPS
     for op in OPS:
@@ -50,7 +56,7 @@ def test_each_op_exports_one_function_with_a_backend_parameter(op):
     parameters = inspect.signature(getattr(module, op)).parameters
     assert list(parameters)[-1] == "backend" and parameters["backend"].default is None
     required = {name for name, p in parameters.items() if p.default is inspect.Parameter.empty}
-    for path in PATHS:  # each path computes the op from the same arguments (the backend aside)
+    for path in paths_of(op):  # each path computes the op from the same arguments (the backend aside)
         path_parameters = inspect.signature(
             getattr(importlib.import_module(f"{module.__name__}.{path}"), f"{op}_{path}")
         ).parameters
@@ -168,7 +174,8 @@ def test_outputs_agree_across_naive_torch_and_triton(case, length, device, chose
     public = getattr(importlib.import_module(f"lra_snn.ops.{op}"), op)
     naive = getattr(importlib.import_module(f"lra_snn.ops.{op}.naive"), f"{op}_naive")
     expected_outputs, expected_grads = _run(naive, inputs, differentiable, rest, dy_seed=length)
-    for backend in ("torch", "triton"):
+    compiled = ("compiled",) if "compiled" in paths_of(op) and device.type == "cpu" else ()
+    for backend in ("torch", "triton", *compiled):
         chosen_backends.clear()
         outputs, grads = _run(
             lambda *args, b=backend: public(*args, backend=b), inputs, differentiable, rest, dy_seed=length

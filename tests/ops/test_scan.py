@@ -14,7 +14,7 @@ from lra_snn.ops.linear_scan.naive import linear_scan_naive
 from lra_snn.ops.refractory_iteration.torch import spike_trace
 from lra_snn.ops.threshold_scan import threshold_scan
 from lra_snn.ops.threshold_scan import torch as threshold_torch
-from lra_snn.ops.threshold_scan.compiled import offsets_kernel
+from lra_snn.ops.threshold_scan.offsets_loop import offsets_kernel
 from lra_snn.ops.threshold_scan.torch import host_offsets
 
 needs_numba = pytest.mark.skipif(offsets_kernel() is None, reason="numba is not installed: no compiled loop")

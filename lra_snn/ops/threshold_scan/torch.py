@@ -21,7 +21,7 @@ from torch import Tensor
 
 from lra_snn.ops.linear_scan.torch import linear_scan_torch
 from lra_snn.ops.surrogate import spike, surrogate_derivative
-from lra_snn.ops.threshold_scan.compiled import offsets_kernel
+from lra_snn.ops.threshold_scan.offsets_loop import offsets_kernel
 
 HOST_LOOPS = ("compiled", "numpy", "torch")
 
