@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lra_snn.cli import bench
-from lra_snn.neurons import NEURONS
+from lra_snn.neurons import NEURONS, neuron_class
 
 TINY = [
     "--lengths",
@@ -42,7 +42,7 @@ def run(tmp_path, capsys, *extra: str):
 def test_benchmark_all_registered_neurons(tmp_path, capsys):
     code, result, table = run(tmp_path, capsys)
     records = result["records"]
-    assert len(records) == len(NEURONS) * 2 * 2 * 2  # neuron x L x implementation x pass
+    assert len(records) == len(NEURONS) * 2 * 3 * 2  # neuron x L x implementation (with compiled) x pass
     assert {r["neuron"] for r in records} == set(NEURONS)
     for r in records:
         assert {f: r[f] for f in ENV_FIELDS} == {f: result["meta"][f] for f in ENV_FIELDS}
@@ -50,7 +50,7 @@ def test_benchmark_all_registered_neurons(tmp_path, capsys):
     by_key = bench.index_records(records)
     available = {r["neuron"] for r in records if r["status"] != "unavailable"}
     for r in records:
-        if r["status"] == "unavailable":
+        if r["status"] == "unavailable" and r["implementation"] != "compiled":
             assert r["reason"].startswith("not importable")
     for name in available:
         for impl in bench.IMPLEMENTATIONS:
@@ -77,6 +77,21 @@ def test_benchmark_all_registered_neurons(tmp_path, capsys):
     assert ratio16["forward_backward"] == pytest.approx(psn["median_s"] / dsn["median_s"])
     assert ratio33["forward_backward"] is None
 
+    for name in available:  # the compiled loops run where the neuron has them, and say so where not
+        compiled = by_key[(name, "compiled", "forward_backward", 16)]
+        if "compiled" in neuron_class(name).supported_backends:
+            assert compiled["status"] == "ok", compiled
+        else:
+            assert (compiled["status"], compiled["reason"]) == ("unavailable", f"{name} has no compiled path")
+    copy16 = {c["length"]: c for c in result["summary"]["copy"]}[16]
+    assert 0 < copy16["min_s"] <= copy16["median_s"]
+    multiples = {(e["neuron"], e["length"], e["implementation"]): e for e in result["summary"]["multiples_of_copy"]}
+    lif_par = by_key[("lif", "parallel", "forward", 16)]
+    assert multiples[("lif", 16, "parallel")]["forward"] == pytest.approx(lif_par["median_s"] / copy16["median_s"])
+    assert multiples[("psn", 33, "parallel")]["forward"] is None  # skipped: T above the cap
+    assert "Time as multiples of a copy" in table and "| parallel fwd | parallel fwd+bwd | compiled fwd |" in table
+    assert f"{multiples[('lif', 16, 'parallel')]['forward']:.2f}x" in table
+
     assert "| neuron | L | seq fwd | par fwd | fwd speedup |" in table
     for name in NEURONS:
         assert f"| {name} | 16 |" in table and f"| {name} | 33 |" in table
@@ -89,7 +104,11 @@ def test_unavailable_and_broken_neurons_are_reported(tmp_path, capsys, monkeypat
     monkeypatch.setitem(NEURONS, "ghost", "lra_snn.neurons.ghost_not_written:Ghost")
     monkeypatch.setitem(NEURONS, "broken", "lra_snn.neurons.base:Neuron")  # abstract: fails to build
     code, result, table = run(tmp_path, capsys, "--neurons", "ghost,broken,sliding_psn")
-    status = {(r["neuron"], r["length"]): (r["status"], r["reason"]) for r in result["records"]}
+    status = {
+        (r["neuron"], r["length"]): (r["status"], r["reason"])
+        for r in result["records"]
+        if r["implementation"] == "parallel"
+    }
     assert status[("ghost", 16)][0] == "unavailable"
     assert "No module named 'lra_snn.neurons.ghost_not_written'" in status[("ghost", 16)][1]
     assert status[("broken", 33)][0] == "error" and "does not implement" in status[("broken", 33)][1]
@@ -142,6 +161,8 @@ def test_cases_over_the_memory_limit_are_skipped_with_the_estimate(tmp_path, cap
             continue  # skipped earlier, by --max-seq-length
         if r["neuron"] == "psn" and r["length"] == 33:
             continue  # refused by the neuron (T > --psn-max-t)
+        if r["implementation"] == "compiled" and "compiled" not in neuron_class(r["neuron"]).supported_backends:
+            continue  # no compiled loop behind this neuron
         assert r["status"] == "skipped" and "would not fit in memory" in r["reason"], r
         assert r["memory_estimate_gib"] > 1e-6 and "--memory-limit-gb" in r["reason"]
     assert "would not fit in memory (estimated peak" in table and code == 0
@@ -188,7 +209,7 @@ def test_the_limit_defaults_to_a_fraction_of_the_available_memory(monkeypatch):
 
 
 def test_growth_slope_is_fitted_over_the_long_lengths():
-    config = bench.BenchConfig(neurons=["dsn"], lengths=[1024, 4096, 8192, 16384])
+    config = bench.BenchConfig(neurons=["dsn"], lengths=[1024, 4096, 8192, 16384], device="cuda")  # no compiled
     times = {1024: 1.0, 4096: 3.0, 8192: 6.0, 16384: 12.0}  # linear from 4096 on
     records = [
         {"neuron": "dsn", "implementation": i, "pass": p, "length": n, "status": "ok", "median_s": t}

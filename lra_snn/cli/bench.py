@@ -1,10 +1,12 @@
 """Neuron speed benchmark: the sequential loop against the parallel form (docs/kernels.md, "Benchmark protocol").
 
 For each registered neuron and each length L, times ``forward_sequential`` (the plain time loop,
-the definition) and ``forward`` (the parallel training form, PyTorch backend), and with
-``--triton`` also ``forward`` through the Triton kernels (``lra_snn.ops``;
-CUDA, or the interpreter), forward alone (inference, no autograd) and forward + backward (a
-training step), after warm-up; reports median and spread,
+the definition), ``forward`` on the PyTorch backend (the parallel training form), on CPU tensors
+``forward`` on the compiled backend (numba time loops, ``lra_snn.ops``) where the neuron has one, and
+with ``--triton`` also ``forward`` through the Triton kernels (CUDA, or the interpreter), forward
+alone (inference, no autograd) and forward + backward (a training step), after warm-up; reports
+median and spread, each time as a multiple of the machine's limit for the same data (a copy of the
+input into an output of its size, ``y.copy_(x)``, timed at each L in the same run),
 the sequential/parallel speedups (the PRF paper reports 6.57x for LIF at L = 1,024), and the
 PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384),
 and the growth of each parallel form's time with L (the slope of log time over log L from 4,096 up).
@@ -37,9 +39,10 @@ import torch
 from torch import Tensor
 
 from lra_snn.neurons import NEURONS, Neuron, neuron_class
-from lra_snn.ops.dispatch import TritonUnavailable
+from lra_snn.ops.dispatch import CompiledUnavailable, TritonUnavailable
 
-IMPLEMENTATIONS = ("sequential", "parallel")  # always timed; "triton" too with --triton
+IMPLEMENTATIONS = ("sequential", "parallel")  # always timed; "compiled" too on the CPU, "triton" with --triton
+BACKEND_OF = {"sequential": "torch", "parallel": "torch", "compiled": "compiled", "triton": "triton"}
 PASSES = ("forward", "forward_backward")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PAPER_PSN_OVER_DSN = "25.6x at L = 16,384 (DSN paper, training)"
@@ -334,7 +337,7 @@ def bench_one(
         if skip is not None:
             return {"status": "skipped", "reason": skip, **memory}
         times, skip = measure(make_pass(neuron, implementation, pass_name, x, grad), config, device, budget)
-    except TritonUnavailable as err:
+    except (TritonUnavailable, CompiledUnavailable) as err:
         return {"status": "unavailable", "reason": str(err)}
     except Exception as err:  # a failing neuron is reported, and the run goes on to the others
         return {"status": "error", "reason": f"{type(err).__name__}: {err}"}
@@ -352,8 +355,18 @@ def bench_one(
 
 
 def implementations_of(config: BenchConfig) -> tuple[str, ...]:
-    """The implementations timed: sequential and parallel, plus triton when asked for."""
-    return (*IMPLEMENTATIONS, "triton") if config.triton else IMPLEMENTATIONS
+    """The implementations timed: sequential and parallel, the compiled loops on the CPU, triton when asked for."""
+    compiled = ("compiled",) if torch.device(config.device).type == "cpu" else ()
+    return (*IMPLEMENTATIONS, *compiled, *(("triton",) if config.triton else ()))
+
+
+def time_copy(length: int, config: BenchConfig, device: torch.device) -> dict:
+    """Median and spread of ``y.copy_(x)`` for an input of the timed shape at ``length``: reading the
+    input and writing an output of its size once, the least any neuron's forward can do."""
+    x = torch.randn(config.batch, length, config.d_model, device=device, dtype=DTYPES[config.dtype])
+    y = torch.empty_like(x)
+    times, _ = measure(lambda: y.copy_(x), config, device, None)
+    return {"length": length, **spread(times)}
 
 
 def builder(
@@ -365,7 +378,7 @@ def builder(
     def build(length: int) -> tuple[Callable[[Tensor], Tensor], list[Tensor]]:
         torch.manual_seed(config.seed)
         neuron = build_bench_neuron(cls, length, replace(config, psn_max_t=max(config.psn_max_t, length)))
-        neuron.backend = "triton" if implementation == "triton" else "torch"
+        neuron.backend = BACKEND_OF[implementation]
         neuron = neuron.to(device=device, dtype=DTYPES[config.dtype])
         run = neuron.forward_sequential if implementation == "sequential" else neuron.forward
         return run, list(neuron.parameters())
@@ -406,9 +419,9 @@ def bench_neuron_length(
     dtype = DTYPES[config.dtype]
     neurons: dict[str, Neuron | None] = {}
     for implementation in implementations:
-        backend = "triton" if implementation == "triton" else "torch"
+        backend = BACKEND_OF[implementation]
         if backend not in cls.supported_backends:
-            neurons[implementation] = None  # no Triton kernel behind this neuron
+            neurons[implementation] = None  # no kernel of this backend behind this neuron
             continue
         torch.manual_seed(config.seed)  # the same parameters for every implementation
         try:
@@ -425,7 +438,7 @@ def bench_neuron_length(
     for i in implementations:
         for p in PASSES:
             if neurons[i] is None:
-                result = {"status": "unavailable", "reason": f"{name} has no Triton kernel"}
+                result = {"status": "unavailable", "reason": f"{name} has no {BACKEND_OF[i]} path"}
             else:
                 estimate = partial(
                     estimate_peak_bytes,
@@ -456,8 +469,26 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return None if numerator is None or denominator is None else numerator / denominator
 
 
-def summarize(records: list[dict], config: BenchConfig) -> dict:
-    """Speedups sequential/parallel per neuron and L, and PSN/DSN (parallel forms) per L."""
+def multiples_of_copy(index: dict[tuple, dict], copies: list[dict], config: BenchConfig) -> list[dict]:
+    """Per neuron, L and implementation other than the sequential loop: its median time over the
+    copy's at that L, forward and forward + backward (None where either was not timed)."""
+    copy_time = {c["length"]: c["median_s"] for c in copies}
+    return [
+        {
+            "neuron": name,
+            "length": length,
+            "implementation": implementation,
+            **{p: _ratio(_median(index, (name, implementation, p, length)), copy_time.get(length)) for p in PASSES},
+        }
+        for name in config.neurons
+        for length in config.lengths
+        for implementation in implementations_of(config)[1:]
+    ]
+
+
+def summarize(records: list[dict], config: BenchConfig, copies: list[dict]) -> dict:
+    """Speedups sequential/parallel per neuron and L, PSN/DSN (parallel forms) per L, and every
+    parallel time as a multiple of a copy of the same data."""
     index = index_records(records)
     speedups = []
     for name in config.neurons:
@@ -484,6 +515,8 @@ def summarize(records: list[dict], config: BenchConfig) -> dict:
         "psn_over_dsn": psn_over_dsn,
         "psn_over_dsn_published": PAPER_PSN_OVER_DSN,
         "growth": growth_slopes(index, config),
+        "copy": copies,
+        "multiples_of_copy": multiples_of_copy(index, copies, config),
     }
     if config.triton:
         summary.update(triton_speedups(index, config))
@@ -596,12 +629,33 @@ def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
             f"{_fmt_slope(e['forward_backward'])} |"
             for e in summary["growth"]
         ]
+    lines += ["", copy_table(summary)]
     if "speedup_over_triton" in summary:
         lines += ["", triton_table(index, summary)]
     gaps = [r for r in records if r["status"] != "ok"]
     if gaps:
         lines += ["", "Not timed:"]
         lines += [f"- {r['neuron']} L={r['length']} {r['implementation']} {r['pass']}: {r['reason']}" for r in gaps]
+    return "\n".join(lines)
+
+
+def copy_table(summary: dict) -> str:
+    """Each implementation's time as a multiple of a copy of its input into an output (``y.copy_(x)``)."""
+    copy_ms = {c["length"]: 1e3 * c["median_s"] for c in summary["copy"]}
+    implementations = list(dict.fromkeys(e["implementation"] for e in summary["multiples_of_copy"]))
+    header = " | ".join(f"{i} fwd | {i} fwd+bwd" for i in implementations)
+    lines = [
+        "Time as multiples of a copy of the input into an output of its size (y.copy_(x), timed in this run):",
+        "",
+        f"| neuron | L | copy ms | {header} |",
+        "|---|---:|---:|" + "---:|" * (2 * len(implementations)),
+    ]
+    rows: dict[tuple, dict[str, dict]] = {}
+    for entry in summary["multiples_of_copy"]:
+        rows.setdefault((entry["neuron"], entry["length"]), {})[entry["implementation"]] = entry
+    for (name, length), by_implementation in rows.items():
+        cells = " | ".join(_fmt_ratio(by_implementation[i][p]) for i in implementations for p in PASSES)
+        lines.append(f"| {name} | {length} | {copy_ms[length]:.3g} | {cells} |")
     return "\n".join(lines)
 
 
@@ -636,8 +690,10 @@ def triton_table(index: dict[tuple, dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> list[dict]:
-    """Every record of the run, neuron by neuron and length by length (progress on stderr)."""
+def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> tuple[list[dict], list[dict]]:
+    """Every record of the run, neuron by neuron and length by length (progress on stderr), and the
+    copy's time at each length (``time_copy``), measured first."""
+    copies = [time_copy(length, config, device) for length in config.lengths]
     records = []
     limit = memory_limit_bytes(config)
     for name in config.neurons:
@@ -647,7 +703,7 @@ def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> list[
             shorter = {(r["implementation"], r["pass"]): r for r in new}
             records += new
             print(f"done: {name} L={length}", file=sys.stderr, flush=True)
-    return records
+    return records, copies
 
 
 def write_results(records: list[dict], summary: dict, config: BenchConfig, env: dict, argv: list[str]) -> Path:
@@ -768,10 +824,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(config.threads or default_threads)
     try:
         env = environment(device, config)
-        records = run_benchmark(config, device, env)
+        records, copies = run_benchmark(config, device, env)
     finally:
         torch.set_num_threads(default_threads)
-    summary = summarize(records, config)
+    summary = summarize(records, config, copies)
     path = write_results(records, summary, config, env, argv)
     print(markdown_table(records, summary, env))
     print(f"\nresults: {path}")
