@@ -166,6 +166,10 @@ clean: ## remove run outputs and caches (keeps .venv, data/ and results/)
 bench-startup: venv ## how long lra-train takes to answer (--help, --cfg, completion, a refused override) beside a bare Hydra app -> results/bench/startup_*
 	$(PY) benchmarks/startup.py $(ARGS)
 
+.PHONY: profile-step
+profile-step: venv ## where a mini training step's time goes per zoo model (S4D, neuron, linear, GLU, optimizer, framework) -> results/bench/profile_step_*
+	$(MALLOC) $(PY) benchmarks/profile_step.py --threads $(THREADS) $(ARGS)
+
 .PHONY: bench-peers
 bench-peers: venv ## side by side on this CPU: our neurons vs SpikingJelly's, S4D vs a paper S4D, Lightning vs a plain loop -> results/bench/peers_*
 	OMP_NUM_THREADS=1 $(MALLOC) $(PY) benchmarks/peers.py --threads $(THREADS) $(ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -297,3 +298,34 @@ def test_help_prints_every_option(capsys):
         bench.parse_args(["--help"])
     assert exit_info.value.code == 0
     assert "of MemAvailable at start" in capsys.readouterr().out
+
+
+def test_the_step_profile_charges_each_part_its_own_time(tmp_path, capsys, monkeypatch):
+    """benchmarks/profile_step.py: a neuron made 30 ms slower per call shows up in the neuron's part."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import profile_step
+
+    from lra_snn.neurons.lif import DecoupledResetLIF as LIF
+
+    original = LIF.forward
+    calls = []
+
+    def slow_forward(self, x):
+        calls.append(1)
+        time.sleep(0.03)
+        return original(self, x)
+
+    monkeypatch.setattr(LIF, "forward", slow_forward)
+    argv = ["--models", "lif_ssm,s4d", "--profile", "tiny", "--steps", "2", "--warmup", "1", "--out", str(tmp_path)]
+    assert profile_step.main(argv) == 0
+    (path,) = tmp_path.glob("profile_step_*.json")
+    lif_ssm, s4d = json.loads(path.read_text())["results"]
+    calls_per_step = len(calls) / (1 + 2 + 2)  # warm-up, then the steps without and with the hooks
+    assert calls_per_step >= 1
+    assert lif_ssm["parts_ms"]["neuron"] >= 30 * calls_per_step
+    assert lif_ssm["parts_ms"]["S4D convolution"] < 30 * calls_per_step  # the sleep is not charged elsewhere
+    assert "neuron" not in s4d["parts_ms"] and s4d["parts_ms"]["S4D convolution"] > 0
+    for result in (lif_ssm, s4d):
+        assert sum(result["parts_ms"].values()) == pytest.approx(result["step_ms"])
+        assert result["parts_ms"]["optimizer"] > 0
+    assert "| lif_ssm |" in capsys.readouterr().out
