@@ -77,12 +77,14 @@ test: venv ## run the whole test suite (slow tests included)
 test-fast: venv ## run the test suite without the tests marked slow
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow"
 
-# Mutation testing (mutmut, [tool.mutmut] in pyproject.toml: the core modules and the tests that cover them).
+# Mutation testing (mutmut, [tool.mutmut] in pyproject.toml): the whole package, in parts (PART=results; the parts:
+# python scripts/mutation_report.py --parts), each recorded under results/mutation/; or MUTANTS="<name globs>".
 MUTANTS ?=
+PART ?=
 .PHONY: mutate
-mutate: venv ## mutation testing of the core modules (not in CI); MUTANTS="lra_snn.optim*" picks some
-	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(foreach m,$(MUTANTS),'$(m)')
-	$(VENV)/bin/mutmut results
+mutate: venv ## mutation testing, one part of the package at a time (PART=results -> results/mutation/results.json; MUTANTS="lra_snn.optim*" picks mutants)
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(if $(PART),$(shell $(PY) scripts/mutation_report.py --glob $(PART)),$(foreach m,$(MUTANTS),'$(m)'))
+	$(if $(PART),$(PY) scripts/mutation_report.py --part $(PART),$(VENV)/bin/mutmut results)
 
 lra-all: venv ## the main job: multirun over MODELS x TASKS x SEEDS at PROFILE, then print the leaderboard
 	$(MALLOC) $(PY) -m lra_snn.train -m model=$(SWEEP_MODELS) data=$(SWEEP_TASKS) seed=$(SEEDS) profile=$(PROFILE) \
