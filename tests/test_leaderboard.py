@@ -537,6 +537,20 @@ def test_seeds_of_different_code_versions_are_never_pooled(tmp_path):
     ]
 
 
+def test_seeds_that_read_other_data_files_are_never_pooled(tmp_path):
+    release = {"sources": {"/data/lra_release/listops-1000": "e" * 64}}
+    write_v2(tmp_path, "a1", seed=1, data={"digest": "1" * 64, **release}, metrics={"test/acc": 0.50})
+    write_v2(tmp_path, "a2", seed=2, data={"digest": "1" * 64, **release}, metrics={"test/acc": 0.52})
+    write_v2(tmp_path, "b3", seed=3, data={"digest": "2" * 64, **release}, metrics={"test/acc": 0.90})
+    write_v2(tmp_path, "c4", seed=4, metrics={"test/acc": 0.10})  # written before records named their data
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    section = "## Profile: tiny"
+    assert table_row(markdown, section, "s4d [src-aaaaaaaaaaaaaaaa, data 11111111]")[1].startswith("51.00 +- 1.41 (2)")
+    assert table_row(markdown, section, "s4d [src-aaaaaaaaaaaaaaaa, data 22222222]")[1].startswith("90.00 (1)")
+    assert table_row(markdown, section, "s4d [src-aaaaaaaaaaaaaaaa, data not recorded]")[1].startswith("10.00 (1)")
+    assert sorted(r["n_seeds"] for r in rows) == [1, 1, 2]
+
+
 def test_tasks_of_one_variant_at_different_code_versions_share_a_row(tmp_path):
     write_v2(tmp_path, "l", code="src-1111111111111111", metrics={"test/acc": 0.50})
     text = {"task_name": "text"}

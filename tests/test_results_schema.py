@@ -55,6 +55,7 @@ def fields(**changes) -> dict:
             {"started_at": "2026-01-01T00:00:00+00:00", "wall_time_s": 1.0, "first_step": 0, "last_step": 13},
             {"started_at": "2026-01-01T01:00:00+00:00", "wall_time_s": 2.0, "first_step": 13, "last_step": 24},
         ],
+        "data": {"digest": "d" * 64, "sources": {"/data/lra_release/listops-1000": "e" * 64}},
     }
     return {**base, **changes}
 
@@ -304,3 +305,17 @@ def test_a_record_carries_the_digest_of_its_content_and_an_edit_is_refused():
             parse_record(other)
     older = {key: value for key, value in edited.items() if key != "record_digest"}
     assert parse_record(older).metrics["test/acc"] == 0.99  # a record written before digests is read as it is
+
+
+def test_the_data_identity_is_read_back_and_checked():
+    record = new_record(fields(), finished_at=0.0)
+    assert record.data is not None and record.data.sources == {"/data/lra_release/listops-1000": "e" * 64}
+    assert parse_record(record.to_json()).data == record.data
+    assert "data" not in new_record(fields(data=None), finished_at=0.0).to_json()  # absent, as before it existed
+    for bad, words in [
+        ({"digest": 5, "sources": {}}, "data['digest'] is 5, expected str"),
+        ({"digest": "d", "sources": {"/a": 1}}, "data['sources']"),
+        ({"digest": "d", "sources": {}, "size": 3}, "size"),
+    ]:
+        with pytest.raises(ResultFileError, match=re.escape(words)):
+            new_record(fields(data=bad), finished_at=0.0)

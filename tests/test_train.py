@@ -20,7 +20,10 @@ from lra_snn.results.reference import PUBLISHED_FILE
 from lra_snn.results.render import build_leaderboard
 from lra_snn.training.cell import CellRefused, RunFailed, run
 from lra_snn.training.lock import LOCK_FILENAME, cell_lock
+from lra_snn.training.sweeper import completed_before, planned_cell
 from lra_snn.training.validate import ConfigError
+from tests.data.conftest import TINY_LISTOPS
+from tests.fakes import LISTOPS_FILES, write_listops_release
 
 
 def test_tiny_listops_s4d_writes_a_complete_result(compose_train):
@@ -45,6 +48,34 @@ def test_tiny_listops_s4d_writes_a_complete_result(compose_train):
     # a changed setting is a new cell, never mixed with the old one
     changed = compose_train("data=listops", "model=s4d", "profile=tiny", "task.lr=0.003")
     assert changed.paths.result_file != cfg.paths.result_file
+
+
+def test_a_cell_whose_release_changed_trains_again_and_a_sweep_launches_it(compose_train, tmp_path):
+    bounds = {key: TINY_LISTOPS[key] for key in ("min_length", "max_length", "max_depth", "max_args")}
+    folder = write_listops_release(tmp_path / "release", n_train=48, n_val=16, n_test=16, seed=3, **bounds)
+    overrides = ("data=listops", "model=s4d", "profile=tiny", "data.source=release", f"data.release_dir={folder}")
+    cfg = compose_train(*overrides)
+    first = run(cfg)
+    assert first["data"]["sources"].keys() == {str(folder / name) for name in LISTOPS_FILES.values()}
+    assert completed_before(planned_cell(cfg)) is not None  # nothing changed: left out of a sweep
+    assert run(compose_train(*overrides))["finished_at"] == first["finished_at"]  # and skipped by the cell
+
+    test_file = folder / LISTOPS_FILES["test"]
+    test_file.touch()  # the same content, new change time: the sweep launches it, the cell finds the same data
+    assert completed_before(planned_cell(cfg)) is None
+    assert run(compose_train(*overrides))["finished_at"] == first["finished_at"]
+
+    text = test_file.read_bytes()
+    expression, label = text.split(b"\r\n")[1].split(b"\t")  # the first example, its label edited in place
+    edited = text.replace(expression + b"\t" + label, expression + b"\t" + str((int(label) + 1) % 10).encode(), 1)
+    test_file.write_bytes(edited)
+    assert len(edited) == len(text) and completed_before(planned_cell(cfg)) is None
+    second = run(compose_train(*overrides))
+    assert second["status"] == "completed" and second["finished_at"] != first["finished_at"]
+    assert second["data"]["digest"] != first["data"]["digest"]
+    assert list((Path(cfg.paths.run_dir) / "replaced").glob("*/checkpoints"))  # the first training kept aside
+    attempts = [json.loads(p.read_text()) for p in Path(cfg.paths.result_file).parent.glob("attempts/*.json")]
+    assert [a["data"]["digest"] for a in attempts] == [first["data"]["digest"]]  # the first result kept too
 
 
 def test_missing_release_stops_the_run_before_anything_is_built(compose_train, tmp_path):

@@ -365,7 +365,11 @@ def time_copy(length: int, config: BenchConfig, device: torch.device) -> dict:
     input and writing an output of its size once, the least any neuron's forward can do."""
     x = torch.randn(config.batch, length, config.d_model, device=device, dtype=DTYPES[config.dtype])
     y = torch.empty_like(x)
-    times, _ = measure(lambda: y.copy_(x), config, device, None)
+
+    def copy() -> None:
+        y.copy_(x)
+
+    times, _ = measure(copy, config, device, None)
     return {"length": length, **spread(times)}
 
 

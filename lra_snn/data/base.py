@@ -11,6 +11,8 @@ majority-class rate.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -65,6 +67,7 @@ class CachedDataModule(L.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.num_workers = num_workers
         self.num_proc = num_proc
+        self.sources_read: dict[str, tuple[str, str]] = {}  # path -> (content digest, stat signature)
 
     def downloads_dir(self) -> Path:
         return self.data_dir / "downloads"
@@ -75,8 +78,25 @@ class CachedDataModule(L.LightningDataModule):
         return self.task
 
     def digest(self, path: str | Path) -> str:
-        """Content digest (sha256) of a source file or folder, memoised under ``<data_dir>/cache/``."""
-        return store.content_digest(path, self.data_dir)
+        """Content digest (sha256) of a source file or folder, memoised under ``<data_dir>/cache/``; kept
+        in ``sources_read`` with the identities of its files (``data_identity``)."""
+        digest = store.content_digest(path, self.data_dir)
+        signature = store.stat_signature(path)
+        if signature is not None:
+            self.sources_read[str(Path(path).resolve())] = (digest, signature)
+        return digest
+
+    def data_identity(self) -> dict[str, Any]:
+        """What a run's result records of the files it read (after ``cache_settings``, which digests them):
+        ``digest``, the SHA-256 of their content digests in order (the same on every machine; generated data
+        reads none); ``sources``, each file or folder read and the identities of its files
+        (``store.stat_signature``), so a later sweep sees a changed source without reading it."""
+        self.cache_settings()
+        contents = sorted(digest for digest, _ in self.sources_read.values())
+        return {
+            "digest": hashlib.sha256(json.dumps(contents).encode()).hexdigest(),
+            "sources": {path: signature for path, (_, signature) in sorted(self.sources_read.items())},
+        }
 
     def cache_settings(self) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError

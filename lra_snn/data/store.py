@@ -110,13 +110,8 @@ def content_digest(path: str | Path, data_dir: str | Path) -> str:
     again next time (an edit within the clock's resolution would look unchanged).
     """
     path = Path(path).resolve()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    stats = [(p.stat(), p) for p in files]
-    names = [p.relative_to(path).as_posix() if p != path else p.name for _, p in stats]
-    identities = [
-        (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for name, (st, _) in zip(names, stats)
-    ]
-    signature = hashlib.sha256(json.dumps(identities).encode()).hexdigest()
+    files, stats, signature = _stat_identities(path)
+    names = [p.relative_to(path).as_posix() if p != path else p.name for p in files]
     memo_path = Path(data_dir) / "cache" / DIGESTS_FILE
     memo = _read_json(memo_path)
     entry = memo.get(str(path))
@@ -129,11 +124,32 @@ def content_digest(path: str | Path, data_dir: str | Path) -> str:
         for name, file in zip(names, files):
             whole.update(f"{name}\0{_file_sha256(file)}\n".encode())
         digest = whole.hexdigest()
-    newest = max((max(st.st_mtime_ns, st.st_ctime_ns) for st, _ in stats), default=0) / 1e9
+    newest = max((max(st.st_mtime_ns, st.st_ctime_ns) for st in stats), default=0) / 1e9
     if time.time() - newest > RACY_SECONDS:
         memo[str(path)] = {"stat": signature, "sha256": digest}
         _write_json_atomically(memo_path, memo)
     return digest
+
+
+def _stat_identities(path: Path) -> tuple[list[Path], list[os.stat_result], str]:
+    """The files of ``path`` (itself, or a folder's files in name order), their stats, and the SHA-256 of
+    their names, devices, inodes, sizes, modification and status-change times."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    stats = [p.stat() for p in files]
+    names = [p.relative_to(path).as_posix() if p != path else p.name for p in files]
+    identities = [
+        (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for name, st in zip(names, stats)
+    ]
+    return files, stats, hashlib.sha256(json.dumps(identities).encode()).hexdigest()
+
+
+def stat_signature(path: str | Path) -> str | None:
+    """What ``content_digest`` memoises a source by (its files' identities and change times), or None
+    when ``path`` is gone: a different value means the source may have changed since."""
+    path = Path(path).resolve()
+    if not path.exists():
+        return None
+    return _stat_identities(path)[2]
 
 
 def _file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:

@@ -87,7 +87,9 @@ def numba_import_error() -> str | None:
 NO_COMPILED_PATH = "the op has no compiled CPU path"
 
 
-def explain_compiled(primitive: str, tensors: Iterable[Tensor], unsupported: str | None = NO_COMPILED_PATH) -> str | None:
+def explain_compiled(
+    primitive: str, tensors: Iterable[Tensor], unsupported: str | None = NO_COMPILED_PATH
+) -> str | None:
     """Why the compiled CPU loop of ``primitive`` cannot run on ``tensors``, or None when it can.
 
     ``unsupported`` is the op's own reason; ops without a compiled path leave the default.

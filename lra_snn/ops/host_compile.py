@@ -41,5 +41,5 @@ def run_parallel(compiled: Callable[..., None], *args: Any) -> None:
     import numba
     import torch
 
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     compiled(*args)

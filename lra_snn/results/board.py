@@ -1,16 +1,17 @@
 """Runs grouped into leaderboard cells and rows, and the statistics of each.
 
-A cell (``Group``) is one (profile, model, task, identity, code version): runs of one model on one
-task whose cell-defining settings (``lra_snn.results.variants``) and code version are the same.
-Seeds are pooled only inside a cell, so seeds of other code or another config are never averaged
-together. Each seed counts once: its completed result, else its newest one; attempts of a counted
+A cell (``Group``) is one (profile, model, task, identity, code version, data): runs of one model on
+one task whose cell-defining settings (``lra_snn.results.variants``), code version and data files (the
+digest of their content, ``Run.data_digest``) are the same. Seeds are pooled only inside a cell, so
+seeds of other code, another config or other data are never averaged together. Each seed counts once:
+its completed result, else its newest one; attempts of a counted
 seed that failed or were interrupted after it completed are shown beside it (``Group.beside``),
 never instead. A cell's value is the mean +- sample standard deviation (ddof=1) over its seeds.
 
 A row (``Row``) is one model variant of a profile: its cells, one per task. The default cell of a
 (profile, model, task) is the identity with the most seeds (ties: the newest); other identities are
 variants, labelled by what differs. A model variant whose cells of one task come from several code
-versions gets one row per version, labelled by it.
+versions or data files gets one row per version, labelled by it (``version_label``).
 
 Averages are the named ones of the task table (``conf/tasks.yaml``), taken by the one rule of
 ``lra_snn.results.averages``: a row missing any task of a set has no average over it.
@@ -43,6 +44,7 @@ class Group:
     code_version: str = ""
     identity: str = ""
     variant: str = ""
+    data_digest: str = ""
 
     def with_status(self, status: str) -> list[Run]:
         """The counted runs (one per seed) with ``status``."""
@@ -169,16 +171,18 @@ def _default_identity(groups: list[Group]) -> str:
 
 def group_cells(runs: list[Run]) -> tuple[list[Group], list[str]]:
     """Every cell of ``runs`` with its variant label, and the notes on left-out duplicate seeds."""
-    buckets: dict[tuple[str, str, str, str, str], list[Run]] = defaultdict(list)
+    buckets: dict[tuple[str, str, str, str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
         key = identity_key(run.config, run.config_hash)
-        buckets[(run.profile, run.model, run.task, key, run.code_version)].append(run)
+        buckets[(run.profile, run.model, run.task, key, run.code_version, run.data_digest)].append(run)
     cells: list[Group] = []
     notes: list[str] = []
-    for (profile, model, task, key, version), members in sorted(buckets.items()):
+    for (profile, model, task, key, version, data), members in sorted(buckets.items()):
         kept, beside, cell_notes = _select(members, f"{profile}/{model}/{task} ({version})")
         newest = max(kept, key=lambda run: run.age)
-        cells.append(Group(profile, model, task, newest.config_hash, tuple(kept), tuple(beside), version, key))
+        cells.append(
+            Group(profile, model, task, newest.config_hash, tuple(kept), tuple(beside), version, key, "", data)
+        )
         notes.extend(cell_notes)
     by_task: dict[tuple[str, str, str], list[Group]] = defaultdict(list)
     for cell in cells:
@@ -205,19 +209,31 @@ def group_runs(runs: list[Run]) -> tuple[dict[tuple[str, str, str], Group], list
 
 def build_rows(cells: list[Group]) -> list[Row]:
     """The rows of one profile's cells, best first (``Row.sort_key``)."""
-    versions: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    versions: dict[tuple[str, str, str], set[tuple[str, str]]] = defaultdict(set)
     for cell in cells:
-        versions[(cell.model, cell.variant, cell.task)].add(cell.code_version)
-    split = {(model, variant) for (model, variant, _), found in versions.items() if len(found) > 1}
+        versions[(cell.model, cell.variant, cell.task)].add((cell.code_version, cell.data_digest))
+    split: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+    for (model, variant, _), found in versions.items():
+        if len(found) > 1:
+            split[(model, variant)] |= found
     rows: dict[tuple[str, str, str], Row] = {}
     for cell in cells:
-        version = cell.code_version if (cell.model, cell.variant) in split else ""
+        others = split.get((cell.model, cell.variant))
+        version = version_label(cell, others) if others else ""
         variant = cell.variant
         if cell.task in rows.get((cell.model, variant, version), Row("", "", "", "")).cells:
             variant = f"{variant} (config {cell.config_hash})"  # two shortened labels that read the same
         row = rows.setdefault((cell.model, variant, version), Row(cell.profile, cell.model, variant, version))
         row.cells[cell.task] = cell
     return sorted(rows.values(), key=Row.sort_key)
+
+
+def version_label(cell: Group, found: set[tuple[str, str]]) -> str:
+    """What tells ``cell``'s row from the other rows of its model variant (``found``: their code versions and
+    data digests): its code version, and the data digest's first 8 digits when the data differ among them."""
+    if len({data for _, data in found}) == 1:
+        return cell.code_version
+    return f"{cell.code_version}, data {cell.data_digest[:8] or 'not recorded'}"
 
 
 def mean_and_std(values: list[float]) -> tuple[float, float | None]:

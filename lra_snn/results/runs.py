@@ -60,6 +60,7 @@ class Run:
     config_hash: str
     git_commit: str
     code_version: str
+    data_digest: str  # of the data files the run read (``ResultRecord.data``); "" in records from before it
     metric: float | None  # test accuracy in % (LRA) or test perplexity (LM); None unless completed
     majority_rate: float | None
     firing_rate: float | None
@@ -136,6 +137,7 @@ def run_of(record: ResultRecord, path: Path, attempt: bool = False) -> Run:
         config_hash=record.config_hash,
         git_commit=record.git_commit,
         code_version=version_of(record),
+        data_digest="" if record.data is None else record.data.digest,
         metric=metric,
         majority_rate=_finite(record.metrics, "test/majority_rate", 100.0),
         firing_rate=_finite(record.metrics, "test/firing_rate", 100.0),

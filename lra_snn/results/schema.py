@@ -6,7 +6,9 @@ Version 2 (written now) holds what a run is and how it ended:
   (a hash of the package source and configs, ``lra_snn.results.record.code_version``; optional, absent
   from records written before it existed), ``git_commit`` and library ``versions`` at the start of the
   cell, the resolved ``config`` and ``instantiated_digest``
-  (sha256 of everything instantiated from the config, ``lra_snn.config.provenance``);
+  (sha256 of everything instantiated from the config, ``lra_snn.config.provenance``), and ``data``
+  (``DataIdentity``: a digest of the content of the data files read and the identities of those files;
+  absent from records written before it existed);
 - outcome: ``status`` (``completed``, ``interrupted``, ``failed``, ``no_data``), ``message`` (required
   unless completed), ``finished_at`` (ISO 8601 with time zone), ``metrics`` (name -> number or null;
   a completed run has its ranked metric, ``test/acc`` as a fraction or ``test/ppl``);
@@ -150,6 +152,7 @@ class ResultRecord:
     best_checkpoint: str | None = None
     segments: tuple[Segment, ...] = ()
     code_version: str | None = None
+    data: DataIdentity | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -185,6 +188,7 @@ class ResultRecord:
             "best_checkpoint": self.best_checkpoint,
             "segments": [segment.to_json() for segment in self.segments],
             "code_version": self.code_version,
+            **({} if self.data is None else {"data": self.data.to_json()}),
             **self.extra,
         }
 
@@ -197,6 +201,21 @@ def is_number(value: object) -> bool:
 def primary_metric_name(task: str) -> str:
     """The metric a task is ranked by (its row of the task table): ``test/acc`` or ``test/ppl``."""
     return TASK_TABLE.rows[task].metric
+
+
+class DataIdentity(BaseModel):
+    """The data files a run read (``lra_snn.data.base.DataModuleBase.data_identity``): ``digest``, the SHA-256
+    of their content digests (the same on every machine; generated data reads none); ``sources``, each file or
+    folder read and the identities of its files (``lra_snn.data.store.stat_signature``), which a sweep
+    compares without reading the files."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    digest: str
+    sources: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "sources": dict(self.sources)}
 
 
 # --------------------------------------------------------------------------- the files, one model per version
@@ -273,6 +292,7 @@ class _FileV2(_FileV1):
     config: dict[str, Any]
     instantiated_digest: str | None = None
     segments: tuple[Segment, ...] | None = Field(default=None, strict=False)  # strict takes no list for a tuple
+    data: DataIdentity | None = None
     record_digest: str | None = None  # checked against the content before the fields (_check_digest)
 
 

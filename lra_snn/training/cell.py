@@ -4,7 +4,8 @@
 the config is validated (every bad key named at once, before anything is built), the cell runs under
 its lock (one process at a time), a completed cell with the same config hash is not run again
 (``skip_completed``; ``skip_completed=false`` trains it again from scratch, the completed training's
-files moved aside), the task is fit (resuming from the cell's ``last.ckpt`` when one exists), the best
+files moved aside, and so does a cell whose data files' content changed since it completed), the task is
+fit (resuming from the cell's ``last.ckpt`` when one exists), the best
 validation checkpoint is evaluated on val and test (a model whose neurons approximate exact ones is
 tested a second time with the exact neurons, ``lra_snn.training.surrogate_agreement``), and the outcome is
 recorded for the leaderboard (``lra_snn.results.record``: a completed ``result.json`` is never replaced by
@@ -155,18 +156,38 @@ def _interrupted(
     return RunInterrupted(message, stop.signal)
 
 
-def _train_again(run_dir: Path, previous: ResultRecord) -> None:
-    """Move a completed cell's checkpoints and logs to ``replaced/<its finished_at>/``, so that
-    ``skip_completed=false`` trains from scratch and the completed training's files are kept."""
+def _data_change(cfg: DictConfig, previous: ResultRecord) -> str | None:
+    """Why the completed ``previous`` run read other data files than this cell reads now (their content
+    digest differs: a release or source file changed), or None when it read the same, when its record
+    predates data digests, or when the data cannot be found now (the completed result stands)."""
+    if previous.data is None:
+        return None
+    try:
+        now = instantiate(cfg.data).data_identity()["digest"]
+    except DataNotFoundError:
+        return None
+    if now == previous.data.digest:
+        return None
+    return (
+        f"the data files changed since this cell completed (content digest {previous.data.digest[:16]}, now "
+        f"{now[:16]}; read from {', '.join(previous.data.sources)})"
+    )
+
+
+def _train_again(run_dir: Path, previous: ResultRecord, reason: str) -> None:
+    """Move a completed cell's checkpoints and logs to ``replaced/<its finished_at>/``, so that the cell
+    trains from scratch (``skip_completed=false``, or its data changed: ``reason``) and the completed
+    training's files are kept."""
     stamp = datetime.fromtimestamp(previous.finished_at, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     aside = run_dir / REPLACED_DIRNAME / stamp
     for name in TRAINING_FOLDERS:
         if (run_dir / name).exists():
             aside.mkdir(parents=True, exist_ok=True)
             (run_dir / name).rename(aside / name)
-    log.info(
-        "skip_completed=false: training again from scratch; the completed training's %s are in %s, its "
+    log.warning(
+        "%s: training again from scratch; the completed training's %s are in %s, its "
         "result stays until this run completes (then it moves to attempts/)",
+        reason,
         " and ".join(TRAINING_FOLDERS),
         aside,
     )
@@ -197,11 +218,12 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
     except ResultFileError as error:
         raise CellRefused(f"{error}; correct that file or move it away to run this cell") from None
     if previous is not None and previous.status == "completed":
-        if cfg.skip_completed:
+        changed = _data_change(cfg, previous)
+        if cfg.skip_completed and changed is None:
             log.info("cell already completed, skipping (skip_completed=false to rerun): %s", result_path)
             return previous.to_json()
         if _is_rank_zero():
-            _train_again(run_dir, previous)
+            _train_again(run_dir, previous, changed or "skip_completed=false")
 
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
@@ -214,6 +236,7 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
     except DataNotFoundError as missing:
         log.error("no data for %s: %s", cfg.task_name, missing)
         return _record(result_path, {**identity, "status": "no_data", "message": str(missing)}, _is_rank_zero())
+    identity["data"] = datamodule.data_identity()
 
     cell = identity["config_hash"]
     stop = StopOnSignal(last)

@@ -5,7 +5,8 @@ before any worker starts and ends with a table.
 Each job's config is composed first (as Hydra's basic sweeper does to check the overrides; a job composed
 by an earlier sweep with the same code, configs and overrides is looked up in ``PlannedCells`` instead);
 a cell whose ``result.json`` says "completed" (its folder is named by the config hash) is not launched when
-``skip_completed`` is true, so a sweep whose cells are all complete starts no worker process. The others
+``skip_completed`` is true and the data files its run read look unchanged (``sources_changed``), so a sweep
+whose cells are all complete starts no worker process. The others
 are launched by the configured launcher (in batches of ``max_batch_size``). The sweep then prints, and
 writes to ``<sweep dir>/summary.md``, one row per cell: its status, ranked metric and wall time, from the
 outcomes the jobs appended (``lra_snn.training.sweep_progress``) and the cells left out. A job that raised
@@ -32,9 +33,10 @@ from hydra.core.utils import JobReturn
 from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.config.locations import project_root
+from lra_snn.data.store import stat_signature
 from lra_snn.results.atomic import write_atomically
 from lra_snn.results.record import code_version, read_result
-from lra_snn.results.schema import ResultFileError, primary_metric_name
+from lra_snn.results.schema import ResultFileError, ResultRecord, primary_metric_name
 from lra_snn.training.log_context import cell_label
 from lra_snn.training.report import format_metric
 from lra_snn.training.sweep_progress import CellOutcome, minutes, read_outcomes, write_state
@@ -65,10 +67,18 @@ def completed_before(cell: Mapping[str, Any]) -> CellOutcome | None:
         record = read_result(path)
     except ResultFileError:
         return None
-    if record is None or record.status != "completed":
+    if record is None or record.status != "completed" or sources_changed(record):
         return None
     name = primary_metric_name(cell["task"])
     return CellOutcome(cell["label"], "done before", name, record.metrics.get(name), record.wall_time_s, str(path))
+
+
+def sources_changed(record: ResultRecord) -> bool:
+    """Whether a data file the completed run read may have changed since (its files' identities differ, or it
+    is gone); the cell then runs, and compares the files' content (``lra_snn.training.cell``)."""
+    if record.data is None:
+        return False
+    return any(stat_signature(path) != signature for path, signature in record.data.sources.items())
 
 
 class PlannedCells:
