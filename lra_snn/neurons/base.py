@@ -93,6 +93,16 @@ class Neuron(nn.Module, metaclass=ABCMeta):
     def step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
         """One step of the step form: inputs ``x_t`` (B, D) -> spikes (B, D) and the next state."""
 
+    def steps(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The step form over a chunk ``x`` (B, T, D) of a stream, from ``state``: its spikes (B, T, D) and
+        the state after it, the same as T calls of ``step``. Streaming reads a stream chunk by chunk in
+        memory constant in its length; a neuron whose time loop is compiled runs a chunk in one call."""
+        spikes = []
+        for x_t in x.unbind(1):
+            s_t, state = self.step(x_t, state)
+            spikes.append(s_t)
+        return torch.stack(spikes, 1), state
+
     @abstractmethod
     def macs_per_step(self) -> int:
         """Multiply-accumulates of the dynamics per step and channel, as serial inference computes
