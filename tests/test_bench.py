@@ -29,6 +29,8 @@ TINY = [
     "20",
     "--psn-k",
     "3",
+    "--stream-chunks",
+    "1,3",
 ]
 ENV_FIELDS = ("device", "device_name", "torch", "python", "threads", "batch", "d_model", "dtype")
 
@@ -92,6 +94,15 @@ def test_benchmark_all_registered_neurons(tmp_path, capsys):
     assert multiples[("psn", 33, "parallel")]["forward"] is None  # skipped: T above the cap
     assert "Time as multiples of a copy" in table and "| parallel fwd | parallel fwd+bwd | compiled fwd |" in table
     assert f"{multiples[('lif', 16, 'parallel')]['forward']:.2f}x" in table
+
+    streams = {(r["neuron"], r["length"], r["chunk"]): r for r in result["summary"]["streaming"]}
+    assert {name for name, _, _ in streams} == {n for n in NEURONS if not neuron_class(n).fixed_length}
+    lif16 = streams[("lif", 16, 3)]
+    assert lif16["status"] == "ok" and lif16["channel_steps_per_s"] == pytest.approx(2 * 4 * 16 / lif16["median_s"])
+    assert lif16["seconds_per_chunk"] == pytest.approx(lif16["median_s"] / 6)  # 16 steps in chunks of 3: 6 calls
+    assert streams[("lif", 16, 1)]["seconds_per_chunk"] == pytest.approx(streams[("lif", 16, 1)]["median_s"] / 16)
+    assert streams[("lif", 33, 1)]["reason"] == "skipped: too slow (L=33 > --max-seq-length=16)"
+    assert "| lif | 16 | 3 |" in table and "Streaming (the step form over chunks" in table
 
     assert "| neuron | L | seq fwd | par fwd | fwd speedup |" in table
     for name in NEURONS:

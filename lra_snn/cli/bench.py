@@ -6,7 +6,8 @@ the definition), ``forward`` on the PyTorch backend (the parallel training form)
 with ``--triton`` also ``forward`` through the Triton kernels (CUDA, or the interpreter), forward
 alone (inference, no autograd) and forward + backward (a training step), after warm-up; reports
 median and spread, each time as a multiple of the machine's limit for the same data (a copy of the
-input into an output of its size, ``y.copy_(x)``, timed at each L in the same run),
+input into an output of its size, ``y.copy_(x)``, timed at each L in the same run), and the step
+form reading the input as a stream in chunks (``--stream-chunks``; streaming inference),
 the sequential/parallel speedups (the PRF paper reports 6.57x for LIF at L = 1,024), and the
 PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384),
 and the growth of each parallel form's time with L (the slope of log time over log L from 4,096 up).
@@ -30,7 +31,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class BenchConfig:
     out: Path = Path("results/bench")
     triton: bool = False
     memory_limit_gb: float | None = None  # None: AVAILABLE_FRACTION of MemAvailable when the run starts
+    stream_chunks: list[int] = field(default_factory=lambda: [1, 256])  # steps per call of the step form
 
 
 def neuron_kwargs(cls: type[Neuron], length: int, config: BenchConfig) -> dict:
@@ -634,6 +636,8 @@ def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
             for e in summary["growth"]
         ]
     lines += ["", copy_table(summary)]
+    if summary.get("streaming"):
+        lines += ["", streaming_table(index, summary["streaming"], env)]
     if "speedup_over_triton" in summary:
         lines += ["", triton_table(index, summary)]
     gaps = [r for r in records if r["status"] != "ok"]
@@ -660,6 +664,33 @@ def copy_table(summary: dict) -> str:
     for (name, length), by_implementation in rows.items():
         cells = " | ".join(_fmt_ratio(by_implementation[i][p]) for i in implementations for p in PASSES)
         lines.append(f"| {name} | {length} | {copy_ms[length]:.3g} | {cells} |")
+    return "\n".join(lines)
+
+
+def streaming_table(index: dict[tuple, dict], streams: list[dict], env: dict) -> str:
+    """The step form reading a stream chunk by chunk, beside the parallel forward over the whole input
+    (its fastest implementation), in channel-steps per second (B x D x L over the time)."""
+    lines = [
+        "Streaming (the step form over chunks of a stream, no autograd) beside the parallel forward: "
+        "channel-steps per second, and the time per chunk:",
+        "",
+        "| neuron | L | chunk | channel-steps/s | ms per chunk | parallel fwd channel-steps/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in streams:
+        if r["status"] != "ok":
+            lines.append(f"| {r['neuron']} | {r['length']} | {r['chunk']} | {r['status']} | - | - |")
+            continue
+        parallel = [
+            index[key]["median_s"]
+            for key in ((r["neuron"], i, "forward", r["length"]) for i in ("parallel", "compiled", "triton"))
+            if key in index and index[key]["status"] == "ok"
+        ]
+        rate = env["batch"] * env["d_model"] * r["length"] / min(parallel) if parallel else None
+        lines.append(
+            f"| {r['neuron']} | {r['length']} | {r['chunk']} | {r['channel_steps_per_s']:.3g} | "
+            f"{1e3 * r['seconds_per_chunk']:.3g} | {'-' if rate is None else f'{rate:.3g}'} |"
+        )
     return "\n".join(lines)
 
 
@@ -692,6 +723,56 @@ def triton_table(index: dict[tuple, dict], summary: dict) -> str:
             for e in summary["psn_over_dsn_triton"]
         ]
     return "\n".join(lines)
+
+
+def time_streaming(
+    name: str, length: int, config: BenchConfig, device: torch.device, shorter: dict[int, dict]
+) -> list[dict]:
+    """The step form of neuron ``name`` reading a stream of ``length`` steps in chunks of each of
+    ``config.stream_chunks`` steps (``Neuron.steps``; a chunk of 1 is one ``step`` call per step), no
+    autograd: median time, channel-steps per second (B x D x L over the time) and the time per chunk
+    (the latency of a chunk of 1 is that of one step). Fixed-length neurons have no step form. A chunk
+    size is skipped where the sequential loop would be (``seq_skip_reason``; ``shorter``: this neuron's
+    records at the previous length, by chunk size), since a chunk of one step costs what that loop costs."""
+    base = {"neuron": name, "length": length}
+    try:
+        cls = neuron_class(name)
+        if cls.fixed_length:
+            return []
+        torch.manual_seed(config.seed)
+        neuron = build_bench_neuron(cls, length, config).to(device=device, dtype=DTYPES[config.dtype]).eval()
+    except Exception as err:  # reported with the parallel forms' records; the run goes on
+        return [
+            {**base, "chunk": c, "status": "error", "reason": f"{type(err).__name__}: {err}"}
+            for c in config.stream_chunks
+        ]
+    x = torch.randn(config.batch, length, config.d_model, device=device, dtype=DTYPES[config.dtype])
+    records = []
+    for chunk in config.stream_chunks:
+        skip = seq_skip_reason(length, config, shorter.get(chunk))
+        if skip is not None:
+            records.append({**base, "chunk": chunk, "status": "skipped", "reason": skip})
+            continue
+
+        def stream(size: int = chunk) -> None:
+            with torch.no_grad():
+                state = neuron.init_state(config.batch, device, x.dtype)
+                for start in range(0, length, size):
+                    _, state = neuron.steps(x[:, start : start + size], state)
+
+        times, _ = measure(stream, config, device, None)
+        median = float(np.median(times))
+        records.append(
+            {
+                **base,
+                "chunk": chunk,
+                "status": "ok",
+                **spread(times),
+                "channel_steps_per_s": config.batch * config.d_model * length / median,
+                "seconds_per_chunk": median / math.ceil(length / chunk),
+            }
+        )
+    return records
 
 
 def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> tuple[list[dict], list[dict]]:
@@ -795,6 +876,12 @@ def parse_args(argv: list[str]) -> BenchConfig:
         default=defaults.psn_max_t,
         help="cap max_T on T of the neurons that take one (PSN, masked PSN)",
     )
+    p.add_argument(
+        "--stream-chunks",
+        type=_int_list,
+        default=defaults.stream_chunks,
+        help="steps per call when the step form reads a stream (1: one step at a time)",
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", type=Path, default=defaults.out, help="folder for the JSON results")
     p.add_argument(
@@ -829,9 +916,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = environment(device, config)
         records, copies = run_benchmark(config, device, env)
+        streams = []
+        for name in config.neurons:
+            shorter: dict[int, dict] = {}
+            for length in config.lengths:
+                new = time_streaming(name, length, config, device, shorter)
+                shorter = {r["chunk"]: r for r in new}
+                streams += new
     finally:
         torch.set_num_threads(default_threads)
-    summary = summarize(records, config, copies)
+    summary = {**summarize(records, config, copies), "streaming": streams}
     path = write_results(records, summary, config, env, argv)
     print(markdown_table(records, summary, env))
     print(f"\nresults: {path}")
