@@ -36,11 +36,11 @@ class DecoupledResetLIF(Neuron):
     ``detach_reset=True`` (default, as in the paper): the reset term carries no gradient, so
     gradients flow through ``u'`` only. ``detach_reset=False``: gradients also flow through the
     spikes in the reset (full BPTT), computed in parallel by one reverse scan. ``backend``: None
-    (Triton kernels on CUDA: the fused one when the reset is detached), "torch" or "triton"
-    (``lra_snn.ops.dispatch``).
+    (Triton kernels on CUDA: the fused one when the reset is detached; the compiled loop, fused for
+    either reset, on float32/float64 CPU tensors), "torch", "triton" or "compiled" (``lra_snn.ops.dispatch``).
     """
 
-    supported_backends = ("torch", "triton")
+    supported_backends = ("torch", "triton", "compiled")
     option_rules: ClassVar[Mapping[str, Rule]] = {
         "tau": Number(1.0),  # the decay beta = 1 - 1/tau in [0, 1)
         "v_th": POSITIVE,

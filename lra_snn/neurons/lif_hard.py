@@ -35,10 +35,11 @@ class HardResetState(NamedTuple):
 class HardResetLIF(Neuron):
     """LIF with multiplicative decay and hard reset to 0; ``forward`` is the exact parallel form.
 
-    ``backend``: None (Triton kernels on CUDA), "torch" or "triton" (``lra_snn.ops.dispatch``).
+    ``backend``: None (Triton kernels on CUDA, the compiled loop on float32/float64 CPU tensors),
+    "torch", "triton" or "compiled" (``lra_snn.ops.dispatch``).
     """
 
-    supported_backends = ("torch", "triton")
+    supported_backends = ("torch", "triton", "compiled")
     option_rules: ClassVar[Mapping[str, Rule]] = {
         "tau": Number(0.0, 1.0, low_open=True),  # the decay multiplying u_{t-1}
         "v_th": POSITIVE,

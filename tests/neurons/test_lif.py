@@ -121,12 +121,14 @@ def test_float32_disagreements_occur_only_near_the_threshold(run_steps, compare_
     assert max(diverged) > 0
 
 
+@pytest.mark.parametrize("backend", ["compiled", "torch"])  # the CPU default, and the PyTorch path
 @pytest.mark.parametrize("detach_reset", [True, False])
 @pytest.mark.parametrize("surrogate", ["atan", "triangle", "rect"])
-def test_parallel_gradient_equals_the_time_loop(surrogate, detach_reset):
-    neuron = DecoupledResetLIF(3, surrogate=surrogate, detach_reset=detach_reset)
+def test_parallel_gradient_equals_the_time_loop(surrogate, detach_reset, backend):
+    neuron = DecoupledResetLIF(3, surrogate=surrogate, detach_reset=detach_reset, backend=backend)
     x = gaussian_input((2, 65, 3), 1.0, 0.5, seed=4).requires_grad_()
     weight = gaussian_input((2, 65, 3), 1.0, 0.0, seed=5)
+    assert torch.equal(neuron(x), neuron.forward_sequential(x))
     (parallel,) = torch.autograd.grad((neuron(x) * weight).sum(), x)
     (sequential,) = torch.autograd.grad((neuron.forward_sequential(x) * weight).sum(), x)
     assert parallel.abs().max() > 0.1

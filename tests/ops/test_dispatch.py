@@ -36,10 +36,11 @@ def test_interpreter_makes_cpu_tensors_eligible_but_never_automatic(monkeypatch,
     assert dispatch.explain("lif", [x]) is None
     dispatch.log_once.cache_clear()
     with caplog.at_level(logging.INFO, logger="lra_snn.ops.dispatch"):
-        lif(x, 0.5, 1.0)
+        lif(x.half(), 0.5, 1.0)  # no compiled loop for float16: PyTorch
     assert "CPU tensors use PyTorch unless backend='triton' is forced" in caplog.text
+    lif(x, 0.5, 1.0)  # float32: the compiled loop, still not the interpreter
     lif(x, 0.5, 1.0, backend="triton")
-    assert chosen_backends == [("lif", "torch"), ("lif", "triton")]  # one choice per op call
+    assert chosen_backends == [("lif", "torch"), ("lif", "compiled"), ("lif", "triton")]  # one choice per op call
 
 
 def forced_reason(op, *args) -> str:
@@ -88,7 +89,7 @@ def test_reason_logged_once(no_interpreter, caplog):
     b = torch.randn(2, 5, 3)
     with caplog.at_level(logging.INFO, logger="lra_snn.ops.dispatch"):
         for _ in range(3):
-            linear_scan(torch.rand(3), b)
+            linear_scan(torch.rand(3).half(), b.half())  # float16: neither Triton nor the compiled loop
     lines = [r for r in caplog.records if "linear_scan: tensors are on cpu" in r.getMessage()]
     assert len(lines) == 1
 

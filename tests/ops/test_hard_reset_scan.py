@@ -220,8 +220,9 @@ def test_dispatch_explains_and_is_never_automatic_on_cpu(monkeypatch, chosen_bac
     ):
         hard_reset_scan(torch.zeros(1, 3, 2), V_TH, DECAY, backend="triton")
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    hard_reset_scan(torch.zeros(1, 3, 2), V_TH, DECAY)
-    assert chosen_backends == [("hard_reset_scan", "torch")]
+    hard_reset_scan(torch.zeros(1, 3, 2), V_TH, DECAY)  # not the interpreter: the compiled loop
+    hard_reset_scan(torch.zeros(1, 3, 2).half(), V_TH, DECAY)  # float16, which the compiled loop does not take: PyTorch
+    assert chosen_backends == [("hard_reset_scan", "compiled"), ("hard_reset_scan", "torch")]
 
 
 @pytest.mark.parametrize(

@@ -156,7 +156,8 @@ def test_threshold_scan_host_loops_agree_exactly(length):
     numpy_offsets = host_offsets(excess, v_th, decay, loop="numpy")
     torch_offsets = host_offsets(excess, v_th, decay, loop="torch")
     assert torch.equal(numpy_offsets, torch_offsets)
-    assert torch.equal(threshold_scan(excess, 1.0, 0.5, backend="torch")[1], numpy_offsets)  # the CPU default
+    assert torch.equal(threshold_scan(excess, 1.0, 0.5, backend="torch")[1], numpy_offsets)  # the PyTorch path
+    assert torch.equal(threshold_scan(excess, 1.0, 0.5)[1], numpy_offsets)  # the CPU default, the op's compiled loop
     assert torch.equal(numpy_offsets[:, 0], torch.zeros(2, 5, dtype=torch.float64))
 
 
@@ -187,8 +188,9 @@ def test_compiled_loop_gives_the_numpy_loops_offsets_bit_for_bit(length, dtype, 
     assert torch.equal(host_offsets(excess.transpose(0, 1).contiguous().transpose(0, 1), v_th, decay), compiled)
     if inputs == "near_threshold" and length > 7:
         assert ((excess - numpy_offsets) == 0).any()  # ties (a spike exactly at the threshold) are covered
-    spikes, offsets = threshold_scan(excess, v_th, decay, backend="torch")  # the CPU default is this loop
-    assert torch.equal(offsets, compiled) and torch.equal(spikes, (excess >= compiled).to(dtype))
+    for backend in ("torch", "compiled"):  # the PyTorch path runs this loop; the op's compiled loop matches it
+        spikes, offsets = threshold_scan(excess, v_th, decay, backend=backend)
+        assert torch.equal(offsets, compiled) and torch.equal(spikes, (excess >= compiled).to(dtype))
 
 
 def test_without_numba_the_numpy_loop_runs(monkeypatch):

@@ -53,8 +53,9 @@ def test_dispatch_explains_and_is_never_automatic_on_cpu(monkeypatch, chosen_bac
     ):
         threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5, backend="triton")
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5)
-    assert chosen_backends == [("threshold_scan", "torch")]
+    threshold_scan(torch.zeros(1, 3, 2), 1.0, 0.5)  # not the interpreter: the compiled loop
+    threshold_scan(torch.zeros(1, 3, 2).half(), 1.0, 0.5)  # float16, which the compiled loop does not take: PyTorch
+    assert chosen_backends == [("threshold_scan", "compiled"), ("threshold_scan", "torch")]
     with pytest.raises(ValueError, match="batch, length, channels"):
         threshold_scan(torch.zeros(3, 2), 1.0, 0.5, backend="triton")
 

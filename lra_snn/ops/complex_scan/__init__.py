@@ -2,8 +2,10 @@
 "What needs a kernel").
 
 ``complex_scan`` runs the Triton kernel (``triton.py``, real/imag split) on CUDA complex64/complex128
-tensors of shape (B, L, D) with a per-step or per-channel (D,) decay, else the PyTorch doubling
-scan (``torch.py``); ``naive.py`` is the time loop both are tested against.
+tensors of shape (B, L, D) with a per-step or per-channel (D,) decay, the compiled CPU path
+(``compiled.py``: numba loops over time on the real and imaginary parts, forward and in reverse time
+backward) on CPU tensors of the same kinds where numba imports, else the PyTorch chunked scan
+(``torch.py``); ``naive.py`` is the time loop all are tested against.
 """
 
 from __future__ import annotations
@@ -36,13 +38,19 @@ def complex_scan(a: Tensor, b: Tensor, h0: Tensor | None = None, backend: str | 
     """Solve ``z_t = a_t z_{t-1} + b_t`` along dim 1 of complex ``b`` (B, L, D); differentiable.
 
     ``a`` is per step (B, L, D) or per channel (D,); ``h0`` (B, D) or None (zero). ``backend``:
-    None (Triton on CUDA when possible), "torch" or "triton" (``lra_snn.ops.dispatch``).
+    None (Triton on CUDA, else the compiled loop on CPU tensors, when possible), "torch", "triton" or
+    "compiled" (``lra_snn.ops.dispatch``).
     """
-    problem = _kernel_problem(a, b, h0)
-    # the kernel sees the real views, so the device and dtype checks run on them (none when out of scope)
+    problem = _kernel_problem(a, b, h0)  # the compiled loop covers the kernel's inputs
+    # the kernels see the real views, so the device and dtype checks run on them (none when out of scope)
     views = [] if problem is not None else [view_as_real(t) for t in [a, b] + ([h0] if h0 is not None else [])]
-    if dispatch.select_backend("complex_scan", views, backend, problem) == "triton":
+    choice = dispatch.select_backend("complex_scan", views, backend, problem, compiled_unsupported=problem)
+    if choice == "triton":
         from lra_snn.ops.complex_scan.triton import complex_scan_triton
 
         return complex_scan_triton(a, b, h0)
+    if choice == "compiled":
+        from lra_snn.ops.complex_scan.compiled import complex_scan_compiled
+
+        return complex_scan_compiled(a, b, h0)
     return complex_scan_torch(a, b, h0)

@@ -1,10 +1,12 @@
 """Threshold scan of soft-reset neurons, the decoupled reset (PRF paper, arXiv 2410.03530;
 docs/neurons.md, section 1): spikes and reset offsets from the excess of the reset-free potential.
 
-``threshold_scan`` runs the Triton kernel (``triton.py``) on CUDA tensors (B, L, D), else the host
-loop of the PyTorch path (``torch.py``: compiled or NumPy for float32/float64 CPU tensors, torch otherwise);
-either way the coupled reset's gradient (``detach_reset=False``) is one reverse linear scan on the
-same backend. ``naive.py`` is the time loop both are tested against.
+``threshold_scan`` runs the Triton kernel (``triton.py``) on CUDA tensors (B, L, D), the compiled CPU
+path (``compiled.py``: one numba loop over time forward and one in reverse time backward, either reset)
+on float32/float64 CPU tensors where numba imports, else the host loop of the PyTorch path
+(``torch.py``: compiled or NumPy for float32/float64 CPU tensors, torch otherwise), whose coupled-reset
+gradient (``detach_reset=False``) is one reverse linear scan on the same backend. ``naive.py`` is the
+time loop all are tested against.
 """
 
 from __future__ import annotations
@@ -32,15 +34,21 @@ def threshold_scan(
     ``decay`` are scalars or per-channel (D,) tensors (constants here: no gradient reaches them).
     The offsets come from one pass over time without autograd. The spikes take the ``surrogate``
     gradient through ``excess``, and through the spikes in the reset as well when
-    ``detach_reset=False`` (the coupled reset). ``backend``: None (Triton on CUDA when possible),
-    "torch" or "triton" (``lra_snn.ops.dispatch``).
+    ``detach_reset=False`` (the coupled reset). ``backend``: None (Triton on CUDA, else the compiled
+    loop on float32/float64 CPU tensors, when possible), "torch", "triton" or "compiled"
+    (``lra_snn.ops.dispatch``).
     """
     if excess.dim() != 3:
         raise ValueError(f"threshold_scan expects (batch, length, channels), got shape {tuple(excess.shape)}")
     if surrogate not in SURROGATES:
         raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}")
-    if dispatch.select_backend("threshold_scan", [excess], backend) == "triton":
+    choice = dispatch.select_backend("threshold_scan", [excess], backend, compiled_unsupported=None)
+    if choice == "triton":
         from lra_snn.ops.threshold_scan.triton import threshold_scan_triton
 
         return threshold_scan_triton(excess, v_th, decay, surrogate, detach_reset)
+    if choice == "compiled":
+        from lra_snn.ops.threshold_scan.compiled import threshold_scan_compiled
+
+        return threshold_scan_compiled(excess, v_th, decay, surrogate, detach_reset)
     return threshold_scan_torch(excess, v_th, decay, surrogate, detach_reset)

@@ -4,7 +4,7 @@ A soft reset subtracts ``V_th`` from the potential at each spike, so ``u_t = u'_
 ``u'`` the reset-free potential and the reset offset ``b_1 = 0``, ``b_{t+1} = decay * (b_t + V_th * s_t)``,
 i.e. ``b_t = V_th * sum_{i<t} decay^(t-i) s_i``. The spikes ``s_t = [u'_t - V_th >= b_t]`` need one
 cheap pass over time without autograd. On float32/float64 CPU tensors it is a compiled loop
-(``compiled.py``, numba) where numba is installed, else a NumPy loop over (B, D) slices (four NumPy
+(``offsets_loop.py``, numba) where numba is installed, else a NumPy loop over (B, D) slices (four NumPy
 calls per step; on such small slices the per-call overhead dominates, and NumPy's is a fraction of
 torch's); elsewhere a torch loop. All three give bit-identical offsets. Gradients then flow through
 ``u'`` only (reset detached), or through the reset as well (``CoupledResetSpike``), whose backward is

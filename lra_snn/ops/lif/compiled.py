@@ -1,0 +1,146 @@
+"""Compiled CPU path of the decoupled-reset LIF (PRF paper, arXiv 2410.03530; docs/neurons.md, section 1):
+one numba loop over time forward, one in reverse time backward (``lra_snn.ops.host_compile``).
+
+Forward, per (batch row, channel block), time outer and channels innermost (vectorised), in the
+input's dtype and the naive loop's order of operations, so the spikes are bit-identical to it:
+reset-free potential ``u'_t = beta u'_{t-1} + x_t``, margin ``m_t = (u'_t - V_th) - b_t``,
+``s_t = [m_t >= 0]``, offset ``b_{t+1} = beta (b_t + V_th s_t)``, and the spike count. The margins are
+kept for the backward only when a gradient is needed.
+
+Backward: with ``g`` the gradient reaching the spikes and ``H'`` the surrogate slope
+(``lra_snn.ops.surrogate.compiled``), ``delta_t = H'(m_t) (g_t - V_th beta F_{t+1})`` (the second term
+only when the reset is not detached: the spike's effect on every later margin through the offsets),
+``F_t = delta_t + beta F_{t+1}``; then ``dx_t = F_t``, since ``u'`` decays with the same ``beta`` as
+the offsets.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from lra_snn.ops import dispatch
+from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
+from lra_snn.ops.linear_scan.compiled import channel_block
+from lra_snn.ops.surrogate.compiled import SURROGATE_CODES, surrogate_slope
+
+
+def _forward_loop(
+    x: np.ndarray,
+    spikes: np.ndarray,
+    margins: np.ndarray,
+    counts: np.ndarray,
+    constants: np.ndarray,
+    keep_margins: bool,
+    width: int,
+) -> None:
+    """Fill ``spikes`` (B, L, D), ``counts`` (B, D) and, when ``keep_margins``, ``margins`` (B, L, D)
+    from ``x`` (B, L, D); ``constants`` = (beta, V_th), all in one dtype."""
+    batch, length, channels = x.shape
+    beta, v_th = constants[0], constants[1]
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    blocks = -(-channels // width)
+    for task in numba.prange(batch * blocks):
+        row, start = task // blocks, max((task % blocks) * width, 0)  # start >= 0 spares a wraparound check
+        size = min(channels, start + width) - start
+        potential = np.zeros(size, x.dtype)
+        offset = np.zeros(size, x.dtype)
+        count = np.zeros(size, x.dtype)
+        for t in range(length):
+            for i in range(size):
+                reset_free = beta * potential[i] + x[row, t, start + i]
+                potential[i] = reset_free
+                margin = (reset_free - v_th) - offset[i]
+                fired = one if margin >= zero else zero
+                spikes[row, t, start + i] = fired
+                count[i] += fired
+                offset[i] = beta * (offset[i] + v_th * fired)
+                if keep_margins:
+                    margins[row, t, start + i] = margin
+        for i in range(size):
+            counts[row, start + i] = count[i]
+
+
+def _backward_loop(
+    margins: np.ndarray, grad_spikes: np.ndarray, grad_x: np.ndarray, constants: np.ndarray, code: int, width: int
+) -> None:
+    """Fill ``grad_x`` (B, L, D) from ``margins`` and ``grad_spikes`` (B, L, D) in reverse time;
+    ``constants`` = (beta, V_th beta for the coupled reset, else 0), all in one dtype."""
+    batch, length, channels = margins.shape
+    beta, reset_gain = constants[0], constants[1]
+    blocks = -(-channels // width)
+    for task in numba.prange(batch * blocks):
+        row, start = task // blocks, max((task % blocks) * width, 0)  # start >= 0 spares a wraparound check
+        size = min(channels, start + width) - start
+        carry = np.zeros(size, margins.dtype)  # F_{t+1}
+        for t in range(length - 1, -1, -1):
+            for i in range(size):
+                slope = surrogate_slope(margins[row, t, start + i], code)
+                delta = slope * (grad_spikes[row, t, start + i] - reset_gain * carry[i])
+                total = delta + beta * carry[i]
+                carry[i] = total
+                grad_x[row, t, start + i] = total
+
+
+forward_kernel = compile_parallel_loop(_forward_loop)
+backward_kernel = compile_parallel_loop(_backward_loop)
+
+
+class CompiledLIF(torch.autograd.Function):
+    """Spikes (B, L, D) and spike counts (B, D) of the LIF driven by ``x``; gradient to ``x`` only (the
+    margins kept for it when ``keep_margins``)."""
+
+    @staticmethod
+    def forward(
+        ctx, x: Tensor, beta: float, v_th: float, surrogate: str, detach_reset: bool, keep_margins: bool
+    ) -> tuple[Tensor, Tensor]:
+        x = x.detach().contiguous()
+        batch, _, channels = x.shape
+        spikes = dispatch.allocate(x.shape, x)
+        margins = dispatch.allocate(x.shape if keep_margins else (1, 1, 1), x)
+        counts = dispatch.allocate((batch, channels), x)
+        constants = torch.tensor([beta, v_th], dtype=x.dtype)
+        assert forward_kernel is not None  # numba imports: this module imported it
+        run_parallel(
+            forward_kernel,
+            x.numpy(),
+            spikes.numpy(),
+            margins.numpy(),
+            counts.numpy(),
+            constants.numpy(),
+            keep_margins,
+            channel_block(batch, channels),
+        )
+        ctx.save_for_backward(margins)
+        ctx.constants = torch.tensor([beta, 0.0 if detach_reset else v_th * beta], dtype=x.dtype)
+        ctx.code = SURROGATE_CODES[surrogate]
+        ctx.mark_non_differentiable(counts)
+        return spikes, counts
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spikes: Tensor, _grad_counts: Tensor):
+        (margins,) = ctx.saved_tensors
+        batch, _, channels = margins.shape
+        grad_x = dispatch.allocate(margins.shape, margins)
+        assert backward_kernel is not None
+        run_parallel(
+            backward_kernel,
+            margins.numpy(),
+            grad_spikes.to(margins.dtype).contiguous().numpy(),
+            grad_x.numpy(),
+            ctx.constants.numpy(),
+            ctx.code,
+            channel_block(batch, channels),
+        )
+        return grad_x, None, None, None, None, None
+
+
+def lif_compiled(
+    x: Tensor, beta: float, v_th: float, surrogate: str = "atan", detach_reset: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Spikes (B, L, D) and spike counts (B, D, no gradient) of ``x`` (B, L, D), float32 or float64 on the CPU."""
+    keep_margins = torch.is_grad_enabled() and x.requires_grad  # the backward's input, kept only when it will run
+    return CompiledLIF.apply(x, float(beta), float(v_th), surrogate, detach_reset, keep_margins)

@@ -1,0 +1,148 @@
+"""Compiled CPU path of the real first-order scan ``h_t = a_t h_{t-1} + b_t`` (docs/kernels.md, "What
+needs a kernel"): numba loops over time, forward and backward (``lra_snn.ops.host_compile``).
+
+Each (batch row, channel block) walks time in the (B, L, D) layout with the channels innermost, so the
+compiler vectorises over channels; ``numba.prange`` splits the rows (and channel blocks, when there
+are fewer rows than threads; ``channel_block``, which the other ops' compiled loops share) across
+``torch.get_num_threads()`` threads. The forward computes
+``a_t * h_{t-1} + b_t`` in the inputs' dtype, the naive loop's operations in its order: the states
+are bit-identical. The backward is one pass in reverse time, ``g_t = dy_t + a_{t+1} g_{t+1}``,
+``db_t = g_t``, ``da_t = g_t h_{t-1}`` (summed over batch and time for a per-channel decay),
+``dh0 = a_1 g_1``. The decay is per step (B, L, D) or per channel (D,).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from lra_snn.ops import dispatch
+from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
+
+CHANNEL_BLOCK_MIN = 16  # channels per thread at least when rows are split into channel blocks
+
+
+def channel_block(batch: int, channels: int) -> int:
+    """Channels per parallel task: all of a row when there are as many rows as threads, else blocks
+    (at least ``CHANNEL_BLOCK_MIN`` wide) so that every thread gets a task."""
+    threads = torch.get_num_threads()
+    if batch >= threads:
+        return max(channels, 1)
+    per_row = -(-threads // max(batch, 1))
+    return max(CHANNEL_BLOCK_MIN, -(-channels // per_row))
+
+
+def _forward_loop(a: np.ndarray, b: np.ndarray, h0: np.ndarray, h: np.ndarray, per_step: bool, width: int) -> None:
+    """Fill ``h`` (B, L, D) from ``a`` ((B, L, D) per step, else (1, 1, D)), ``b`` (B, L, D), ``h0`` (B, D)."""
+    batch, length, channels = b.shape
+    blocks = -(-channels // width)
+    for task in numba.prange(batch * blocks):
+        row, start = task // blocks, max((task % blocks) * width, 0)  # start >= 0 spares a wraparound check
+        size = min(channels, start + width) - start
+        decay_row = row if per_step else 0
+        state = np.empty(size, b.dtype)
+        for i in range(size):
+            state[i] = h0[row, start + i]
+        for t in range(length):
+            step = t if per_step else 0
+            for i in range(size):
+                value = a[decay_row, step, start + i] * state[i] + b[row, t, start + i]
+                state[i] = value
+                h[row, t, start + i] = value
+
+
+def _backward_loop(
+    a: np.ndarray,
+    h0: np.ndarray,
+    h: np.ndarray,
+    dy: np.ndarray,
+    db: np.ndarray,
+    da: np.ndarray,
+    dh0: np.ndarray,
+    per_step: bool,
+    want_da: bool,
+    width: int,
+) -> None:
+    """Fill ``db`` (B, L, D), ``dh0`` (B, D) and, when ``want_da``, ``da`` ((B, L, D) per step, else
+    (B, 1, D): each row's sum over time) by the reverse-time loop ``g_t = dy_t + a_{t+1} g_{t+1}``."""
+    batch, length, channels = dy.shape
+    blocks = -(-channels // width)
+    for task in numba.prange(batch * blocks):
+        row, start = task // blocks, max((task % blocks) * width, 0)
+        size = min(channels, start + width) - start
+        decay_row = row if per_step else 0
+        carry = np.zeros(size, dy.dtype)  # a_{t+1} g_{t+1}
+        decay_sum = np.zeros(size, dy.dtype)  # sum over time of g_t h_{t-1}, for a per-channel decay
+        for t in range(length - 1, -1, -1):
+            step = t if per_step else 0
+            for i in range(size):
+                grad = dy[row, t, start + i] + carry[i]
+                db[row, t, start + i] = grad
+                carry[i] = a[decay_row, step, start + i] * grad
+                if want_da:
+                    previous = h[row, t - 1, start + i] if t > 0 else h0[row, start + i]
+                    if per_step:
+                        da[row, t, start + i] = grad * previous
+                    else:
+                        decay_sum[i] += grad * previous
+        for i in range(size):
+            dh0[row, start + i] = carry[i]
+            if want_da and not per_step:
+                da[row, 0, start + i] = decay_sum[i]
+
+
+forward_kernel = compile_parallel_loop(_forward_loop)
+backward_kernel = compile_parallel_loop(_backward_loop)
+
+
+class CompiledLinearScan(torch.autograd.Function):
+    """``h`` (B, L, D) of ``a`` ((B, L, D) when ``per_step``, else (1, 1, D)), ``b`` (B, L, D) and ``h0`` (B, D)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, per_step: bool) -> Tensor:
+        a, b, h0 = (t.detach().contiguous() for t in (a, b, h0))
+        batch, _, channels = b.shape
+        h = dispatch.allocate(b.shape, b)
+        assert forward_kernel is not None  # numba imports: this module imported it
+        run_parallel(
+            forward_kernel, a.numpy(), b.numpy(), h0.numpy(), h.numpy(), per_step, channel_block(batch, channels)
+        )
+        ctx.save_for_backward(a, h0, h)
+        ctx.per_step = per_step
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dy: Tensor):
+        a, h0, h = ctx.saved_tensors
+        batch, length, channels = h.shape
+        want_da = ctx.needs_input_grad[0]
+        db = dispatch.allocate(h.shape, h)
+        da = dispatch.allocate((batch, length if ctx.per_step else 1, channels) if want_da else (1, 1, 1), h)
+        dh0 = dispatch.allocate(h0.shape, h)
+        assert backward_kernel is not None
+        run_parallel(
+            backward_kernel,
+            a.numpy(),
+            h0.numpy(),
+            h.numpy(),
+            dy.to(h.dtype).contiguous().numpy(),
+            db.numpy(),
+            da.numpy(),
+            dh0.numpy(),
+            ctx.per_step,
+            want_da,
+            channel_block(batch, channels),
+        )
+        decay_grad = (da if ctx.per_step else da.sum(0, keepdim=True)) if want_da else None
+        return decay_grad, db, dh0, None
+
+
+def linear_scan_compiled(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """Solve ``h_t = a_t * h_{t-1} + b_t`` along dim 1 of ``b`` (B, L, D), float32 or float64 on the CPU;
+    ``a`` per step (B, L, D) or per channel (D,), ``h0`` (B, D) or None (zero). Differentiable in a, b, h0."""
+    decay = a if a.dim() == 3 else a.view(1, 1, -1)
+    initial = b.new_zeros((b.shape[0], b.shape[2])) if h0 is None else h0
+    return CompiledLinearScan.apply(decay, b, initial, a.dim() == 3)
