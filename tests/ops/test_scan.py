@@ -229,3 +229,19 @@ def test_threshold_scan_rejects_bad_arguments():
         threshold_scan(torch.zeros(1, 3, 2), torch.ones(3), 0.5)
     with pytest.raises(ValueError, match="batch, length, channels"):
         threshold_scan(torch.zeros(3, 2), 1.0, 0.5)
+
+
+def test_the_compiled_loops_cache_in_a_folder_named_by_the_ops_sources(tmp_path, monkeypatch):
+    """A loop cached against an older version of a function it calls is never reused: any change to a
+    source of the ops names another cache folder."""
+    from lra_snn.ops.host_compile import cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "ops" / "surrogate").mkdir(parents=True)
+    (tmp_path / "ops" / "loop.py").write_text("def loop(): pass\n")
+    (tmp_path / "ops" / "surrogate" / "compiled.py").write_text("def slope(v): return 1\n")
+    first = cache_dir.__wrapped__(tmp_path / "ops")
+    assert first.parent == tmp_path / "cache" / "lra_snn" / "numba" and len(first.name) == 16
+    assert cache_dir.__wrapped__(tmp_path / "ops") == first
+    (tmp_path / "ops" / "surrogate" / "compiled.py").write_text("def slope(v): return 2\n")
+    assert cache_dir.__wrapped__(tmp_path / "ops") != first

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 
-import numba
+from lra_snn.ops.host_compile import host_function
 
 SURROGATE_CODES = {"atan": 0, "triangle": 1, "rect": 2}
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")  # no zero-division check: the loops stay vectorised
+@host_function(error_model="numpy")  # no zero-division check: the loops stay vectorised
 def surrogate_slope(v: float, code: int) -> float:
     """dH/dv at the scalar ``v`` for the surrogate ``code``: atan ``1 / (1 + (pi v)^2)``, triangle
     ``max(0, 1 - |v|)``, rect ``[|v| <= 1/2]``."""
