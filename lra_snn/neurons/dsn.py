@@ -7,9 +7,9 @@ removed and its role taken by an input-dependent decay,
     h_t = alpha_t h_{t-1} + (1 - alpha_t) x_t,   s_t = clip(round(h_t), 0, N),
 
 so training is one first-order linear scan with per-step decay, run with the decay and the spike
-as one op (``lra_snn.ops.dsn``; on CUDA one fused Triton kernel), and inference streams with O(1)
-state. Integer spikes use a straight-through rectangle surrogate; the binary mode (N = 1) fires
-``H(h - 0.5)`` with the ATan surrogate.
+as one op (``lra_snn.ops.dsn``; on CUDA one fused Triton kernel, on the CPU a compiled time loop), and
+inference streams with O(1) state. Integer spikes use a straight-through rectangle surrogate; the
+binary mode (N = 1) fires ``H(h - 0.5)`` with the ATan surrogate.
 """
 
 from __future__ import annotations
@@ -44,10 +44,11 @@ class DSN(Neuron):
     causal (left zero padding of k-1), initialised like ``nn.Conv1d`` (uniform in
     +-1/sqrt(k)); its tensors are tagged ``"dynamics"``. ``binary=True`` sets N = 1 and fires
     ``H(h - 0.5)`` with the ATan surrogate (``n_levels`` is then not used). ``backend``: None (the
-    fused Triton kernel on CUDA), "torch" or "triton" (see ``lra_snn.ops.dispatch``).
+    fused Triton kernel on CUDA, the compiled loop on the CPU where numba imports), "torch", "triton"
+    or "compiled" (see ``lra_snn.ops.dispatch``).
     """
 
-    supported_backends = ("torch", "triton")
+    supported_backends = ("torch", "triton", "compiled")
     option_rules: ClassVar[Mapping[str, Rule]] = {
         "kernel_size": SIZE,
         "tau": POSITIVE,  # alpha = sigmoid(a) ** (1/tau)

@@ -2,10 +2,10 @@
 
 Complex membrane without explicit reset, per channel ``A = exp(Delta * (-1/tau + i*theta))``:
 ``z_t = A * z_{t-1} + Delta * x_t``, ``s_t = H(Re z_t - V_th)``. The parallel form takes ``Re z``
-from one op (``lra_snn.ops.prf_membrane``): on the CPU the causal convolution of x with
-``K[t] = Delta * exp(-Delta*t/tau) * cos(Delta*theta*t)`` by FFT, on CUDA (or when forced) the
-complex recurrence itself as the Triton complex scan; gradients reach ``log_Delta`` and ``log_theta``
-either way. The step form keeps ``z = u + i*r`` as two real states.
+from one op (``lra_snn.ops.prf_membrane``): on the CPU the complex recurrence as a compiled time loop
+(numba), on CUDA (or when forced) as the Triton complex scan, and with ``backend="torch"`` the causal
+convolution of x with ``K[t] = Delta * exp(-Delta*t/tau) * cos(Delta*theta*t)`` by FFT; gradients
+reach ``log_Delta`` and ``log_theta`` in every case. The step form keeps ``z = u + i*r`` as two real states.
 
 Parameters as the paper stores them (its Listing 2, "Simplified PyTorch-like Implementation of PRF
 Neuron", and Table 8): per channel ``log_dt`` (here ``log_delta``) uniform in ``[log Delta_min, log
@@ -57,10 +57,11 @@ class PRF(Neuron):
     uniform in ``[log delta_min, log delta_max]``. A state dict from the earlier parameterisation
     (a ``theta`` tensor instead of ``log_theta``) is refused with an error that says so.
     Computation runs in the input dtype, promoted to at least float32. ``backend``: None (the
-    Triton complex scan on CUDA, else FFT), "torch" (FFT) or "triton" (see ``lra_snn.ops.dispatch``).
+    Triton complex scan on CUDA, else the compiled loop on the CPU where numba imports, else FFT),
+    "torch" (FFT), "triton" or "compiled" (see ``lra_snn.ops.dispatch``).
     """
 
-    supported_backends = ("torch", "triton")
+    supported_backends = ("torch", "triton", "compiled")
     option_rules: ClassVar[Mapping[str, Rule]] = {
         "theta_max": POSITIVE,  # theta is stored as log_theta
         "tau": POSITIVE,

@@ -19,11 +19,12 @@ from torch import Tensor, nn
 
 from lra_snn.config.rules import SIZE, Rule
 from lra_snn.neurons.base import Neuron
+from lra_snn.ops.banded_product import banded_product
+from lra_snn.ops.banded_product.torch import BAND_BLOCK, block_banded_product
 from lra_snn.ops.surrogate import spike
 from lra_snn.optim.groups import tag
 
 _INITIAL_BIAS = -1.0  # b = -1: a spike when W x reaches the threshold 1
-_BAND_BLOCK = 32  # time steps per block of the banded products (sliding PSN, masked PSN at lambda = 1), at least k
 _BAND_MIN_BLOCKS = 8  # the masked PSN's banded product from this many blocks on (below, the dense one is faster)
 
 
@@ -95,29 +96,6 @@ class _BatchMajorMix(torch.autograd.Function):
 def _broadcast(matrix: Tensor, batch: int) -> Tensor:
     """``matrix`` as a (batch, rows, cols) stack sharing one copy (stride 0), for batched products."""
     return matrix.expand(batch, *matrix.shape)
-
-
-def _blockwise(matrices: Tensor, x_blocks: Tensor) -> Tensor:
-    """``matrices[j] @ x_blocks[:, j]`` for every block j of (B, n, size, D) inputs; ``matrices`` is one
-    (size x size) matrix shared by all blocks (broadcast with stride 0) or one per block (n, size, size)."""
-    batch, blocks, size, channels = x_blocks.shape
-    columns = x_blocks.reshape(batch * blocks, size, channels)
-    if matrices.dim() == 2:
-        return torch.bmm(_broadcast(matrices, batch * blocks), columns).view(x_blocks.shape)
-    return torch.matmul(matrices, x_blocks)
-
-
-def _block_banded_product(current: Tensor, previous: Tensor, x: Tensor, size: int) -> Tensor:
-    """``W X`` over the time axis of (B, L, D) inputs for a lower-banded ``W`` whose band is at most
-    ``size`` steps wide: time is cut into blocks of ``size`` steps (the last one zero-padded) and
-    block j of the result is ``current_j X_j + previous_j X_{j-1}``, two batched products."""
-    batch, length, channels = x.shape
-    blocks = -(-length // size)
-    x_blocks = F.pad(x, (0, 0, 0, blocks * size - length)).reshape(batch, blocks, size, channels)
-    h = _blockwise(current, x_blocks)
-    if blocks > 1:
-        h = h + F.pad(_blockwise(previous, x_blocks[:, :-1]), (0, 0, 0, 0, 1, 0))
-    return h.reshape(batch, blocks * size, channels)[:, :length]
 
 
 class PSN(Neuron):
@@ -288,7 +266,7 @@ class MaskedPSN(PSN):
         0.80-0.85 for D in {128, 256} but 1.10 / 1.00 for D = 64; at T in {100, 128} 1.6-2.3x slower
         (the band's indexing and two products cost more than a small dense one). Against
         SpikingJelly's ``MaskedPSN`` (dense) at T in {1024, 4096}: 0.05-0.23."""
-        if self.lambda_ == 1.0 and _BAND_MIN_BLOCKS * max(self.k, _BAND_BLOCK) <= self.T:
+        if self.lambda_ == 1.0 and _BAND_MIN_BLOCKS * max(self.k, BAND_BLOCK) <= self.T:
             return self.potential_banded(x)
         return super().potential(x)
 
@@ -301,8 +279,8 @@ class MaskedPSN(PSN):
                 "call potential, which blends the dense weight while lambda_ < 1"
             )
         self._check_length(x)
-        size = min(max(self.k, _BAND_BLOCK), self.T)
-        return _block_banded_product(*self.band_blocks(size), x, size) + self.bias.unsqueeze(1)
+        size = min(max(self.k, BAND_BLOCK), self.T)
+        return block_banded_product(*self.band_blocks(size), x, size) + self.bias.unsqueeze(1)
 
     def init_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
@@ -341,53 +319,33 @@ class MaskedPSN(PSN):
 class SlidingPSN(Neuron):
     """Sliding PSN of order k: ``H_t = sum_{i<k} w_i x_{t-k+1+i} + b``, ``S = H(H)``.
 
-    A causal convolution over time with k weights shared by every channel (and every step), run as a
-    blocked Toeplitz matrix product (``potential``), so it accepts any length and streams with the
-    last k-1 inputs as state. ``w`` is initialised to (..., 1/8, 1/4, 1/2, 1) (``w_{k-1}``, the newest
-    input's weight, is 1) and the scalar ``b`` to -1. Inputs before t = 0 are zero.
+    A causal convolution over time with k weights shared by every channel (and every step), run as one
+    banded product over time (``potential``), so it accepts any length and streams with the last k-1
+    inputs as state. ``w`` is initialised to (..., 1/8, 1/4, 1/2, 1) (``w_{k-1}``, the newest input's
+    weight, is 1) and the scalar ``b`` to -1. Inputs before t = 0 are zero. ``backend``: None (the
+    Triton kernel on CUDA, the compiled loop on the CPU where numba imports), "torch", "triton" or
+    "compiled" (see ``lra_snn.ops.dispatch``).
     """
 
+    supported_backends = ("torch", "triton", "compiled")
     option_rules: ClassVar[Mapping[str, Rule]] = {"k": SIZE}
 
-    def __init__(self, d_model: int, *, k: int) -> None:
+    def __init__(self, d_model: int, *, k: int, backend: str | None = None) -> None:
         super().__init__(d_model)
         self.check_options(k=k)
         self.k = k
+        self.backend = backend
         halvings = torch.arange(k - 1, -1, -1, dtype=torch.get_default_dtype())
         self.weight = tag(nn.Parameter(0.5**halvings), "dynamics")
         self.bias = tag(nn.Parameter(torch.tensor(_INITIAL_BIAS)), "dynamics")
 
-    def toeplitz_blocks(self, size: int) -> tuple[Tensor, Tensor]:
-        """The causal window as two (size x size) Toeplitz blocks, ``size >= k - 1``: ``current[r, c]``
-        weighs input ``c`` of an output's own block, ``previous[r, c]`` input ``c`` of the block
-        before; both are ``w_{k-1-lag}`` at ``lag = r - c`` (resp. ``size + r - c``) in 0 .. k-1, else 0."""
-        rows = torch.arange(size, device=self.weight.device).unsqueeze(1)
-        lags = rows - torch.arange(size, device=self.weight.device).unsqueeze(0)
-        zero = self.weight.new_zeros(())
-
-        def band(lag: Tensor) -> Tensor:
-            inside = (lag >= 0) & (lag < self.k)
-            return torch.where(inside, self.weight[(self.k - 1 - lag).clamp(0, self.k - 1)], zero)
-
-        return band(lags), band(lags + size)
-
     def potential(self, x: Tensor) -> Tensor:
-        """Hidden state for all steps as a blocked Toeplitz product (PSN paper, the sliding PSN's
-        ``H = W X`` with the banded ``W``, arXiv 2304.12760): time is cut into blocks of
-        ``size = max(k, 32)`` steps (or L when shorter), and block j of ``H`` is
-        ``current @ X_j + previous @ X_{j-1}`` (two batched (size x size) products over (B, L/size, size, D),
-        the matrices broadcast with stride 0), then ``+ b``.
-
-        Rule, measured on the CPU side by side with a single-channel ``F.conv1d`` over (B * D) rows of
-        length L (one thread, B x D in {16 x 128, 32 x 256}, L in {256, 1024, 4096}, k in {4, 8, 16, 32}):
-        the blocked product took 0.06-0.56 of the convolution's time at every shape, forward and
-        forward + backward, so it is the only path. Of block sizes k, 64 and 128 at k = 32 none won
-        everywhere; 32 steps keep the two matrices small while the batched products stay efficient
-        for small k.
-        """
+        """Hidden state for all steps as one banded product over time (PSN paper, the sliding PSN's
+        ``H = W X`` with the banded ``W``, arXiv 2304.12760; ``lra_snn.ops.banded_product``): on the
+        CPU a compiled loop over time (numba), on CUDA a Triton kernel, with ``backend="torch"`` a
+        blocked Toeplitz matrix product."""
         self._check_input(x)
-        size = min(max(self.k, _BAND_BLOCK), x.shape[1])
-        return _block_banded_product(*self.toeplitz_blocks(size), x, size) + self.bias
+        return banded_product(x, self.weight.to(x.dtype), self.bias.to(x.dtype), backend=self.backend)
 
     def potential_sequential(self, x: Tensor) -> Tensor:
         """Hidden state step by step from the definition (inputs before t = 0 are zero)."""

@@ -25,6 +25,14 @@ iteration would reach), or else fixes a longer prefix. On the CPU the loop is co
 costs under a tenth of an iteration, so it solves the whole train and one iteration checks it
 (without numba, a loop of small tensor operations takes over after the first iteration from about
 a thousand batch x channels on); on CUDA the solver only iterates.
+
+On float32/float64 CPU tensors with numba, ``solver="auto"`` (uncapped) skips the iteration
+altogether: one compiled time loop from step 0 computes the spikes and margins of the definition
+(bit-identical to the sequential form), and its reverse-time backward the parallel form's gradient
+(``lra_snn.ops.refractory_iteration.sequential``; the spikes inside the reset and refractory terms
+detached, ``V_th`` and ``rho`` differentiable). The solver's statistics then report no iteration and
+L loop steps; ``solver="iterate"`` keeps the boundary-compression iteration (and its statistics) on
+every device.
 """
 
 from __future__ import annotations
@@ -39,10 +47,12 @@ from torch import Tensor, nn
 
 from lra_snn.config.rules import DROPOUT, POSITIVE, SIZE_OR_NULL, Number, OneOf, Rule
 from lra_snn.neurons.base import Neuron
+from lra_snn.ops import dispatch
 from lra_snn.ops.leaky_integrate import leaky_integrate
 from lra_snn.ops.refractory_iteration import refractory_iteration
 from lra_snn.ops.refractory_iteration.loop import loop_is_compiled, refractory_loop
 from lra_snn.ops.refractory_iteration.naive import refractory_margin
+from lra_snn.ops.refractory_iteration.sequential import refractory_lif_compiled
 from lra_snn.ops.surrogate import SURROGATES, spike
 from lra_snn.optim.groups import tag
 
@@ -154,19 +164,20 @@ class RefractoryLIF(Neuron):
     iterates the boundary compression to convergence, so its spikes are those of the time loop;
     ``train_max_iters`` (None by default) caps the iterations in training mode only, a speed
     option: evaluation mode (validation, test, inference) always converges. ``solver``: "auto" lets
-    an uncapped solve finish with the time loop where that is cheaper (the CPU; module docstring),
-    "iterate" only iterates; both give the same spikes. Each forward sets ``iterations_used``,
+    an uncapped solve run the time loop where that is cheaper (the CPU: the whole forward and
+    backward as one compiled loop where numba imports; module docstring), "iterate" only iterates;
+    both give the same spikes. Each forward sets ``iterations_used`` (0 when the compiled loop ran),
     ``loop_steps`` (steps the time loop solved) and ``unconverged_fraction`` (fraction of
     neuron-steps where the last two iterates differ; 0.0 when converged).
 
     Gradients: the spikes inside the reset and refractory terms are detached, but ``V_th`` and
     ``rho`` multiplying them stay differentiable. Detaching the whole term (as the decoupled
     reset does with its threshold) would leave ``rho`` without any gradient, since rho enters
-    the dynamics only through the refractory term. ``backend``: None (Triton kernels on CUDA),
-    "torch" or "triton" (see ``lra_snn.ops.dispatch``).
+    the dynamics only through the refractory term. ``backend``: None (Triton kernels on CUDA, the
+    compiled loop on the CPU), "torch", "triton" or "compiled" (see ``lra_snn.ops.dispatch``).
     """
 
-    supported_backends = ("torch", "triton")
+    supported_backends = ("torch", "triton", "compiled")
     option_rules: ClassVar[Mapping[str, Rule]] = {
         "tau": Number(1.0),  # the decay beta = 1 - 1/tau in [0, 1)
         "gamma": DROPOUT,  # the refractory trace's decay, in [0, 1)
@@ -243,8 +254,33 @@ class RefractoryLIF(Neuron):
         break_even = _LOOP_BREAK_EVEN.get(excess.device.type)
         return None if break_even is None else break_even / (excess.shape[0] * excess.shape[2])
 
+    def _runs_compiled_loop(self, x: Tensor) -> bool:
+        """Whether ``forward`` runs the whole compiled time loop: an uncapped ``solver="auto"`` solve on
+        float32/float64 CPU tensors where numba imports (``backend="compiled"`` forces it there)."""
+        capped = self.training and self.train_max_iters is not None
+        if self.solver != "auto" or capped or self.backend not in (None, "compiled"):
+            return False
+        if self.backend is None and x.device.type != "cpu":
+            return False
+        chosen = dispatch.select_backend(
+            "refractory_lif", [x], self.backend, "no Triton kernel runs the whole time loop", compiled_unsupported=None
+        )
+        return chosen == "compiled"
+
+    def _compiled_loop(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Spikes (differentiable) and margins of the compiled time loop; sets the solver's statistics
+        (no iteration, L loop steps, converged)."""
+        self._check_channels(x)
+        spikes, margin = refractory_lif_compiled(
+            x, self.v_th.to(x.dtype), self.rho.to(x.dtype), self.beta, self.gamma, self.surrogate
+        )
+        self.iterations_used, self.loop_steps, self.unconverged_fraction = 0, x.shape[1], 0.0
+        return spikes, margin
+
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
+        if self._runs_compiled_loop(x):
+            return self._record(self._compiled_loop(x)[0])
         margin, solution = self._solve(x)
         self.iterations_used = solution.iterations
         self.loop_steps = solution.loop_steps
@@ -254,7 +290,7 @@ class RefractoryLIF(Neuron):
     def margin(self, x: Tensor) -> Tensor:
         """``u_t - V_th - r_t`` (B, L, D) from the parallel form, without autograd."""
         with torch.no_grad():
-            return self._solve(x)[0]
+            return self._compiled_loop(x)[1] if self._runs_compiled_loop(x) else self._solve(x)[0]
 
     def init_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32

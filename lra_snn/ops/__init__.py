@@ -23,7 +23,8 @@ The ops:
 - ``refractory_iteration(excess, spikes, v_th, rho, beta, gamma, backend=None)``: one
   boundary-compression iteration of the refractory LIF;
 - ``hard_reset_scan(x, v_th, decay, surrogate="triangle", backend=None)``: the hard-reset LIF of
-  SpikingSSMs, spikes and potentials, its gradient cut at spikes (the time loop's detached reset).
+  SpikingSSMs, spikes and potentials, its gradient cut at spikes (the time loop's detached reset);
+- ``banded_product(x, weight, bias, backend=None)``: the sliding PSN's ``H_t = sum_{i<k} w_i x_{t-k+1+i} + b``.
 
 Shared pieces: ``surrogate`` (the spike functions with surrogate gradients, for PyTorch, and in
 ``surrogate/triton.py`` the same surrogates as Triton device functions), ``triton_common`` (the

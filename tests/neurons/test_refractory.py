@@ -55,7 +55,11 @@ def test_three_forms_agree_in_float64_when_run_to_convergence(shape, regime, sol
     assert torch.equal(run_steps(neuron, x), sequential)
     torch.testing.assert_close(neuron.margin(x), margin.detach(), rtol=0, atol=1e-9)
     assert neuron.unconverged_fraction == 0.0
-    assert 1 <= neuron.iterations_used <= shape[1]  # s^(L-1) is exact, so s^(L) = s^(L-1) at the latest
+    if neuron._runs_compiled_loop(x):  # the whole compiled time loop: the definition's margins, no iteration
+        assert torch.equal(neuron.margin(x), margin.detach())
+        assert neuron.iterations_used == 0 and neuron.loop_steps == shape[1]
+    else:
+        assert 1 <= neuron.iterations_used <= shape[1]  # s^(L-1) is exact, so s^(L) = s^(L-1) at the latest
 
 
 @pytest.mark.parametrize("regime", sorted(REGIMES))
@@ -173,26 +177,34 @@ def test_training_cap_reports_unconverged_steps():
 
 
 def test_the_time_loop_finishes_the_solve_on_the_cpu_with_the_same_spikes_and_margins():
-    """solver="auto" on the CPU: the compiled time loop solves the whole train and one iteration
-    confirms it (without numba: the first iteration fixes a prefix, a loop of tensor operations the
-    rest, the next iteration confirms it); spikes, margins and gradients equal those of iteration alone."""
+    """solver="auto" on the CPU: the whole compiled time loop (where numba imports; no iteration), and
+    with ``backend="torch"`` the solver's time loop solves the whole train and one iteration confirms
+    it (without numba: the first iteration fixes a prefix, a loop of tensor operations the rest, the
+    next iteration confirms it); spikes equal those of iteration alone, margins and gradients agree
+    (the compiled loop's to rounding: it sums the same terms in another order)."""
     x = gaussian_input((16, 201, 64), *REGIMES["dense"][:2], seed=9)
     results = []
-    for solver in SOLVERS:
+    for solver, backend in [("auto", None), ("auto", "torch"), ("iterate", "torch")]:
         neuron = make_refractory(64, solver=solver)
+        neuron.backend = backend
         xi = x.clone().requires_grad_(True)
         spikes = neuron(xi)
         (spikes * x).sum().backward()
         results.append((neuron, spikes, neuron.margin(x), xi.grad, neuron.raw_v_th.grad, neuron.raw_rho.grad))
-    (auto, *auto_values), (iterate, *iterate_values) = results
+    (compiled, *compiled_values), (auto, *auto_values), (iterate, *iterate_values) = results
     if loop_is_compiled(x):
+        assert compiled.iterations_used == 0 and compiled.loop_steps == 201
         assert auto.iterations_used == 1 and auto.loop_steps == 201
     else:
+        assert compiled.iterations_used == 2 and 0 < compiled.loop_steps < 201
         assert auto.iterations_used == 2 and 0 < auto.loop_steps < 201
-    assert auto.unconverged_fraction == 0.0
+    assert compiled.unconverged_fraction == auto.unconverged_fraction == 0.0
     assert iterate.iterations_used > 3 and iterate.loop_steps == 0
     for a, b in zip(auto_values, iterate_values):
         assert torch.equal(a, b)
+    assert torch.equal(compiled_values[0], iterate_values[0])
+    for a, b in zip(compiled_values[1:], iterate_values[1:]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_evaluation_ignores_the_training_cap():
@@ -306,3 +318,25 @@ def test_rejects_bad_input_shapes():
         neuron(torch.zeros(4, 10))
     with pytest.raises(ValueError, match="d_model=4"):
         neuron.forward_sequential(torch.zeros(2, 10, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_cpu_default_is_the_compiled_loop_and_every_path_gives_the_definitions_spikes(dtype):
+    """On the CPU the automatic choice is the whole compiled time loop (no iteration); a capped training
+    solve, ``solver="iterate"`` and ``backend="torch"`` iterate; the iteration itself runs compiled under
+    ``backend="compiled"``. All give the sequential form's spikes."""
+    x = gaussian_input((3, 120, 8), *REGIMES["dense"][:2], dtype=dtype, seed=12)
+    expected = make_refractory(8).to(dtype).forward_sequential(x)
+    cases = [
+        (dict(), 0),
+        (dict(backend="compiled"), 0),
+        (dict(backend="torch"), 1),
+        (dict(solver="iterate"), 2),
+        (dict(solver="iterate", backend="compiled"), 2),
+    ]
+    for options, least_iterations in cases:
+        neuron = make_refractory(8, solver=options.get("solver", "auto")).to(dtype).eval()
+        neuron.backend = options.get("backend")
+        assert torch.equal(neuron(x), expected), options
+        assert (neuron.iterations_used == 0) == (least_iterations == 0), options
+        assert neuron.iterations_used >= least_iterations, options

@@ -18,6 +18,7 @@ import torch
 import lra_snn.ops
 
 OPS = [
+    "banded_product",
     "complex_scan",
     "dsn",
     "hard_reset_scan",
@@ -135,6 +136,18 @@ CASES = {
     "lif_coupled_reset": ("lif", lambda n: [0.4 + 0.8 * _random((B, n, D), 11)], (0,), (0.5, 1.0, "atan", False)),
     "dsn": ("dsn", lambda n: [2 * _random((B, n, D), 12), 3 * _random((B, n, D), 13)], (0, 1), (0.25, 4, False)),
     "dsn_binary": ("dsn", lambda n: [2 * _random((B, n, D), 12), _random((B, n, D), 13)], (0, 1), (0.25, 1, True)),
+    "banded_product": (
+        "banded_product",
+        lambda n: [_random((B, n, D), 19), _random((4,), 20), _random((), 21)],
+        (0, 1, 2),
+        (),
+    ),
+    "banded_product_window_longer_than_a_block": (
+        "banded_product",
+        lambda n: [_random((B, n, D), 22), _random((40,), 23), _random((), 24)],
+        (0, 1, 2),
+        (),
+    ),
     "refractory_iteration": (
         "refractory_iteration",
         lambda n: [

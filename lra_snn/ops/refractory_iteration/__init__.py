@@ -2,8 +2,11 @@
 reconstructed in docs/neurons.md, section 3): both spike traces of an iterate and the next iterate.
 
 ``refractory_iteration`` runs the Triton kernel (``triton.py``) on CUDA inputs (B, L, D) with
-per-channel (D,) ``v_th`` and ``rho``, else the PyTorch path (``torch.py``: traces by leaky
-integration); ``naive.py`` is the time loop both are tested against.
+per-channel (D,) ``v_th`` and ``rho``, a compiled time loop on float32/float64 CPU inputs of one dtype
+(``compiled.py``, numba; bit-identical to the naive loop), else the PyTorch path (``torch.py``: traces
+by leaky integration); ``naive.py`` is the time loop all are tested against. ``sequential.py`` runs
+the whole neuron as one compiled time loop (the fixed point the iteration reaches), ``loop.py`` the
+solver's time loop from a given step.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def refractory_iteration(
     From ``excess = u' - V_th`` and the iterate ``spikes`` (B, L, D): ``R_t = beta * sum_{i<t}
     beta^(t-1-i) s_i``, ``Q_t = sum_{i<t} gamma^(t-1-i) s_i``; ``v_th``, ``rho`` per channel (D,)
     (or broadcastable, PyTorch path only); ``beta``, ``gamma`` in [0, 1]. No autograd. ``backend``:
-    None (Triton on CUDA when possible), "torch" or "triton" (``lra_snn.ops.dispatch``).
+    None (Triton on CUDA when possible, else the compiled loop on the CPU when numba imports),
+    "torch", "triton" or "compiled" (``lra_snn.ops.dispatch``).
     """
     if excess.dim() != 3 or excess.shape[1] == 0 or spikes.shape != excess.shape:
         raise ValueError(
@@ -41,8 +45,18 @@ def refractory_iteration(
     if not (0 <= beta <= 1 and 0 <= gamma <= 1):
         raise ValueError(f"beta and gamma must lie in [0, 1], got {beta} and {gamma}")
     problem = _kernel_problem(excess, v_th, rho)
-    if dispatch.select_backend("refractory_iteration", [excess, spikes, v_th, rho], backend, problem) == "triton":
+    dtypes = {t.dtype for t in (excess, spikes, v_th, rho)}
+    compiled_problem = problem or (
+        None if len(dtypes) == 1 else f"the inputs differ in dtype ({sorted(map(str, dtypes))})"
+    )
+    tensors = [excess, spikes, v_th, rho]
+    chosen = dispatch.select_backend("refractory_iteration", tensors, backend, problem, compiled_problem)
+    if chosen == "triton":
         from lra_snn.ops.refractory_iteration.triton import refractory_iteration_triton
 
         return refractory_iteration_triton(excess, spikes, v_th, rho, beta, gamma)
+    if chosen == "compiled":
+        from lra_snn.ops.refractory_iteration.compiled import refractory_iteration_compiled
+
+        return refractory_iteration_compiled(excess, spikes, v_th, rho, beta, gamma)
     return refractory_iteration_torch(excess, spikes, v_th, rho, beta, gamma)
