@@ -28,6 +28,8 @@ The ops:
 
 Shared pieces: ``surrogate`` (the spike functions with surrogate gradients, for PyTorch, and in
 ``surrogate/triton.py`` the same surrogates as Triton device functions), ``triton_common`` (the
-kernels' device functions and launch helpers), ``tiles`` (tile shapes). Nothing here imports
-``lra_snn.neurons``, and nothing is imported in this file, so importing one op loads only what it needs.
+kernels' device functions and launch helpers), ``tiles`` (tile shapes), ``compiled_rows`` (what the
+compiled CPU loops share: their split into row and channel-block tasks, numba helpers, launch
+helpers). Nothing here imports ``lra_snn.neurons``, and nothing is imported in this file, so importing
+one op loads only what it needs.
 """

@@ -14,27 +14,12 @@ dH_s``; the lanes and rows are summed in float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
-
-CHANNEL_BLOCK_MIN = 16  # channels per thread at least when rows are split into channel blocks
-
-
-def channel_block(batch: int, channels: int) -> int:
-    """Channels per parallel task: all of a row when there are as many rows as threads, else blocks
-    (at least ``CHANNEL_BLOCK_MIN`` wide) so that every thread gets a task."""
-    threads = torch.get_num_threads()
-    if batch >= threads:
-        return max(channels, 1)
-    per_row = -(-threads // batch)
-    return max(CHANNEL_BLOCK_MIN, -(-channels // per_row))
+from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 
 
 def _forward_loop(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, h: np.ndarray, width: int) -> None:
@@ -91,26 +76,13 @@ def _backward_loop(
         lane_sums[row, :, start:stop] = sums
 
 
-@cache
-def forward_kernel() -> Callable[..., None]:
-    """The numba-compiled forward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_forward_loop)
-    assert kernel is not None
-    return kernel
-
-
-@cache
-def backward_kernel() -> Callable[..., None]:
-    """The numba-compiled backward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_backward_loop)
-    assert kernel is not None
-    return kernel
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 def _forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     h = torch.empty_like(x)
-    arrays = (x, weight, bias.reshape(1), h)
-    run_parallel(forward_kernel(), *(t.numpy() for t in arrays), channel_block(x.shape[0], x.shape[2]))
+    run_rows(forward_kernel(), (x, weight, bias.reshape(1), h), like=x)
     return h
 
 
@@ -129,8 +101,7 @@ class CompiledBandedProduct(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         dx = torch.empty_like(x)
         lane_sums = torch.zeros(x.shape[0], weight.shape[0] + 1, x.shape[2], dtype=x.dtype)
-        arrays = (x, weight, dh.contiguous(), dx, lane_sums)
-        run_parallel(backward_kernel(), *(t.numpy() for t in arrays), channel_block(x.shape[0], x.shape[2]))
+        run_rows(backward_kernel(), (x, weight, dh.contiguous(), dx, lane_sums), like=x)
         sums = lane_sums.sum((0, 2), dtype=torch.float64).to(x.dtype)
         return dx, sums[:-1], sums[-1]
 

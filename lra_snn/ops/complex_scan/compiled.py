@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lra_snn.ops import dispatch
-from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
-from lra_snn.ops.linear_scan.compiled import channel_block
+from lra_snn.ops.compiled_rows import parallel_kernel
+from lra_snn.ops.linear_scan.compiled import scan_arguments, scan_backward, scan_forward
 
 
 def _forward_loop(a: np.ndarray, b: np.ndarray, h0: np.ndarray, h: np.ndarray, per_step: bool, width: int) -> None:
@@ -101,8 +100,8 @@ def _backward_loop(
                 da[row, 0, start + i, 1] = sum_im[i]
 
 
-forward_kernel = compile_parallel_loop(_forward_loop)
-backward_kernel = compile_parallel_loop(_backward_loop)
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 class CompiledComplexScan(torch.autograd.Function):
@@ -112,12 +111,7 @@ class CompiledComplexScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, per_step: bool) -> Tensor:
         a, b, h0 = (torch.view_as_real(t.detach().resolve_conj().contiguous()) for t in (a, b, h0))
-        batch, _, channels, _ = b.shape
-        h = dispatch.allocate(b.shape, b)
-        assert forward_kernel is not None  # numba imports: this module imported it
-        run_parallel(
-            forward_kernel, a.numpy(), b.numpy(), h0.numpy(), h.numpy(), per_step, channel_block(batch, channels)
-        )
+        h = scan_forward(forward_kernel(), a, b, h0, per_step)
         ctx.save_for_backward(a, h0, h)
         ctx.per_step = per_step
         return torch.view_as_complex(h)
@@ -126,32 +120,16 @@ class CompiledComplexScan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy: Tensor):
         a, h0, h = ctx.saved_tensors
-        batch, length, channels, _ = h.shape
-        want_da = ctx.needs_input_grad[0]
-        db = dispatch.allocate(h.shape, h)
-        da = dispatch.allocate((batch, length if ctx.per_step else 1, channels, 2) if want_da else (1, 1, 1, 2), h)
-        dh0 = dispatch.allocate(h0.shape, h)
-        assert backward_kernel is not None
-        run_parallel(
-            backward_kernel,
-            a.numpy(),
-            h0.numpy(),
-            h.numpy(),
-            torch.view_as_real(dy.resolve_conj().contiguous()).numpy(),
-            db.numpy(),
-            da.numpy(),
-            dh0.numpy(),
-            ctx.per_step,
-            want_da,
-            channel_block(batch, channels),
+        dy_parts = torch.view_as_real(dy.resolve_conj().contiguous())
+        decay_grad, db, dh0 = scan_backward(
+            backward_kernel(), a, h0, h, dy_parts, ctx.per_step, ctx.needs_input_grad[0]
         )
-        decay_grad = torch.view_as_complex(da if ctx.per_step else da.sum(0, keepdim=True)) if want_da else None
-        return decay_grad, torch.view_as_complex(db), torch.view_as_complex(dh0), None
+        complex_decay_grad = None if decay_grad is None else torch.view_as_complex(decay_grad)
+        return complex_decay_grad, torch.view_as_complex(db), torch.view_as_complex(dh0), None
 
 
 def complex_scan_compiled(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     """``z`` (B, L, D) from complex64/complex128 CPU tensors: ``a`` ((B, L, D) or (D,)), ``b`` (B, L, D) and
     ``h0`` ((B, D) or None: zero)."""
-    decay = a if a.dim() == 3 else a.view(1, 1, -1)
-    initial = b.new_zeros((b.shape[0], b.shape[2])) if h0 is None else h0
-    return CompiledComplexScan.apply(decay, b, initial, a.dim() == 3)
+    decay, initial, per_step = scan_arguments(a, b, h0)
+    return CompiledComplexScan.apply(decay, b, initial, per_step)

@@ -22,52 +22,15 @@ layout with the channels innermost; ``numba.prange`` splits rows (and channel bl
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from lra_snn.ops.host_compile import compile_parallel_loop, host_function, run_parallel
+from lra_snn.ops.compiled_rows import TOUCH_CHUNK, clear_rows, parallel_kernel, run_rows, touch_rows
 from lra_snn.ops.surrogate.compiled import SURROGATE_CODES, surrogate_slope
 
 ATAN = SURROGATE_CODES["atan"]  # the binary spikes' surrogate
-TOUCH_CHUNK = 128  # steps walked backwards after one forward touch of their rows
-CHANNEL_BLOCK_MIN = 16  # channels per thread at least when rows are split into channel blocks
-
-
-def channel_block(batch: int, channels: int) -> int:
-    """Channels per parallel task: all of a row when there are as many rows as threads, else blocks
-    (at least ``CHANNEL_BLOCK_MIN`` wide) so that every thread gets a task."""
-    threads = torch.get_num_threads()
-    if batch >= threads:
-        return max(channels, 1)
-    per_row = -(-threads // batch)
-    return max(CHANNEL_BLOCK_MIN, -(-channels // per_row))
-
-
-@host_function()
-def touch_rows(array: np.ndarray, row: int, first: int, end: int, start: int, stop: int, scratch: np.ndarray) -> None:
-    """Read one value per 64-byte cache line of ``array[row, first:end, start:stop]`` in forward order, so
-    that a walk backwards through those rows finds them in cache (the hardware prefetches rows read
-    forward, not backward); ``scratch[0]`` receives their sum (it is overwritten before use), which
-    keeps the reads."""
-    total = array.dtype.type(0)
-    for t in range(first, end):
-        for d in range(start, stop, 64 // array.itemsize):
-            total += array[row, t, d]
-    scratch[0] = total
-
-
-@host_function()
-def clear_rows(array: np.ndarray, row: int, first: int, end: int, start: int, stop: int) -> None:
-    """Zero one value per 64-byte cache line of ``array[row, first:end, start:stop]`` in forward order, so
-    that the backward walk that then writes every value of those rows finds them in cache."""
-    for t in range(first, end):
-        for d in range(start, stop, 64 // array.itemsize):
-            array[row, t, d] = 0
 
 
 def _forward_loop(
@@ -162,20 +125,8 @@ def _backward_loop(
                     dlogits_t[i] = (dlog_alpha / tau) * ((one - ratio) if logits_t[i] < zero else ratio)
 
 
-@cache
-def forward_kernel() -> Callable[..., None]:
-    """The numba-compiled forward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_forward_loop)
-    assert kernel is not None
-    return kernel
-
-
-@cache
-def backward_kernel() -> Callable[..., None]:
-    """The numba-compiled backward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_backward_loop)
-    assert kernel is not None
-    return kernel
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 def decay(logits: Tensor, tau: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -195,9 +146,7 @@ def _forward(
     spikes = torch.empty_like(x)
     h = torch.empty_like(x) if keep_membrane else x.new_empty(1, 1, 1)
     constants = torch.tensor([n_levels, 0.5, 0.0, 1.0], dtype=x.dtype)
-    width = channel_block(x.shape[0], x.shape[2])
-    arrays = (alpha, expm1, x, spikes, h, constants)
-    run_parallel(forward_kernel(), *(t.numpy() for t in arrays), binary, keep_membrane, width)
+    run_rows(forward_kernel(), (alpha, expm1, x, spikes, h, constants), binary, keep_membrane, like=x)
     return spikes, h
 
 
@@ -220,9 +169,8 @@ class CompiledDSN(torch.autograd.Function):
         tau, n_levels, binary = ctx.settings
         dlogits, dx = torch.empty_like(x), torch.empty_like(x)
         constants = torch.tensor([n_levels, 0.5, 0.0, 1.0, tau], dtype=x.dtype)
-        width = channel_block(x.shape[0], x.shape[2])
         arrays = (logits, decay_buffer, alpha, expm1, x, h, dspikes.contiguous(), dlogits, dx, constants)
-        run_parallel(backward_kernel(), *(t.numpy() for t in arrays), binary, width)
+        run_rows(backward_kernel(), arrays, binary, like=x)
         return dlogits, dx, None, None, None
 
 

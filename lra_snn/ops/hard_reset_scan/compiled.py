@@ -19,8 +19,7 @@ import torch
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
-from lra_snn.ops.linear_scan.compiled import channel_block
+from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 from lra_snn.ops.surrogate.compiled import SURROGATE_CODES, surrogate_slope
 
 
@@ -73,8 +72,8 @@ def _backward_loop(
                 grad_x[row, t, start + i] = total
 
 
-forward_kernel = compile_parallel_loop(_forward_loop)
-backward_kernel = compile_parallel_loop(_backward_loop)
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 class CompiledHardResetScan(torch.autograd.Function):
@@ -83,19 +82,10 @@ class CompiledHardResetScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, v_th: float, decay: float, surrogate: str) -> tuple[Tensor, Tensor]:
         x = x.detach().contiguous()
-        batch, _, channels = x.shape
         spikes = dispatch.allocate(x.shape, x)
         potentials = dispatch.allocate(x.shape, x)
         constants = torch.tensor([v_th, decay], dtype=x.dtype)
-        assert forward_kernel is not None  # numba imports: this module imported it
-        run_parallel(
-            forward_kernel,
-            x.numpy(),
-            spikes.numpy(),
-            potentials.numpy(),
-            constants.numpy(),
-            channel_block(batch, channels),
-        )
+        run_rows(forward_kernel(), (x, spikes, potentials, constants), like=x)
         ctx.save_for_backward(potentials, constants)
         ctx.code = SURROGATE_CODES[surrogate]
         return spikes, potentials
@@ -104,18 +94,18 @@ class CompiledHardResetScan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spikes: Tensor, grad_potentials: Tensor):  # autograd gives zeros for an unused output
         potentials, constants = ctx.saved_tensors
-        batch, _, channels = potentials.shape
         grad_x = dispatch.allocate(potentials.shape, potentials)
-        assert backward_kernel is not None
-        run_parallel(
-            backward_kernel,
-            potentials.numpy(),
-            grad_spikes.to(potentials.dtype).contiguous().numpy(),
-            grad_potentials.to(potentials.dtype).contiguous().numpy(),
-            grad_x.numpy(),
-            constants.numpy(),
+        run_rows(
+            backward_kernel(),
+            (
+                potentials,
+                grad_spikes.to(potentials.dtype).contiguous(),
+                grad_potentials.to(potentials.dtype).contiguous(),
+                grad_x,
+                constants,
+            ),
             ctx.code,
-            channel_block(batch, channels),
+            like=potentials,
         )
         return grad_x, None, None, None
 

@@ -22,8 +22,7 @@ import torch
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
-from lra_snn.ops.linear_scan.compiled import channel_block
+from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 from lra_snn.ops.surrogate.compiled import SURROGATE_CODES, surrogate_slope
 
 
@@ -84,8 +83,8 @@ def _backward_loop(
                 grad_x[row, t, start + i] = total
 
 
-forward_kernel = compile_parallel_loop(_forward_loop)
-backward_kernel = compile_parallel_loop(_backward_loop)
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 class CompiledLIF(torch.autograd.Function):
@@ -102,17 +101,7 @@ class CompiledLIF(torch.autograd.Function):
         margins = dispatch.allocate(x.shape if keep_margins else (1, 1, 1), x)
         counts = dispatch.allocate((batch, channels), x)
         constants = torch.tensor([beta, v_th], dtype=x.dtype)
-        assert forward_kernel is not None  # numba imports: this module imported it
-        run_parallel(
-            forward_kernel,
-            x.numpy(),
-            spikes.numpy(),
-            margins.numpy(),
-            counts.numpy(),
-            constants.numpy(),
-            keep_margins,
-            channel_block(batch, channels),
-        )
+        run_rows(forward_kernel(), (x, spikes, margins, counts, constants), keep_margins, like=x)
         ctx.save_for_backward(margins)
         ctx.constants = torch.tensor([beta, 0.0 if detach_reset else v_th * beta], dtype=x.dtype)
         ctx.code = SURROGATE_CODES[surrogate]
@@ -123,17 +112,12 @@ class CompiledLIF(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spikes: Tensor, _grad_counts: Tensor):
         (margins,) = ctx.saved_tensors
-        batch, _, channels = margins.shape
         grad_x = dispatch.allocate(margins.shape, margins)
-        assert backward_kernel is not None
-        run_parallel(
-            backward_kernel,
-            margins.numpy(),
-            grad_spikes.to(margins.dtype).contiguous().numpy(),
-            grad_x.numpy(),
-            ctx.constants.numpy(),
+        run_rows(
+            backward_kernel(),
+            (margins, grad_spikes.to(margins.dtype).contiguous(), grad_x, ctx.constants),
             ctx.code,
-            channel_block(batch, channels),
+            like=margins,
         )
         return grad_x, None, None, None, None, None
 

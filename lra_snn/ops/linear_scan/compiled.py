@@ -3,7 +3,7 @@ needs a kernel"): numba loops over time, forward and backward (``lra_snn.ops.hos
 
 Each (batch row, channel block) walks time in the (B, L, D) layout with the channels innermost, so the
 compiler vectorises over channels; ``numba.prange`` splits the rows (and channel blocks, when there
-are fewer rows than threads; ``channel_block``, which the other ops' compiled loops share) across
+are fewer rows than threads; ``lra_snn.ops.compiled_rows.channel_block``) across
 ``torch.get_num_threads()`` threads. The forward computes
 ``a_t * h_{t-1} + b_t`` in the inputs' dtype, the naive loop's operations in its order: the states
 are bit-identical. The backward is one pass in reverse time, ``g_t = dy_t + a_{t+1} g_{t+1}``,
@@ -13,25 +13,15 @@ are bit-identical. The backward is one pass in reverse time, ``g_t = dy_t + a_{t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
-
-CHANNEL_BLOCK_MIN = 16  # channels per thread at least when rows are split into channel blocks
-
-
-def channel_block(batch: int, channels: int) -> int:
-    """Channels per parallel task: all of a row when there are as many rows as threads, else blocks
-    (at least ``CHANNEL_BLOCK_MIN`` wide) so that every thread gets a task."""
-    threads = torch.get_num_threads()
-    if batch >= threads:
-        return max(channels, 1)
-    per_row = -(-threads // max(batch, 1))
-    return max(CHANNEL_BLOCK_MIN, -(-channels // per_row))
+from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 
 
 def _forward_loop(a: np.ndarray, b: np.ndarray, h0: np.ndarray, h: np.ndarray, per_step: bool, width: int) -> None:
@@ -93,8 +83,40 @@ def _backward_loop(
                 da[row, 0, start + i] = decay_sum[i]
 
 
-forward_kernel = compile_parallel_loop(_forward_loop)
-backward_kernel = compile_parallel_loop(_backward_loop)
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
+
+
+def scan_arguments(a: Tensor, b: Tensor, h0: Tensor | None) -> tuple[Tensor, Tensor, bool]:
+    """The loops' decay ((B, L, D) per step, else (1, 1, D)), initial state (``h0`` or zeros (B, D)) and
+    whether the decay is per step, from a scan's ``a`` ((B, L, D) or (D,)), ``b`` (B, L, D) and ``h0``."""
+    decay = a if a.dim() == 3 else a.view(1, 1, -1)
+    initial = b.new_zeros((b.shape[0], b.shape[2])) if h0 is None else h0
+    return decay, initial, a.dim() == 3
+
+
+def scan_forward(kernel: Callable[..., None], a: Tensor, b: Tensor, h0: Tensor, per_step: bool) -> Tensor:
+    """The states ``h`` (B, L, D, ...) that the compiled forward loop ``kernel`` computes from ``a``,
+    ``b`` and ``h0`` (contiguous, laid out as ``_forward_loop`` takes them, the complex scan's with a last
+    axis of real and imaginary parts)."""
+    h = dispatch.allocate(b.shape, b)
+    run_rows(kernel, (a, b, h0, h), per_step, like=b)
+    return h
+
+
+def scan_backward(
+    kernel: Callable[..., None], a: Tensor, h0: Tensor, h: Tensor, dy: Tensor, per_step: bool, want_da: bool
+) -> tuple[Tensor | None, Tensor, Tensor]:
+    """The gradients in (``a``, ``b``, ``h0``) that the compiled backward loop ``kernel`` computes from the
+    forward's ``a``, ``h0``, ``h`` (B, L, D, ...) and the upstream ``dy`` (contiguous, ``h``'s dtype);
+    the decay's gradient summed over the batch for a per-channel decay, None unless ``want_da``."""
+    batch, length, channels, *parts = h.shape
+    db = dispatch.allocate(h.shape, h)
+    da = dispatch.allocate((batch, length if per_step else 1, channels, *parts) if want_da else (1, 1, 1, *parts), h)
+    dh0 = dispatch.allocate(h0.shape, h)
+    run_rows(kernel, (a, h0, h, dy, db, da, dh0), per_step, want_da, like=h)
+    decay_grad = (da if per_step else da.sum(0, keepdim=True)) if want_da else None
+    return decay_grad, db, dh0
 
 
 class CompiledLinearScan(torch.autograd.Function):
@@ -103,12 +125,7 @@ class CompiledLinearScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, h0: Tensor, per_step: bool) -> Tensor:
         a, b, h0 = (t.detach().contiguous() for t in (a, b, h0))
-        batch, _, channels = b.shape
-        h = dispatch.allocate(b.shape, b)
-        assert forward_kernel is not None  # numba imports: this module imported it
-        run_parallel(
-            forward_kernel, a.numpy(), b.numpy(), h0.numpy(), h.numpy(), per_step, channel_block(batch, channels)
-        )
+        h = scan_forward(forward_kernel(), a, b, h0, per_step)
         ctx.save_for_backward(a, h0, h)
         ctx.per_step = per_step
         return h
@@ -117,32 +134,14 @@ class CompiledLinearScan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy: Tensor):
         a, h0, h = ctx.saved_tensors
-        batch, length, channels = h.shape
-        want_da = ctx.needs_input_grad[0]
-        db = dispatch.allocate(h.shape, h)
-        da = dispatch.allocate((batch, length if ctx.per_step else 1, channels) if want_da else (1, 1, 1), h)
-        dh0 = dispatch.allocate(h0.shape, h)
-        assert backward_kernel is not None
-        run_parallel(
-            backward_kernel,
-            a.numpy(),
-            h0.numpy(),
-            h.numpy(),
-            dy.to(h.dtype).contiguous().numpy(),
-            db.numpy(),
-            da.numpy(),
-            dh0.numpy(),
-            ctx.per_step,
-            want_da,
-            channel_block(batch, channels),
+        grads = scan_backward(
+            backward_kernel(), a, h0, h, dy.to(h.dtype).contiguous(), ctx.per_step, ctx.needs_input_grad[0]
         )
-        decay_grad = (da if ctx.per_step else da.sum(0, keepdim=True)) if want_da else None
-        return decay_grad, db, dh0, None
+        return *grads, None
 
 
 def linear_scan_compiled(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     """Solve ``h_t = a_t * h_{t-1} + b_t`` along dim 1 of ``b`` (B, L, D), float32 or float64 on the CPU;
     ``a`` per step (B, L, D) or per channel (D,), ``h0`` (B, D) or None (zero). Differentiable in a, b, h0."""
-    decay = a if a.dim() == 3 else a.view(1, 1, -1)
-    initial = b.new_zeros((b.shape[0], b.shape[2])) if h0 is None else h0
-    return CompiledLinearScan.apply(decay, b, initial, a.dim() == 3)
+    decay, initial, per_step = scan_arguments(a, b, h0)
+    return CompiledLinearScan.apply(decay, b, initial, per_step)

@@ -25,45 +25,15 @@ needs a gradient).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from lra_snn.ops.host_compile import compile_parallel_loop, host_function, run_parallel
+from lra_snn.ops.compiled_rows import compensated_add, copy_row, parallel_kernel, run_rows
 from lra_snn.ops.prf_membrane.naive import prf_dynamics
 
 CHUNK = 64  # steps between the forward's checkpoints of the state, recomputed chunk by chunk backward
-CHANNEL_BLOCK_MIN = 16  # channels per thread at least when rows are split into channel blocks
-
-
-def channel_block(batch: int, channels: int) -> int:
-    """Channels per parallel task: all of a row when there are as many rows as threads, else blocks
-    (at least ``CHANNEL_BLOCK_MIN`` wide) so that every thread gets a task."""
-    threads = torch.get_num_threads()
-    if batch >= threads:
-        return max(channels, 1)
-    per_row = -(-threads // batch)
-    return max(CHANNEL_BLOCK_MIN, -(-channels // per_row))
-
-
-@host_function()
-def compensated_add(sums: np.ndarray, lost: np.ndarray, i: int, term: float) -> None:
-    """``sums[i] += term`` by Kahan's compensated summation (``lost[i]`` holds the rounding carried)."""
-    corrected = term - lost[i]
-    total = sums[i] + corrected
-    lost[i] = (total - sums[i]) - corrected
-    sums[i] = total
-
-
-@host_function()
-def copy_row(source: np.ndarray, target: np.ndarray) -> None:
-    """``target[:] = source`` for two 1-d arrays of one length, as a loop the compiler vectorises."""
-    for i in range(source.shape[0]):
-        target[i] = source[i]
 
 
 def _forward_loop(
@@ -174,20 +144,8 @@ def _backward_loop(
             row_sums[row, 2, start:stop] = imag_sum
 
 
-@cache
-def forward_kernel() -> Callable[..., None]:
-    """The numba-compiled forward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_forward_loop)
-    assert kernel is not None
-    return kernel
-
-
-@cache
-def backward_kernel() -> Callable[..., None]:
-    """The numba-compiled backward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_backward_loop)
-    assert kernel is not None
-    return kernel
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 def _membrane(x: Tensor, dynamics: Tensor, keep_checkpoints: bool) -> tuple[Tensor, Tensor]:
@@ -197,9 +155,7 @@ def _membrane(x: Tensor, dynamics: Tensor, keep_checkpoints: bool) -> tuple[Tens
     membrane = torch.empty_like(x)
     shape = (batch, -(-length // CHUNK), 2, channels) if keep_checkpoints else (1, 1, 2, 1)
     checkpoints = x.new_empty(shape)
-    width = channel_block(batch, channels)
-    arrays = (x, dynamics, membrane, checkpoints)
-    run_parallel(forward_kernel(), *(t.numpy() for t in arrays), keep_checkpoints, width)
+    run_rows(forward_kernel(), (x, dynamics, membrane, checkpoints), keep_checkpoints, like=x)
     return membrane, checkpoints
 
 
@@ -222,9 +178,7 @@ class CompiledPRFMembrane(torch.autograd.Function):
         dy = dy.contiguous()
         dx = torch.empty_like(dy)
         row_sums = torch.zeros(dy.shape[0], 3, dy.shape[2], dtype=dy.dtype)
-        width = channel_block(dy.shape[0], dy.shape[2])
-        arrays = (x, dynamics, checkpoints, dy, dx, row_sums)
-        run_parallel(backward_kernel(), *(t.numpy() for t in arrays), ctx.parameters, width)
+        run_rows(backward_kernel(), (x, dynamics, checkpoints, dy, dx, row_sums), ctx.parameters, like=dy)
         grad_dynamics = row_sums.sum(0, dtype=torch.float64).to(dy.dtype) if ctx.parameters else None
         return dx, grad_dynamics
 

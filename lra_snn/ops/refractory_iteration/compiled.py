@@ -12,16 +12,12 @@ with the channels innermost; ``numba.prange`` splits rows (and channel blocks) a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
-from lra_snn.ops.refractory_iteration.sequential import channel_block
+from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 
 
 def _iteration_loop(
@@ -63,12 +59,7 @@ def _iteration_loop(
                 refractory_state[i] = gamma * refractory_state[i] + spikes_t[i]
 
 
-@cache
-def iteration_kernel() -> Callable[..., None]:
-    """The numba-compiled iteration loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_iteration_loop)
-    assert kernel is not None
-    return kernel
+iteration_kernel = parallel_kernel(_iteration_loop)
 
 
 @torch.no_grad()
@@ -81,5 +72,5 @@ def refractory_iteration_compiled(
     update, reset, refractory = (torch.empty_like(excess) for _ in range(3))
     constants = torch.tensor([beta, gamma, 0.0, 1.0], dtype=excess.dtype)
     arrays = (excess, spikes, torch.stack([v_th, rho]), update, reset, refractory, constants)
-    run_parallel(iteration_kernel(), *(t.numpy() for t in arrays), channel_block(excess.shape[0], excess.shape[2]))
+    run_rows(iteration_kernel(), arrays, like=excess)
     return update, reset, refractory

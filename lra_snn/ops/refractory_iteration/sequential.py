@@ -23,60 +23,13 @@ Each (batch row, channel block) walks time in the (B, L, D) layout with the chan
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from lra_snn.ops.host_compile import compile_parallel_loop, host_function, run_parallel
+from lra_snn.ops.compiled_rows import TOUCH_CHUNK, clear_rows, compensated_add, parallel_kernel, run_rows, touch_rows
 from lra_snn.ops.surrogate.compiled import SURROGATE_CODES, surrogate_slope
-
-TOUCH_CHUNK = 128  # steps walked backwards after one forward touch of their rows
-CHANNEL_BLOCK_MIN = 16  # channels per thread at least when rows are split into channel blocks
-
-
-def channel_block(batch: int, channels: int) -> int:
-    """Channels per parallel task: all of a row when there are as many rows as threads, else blocks
-    (at least ``CHANNEL_BLOCK_MIN`` wide) so that every thread gets a task."""
-    threads = torch.get_num_threads()
-    if batch >= threads:
-        return max(channels, 1)
-    per_row = -(-threads // batch)
-    return max(CHANNEL_BLOCK_MIN, -(-channels // per_row))
-
-
-@host_function()
-def compensated_add(sums: np.ndarray, lost: np.ndarray, i: int, term: float) -> None:
-    """``sums[i] += term`` by Kahan's compensated summation (``lost[i]`` holds the rounding carried)."""
-    corrected = term - lost[i]
-    total = sums[i] + corrected
-    lost[i] = (total - sums[i]) - corrected
-    sums[i] = total
-
-
-@host_function()
-def touch_rows(array: np.ndarray, row: int, first: int, end: int, start: int, stop: int, scratch: np.ndarray) -> None:
-    """Read one value per 64-byte cache line of ``array[row, first:end, start:stop]`` in forward order, so
-    that a walk backwards through those rows finds them in cache (the hardware prefetches rows read
-    forward, not backward); ``scratch[0]`` receives their sum (it is overwritten before use), which
-    keeps the reads."""
-    total = array.dtype.type(0)
-    for t in range(first, end):
-        for d in range(start, stop, 64 // array.itemsize):
-            total += array[row, t, d]
-    scratch[0] = total
-
-
-@host_function()
-def clear_rows(array: np.ndarray, row: int, first: int, end: int, start: int, stop: int) -> None:
-    """Zero one value per 64-byte cache line of ``array[row, first:end, start:stop]`` in forward order, so
-    that the backward walk that then writes every value of those rows finds them in cache."""
-    for t in range(first, end):
-        for d in range(start, stop, 64 // array.itemsize):
-            array[row, t, d] = 0
 
 
 def _forward_loop(
@@ -157,20 +110,8 @@ def _backward_loop(
         row_sums[row, 1, start:stop] = rho_sum
 
 
-@cache
-def forward_kernel() -> Callable[..., None]:
-    """The numba-compiled forward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_forward_loop)
-    assert kernel is not None
-    return kernel
-
-
-@cache
-def backward_kernel() -> Callable[..., None]:
-    """The numba-compiled backward loop (``compile_parallel_loop``; numba imports wherever this path runs)."""
-    kernel = compile_parallel_loop(_backward_loop)
-    assert kernel is not None
-    return kernel
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 def _constants(beta: float, gamma: float, dtype: torch.dtype) -> Tensor:
@@ -179,9 +120,7 @@ def _constants(beta: float, gamma: float, dtype: torch.dtype) -> Tensor:
 
 def _forward(x: Tensor, parameters: Tensor, beta: float, gamma: float) -> tuple[Tensor, Tensor]:
     spikes, margins = torch.empty_like(x), torch.empty_like(x)
-    width = channel_block(x.shape[0], x.shape[2])
-    arrays = (x, parameters, spikes, margins, _constants(beta, gamma, x.dtype))
-    run_parallel(forward_kernel(), *(t.numpy() for t in arrays), width)
+    run_rows(forward_kernel(), (x, parameters, spikes, margins, _constants(beta, gamma, x.dtype)), like=x)
     return spikes, margins
 
 
@@ -204,9 +143,8 @@ class CompiledRefractoryLIF(torch.autograd.Function):
         beta, gamma, surrogate = ctx.settings
         dx = torch.empty_like(margins)
         row_sums = torch.zeros(margins.shape[0], 2, margins.shape[2], dtype=margins.dtype)
-        width = channel_block(margins.shape[0], margins.shape[2])
         arrays = (margins, dspikes.contiguous(), dx, row_sums, _constants(beta, gamma, margins.dtype))
-        run_parallel(backward_kernel(), *(t.numpy() for t in arrays), surrogate, width)
+        run_rows(backward_kernel(), arrays, surrogate, like=margins)
         return dx, row_sums.sum(0, dtype=torch.float64).to(margins.dtype), None, None, None
 
 

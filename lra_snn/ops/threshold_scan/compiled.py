@@ -20,8 +20,7 @@ import torch
 from torch import Tensor
 
 from lra_snn.ops import dispatch
-from lra_snn.ops.host_compile import compile_parallel_loop, run_parallel
-from lra_snn.ops.linear_scan.compiled import channel_block
+from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 from lra_snn.ops.surrogate.compiled import SURROGATE_CODES, surrogate_slope
 from lra_snn.ops.threshold_scan.torch import per_channel
 
@@ -72,8 +71,8 @@ def _backward_loop(
                 grad_excess[row, t, start + i] = delta
 
 
-forward_kernel = compile_parallel_loop(_forward_loop)
-backward_kernel = compile_parallel_loop(_backward_loop)
+forward_kernel = parallel_kernel(_forward_loop)
+backward_kernel = parallel_kernel(_backward_loop)
 
 
 class CompiledThresholdScan(torch.autograd.Function):
@@ -84,19 +83,9 @@ class CompiledThresholdScan(torch.autograd.Function):
         ctx, excess: Tensor, v_th: Tensor, decay: Tensor, surrogate: str, detach_reset: bool
     ) -> tuple[Tensor, Tensor]:
         excess = excess.detach().contiguous()
-        batch, _, channels = excess.shape
         spikes = dispatch.allocate(excess.shape, excess)
         offsets = dispatch.allocate(excess.shape, excess)
-        assert forward_kernel is not None  # numba imports: this module imported it
-        run_parallel(
-            forward_kernel,
-            excess.numpy(),
-            spikes.numpy(),
-            offsets.numpy(),
-            v_th.numpy(),
-            decay.numpy(),
-            channel_block(batch, channels),
-        )
+        run_rows(forward_kernel(), (excess, spikes, offsets, v_th, decay), like=excess)
         ctx.save_for_backward(excess, offsets, decay, torch.zeros_like(v_th) if detach_reset else v_th * decay)
         ctx.code = SURROGATE_CODES[surrogate]
         ctx.mark_non_differentiable(offsets)
@@ -106,19 +95,12 @@ class CompiledThresholdScan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spikes: Tensor, _grad_offsets: Tensor):
         excess, offsets, decay, reset_gain = ctx.saved_tensors
-        batch, _, channels = excess.shape
         grad_excess = dispatch.allocate(excess.shape, excess)
-        assert backward_kernel is not None
-        run_parallel(
-            backward_kernel,
-            excess.numpy(),
-            offsets.numpy(),
-            grad_spikes.to(excess.dtype).contiguous().numpy(),
-            grad_excess.numpy(),
-            decay.numpy(),
-            reset_gain.numpy(),
+        run_rows(
+            backward_kernel(),
+            (excess, offsets, grad_spikes.to(excess.dtype).contiguous(), grad_excess, decay, reset_gain),
             ctx.code,
-            channel_block(batch, channels),
+            like=excess,
         )
         return grad_excess, None, None, None, None
 
