@@ -70,7 +70,7 @@ def neuron_pair(name: str, channels: int, length: int, dtype: torch.dtype) -> tu
     """Ours and SpikingJelly's neuron ``name`` at length ``length``, theirs holding our parameters."""
     sj_neuron, _, surrogate = spikingjelly()
     if name == "lif":
-        ours = build_neuron("lif", channels, tau=2.0, v_th=1.0, detach_reset=True, backend="torch")
+        ours = build_neuron("lif", channels, tau=2.0, v_th=1.0, detach_reset=True)  # default backend: compiled on CPU
         theirs = sj_neuron.LIFNode(
             tau=2.0,
             decay_input=False,
