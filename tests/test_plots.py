@@ -22,7 +22,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from lra_snn.cli import plots
-from lra_snn.cli.figure_bench import bench_figure, speedup_series
+from lra_snn.cli.figure_bench import bench_figure, newest_bench_per_device, speedup_series
 from lra_snn.cli.figure_cells import drawn_cells, run_detail
 from lra_snn.cli.figure_common import STYLE
 from lra_snn.cli.figure_curves import curve_panel, curves_figure
@@ -392,3 +392,15 @@ def test_figures_are_never_drawn_into_the_shipped_runs(tmp_path, capsys):
         assert plots.main(["--results", str(SHIPPED_RUNS_DIR), "--out", str(out)]) == 2
         assert f"--out={out} lies inside {SHIPPED_RUNS_DIR}, the shipped runs" in capsys.readouterr().err
         assert sorted(SHIPPED_RUNS_DIR.rglob("*")) == before
+
+
+def test_a_bench_of_one_length_is_not_drawn_against_length(tmp_path):
+    several = json.loads(write_bench(tmp_path / "a").read_text())
+    one = {**several, "meta": {**several["meta"], "created": "20260202-000000"}}
+    one["summary"] = {"speedup_sequential_over_parallel": several["summary"]["speedup_sequential_over_parallel"][:1]}
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "bench_cpu_20260202-000000.json").write_text(json.dumps(one))
+    newest, notes = newest_bench_per_device(sorted(tmp_path.glob("*/bench_cpu_*.json")))
+    assert newest["cpu"]["meta"]["created"] == "20260101-000000"  # the newer file times one length only
+    single = tmp_path / "b" / "bench_cpu_20260202-000000.json"
+    assert notes == [f"plots: bench file {single} not drawn: it times one length only ([256])"]

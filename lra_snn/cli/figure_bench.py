@@ -2,8 +2,8 @@
 
 One panel per pass (forward; forward + backward), a line per neuron in the style of the zoo model
 built on it (``figure_style.neuron_style``), log-log axes, from the newest ``lra_snn.cli.bench`` JSON
-of each device (by its ``meta.created`` stamp). Every bench file read is an input of every bench
-figure: a newer file replaces the one drawn.
+of each device (by its ``meta.created`` stamp) that times at least two lengths. Every bench file read
+is an input of every bench figure: a newer file replaces the one drawn.
 """
 
 from __future__ import annotations
@@ -32,17 +32,22 @@ def figure_stem(device: str) -> str:
 
 
 def newest_bench_per_device(paths: list[Path]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """The newest readable bench JSON of each device among ``paths``, and a note per file that is not one."""
+    """The newest readable bench JSON of each device among ``paths`` that times several lengths, and a note
+    per file that is not one or times a single length."""
     newest: dict[str, dict[str, Any]] = {}
     notes = []
     for path in sorted(paths):
         try:
             data = json.loads(path.read_text())
             device, created = data["meta"]["device"], data["meta"]["created"]
+            lengths = sorted({entry["length"] for entry in data["summary"]["speedup_sequential_over_parallel"]})
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             notes.append(
                 f"plots: skipped bench file {path}: not a lra_snn.cli.bench result ({type(err).__name__}: {err})"
             )
+            continue
+        if len(lengths) < 2:  # a ratio against L needs several lengths
+            notes.append(f"plots: bench file {path} not drawn: it times one length only ({lengths})")
             continue
         if device not in newest or created > newest[device]["meta"]["created"]:
             newest[device] = data
