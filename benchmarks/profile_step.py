@@ -29,6 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from lra_snn.config.compose import compose_train
@@ -101,8 +102,6 @@ class PartClock:
 def build_cell(model: str, task: str, profile: str) -> tuple[nn.Module, dict, torch.optim.Optimizer]:
     """The task module of a cell, one training batch and its AdamW over the task's parameter groups."""
     cfg = compose_train([f"model={model}", f"data={task}", f"profile={profile}"])
-    from hydra.utils import instantiate
-
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -80,10 +80,8 @@ class CachedDataModule(L.LightningDataModule):
     def digest(self, path: str | Path) -> str:
         """Content digest (sha256) of a source file or folder, memoised under ``<data_dir>/cache/``; kept
         in ``sources_read`` with the identities of its files (``data_identity``)."""
-        digest = store.content_digest(path, self.data_dir)
-        signature = store.stat_signature(path)
-        if signature is not None:
-            self.sources_read[str(Path(path).resolve())] = (digest, signature)
+        digest, signature = store.digest_and_signature(path, self.data_dir)
+        self.sources_read[str(Path(path).resolve())] = (digest, signature)
         return digest
 
     def data_identity(self) -> dict[str, Any]:

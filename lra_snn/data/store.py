@@ -109,6 +109,11 @@ def content_digest(path: str | Path, data_dir: str | Path) -> str:
     restores the modification time, is read again; a file changed in the last ``RACY_SECONDS`` is read
     again next time (an edit within the clock's resolution would look unchanged).
     """
+    return digest_and_signature(path, data_dir)[0]
+
+
+def digest_and_signature(path: str | Path, data_dir: str | Path) -> tuple[str, str]:
+    """``content_digest`` of ``path`` and its ``stat_signature``, from one walk over its files."""
     path = Path(path).resolve()
     files, stats, signature = _stat_identities(path)
     names = [p.relative_to(path).as_posix() if p != path else p.name for p in files]
@@ -116,7 +121,7 @@ def content_digest(path: str | Path, data_dir: str | Path) -> str:
     memo = _read_json(memo_path)
     entry = memo.get(str(path))
     if isinstance(entry, dict) and entry.get("stat") == signature and isinstance(entry.get("sha256"), str):
-        return entry["sha256"]
+        return entry["sha256"], signature
     if path.is_file():
         digest = _file_sha256(path)
     else:
@@ -128,7 +133,7 @@ def content_digest(path: str | Path, data_dir: str | Path) -> str:
     if time.time() - newest > RACY_SECONDS:
         memo[str(path)] = {"stat": signature, "sha256": digest}
         _write_json_atomically(memo_path, memo)
-    return digest
+    return digest, signature
 
 
 def _stat_identities(path: Path) -> tuple[list[Path], list[os.stat_result], str]:
