@@ -218,7 +218,7 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
     except ResultFileError as error:
         raise CellRefused(f"{error}; correct that file or move it away to run this cell") from None
     if previous is not None and previous.status == "completed":
-        changed = _data_change(cfg, previous)
+        changed = _data_change(cfg, previous) if cfg.skip_completed else None  # trained again either way if not
         if cfg.skip_completed and changed is None:
             log.info("cell already completed, skipping (skip_completed=false to rerun): %s", result_path)
             return previous.to_json()
