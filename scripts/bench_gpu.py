@@ -569,9 +569,9 @@ def main(argv: list[str] | None = None) -> int:
         save(primitives=primitive_records)
         neuron_records = []
         for neuron in args.neurons:  # one at a time, each saved with the summary so far
-            records, copies = bench.run_benchmark(dataclasses.replace(config, neurons=[neuron]), device, env)
+            records, limits = bench.run_benchmark(dataclasses.replace(config, neurons=[neuron]), device, env)
             neuron_records += records
-            summary = bench.summarize(neuron_records, config, copies)
+            summary = bench.summarize(neuron_records, config, limits)
             save(neurons={"records": neuron_records, "summary": summary})
     table = "\n\n".join(
         [

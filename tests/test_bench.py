@@ -31,6 +31,8 @@ TINY = [
     "3",
     "--stream-chunks",
     "1,3",
+    "--matmul-size",
+    "8",
 ]
 ENV_FIELDS = ("device", "device_name", "torch", "python", "threads", "batch", "d_model", "dtype")
 
@@ -94,6 +96,24 @@ def test_benchmark_all_registered_neurons(tmp_path, capsys):
     assert multiples[("psn", 33, "parallel")]["forward"] is None  # skipped: T above the cap
     assert "Time as multiples of a copy" in table and "| parallel fwd | parallel fwd+bwd | compiled fwd |" in table
     assert f"{multiples[('lif', 16, 'parallel')]['forward']:.2f}x" in table
+
+    matmul = result["summary"]["matmul"]
+    assert matmul["size"] == 8 and matmul["multiply_adds_per_s"] == pytest.approx(8**3 / matmul["median_s"])
+    assert by_key[("sliding_psn", "parallel", "forward", 16)]["multiply_adds"] == 2 * 16 * 4 * 3  # B L D k
+    assert by_key[("lif", "compiled", "forward", 33)]["multiply_adds"] == 2 * 33 * 4 * 1
+    assert by_key[("psn", "parallel", "forward", 16)]["multiply_adds"] == 2 * 16 * 4 * 16  # T = L = 16 per step
+    copy_time = {c["length"]: c["median_s"] for c in result["summary"]["copy"]}
+    priced = {(e["neuron"], e["length"]) for e in result["summary"]["multiples_of_matmul"]}
+    for (name, implementation, pass_name, length), r in by_key.items():
+        if r.get("multiply_adds") is not None and implementation == "parallel" and pass_name == "forward":
+            arithmetic = r["multiply_adds"] / matmul["multiply_adds_per_s"] > copy_time[length]
+            assert ((name, length) in priced) == arithmetic, (name, length)
+    for e in result["summary"]["multiples_of_matmul"]:
+        product_s = e["multiply_adds"] / matmul["multiply_adds_per_s"]
+        assert e["product_ms"] == pytest.approx(1e3 * product_s)
+        timed = by_key[(e["neuron"], e["implementation"], "forward_backward", e["length"])]
+        if timed["status"] == "ok":
+            assert e["forward_backward"] == pytest.approx(timed["median_s"] / (3 * product_s))
 
     streams = {(r["neuron"], r["length"], r["chunk"]): r for r in result["summary"]["streaming"]}
     assert {name for name, _, _ in streams} == {n for n in NEURONS if not neuron_class(n).fixed_length}
@@ -218,6 +238,26 @@ def test_the_limit_defaults_to_a_fraction_of_the_available_memory(monkeypatch):
     monkeypatch.setattr(bench, "available_bytes", lambda: None)
     assert bench.memory_limit_bytes(bench.BenchConfig(neurons=[], lengths=[])) == float("inf")
     assert bench.available_bytes.__name__  # the real reader is exercised by every run above
+
+
+def test_neurons_whose_multiply_adds_outlast_the_copy_are_priced_against_a_matrix_product():
+    """At 10^9 multiply-adds/s and a copy of 1 ms: 4 * 10^6 multiply-adds (4 ms) are priced, forward
+    against 4 ms and forward + backward against 12 ms; 10^6 (1 ms, not above the copy) are not."""
+    config = bench.BenchConfig(neurons=["sliding_psn", "lif"], lengths=[64], device="cuda")  # no compiled column
+    work = {"sliding_psn": 4_000_000, "lif": 1_000_000}
+    records = [
+        {"neuron": n, "implementation": i, "pass": p, "length": 64, "status": "ok", "median_s": t, "multiply_adds": w}
+        for n, w in work.items()
+        for i, p, t in (("sequential", "forward", 1.0), ("parallel", "forward", 0.008), ("parallel", "forward_backward", 0.06))
+    ]
+    limits = {"copy": [{"length": 64, "median_s": 1e-3}], "matmul": {"size": 8, "multiply_adds_per_s": 1e9}}
+    (entry,) = bench.multiples_of_matmul(records, limits, config)
+    assert (entry["neuron"], entry["implementation"], entry["product_ms"]) == ("sliding_psn", "parallel", pytest.approx(4.0))
+    assert entry["forward"] == pytest.approx(2.0) and entry["forward_backward"] == pytest.approx(5.0)
+    summary = bench.summarize(records, config, limits)
+    table = bench.matmul_table(summary)
+    assert "| sliding_psn | 64 | 4e+06 | 4 | 2.00x | 5.00x |" in table and "| lif |" not in table
+    assert "1 G multiply-adds/s" in table
 
 
 def test_growth_slope_is_fitted_over_the_long_lengths():

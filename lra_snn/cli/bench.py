@@ -6,7 +6,9 @@ the definition), ``forward`` on the PyTorch backend (the parallel training form)
 with ``--triton`` also ``forward`` through the Triton kernels (CUDA, or the interpreter), forward
 alone (inference, no autograd) and forward + backward (a training step), after warm-up; reports
 median and spread, each time as a multiple of the machine's limit for the same data (a copy of the
-input into an output of its size, ``y.copy_(x)``, timed at each L in the same run), and the step
+input into an output of its size, ``y.copy_(x)``, timed at each L in the same run; for a neuron whose
+multiply-adds take longer than that copy at the machine's rate, also a multiple of the time a matrix
+product needs for them, at the rate of an n x n x n ``torch.mm`` timed in the same run), and the step
 form reading the input as a stream in chunks (``--stream-chunks``; streaming inference),
 the sequential/parallel speedups (the PRF paper reports 6.57x for LIF at L = 1,024), and the
 PSN/DSN training-time ratio at equal L (the DSN paper, arXiv 2602.01133, reports 25.6x at 16,384),
@@ -75,6 +77,7 @@ class BenchConfig:
     triton: bool = False
     memory_limit_gb: float | None = None  # None: AVAILABLE_FRACTION of MemAvailable when the run starts
     stream_chunks: list[int] = field(default_factory=lambda: [1, 256])  # steps per call of the step form
+    matmul_size: int = 1024  # n of the n x n x n matrix product whose rate prices a neuron's multiply-adds
 
 
 def neuron_kwargs(cls: type[Neuron], length: int, config: BenchConfig) -> dict:
@@ -375,6 +378,21 @@ def time_copy(length: int, config: BenchConfig, device: torch.device) -> dict:
     return {"length": length, **spread(times)}
 
 
+def time_matmul(config: BenchConfig, device: torch.device) -> dict:
+    """Median and spread of ``torch.mm`` of two n x n matrices (n = ``matmul_size``) in the timed dtype,
+    and its rate in multiply-adds per second: what the machine does when the work is a matrix product."""
+    n = config.matmul_size
+    a, b = (torch.randn(n, n, device=device, dtype=DTYPES[config.dtype]) for _ in range(2))
+    out = torch.empty_like(a)
+
+    def product() -> None:
+        torch.mm(a, b, out=out)
+
+    times, _ = measure(product, config, device, None)
+    timed = spread(times)
+    return {"size": n, **timed, "multiply_adds_per_s": n**3 / timed["median_s"]}
+
+
 def builder(
     cls: type[Neuron], implementation: str, config: BenchConfig, device: torch.device
 ) -> Callable[[int], tuple[Callable[[Tensor], Tensor], list[Tensor]]]:
@@ -438,6 +456,9 @@ def bench_neuron_length(
             return records_with("skipped", f"skipped: {err}")
         except Exception as err:  # a broken neuron is reported, and the run goes on to the others
             return records_with("error", f"{type(err).__name__}: {err}")
+    built = [neuron for neuron in neurons.values() if neuron is not None]
+    if built:  # the dynamics' multiply-adds over the whole input, as serial inference computes them
+        base["multiply_adds"] = config.batch * length * config.d_model * built[0].macs_per_step()
     x = torch.randn(config.batch, length, config.d_model, device=device, dtype=dtype, requires_grad=True)
     grad = torch.randn_like(x)
     records = []
@@ -492,9 +513,46 @@ def multiples_of_copy(index: dict[tuple, dict], copies: list[dict], config: Benc
     ]
 
 
-def summarize(records: list[dict], config: BenchConfig, copies: list[dict]) -> dict:
+MATMUL_PASSES = {"forward": 1, "forward_backward": 3}  # products per pass: the backward adds two (inputs, weights)
+
+
+def multiples_of_matmul(records: list[dict], limits: dict, config: BenchConfig) -> list[dict]:
+    """Per neuron, L and implementation other than the sequential loop, where the neuron's multiply-adds
+    at the rate of ``limits["matmul"]`` take longer than the copy at that L (its work is arithmetic
+    rather than memory): its median time over that product time, forward and forward + backward (three
+    times the multiply-adds: the backward's products for the input and for the weights)."""
+    index = index_records(records)
+    rate = limits["matmul"]["multiply_adds_per_s"]
+    copy_time = {c["length"]: c["median_s"] for c in limits["copy"]}
+    multiples = []
+    for name in config.neurons:
+        for length in config.lengths:
+            work = [r.get("multiply_adds") for r in records if (r["neuron"], r["length"]) == (name, length)]
+            if not work or work[0] is None or work[0] / rate <= copy_time[length]:
+                continue
+            product_time = work[0] / rate
+            for implementation in implementations_of(config)[1:]:
+                multiples.append(
+                    {
+                        "neuron": name,
+                        "length": length,
+                        "implementation": implementation,
+                        "multiply_adds": work[0],
+                        "product_ms": 1e3 * product_time,
+                        **{
+                            p: _ratio(_median(index, (name, implementation, p, length)), n * product_time)
+                            for p, n in MATMUL_PASSES.items()
+                        },
+                    }
+                )
+    return multiples
+
+
+def summarize(records: list[dict], config: BenchConfig, limits: dict) -> dict:
     """Speedups sequential/parallel per neuron and L, PSN/DSN (parallel forms) per L, and every
-    parallel time as a multiple of a copy of the same data."""
+    parallel time as a multiple of the machine's limits (``limits``: the copy at each L and the matrix
+    product's rate) for the same data and work."""
+    copies = limits["copy"]
     index = index_records(records)
     speedups = []
     for name in config.neurons:
@@ -523,6 +581,8 @@ def summarize(records: list[dict], config: BenchConfig, copies: list[dict]) -> d
         "growth": growth_slopes(index, config),
         "copy": copies,
         "multiples_of_copy": multiples_of_copy(index, copies, config),
+        "matmul": limits["matmul"],
+        "multiples_of_matmul": multiples_of_matmul(records, limits, config),
     }
     if config.triton:
         summary.update(triton_speedups(index, config))
@@ -636,6 +696,8 @@ def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
             for e in summary["growth"]
         ]
     lines += ["", copy_table(summary)]
+    if summary["multiples_of_matmul"]:
+        lines += ["", matmul_table(summary)]
     if summary.get("streaming"):
         lines += ["", streaming_table(index, summary["streaming"], env)]
     if "speedup_over_triton" in summary:
@@ -664,6 +726,31 @@ def copy_table(summary: dict) -> str:
     for (name, length), by_implementation in rows.items():
         cells = " | ".join(_fmt_ratio(by_implementation[i][p]) for i in implementations for p in PASSES)
         lines.append(f"| {name} | {length} | {copy_ms[length]:.3g} | {cells} |")
+    return "\n".join(lines)
+
+
+def matmul_table(summary: dict) -> str:
+    """For the neurons whose work is arithmetic: each implementation's time as a multiple of a matrix
+    product doing the same multiply-adds at the rate measured in this run."""
+    matmul = summary["matmul"]
+    implementations = list(dict.fromkeys(e["implementation"] for e in summary["multiples_of_matmul"]))
+    header = " | ".join(f"{i} fwd | {i} fwd+bwd" for i in implementations)
+    lines = [
+        f"Time as multiples of a matrix product doing the neuron's multiply-adds (forward; forward + backward: "
+        f"three times them) at the rate of torch.mm on {matmul['size']} x {matmul['size']} matrices in this run, "
+        f"{matmul['multiply_adds_per_s'] / 1e9:.3g} G multiply-adds/s; neurons whose multiply-adds take longer "
+        "than the copy:",
+        "",
+        f"| neuron | L | multiply-adds | product ms | {header} |",
+        "|---|---:|---:|---:|" + "---:|" * (2 * len(implementations)),
+    ]
+    rows: dict[tuple, dict[str, dict]] = {}
+    for entry in summary["multiples_of_matmul"]:
+        rows.setdefault((entry["neuron"], entry["length"]), {})[entry["implementation"]] = entry
+    for (name, length), by_implementation in rows.items():
+        first = next(iter(by_implementation.values()))
+        cells = " | ".join(_fmt_ratio(by_implementation[i][p]) for i in implementations for p in PASSES)
+        lines.append(f"| {name} | {length} | {first['multiply_adds']:.3g} | {first['product_ms']:.3g} | {cells} |")
     return "\n".join(lines)
 
 
@@ -775,10 +862,12 @@ def time_streaming(
     return records
 
 
-def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> tuple[list[dict], list[dict]]:
+def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> tuple[list[dict], dict]:
     """Every record of the run, neuron by neuron and length by length (progress on stderr), and the
-    copy's time at each length (``time_copy``), measured first."""
+    machine's limits, measured first: the copy's time at each length (``time_copy``) and the matrix
+    product's rate (``time_matmul``)."""
     copies = [time_copy(length, config, device) for length in config.lengths]
+    limits = {"copy": copies, "matmul": time_matmul(config, device)}
     records = []
     limit = memory_limit_bytes(config)
     for name in config.neurons:
@@ -788,7 +877,7 @@ def run_benchmark(config: BenchConfig, device: torch.device, env: dict) -> tuple
             shorter = {(r["implementation"], r["pass"]): r for r in new}
             records += new
             print(f"done: {name} L={length}", file=sys.stderr, flush=True)
-    return records, copies
+    return records, limits
 
 
 def write_results(records: list[dict], summary: dict, config: BenchConfig, env: dict, argv: list[str]) -> Path:
@@ -882,6 +971,12 @@ def parse_args(argv: list[str]) -> BenchConfig:
         default=defaults.stream_chunks,
         help="steps per call when the step form reads a stream (1: one step at a time)",
     )
+    p.add_argument(
+        "--matmul-size",
+        type=int,
+        default=defaults.matmul_size,
+        help="n of the n x n x n matrix product timed for the machine's multiply-add rate",
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", type=Path, default=defaults.out, help="folder for the JSON results")
     p.add_argument(
@@ -897,8 +992,8 @@ def parse_args(argv: list[str]) -> BenchConfig:
         f"(default: {AVAILABLE_FRACTION * 100:.0f}%% of MemAvailable at start)",
     )
     args = p.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 1 or args.batch < 1 or args.d_model < 1 or args.threads < 0:
-        p.error("--repeats, --warmup, --batch and --d-model must be positive, --threads >= 0")
+    if min(args.repeats, args.warmup, args.batch, args.d_model, args.matmul_size) < 1 or args.threads < 0:
+        p.error("--repeats, --warmup, --batch, --d-model and --matmul-size must be positive, --threads >= 0")
     if args.memory_limit_gb is not None and args.memory_limit_gb <= 0:
         p.error("--memory-limit-gb must be positive")
     args.lengths = sorted(set(args.lengths))  # ascending: a slow loop's time at one L bounds it at the next
@@ -915,7 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(config.threads or default_threads)
     try:
         env = environment(device, config)
-        records, copies = run_benchmark(config, device, env)
+        records, limits = run_benchmark(config, device, env)
         streams = []
         for name in config.neurons:
             shorter: dict[int, dict] = {}
@@ -925,7 +1020,7 @@ def main(argv: list[str] | None = None) -> int:
                 streams += new
     finally:
         torch.set_num_threads(default_threads)
-    summary = {**summarize(records, config, copies), "streaming": streams}
+    summary = {**summarize(records, config, limits), "streaming": streams}
     path = write_results(records, summary, config, env, argv)
     print(markdown_table(records, summary, env))
     print(f"\nresults: {path}")

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from lra_snn.config.rules import Rule, rule_problems
+from lra_snn.ops import dispatch
 
 
 class Neuron(nn.Module, metaclass=ABCMeta):
@@ -102,6 +103,16 @@ class Neuron(nn.Module, metaclass=ABCMeta):
             s_t, state = self.step(x_t, state)
             spikes.append(s_t)
         return torch.stack(spikes, 1), state
+
+    def _steps_compiled(self, primitive: str, x: Tensor, state: tuple[Tensor, ...]) -> bool:
+        """Whether ``steps`` may run a chunk through the compiled loop of op ``primitive``: no gradient is
+        wanted of ``x`` or ``state``, and the dispatch picks the compiled path for the neuron's backend."""
+        tensors = [x, *state]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return False
+        if self.backend not in (None, "compiled"):
+            return False
+        return dispatch.select_backend(primitive, tensors, self.backend, compiled_unsupported=None) == "compiled"
 
     @abstractmethod
     def macs_per_step(self) -> int:

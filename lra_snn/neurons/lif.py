@@ -94,6 +94,16 @@ class DecoupledResetLIF(Neuron):
         spikes = spike(potential - self.v_th, self.surrogate)
         return spikes, LIFState(potential, spikes)
 
+    def steps(self, x: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        """The step form over a chunk ``x`` (B, T, D): on the compiled path one loop over the chunk in the
+        step's own operations (``lra_snn.ops.lif.compiled.lif_steps_compiled``), else ``step`` per step."""
+        if not self._steps_compiled("lif", x, state):
+            return super().steps(x, state)
+        from lra_snn.ops.lif.compiled import lif_steps_compiled
+
+        spikes, potential, fired = lif_steps_compiled(x, state.potential, state.spikes, self.beta, self.v_th)
+        return spikes, LIFState(potential, fired)
+
     def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The definition as a time loop: spikes and margins ``u_t - V_th``, both (B, L, D)."""
         spikes, potentials = self._step_through(x)

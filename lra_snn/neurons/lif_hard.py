@@ -89,6 +89,16 @@ class HardResetLIF(Neuron):
         spikes = spike(potential - self.v_th, self.surrogate)
         return spikes, HardResetState(potential, spikes)
 
+    def steps(self, x: Tensor, state: HardResetState) -> tuple[Tensor, HardResetState]:
+        """The step form over a chunk ``x`` (B, T, D): on the compiled path the op's forward loop started from
+        the state (``lra_snn.ops.hard_reset_scan.compiled.hard_reset_steps_compiled``), else ``step`` per step."""
+        if not self._steps_compiled("hard_reset_scan", x, state):
+            return super().steps(x, state)
+        from lra_snn.ops.hard_reset_scan.compiled import hard_reset_steps_compiled
+
+        spikes, potentials = hard_reset_steps_compiled(x, state.potential, state.spikes, self.v_th, self.tau)
+        return spikes, HardResetState(potentials[:, -1].clone(), spikes[:, -1].clone())
+
     def run_sequential(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The definition as a time loop: spikes and margins ``u_t - V_th``, both (B, L, D)."""
         spikes, potentials = self._step_through(x)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,13 +35,13 @@ def channel_block(batch: int, channels: int) -> int:
     return max(CHANNEL_BLOCK_MIN, -(-channels // per_row))
 
 
-def parallel_kernel(loop: Callable[..., None]) -> Callable[[], Callable[..., None]]:
-    """A function returning ``loop`` compiled by ``compile_parallel_loop``, compiled on its first call
-    and kept (numba imports wherever a compiled path runs)."""
+def parallel_kernel(loop: Callable[..., None], **options: Any) -> Callable[[], Callable[..., None]]:
+    """A function returning ``loop`` compiled by ``compile_parallel_loop`` (numba ``options`` such as
+    ``fastmath``), compiled on its first call and kept (numba imports wherever a compiled path runs)."""
 
     @cache
     def kernel() -> Callable[..., None]:
-        compiled = compile_parallel_loop(loop)
+        compiled = compile_parallel_loop(loop, **options)
         assert compiled is not None
         return compiled
 

@@ -65,13 +65,13 @@ def compile_host_loop(loop: Callable[..., None]) -> Callable[..., None] | None:
     return compiled
 
 
-def compile_parallel_loop(loop: Callable[..., None]) -> Callable[..., None] | None:
-    """``loop`` compiled by ``numba.njit(parallel=True)`` (its ``numba.prange`` loops split across
-    threads; releasing the GIL, cached on disk), or None without numba."""
+def compile_parallel_loop(loop: Callable[..., None], **options: Any) -> Callable[..., None] | None:
+    """``loop`` compiled by ``numba.njit(parallel=True, **options)`` (its ``numba.prange`` loops split
+    across threads; releasing the GIL, cached on disk), or None without numba."""
     numba = _numba()
     if numba is None:
         return None
-    compiled: Any = numba.njit(nogil=True, cache=True, parallel=True)(loop)
+    compiled: Any = numba.njit(nogil=True, cache=True, parallel=True, **options)(loop)
     return compiled
 
 

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from lra_snn.neurons import NEURONS, build_neuron, neuron_class
+from lra_snn.ops.hard_reset_scan import compiled as hard_reset_compiled
+from lra_snn.ops.lif import compiled as lif_compiled
 
 STREAMING = [name for name in NEURONS if not neuron_class(name).fixed_length]
 CHUNKS = (5, 1, 11, 3)  # 20 steps in chunks of odd sizes
@@ -46,3 +48,60 @@ def test_a_stream_in_chunks_gives_the_parallel_spikes_and_the_stepped_state(name
                 assert torch.equal(got, want), (name, start)
             start += size
     assert expected.abs().sum() > 0  # some spikes: the comparison is not of zeros
+
+
+COMPILED_CHUNKS = {  # neuron -> (module, its compiled chunk loop): one call per chunk on the CPU
+    "lif": (lif_compiled, "lif_steps_compiled"),
+    "lif_hard": (hard_reset_compiled, "hard_reset_steps_compiled"),
+}
+
+
+def counted(monkeypatch, name: str) -> list[int]:
+    """Patch the compiled chunk loop of neuron ``name`` to count its calls (chunk lengths)."""
+    module, function = COMPILED_CHUNKS[name]
+    calls, original = [], getattr(module, function)
+
+    def counting(x, *args):
+        calls.append(x.shape[1])
+        return original(x, *args)
+
+    monkeypatch.setattr(module, function, counting)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(COMPILED_CHUNKS))
+def test_a_chunk_runs_in_one_compiled_call_with_the_steps_spikes_and_state(name, dtype, monkeypatch):
+    """Inputs around the threshold, float32 and float64, channels not a multiple of 8, a state from the
+    stream before: the compiled chunk gives ``step``'s spikes and state bit for bit, in one call."""
+    calls = counted(monkeypatch, name)
+    torch.manual_seed(1)
+    neuron = build_neuron(name, 13).to(dtype).eval()
+    x = (torch.rand(4, 37, 13, dtype=torch.float64) * 1.2).to(dtype)
+    with torch.no_grad():
+        state, stepped = neuron.init_state(4, dtype=dtype), neuron.init_state(4, dtype=dtype)
+        expected = []
+        for size, start in ((9, 0), (28, 9)):
+            spikes, state = neuron.steps(x[:, start : start + size], state)
+            for t in range(start, start + size):
+                s_t, stepped = neuron.step(x[:, t], stepped)
+                expected.append(s_t)
+            assert torch.equal(spikes, torch.stack(expected[start:], 1))
+            for got, want in zip(tensors_of(state), tensors_of(stepped), strict=True):
+                assert torch.equal(got, want) and got.dtype == dtype
+    assert calls == [9, 28]
+    assert 0.05 < torch.stack(expected).mean() < 0.95  # spikes and silences both
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED_CHUNKS))
+def test_a_chunk_that_needs_gradients_or_another_backend_steps_one_step_at_a_time(name, monkeypatch):
+    calls = counted(monkeypatch, name)
+    neuron = build_neuron(name, 5)
+    x = torch.rand(2, 6, 5, requires_grad=True)
+    spikes, _ = neuron.steps(x, neuron.init_state(2))
+    spikes.sum().backward()  # the surrogate gradient reaches the inputs through the steps
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    neuron.backend = "torch"
+    with torch.no_grad():
+        neuron.steps(x, neuron.init_state(2))
+    assert calls == []

@@ -23,7 +23,7 @@ def inputs(batch: int, length: int, channels: int, taps: int, dtype: torch.dtype
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("taps", [1, 4, 40])
+@pytest.mark.parametrize("taps", [1, 4, 6, 40])  # 6: four taps at once and two more
 @pytest.mark.parametrize(("batch", "length", "channels"), [(1, 1, 13), (5, 7, 16), (3, 33, 5), (1, 1001, 130)])
 def test_the_hidden_state_equals_the_naive_loop_to_rounding(dtype, taps, batch, length, channels):
     x, weight, bias = inputs(batch, length, channels, taps, dtype, seed=length + taps)
@@ -46,7 +46,7 @@ def gradients(fn, x, weight, bias, dh):
     return torch.autograd.grad(fn(*leaves), leaves, dh)
 
 
-@pytest.mark.parametrize("taps", [1, 4, 40])
+@pytest.mark.parametrize("taps", [1, 4, 5, 40])  # 5: taps in pairs and one more (odd k > 1)
 @pytest.mark.parametrize("length", [1, 7, 65])
 def test_gradients_equal_autograd_through_the_naive_loop(taps, length):
     x, weight, bias = inputs(3, length, 13, taps, torch.float64, seed=2)

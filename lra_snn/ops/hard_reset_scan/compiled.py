@@ -6,6 +6,10 @@ Forward, per (batch row, channel block), time outer and channels innermost (vect
 input's dtype and the naive loop's order of operations, so spikes and potentials are bit-identical to
 it: ``u_t = decay * r_{t-1} + x_t``, ``s_t = [u_t - V_th >= 0]``, ``r_t = (1 - s_t) u_t`` (``r_0 = 0``).
 
+The forward loop starts from ``r_0``, zero for the op; ``hard_reset_steps_compiled`` starts it from
+a stream's state, ``r = (1 - s) u`` of the step before, so a chunk of a stream computes what the
+neuron's step form computes step by step (streaming inference, no autograd).
+
 Backward, from the saved potentials (the margin ``u_t - V_th`` and the spike recomputed exactly), with
 ``H'`` the surrogate slope (``lra_snn.ops.surrogate.compiled``): ``g_t = H'(u_t - V_th) ds_t + du_t``
 and ``dx_t = g_t + decay (1 - s_t) dx_{t+1}``, the reset detached, so the gradient stops at every spike.
@@ -23,9 +27,11 @@ from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 from lra_snn.ops.surrogate.compiled import SURROGATE_CODES, surrogate_slope
 
 
-def _forward_loop(x: np.ndarray, spikes: np.ndarray, potentials: np.ndarray, constants: np.ndarray, width: int) -> None:
-    """Fill ``spikes`` and ``potentials`` (B, L, D) from ``x`` (B, L, D); ``constants`` = (V_th, decay),
-    all in one dtype."""
+def _forward_loop(
+    x: np.ndarray, initial: np.ndarray, spikes: np.ndarray, potentials: np.ndarray, constants: np.ndarray, width: int
+) -> None:
+    """Fill ``spikes`` and ``potentials`` (B, L, D) from ``x`` (B, L, D) and ``r_0`` = ``initial`` (B, D);
+    ``constants`` = (V_th, decay), all in one dtype."""
     batch, length, channels = x.shape
     v_th, decay = constants[0], constants[1]
     zero, one = x.dtype.type(0), x.dtype.type(1)
@@ -33,7 +39,9 @@ def _forward_loop(x: np.ndarray, spikes: np.ndarray, potentials: np.ndarray, con
     for task in numba.prange(batch * blocks):
         row, start = task // blocks, max((task % blocks) * width, 0)  # start >= 0 spares a wraparound check
         size = min(channels, start + width) - start
-        after_reset = np.zeros(size, x.dtype)
+        after_reset = np.empty(size, x.dtype)
+        for i in range(size):
+            after_reset[i] = initial[row, start + i]
         for t in range(length):
             for i in range(size):
                 potential = decay * after_reset[i] + x[row, t, start + i]
@@ -85,7 +93,8 @@ class CompiledHardResetScan(torch.autograd.Function):
         spikes = dispatch.allocate(x.shape, x)
         potentials = dispatch.allocate(x.shape, x)
         constants = torch.tensor([v_th, decay], dtype=x.dtype)
-        run_rows(forward_kernel(), (x, spikes, potentials, constants), like=x)
+        initial = x.new_zeros(x.shape[0], x.shape[2])
+        run_rows(forward_kernel(), (x, initial, spikes, potentials, constants), like=x)
         ctx.save_for_backward(potentials, constants)
         ctx.code = SURROGATE_CODES[surrogate]
         return spikes, potentials
@@ -115,3 +124,17 @@ def hard_reset_scan_compiled(
 ) -> tuple[Tensor, Tensor]:
     """Spikes and potentials before the reset (B, L, D) of ``x`` (B, L, D), float32 or float64 on the CPU."""
     return CompiledHardResetScan.apply(x, float(v_th), float(decay), surrogate)
+
+
+def hard_reset_steps_compiled(
+    x: Tensor, potential: Tensor, spikes: Tensor, v_th: float, decay: float
+) -> tuple[Tensor, Tensor]:
+    """Spikes and potentials (B, T, D) of a chunk ``x`` (B, T, D) of a stream whose state after the step
+    before is ``potential`` and ``spikes`` (B, D), without autograd: the step form's
+    ``u_t = decay ((1 - s_{t-1}) u_{t-1}) + x_t``, ``s_t = [u_t - V_th >= 0]``, step for step."""
+    x = x.detach().contiguous()
+    initial = ((1 - spikes.detach()) * potential.detach()).contiguous()
+    out_spikes, potentials = dispatch.allocate(x.shape, x), dispatch.allocate(x.shape, x)
+    constants = torch.tensor([v_th, decay], dtype=x.dtype)
+    run_rows(forward_kernel(), (x, initial, out_spikes, potentials, constants), like=x)
+    return out_spikes, potentials

@@ -7,6 +7,11 @@ reset-free potential ``u'_t = beta u'_{t-1} + x_t``, margin ``m_t = (u'_t - V_th
 ``s_t = [m_t >= 0]``, offset ``b_{t+1} = beta (b_t + V_th s_t)``, and the spike count. The margins are
 kept for the backward only when a gradient is needed.
 
+``lif_steps_compiled`` runs a chunk of a stream from the step form's state (potential ``u`` and spikes
+``s`` of the step before) in the step form's own operations, ``u_t = beta (u_{t-1} - V_th s_{t-1}) +
+x_t``, ``s_t = [u_t - V_th >= 0]``, so its spikes and state are those of the neuron's ``step`` called
+step by step (streaming inference, no autograd).
+
 Backward: with ``g`` the gradient reaching the spikes and ``H'`` the surrogate slope
 (``lra_snn.ops.surrogate.compiled``), ``delta_t = H'(m_t) (g_t - V_th beta F_{t+1})`` (the second term
 only when the reset is not detached: the spike's effect on every later margin through the offsets),
@@ -83,8 +88,34 @@ def _backward_loop(
                 grad_x[row, t, start + i] = total
 
 
+def _step_loop(
+    x: np.ndarray, potential: np.ndarray, fired: np.ndarray, spikes: np.ndarray, constants: np.ndarray, width: int
+) -> None:
+    """Fill ``spikes`` (B, T, D) from ``x`` (B, T, D) by the step form, from and into the state
+    ``potential`` and ``fired`` (B, D) (updated in place to the last step's); ``constants`` = (beta, V_th)."""
+    batch, length, channels = x.shape
+    beta, v_th = constants[0], constants[1]
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    blocks = -(-channels // width)
+    for task in numba.prange(batch * blocks):
+        row, start = task // blocks, max((task % blocks) * width, 0)  # start >= 0 spares a wraparound check
+        size = min(channels, start + width) - start
+        u = np.empty(size, x.dtype)
+        s = np.empty(size, x.dtype)
+        for i in range(size):
+            u[i], s[i] = potential[row, start + i], fired[row, start + i]
+        for t in range(length):
+            for i in range(size):
+                u[i] = beta * (u[i] - v_th * s[i]) + x[row, t, start + i]
+                s[i] = one if u[i] - v_th >= zero else zero
+                spikes[row, t, start + i] = s[i]
+        for i in range(size):
+            potential[row, start + i], fired[row, start + i] = u[i], s[i]
+
+
 forward_kernel = parallel_kernel(_forward_loop)
 backward_kernel = parallel_kernel(_backward_loop)
+step_kernel = parallel_kernel(_step_loop)
 
 
 class CompiledLIF(torch.autograd.Function):
@@ -128,3 +159,17 @@ def lif_compiled(
     """Spikes (B, L, D) and spike counts (B, D, no gradient) of ``x`` (B, L, D), float32 or float64 on the CPU."""
     keep_margins = torch.is_grad_enabled() and x.requires_grad  # the backward's input, kept only when it will run
     return CompiledLIF.apply(x, float(beta), float(v_th), surrogate, detach_reset, keep_margins)
+
+
+def lif_steps_compiled(
+    x: Tensor, potential: Tensor, spikes: Tensor, beta: float, v_th: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Spikes (B, T, D) of a chunk ``x`` (B, T, D) of a stream whose state after the step before is
+    ``potential`` and ``spikes`` (B, D), and the state after the chunk (potential, spikes), without
+    autograd; float32 or float64 on the CPU."""
+    x = x.detach().contiguous()
+    potential = potential.detach().to(x.dtype, copy=True).contiguous()
+    fired = spikes.detach().to(x.dtype, copy=True).contiguous()
+    out = dispatch.allocate(x.shape, x)
+    run_rows(step_kernel(), (x, potential, fired, out, torch.tensor([beta, v_th], dtype=x.dtype)), like=x)
+    return out, potential, fired
