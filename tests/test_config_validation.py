@@ -412,6 +412,33 @@ def test_a_run_never_writes_into_the_shipped_runs(compose_train, tmp_path, overr
     assert not [p for p in validate_problems(compose_train("profile=tiny")) if "shipped runs" in p]
 
 
+@pytest.mark.parametrize("key", ["hydra.run.dir", "hydra.sweep.dir"])
+def test_hydra_s_own_folders_are_refused_inside_the_shipped_runs_before_hydra_makes_them(tmp_path, key):
+    from lra_snn.config.locations import SHIPPED_RUNS_DIR
+
+    before = sorted(p.relative_to(SHIPPED_RUNS_DIR) for p in SHIPPED_RUNS_DIR.rglob("*"))
+    link = tmp_path / "shortcut"
+    link.symlink_to(SHIPPED_RUNS_DIR)
+    for value in (f"{SHIPPED_RUNS_DIR}/mine", "results/../results/reference-runs/mine", f"{link}/mine"):
+        done = subprocess.run(
+            [sys.executable, "-m", "lra_snn.train", "-m", "profile=tiny", f"{key}={value}"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"lra-train: {key}={value} lies inside" in done.stderr and "choose another folder" in done.stderr
+    assert sorted(p.relative_to(SHIPPED_RUNS_DIR) for p in SHIPPED_RUNS_DIR.rglob("*")) == before
+
+
+def test_hydra_folders_elsewhere_or_built_from_paths_are_left_to_hydra_and_the_run():
+    from lra_snn.cli.train import shipped_runs_overrides
+
+    assert shipped_runs_overrides(["hydra.run.dir=/tmp/mine", "hydra.sweep.dir=${paths.output_dir}/x"]) == []
+    assert len(shipped_runs_overrides(["+hydra.run.dir='results/reference-runs'", "seed=1"])) == 1
+
+
 def validate_problems(cfg) -> list[str]:
     try:
         validate_config(cfg, choices={})

@@ -21,6 +21,7 @@ from lra_snn.results.board import mean_and_std
 from lra_snn.results.reference import PUBLISHED_FILE, ReferenceFileError, load_reference
 from lra_snn.results.render import CSV_COLUMNS, build_leaderboard, csv_text
 from lra_snn.results.reproduction import ABS_TOLERANCE
+from lra_snn.results.schema import content_digest
 
 LRA_TASKS = TASK_TABLE.ranked_by(ACCURACY)
 
@@ -28,9 +29,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = PUBLISHED_FILE
 
 
-def write_result(root: Path, name: str, *, mtime: float = 1_000.0, attempt: str | None = None, **fields) -> Path:
+def write_result(
+    root: Path, name: str, *, mtime: float = 1_000.0, attempt: str | None = None, digest: bool = True, **fields
+) -> Path:
     """Write ``root/name/result.json`` (a completed s4d/listops/tiny run unless overridden), or with
-    ``attempt``, ``root/name/attempts/<attempt>.json``."""
+    ``attempt``, ``root/name/attempts/<attempt>.json``; with its ``record_digest`` unless ``digest`` is false."""
     record = {
         "schema_version": 1,
         "status": "completed",
@@ -58,6 +61,8 @@ def write_result(root: Path, name: str, *, mtime: float = 1_000.0, attempt: str 
     metrics = fields.pop("metrics", {})
     record.update(fields)
     record["metrics"] = {**record["metrics"], **metrics}
+    if digest:
+        record["record_digest"] = content_digest(record)
     path = root / name / ("result.json" if attempt is None else f"attempts/{attempt}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record), encoding="utf-8")
@@ -86,14 +91,17 @@ def config(**changes) -> dict:
 
 
 def write_v2(root: Path, name: str, *, code: str = "src-aaaaaaaaaaaaaaaa", overrides: dict | None = None, **fields):
-    """A schema-2 record with a config (``overrides``: dotted keys) and a code version."""
+    """A schema-2 record with a config (``overrides``: dotted keys; its model, task, profile and seed those of
+    the record) and a code version."""
+    said = {"model.name": "model", "task_name": "task", "profile_name": "profile", "seed": "seed"}
+    agreeing = {key: fields[field] for key, field in said.items() if field in fields}
     return write_result(
         root,
         name,
         schema_version=2,
         finished_at="2026-01-01T00:00:00+00:00",
         code_version=code,
-        config=config(**(overrides or {})),
+        config=config(**{**agreeing, **(overrides or {})}),
         **fields,
     )
 
@@ -208,6 +216,7 @@ def test_bad_files_are_reported_and_the_rest_builds(tmp_path):
     no_seed = write_result(tmp_path, "noseed", seed=7)
     record = json.loads(no_seed.read_text())
     del record["seed"]
+    record["record_digest"] = content_digest(record)
     no_seed.write_text(json.dumps(record))
     old = write_result(tmp_path, "old", schema_version=0)
     percent = write_result(tmp_path, "percent", seed=9, metrics={"test/acc": 61.0})
@@ -220,6 +229,27 @@ def test_bad_files_are_reported_and_the_rest_builds(tmp_path):
     assert "1 usable result file(s)" in markdown and "4 more skipped (see Notes)" in markdown
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "60.00 (1)"
     assert len(rows) == 1
+
+
+def test_a_record_whose_fields_disagree_with_its_config_is_skipped(tmp_path):
+    """An s4d run relabelled prf (its digest made to match) is not counted as prf."""
+    relabelled = write_v2(tmp_path, "relabelled", overrides={"model.name": "s4d"}, model="prf")
+    write_v2(tmp_path, "kept", seed=2, metrics={"test/acc": 0.4})
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    assert [r["model"] for r in rows] == ["s4d"] and rows[0]["n_seeds"] == 1
+    assert f"skipped `{relabelled}`: the record says model 'prf' (its config says 's4d')" in notes_of(markdown)
+
+
+def test_a_record_without_its_digest_is_skipped_outside_the_shipped_runs(tmp_path):
+    """With its digest deleted, an edited metric would count: such a file is named and left out."""
+    write_result(tmp_path, "kept", metrics={"test/acc": 0.4})
+    edited = write_result(tmp_path, "edited", seed=2, metrics={"test/acc": 0.99}, digest=False)
+    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "40.00 (1)"
+    assert f"skipped `{edited}`: it has no record_digest, so nothing shows that it is as its run wrote it" in (
+        notes_of(markdown)
+    )
+    assert "rerun the cell, or move the file out of the results folder" in notes_of(markdown)
 
 
 def test_differing_configs_without_a_recorded_config_get_rows_of_their_own(tmp_path):
@@ -912,6 +942,22 @@ def test_a_mistyped_results_folder_is_an_error_and_the_board_is_kept(tmp_path, c
     assert (out / "leaderboard.md").read_text() == "the board before\n"
 
 
+def test_a_results_folder_without_usable_runs_never_replaces_a_board_with_rows(tmp_path, capsys):
+    runs, empty, out = tmp_path / "runs", tmp_path / "empty", tmp_path / "board"
+    write_result(runs, "s4d", metrics={"test/acc": 0.6})
+    empty.mkdir()
+    assert main(["--results", str(runs), "--out", str(out)]) == 0
+    before = {name: (out / name).read_text() for name in ("leaderboard.md", "leaderboard.csv")}
+    capsys.readouterr()
+    assert main(["--results", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"no usable result under --results {empty}" in err and f"the board in {out} (1 rows) is left" in err
+    assert {name: (out / name).read_text() for name in before} == before
+    (out / "leaderboard.csv").unlink()  # the advice: delete the board first to write an empty one
+    assert main(["--results", str(empty), "--out", str(out)]) == 0
+    assert "0 usable result file(s)" in (out / "leaderboard.md").read_text()
+
+
 def test_the_board_is_never_written_into_the_shipped_runs(tmp_path, capsys):
     from lra_snn.config.locations import SHIPPED_RUNS_DIR
 
@@ -932,6 +978,11 @@ def test_a_record_in_another_run_s_folder_is_refused_not_counted(tmp_path, field
     seed_folder.mkdir(parents=True)
     record = json.loads((shipped / "result.json").read_text())
     record[field] = value
+    if field == "model":  # edited with its config and digest made to match: only the folder tells
+        record["config"]["model"]["name"] = value
+    else:
+        record["config"][field] = value
+    record["record_digest"] = content_digest(record)
     (seed_folder / "result.json").write_text(json.dumps(record))
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert rows == []  # not counted anywhere

@@ -51,7 +51,7 @@ def test_changed_added_and_missing_files_are_named_and_never_counted(shipped):
     added = seeds[3].parent.parent / "seed_4"
     shutil.copytree(seeds[3].parent, added)
     record = json.loads((added / "result.json").read_text())
-    record["seed"] = 4
+    record["seed"] = record["config"]["seed"] = 4
     record["record_digest"] = content_digest(record)
     (added / "result.json").write_text(json.dumps(record))
 

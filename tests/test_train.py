@@ -77,6 +77,13 @@ def test_a_cell_whose_release_changed_trains_again_and_a_sweep_launches_it(compo
     attempts = [json.loads(p.read_text()) for p in Path(cfg.paths.result_file).parent.glob("attempts/*.json")]
     assert [a["data"]["digest"] for a in attempts] == [first["data"]["digest"]]  # the first result kept too
 
+    val_file = folder / LISTOPS_FILES["val"]
+    val_text, test_text = val_file.read_bytes(), test_file.read_bytes()
+    val_file.write_bytes(test_text)  # validation and test trade contents: the same digests, in other files
+    test_file.write_bytes(val_text)
+    third = run(compose_train(*overrides))
+    assert third["finished_at"] != second["finished_at"] and third["data"]["digest"] != second["data"]["digest"]
+
 
 def test_missing_release_stops_the_run_before_anything_is_built(compose_train, tmp_path):
     cfg = compose_train("profile=tiny", "data.source=release", f"data.release_dir={tmp_path}/nowhere")

@@ -16,6 +16,7 @@ By default it renders the shipped board: the reference runs in ``results/referen
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
@@ -56,6 +57,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def rows_on_board(out: Path) -> int:
+    """The rows of the board already in ``out`` (its leaderboard.csv, header aside; 0 without one)."""
+    board = out / "leaderboard.csv"
+    if not board.is_file():
+        return 0
+    with board.open(encoding="utf-8", newline="") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.write_manifest:
@@ -79,6 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     markdown, rows = build_leaderboard(
         args.results, args.reference, profile=args.profile, reference_runs=args.reference_runs
     )
+    kept = rows_on_board(Path(args.out))
+    if not rows and kept:
+        sys.stderr.write(
+            f"no usable result under --results {args.results} (see the notes below), so the board in {args.out} "
+            f"({kept} rows) is left as it is: check --results, or delete {Path(args.out) / 'leaderboard.csv'} "
+            "first to write an empty board there\n"
+        )
+        sys.stdout.write(markdown)
+        return 2
     write_leaderboard(markdown, rows, args.out)
     sys.stdout.write(markdown)
     return 0

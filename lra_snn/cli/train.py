@@ -9,6 +9,7 @@ override answer in about the time a bare Hydra application takes.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 
 from lra_snn.config import CONF_DIR, register_with_hydra
 from lra_snn.config.extras import missing_extras
+from lra_snn.config.locations import inside_shipped_runs, shipped_runs_refusal
 from lra_snn.config.override_hints import unknown_key_hints
 from lra_snn.training.log_context import cell_label, set_cell_label
 from lra_snn.training.names import UnsafeNameError, check_overrides
@@ -27,6 +29,19 @@ from lra_snn.training.names import UnsafeNameError, check_overrides
 log = logging.getLogger(__name__)
 register_with_hydra()
 HYDRA_RUN_FILES = {".hydra", "train.log"}  # what Hydra writes into a single run's folder before the run starts
+HYDRA_FOLDER_OVERRIDE = re.compile(r"^\+{0,2}(?P<key>hydra\.(?:run|sweep)\.dir)=(?P<value>.*)$")
+
+
+def shipped_runs_overrides(overrides: list[str]) -> list[str]:
+    """The refusals of Hydra's own folders (``hydra.run.dir``, ``hydra.sweep.dir``) given on the command line
+    inside the shipped runs: Hydra creates them before any run starts, so they are checked here. A value with
+    an interpolation is left to the run's validation, which checks the ``paths`` it is built from."""
+    refusals = []
+    for override in overrides:
+        match = HYDRA_FOLDER_OVERRIDE.match(override)
+        if match and "${" not in match["value"] and inside_shipped_runs(match["value"].strip("'\"")):
+            refusals.append(shipped_runs_refusal(match["key"], match["value"]))
+    return refusals
 
 
 def discard_refused_run_folder(run_dir: Path, stop_at: Path) -> None:
@@ -74,16 +89,17 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """Command-line entry (``python -m lra_snn.train``, ``lra-train``): the names on the command line
-    checked, a choice whose optional extra is not installed named with its ``pip install``, ``main``, and
+    checked, Hydra's folders refused inside the shipped runs, a choice whose optional extra is not installed
+    named with its ``pip install``, ``main``, and
     when Hydra refuses the command, a hint naming the config keys closest to any unknown override key."""
     try:
         check_overrides(sys.argv[1:])
     except UnsafeNameError as error:
         print(f"lra-train: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    missing = missing_extras(sys.argv[1:])
-    if missing:
-        print("\n".join(f"lra-train: {line}" for line in missing), file=sys.stderr)
+    refused = [*shipped_runs_overrides(sys.argv[1:]), *missing_extras(sys.argv[1:])]
+    if refused:
+        print("\n".join(f"lra-train: {line}" for line in refused), file=sys.stderr)
         raise SystemExit(2)
     try:
         main()

@@ -86,11 +86,12 @@ class CachedDataModule(L.LightningDataModule):
 
     def data_identity(self) -> dict[str, Any]:
         """What a run's result records of the files it read (after ``cache_settings``, which digests them):
-        ``digest``, the SHA-256 of their content digests in order (the same on every machine; generated data
-        reads none); ``sources``, each file or folder read and the identities of its files
+        ``digest``, the SHA-256 of each file's or folder's name with its content digest, in order (the same
+        on every machine, and changed when two files trade contents, e.g. a validation and a test split;
+        generated data reads none); ``sources``, each file or folder read and the identities of its files
         (``store.stat_signature``), so a later sweep sees a changed source without reading it."""
         self.cache_settings()
-        contents = sorted(digest for digest, _ in self.sources_read.values())
+        contents = sorted([Path(path).name, digest] for path, (digest, _) in self.sources_read.items())
         return {
             "digest": hashlib.sha256(json.dumps(contents).encode()).hexdigest(),
             "sources": {path: signature for path, (_, signature) in sorted(self.sources_read.items())},

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lra_snn.config import locations
 from lra_snn.config.tasks import TASKS
 from lra_snn.results.schema import (
     ATTEMPTS_DIRNAME,
@@ -190,22 +191,51 @@ def check_location(record: ResultRecord, path: Path, attempt: bool = False) -> N
         )
 
 
-def read_result_file(path: Path, attempt: bool = False) -> Run:
+CONFIG_SAYS = {  # a record's field -> where its stored config says the same
+    "model": ("model", "name"),
+    "task": ("task_name",),
+    "profile": ("profile_name",),
+    "seed": ("seed",),
+}
+
+
+def check_config_agrees(record: ResultRecord) -> None:
+    """ResultFileError when the record's model, task, profile or seed differs from what its stored config
+    says (a field edited without the config it came from)."""
+    wrong = []
+    for name, keys in CONFIG_SAYS.items():
+        node: Any = record.config
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None and str(node) != str(getattr(record, name)):
+            wrong.append(f"{name} {getattr(record, name)!r} (its config says {node!r})")
+    if wrong:
+        raise ResultFileError(
+            f"the record says {', '.join(wrong)}: a field was edited after its run wrote it; restore the file or "
+            "rerun the cell"
+        )
+
+
+def read_result_file(path: Path, attempt: bool = False, require_digest: bool = False) -> Run:
     """Parse and check one result file (any readable schema version) and its place; ResultFileError naming the
-    fault."""
-    record = read_record(path)
+    fault (with ``require_digest``, also a file without its ``record_digest``)."""
+    record = read_record(path, require_digest)
+    check_config_agrees(record)
     check_location(record, path, attempt)
     return run_of(record, path, attempt)
 
 
 def load_runs(results_dir: Path) -> tuple[list[Run], list[str]]:
-    """Every usable result and attempt file under ``results_dir`` and one note per file that was skipped."""
+    """Every usable result and attempt file under ``results_dir`` and one note per file that was skipped. Outside
+    the shipped runs (whose files the board checks against their manifest, ``lra_snn.results.manifest``) a file
+    without its ``record_digest`` is skipped too: with the digest deleted, an edited metric or model would count."""
     runs, problems = [], []
+    require_digest = not locations.inside_shipped_runs(results_dir)
     results = sorted(results_dir.rglob(RESULT_FILENAME))
     attempts = sorted(results_dir.rglob(f"{ATTEMPTS_DIRNAME}/*.json"))
     for path, attempt in [*((p, False) for p in results), *((p, True) for p in attempts)]:
         try:
-            runs.append(read_result_file(path, attempt))
+            runs.append(read_result_file(path, attempt, require_digest))
         except ResultFileError as err:
             problems.append(f"skipped `{path}`: {err}")
     return runs, problems

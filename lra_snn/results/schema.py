@@ -205,9 +205,9 @@ def primary_metric_name(task: str) -> str:
 
 class DataIdentity(BaseModel):
     """The data files a run read (``lra_snn.data.base.DataModuleBase.data_identity``): ``digest``, the SHA-256
-    of their content digests (the same on every machine; generated data reads none); ``sources``, each file or
-    folder read and the identities of its files (``lra_snn.data.store.stat_signature``), which a sweep
-    compares without reading the files."""
+    of each file's name with its content digest (the same on every machine; generated data reads none);
+    ``sources``, each file or folder read and the identities of its files (``lra_snn.data.store.stat_signature``),
+    which a sweep compares without reading the files."""
 
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
@@ -430,13 +430,20 @@ def parse_record(data: object, file_time: float | None = None, now: float | None
     return _record(file, finished, data)
 
 
-def read_record(path: Path) -> ResultRecord:
-    """The checked record in the file at ``path``; ResultFileError (the reason, without the path) when unusable."""
+def read_record(path: Path, require_digest: bool = False) -> ResultRecord:
+    """The checked record in the file at ``path``; ResultFileError (the reason, without the path) when unusable,
+    or, with ``require_digest``, when it has no ``record_digest`` to show it is as its run wrote it."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         file_time = path.stat().st_mtime
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ResultFileError(f"not valid JSON ({err})") from err
+    if require_digest and isinstance(data, dict) and DIGEST_KEY not in data:
+        raise ResultFileError(
+            f"it has no {DIGEST_KEY}, so nothing shows that it is as its run wrote it (every record written "
+            f"since digests exist has one; the shipped runs are checked by their manifest instead): rerun the "
+            "cell, or move the file out of the results folder"
+        )
     return parse_record(data, file_time)
 
 
