@@ -98,7 +98,7 @@ def test_spike_ssm_and_prf_train_alike_through_triton_and_torch(tmp_path):
         assert_parity(report["models"][model])
     spike_ssm_ops = set(report["models"]["spike_ssm"]["runs"]["triton"]["dispatch"])
     assert spike_ssm_ops >= {"refractory_iteration", "leaky_integrate"}
-    assert "prf_membrane" in report["models"]["prf"]["runs"]["triton"]["dispatch"]
+    assert "prf_spikes" in report["models"]["prf"]["runs"]["triton"]["dispatch"]
 
 
 def test_a_kernel_computing_something_else_is_reported_as_divergent(tmp_path, monkeypatch, capsys):

@@ -1,11 +1,12 @@
 """Parallel Resonate-and-Fire (PRF) neuron (arXiv 2410.03530; docs/neurons.md, section 2).
 
 Complex membrane without explicit reset, per channel ``A = exp(Delta * (-1/tau + i*theta))``:
-``z_t = A * z_{t-1} + Delta * x_t``, ``s_t = H(Re z_t - V_th)``. The parallel form takes ``Re z``
-from one op (``lra_snn.ops.prf_membrane``): on the CPU the complex recurrence as a compiled time loop
-(numba), on CUDA (or when forced) as the Triton complex scan, and with ``backend="torch"`` the causal
-convolution of x with ``K[t] = Delta * exp(-Delta*t/tau) * cos(Delta*theta*t)`` by FFT; gradients
-reach ``log_Delta`` and ``log_theta`` in every case. The step form keeps ``z = u + i*r`` as two real states.
+``z_t = A * z_{t-1} + Delta * x_t``, ``s_t = H(Re z_t - V_th)``. The parallel form takes the spikes
+from one op (``lra_snn.ops.prf_spikes``): on the CPU the complex recurrence and the threshold as one
+compiled time loop (numba), on CUDA (or when forced) ``Re z`` by the Triton complex scan, and with
+``backend="torch"`` by the causal convolution of x with ``K[t] = Delta * exp(-Delta*t/tau) *
+cos(Delta*theta*t)`` by FFT, then the spike function; gradients reach ``log_Delta`` and ``log_theta`` in
+every case. The step form keeps ``z = u + i*r`` as two real states.
 
 Parameters as the paper stores them (its Listing 2, "Simplified PyTorch-like Implementation of PRF
 Neuron", and Table 8): per channel ``log_dt`` (here ``log_delta``) uniform in ``[log Delta_min, log
@@ -18,7 +19,8 @@ Delta_max]`` = ``[log 1e-3, log 1e-1]``, and ``log_theta = log(theta_max * u)`` 
 ``reset=True`` is the paper's "PRF with reset" ablation, defined here (docs/neurons.md, section 2)
 as the same membrane plus the soft-reset offset of the decoupled-reset LIF with decay ``Re(A)``:
 ``b_t = Re(A) * (b_{t-1} + V_th * s_{t-1})``, ``s_t = H(Re z_t - V_th - b_t)``; the reset carries
-no gradient (as in the decoupled reset), so the parallel form (``lra_snn.ops.threshold_scan``) is exact.
+no gradient (as in the decoupled reset), so the parallel form (``Re z`` from ``lra_snn.ops.prf_membrane``,
+then ``lra_snn.ops.threshold_scan``) is exact.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lra_snn.config.rules import POSITIVE, Flag, OneOf, Rule
 from lra_snn.neurons.base import Neuron
 from lra_snn.ops.prf_membrane import prf_membrane
 from lra_snn.ops.prf_membrane.naive import prf_dynamics
+from lra_snn.ops.prf_spikes import prf_spikes
 from lra_snn.ops.surrogate import SURROGATES, spike
 from lra_snn.ops.threshold_scan import threshold_scan
 from lra_snn.optim.groups import tag
@@ -122,15 +125,17 @@ class PRF(Neuron):
         """``Delta``, ``Re A = exp(-Delta/tau) cos(Delta theta)`` and ``Im A``, per channel in ``dtype``."""
         return prf_dynamics(self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype)), self.tau)
 
+    def _arguments(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``x``, ``log_Delta`` and ``theta`` in x's dtype promoted to at least float32 (the ops' inputs),
+        differentiable."""
+        self._check_channels(x)
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        return x.to(dtype), self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype))
+
     def _excess(self, x: Tensor) -> Tensor:
         """``Re z_t - V_th`` (B, L, D) in x's dtype promoted to at least float32, differentiable in x
         and the dynamics."""
-        self._check_channels(x)
-        dtype = torch.promote_types(x.dtype, torch.float32)
-        membrane = prf_membrane(
-            x.to(dtype), self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype)), self.tau, backend=self.backend
-        )
-        return membrane - self.v_th
+        return prf_membrane(*self._arguments(x), self.tau, backend=self.backend) - self.v_th
 
     def _reset(self, excess: Tensor) -> tuple[Tensor, Tensor]:
         """Spikes and reset offsets ``b`` of ``excess`` (the reset ablation), reset detached."""
@@ -139,8 +144,10 @@ class PRF(Neuron):
 
     def forward(self, x: Tensor) -> Tensor:
         """Spikes (B, L, D) of the input currents ``x`` (B, L, D), in parallel over time."""
-        excess = self._excess(x)
-        spikes = self._reset(excess)[0] if self.reset else spike(excess, self.surrogate)
+        if self.reset:
+            spikes = self._reset(self._excess(x))[0]
+        else:
+            spikes = prf_spikes(*self._arguments(x), self.tau, self.v_th, self.surrogate, backend=self.backend)
         return self._record(spikes.to(x.dtype))
 
     def margin(self, x: Tensor) -> Tensor:

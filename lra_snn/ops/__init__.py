@@ -15,6 +15,8 @@ The ops:
 - ``leaky_integrate(x, decay, chunk=32, backend=None)``: the same with one constant decay;
 - ``complex_scan(a, b, h0=None, backend=None)``: ``z_t = a_t z_{t-1} + b_t``, complex;
 - ``prf_membrane(x, log_delta, theta, tau, backend=None)``: the PRF neuron's membrane ``Re z``;
+- ``prf_spikes(x, log_delta, theta, tau, v_th, surrogate="atan", backend=None)``: the PRF neuron's spikes
+  ``H(Re z - V_th)`` with the surrogate gradient (one fused loop on the CPU);
 - ``threshold_scan(excess, v_th, decay, surrogate="atan", detach_reset=True, backend=None)``: the
   soft-reset offsets and spikes, with the coupled reset's gradient when ``detach_reset=False``;
 - ``lif(x, beta, v_th, surrogate="atan", detach_reset=True, backend=None)``: the whole

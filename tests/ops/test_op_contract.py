@@ -26,6 +26,7 @@ OPS = [
     "lif",
     "linear_scan",
     "prf_membrane",
+    "prf_spikes",
     "refractory_iteration",
     "threshold_scan",
 ]
@@ -118,6 +119,12 @@ CASES = {
         lambda n: [_random((B, n, D), 6), _random((D,), 7, math.log(0.05), math.log(0.5)), _random((D,), 8, 0.0, 1.0)],
         (0, 1, 2),
         (2.0,),
+    ),
+    "prf_spikes": (
+        "prf_spikes",
+        lambda n: [_random((B, n, D), 6), _random((D,), 7, math.log(0.05), math.log(0.5)), _random((D,), 8, 0.0, 1.0)],
+        (0, 1, 2),
+        (2.0, 0.1, "triangle"),
     ),
     "threshold_scan": (
         "threshold_scan",
