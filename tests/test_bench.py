@@ -248,11 +248,19 @@ def test_neurons_whose_multiply_adds_outlast_the_copy_are_priced_against_a_matri
     records = [
         {"neuron": n, "implementation": i, "pass": p, "length": 64, "status": "ok", "median_s": t, "multiply_adds": w}
         for n, w in work.items()
-        for i, p, t in (("sequential", "forward", 1.0), ("parallel", "forward", 0.008), ("parallel", "forward_backward", 0.06))
+        for i, p, t in (
+            ("sequential", "forward", 1.0),
+            ("parallel", "forward", 0.008),
+            ("parallel", "forward_backward", 0.06),
+        )
     ]
     limits = {"copy": [{"length": 64, "median_s": 1e-3}], "matmul": {"size": 8, "multiply_adds_per_s": 1e9}}
     (entry,) = bench.multiples_of_matmul(records, limits, config)
-    assert (entry["neuron"], entry["implementation"], entry["product_ms"]) == ("sliding_psn", "parallel", pytest.approx(4.0))
+    assert (entry["neuron"], entry["implementation"], entry["product_ms"]) == (
+        "sliding_psn",
+        "parallel",
+        pytest.approx(4.0),
+    )
     assert entry["forward"] == pytest.approx(2.0) and entry["forward_backward"] == pytest.approx(5.0)
     summary = bench.summarize(records, config, limits)
     table = bench.matmul_table(summary)

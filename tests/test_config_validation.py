@@ -460,3 +460,24 @@ def test_a_results_folder_that_cannot_be_written_is_refused_before_training(comp
     (line,) = [problem for problem in refused.value.problems if problem.startswith("paths.results_dir=")]
     assert reason.format(file=file) in line and line.endswith("choose a folder you can write to")
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("where", ["run_dir", "checkpoints", "result_folder"])
+def test_a_file_where_the_cell_s_folder_belongs_is_refused_before_training_and_moving_it_works(
+    compose_train, tmp_path, where
+):
+    cfg = compose_train("profile=tiny", "seed=15")
+    blocking = {
+        "run_dir": Path(cfg.paths.run_dir),
+        "checkpoints": Path(cfg.paths.run_dir) / "checkpoints",
+        "result_folder": Path(cfg.paths.result_file).parent,
+    }[where]
+    blocking.parent.mkdir(parents=True, exist_ok=True)
+    blocking.write_text("x")
+    with pytest.raises(ConfigError) as refused:
+        run(cfg)
+    (line,) = [problem for problem in refused.value.problems if "move it away" in problem]
+    assert f"{blocking} is a file, not a folder" in line
+    assert not Path(cfg.paths.result_file).exists()
+    blocking.rename(tmp_path / "moved")  # the advice
+    assert run(cfg)["status"] == "completed"

@@ -75,6 +75,8 @@ def test_eval_on_longer_generated_sequences(trained, capsys):
         (["data._target_=os.system"], "ALLOWED_TARGETS"),
         (["data=image"], "data=image: data is a section of the checkpoint's config, not a value"),
         (["model.encoder=x"], "model.encoder=x: model.encoder is a section of the checkpoint's config"),
+        (["data.max_length=abc"], "invalid override value(s): data.max_length='abc': expected an integer >= 1"),
+        (["data.n_test=0"], "data.n_test=0: expected an integer >= 1 or null"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(trained, capsys, args, message):
@@ -111,11 +113,12 @@ def test_command_line_prints_the_recorded_accuracy(trained):
     assert printed["metrics"]["test/acc"] == trained["metrics"]["test/acc"]
 
 
-@pytest.mark.parametrize("damage", ["garbage", "cut short"])
+@pytest.mark.parametrize("damage", ["garbage", "hello", "cut short"])
 def test_an_unreadable_checkpoint_is_named_with_the_files_to_use(tmp_path, trained, capsys, damage):
     bad = tmp_path / "bad.ckpt"
     whole = Path(trained["best_checkpoint"]).read_bytes()
-    bad.write_bytes(b"not a checkpoint\n" if damage == "garbage" else whole[: len(whole) // 3])
+    foreign = {"garbage": b"not a checkpoint\n", "hello": b"hello\n"}  # "hello": torch.load raises KeyError
+    bad.write_bytes(foreign[damage] if damage in foreign else whole[: len(whole) // 3])
     assert main([f"ckpt_path={bad}"]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"lra-eval: cannot read checkpoint {bad}: not a PyTorch checkpoint, or cut short (")

@@ -116,3 +116,20 @@ def test_sigint_exits_130_as_interrupted_without_a_checkpoint_before_pending_val
     assert "stopped by SIGINT at global step 8" in result["message"]
     assert "no checkpoint was written yet, so it starts over" in result["message"]
     assert not list(tmp_path.rglob("last.ckpt"))
+
+
+def test_ctrl_c_while_the_data_is_prepared_stops_the_cell_with_nothing_recorded(compose_train, monkeypatch):
+    from lra_snn.data import store
+    from lra_snn.training.cell import RunInterrupted
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    cfg = compose_train("data=listops", "model=s4d", "profile=tiny")
+    monkeypatch.setattr(store, "ensure", interrupted)
+    with pytest.raises(RunInterrupted, match=r"while the data of cell .* was prepared, before any training") as stop:
+        run(cfg)
+    assert stop.value.signum == signal.SIGINT and "launch the cell again" in str(stop.value)
+    assert not Path(cfg.paths.result_file).exists()
+    monkeypatch.undo()  # the advice: launching again prepares the data and trains
+    assert run(cfg)["status"] == "completed"

@@ -244,12 +244,12 @@ def test_a_record_without_its_digest_is_skipped_outside_the_shipped_runs(tmp_pat
     """With its digest deleted, an edited metric would count: such a file is named and left out."""
     write_result(tmp_path, "kept", metrics={"test/acc": 0.4})
     edited = write_result(tmp_path, "edited", seed=2, metrics={"test/acc": 0.99}, digest=False)
-    markdown, rows = build_leaderboard(tmp_path, REFERENCE)
+    markdown, _ = build_leaderboard(tmp_path, REFERENCE)
     assert table_row(markdown, "## Profile: tiny", "s4d")[1] == "40.00 (1)"
     assert f"skipped `{edited}`: it has no record_digest, so nothing shows that it is as its run wrote it" in (
         notes_of(markdown)
     )
-    assert "rerun the cell, or move the file out of the results folder" in notes_of(markdown)
+    assert "move the file out of the results folder and rerun the cell" in notes_of(markdown)
 
 
 def test_differing_configs_without_a_recorded_config_get_rows_of_their_own(tmp_path):

@@ -227,8 +227,8 @@ def test_a_lock_path_that_is_a_folder_or_a_run_folder_that_is_a_file_is_refused_
     (run_dir / LOCK_FILENAME).rmdir()  # following the advice
     shutil.rmtree(run_dir)
     run_dir.write_text("")
-    with pytest.raises(CellRefused, match=re.escape(f"{run_dir}, the cell's run folder, is a file; move it away")):
-        run(cfg)
+    with pytest.raises(ConfigError, match=re.escape(f"{run_dir} is a file, not a folder, where the run needs")):
+        run(cfg)  # found with the other config problems, before the cell's lock is taken
     run_dir.unlink()  # following the advice
     assert run(cfg)["status"] == "completed"
 
@@ -293,3 +293,22 @@ def test_two_seeds_train_two_different_runs_and_one_seed_the_same_run(compose_tr
     again, again_curve = train(1, "b")  # the same seed in another results folder: the same computation
     assert one_curve != two_curve and one["test/loss"] != two["test/loss"]
     assert one_curve == again_curve and one["test/loss"] == again["test/loss"]
+
+
+def test_the_board_s_advice_on_an_edited_result_works_when_followed(compose_train, tmp_path):
+    cfg = compose_train("data=listops", "model=s4d", "profile=tiny")
+    first = run(cfg)
+    result_file = Path(cfg.paths.result_file)
+    edited = json.loads(result_file.read_text())
+    edited["metrics"]["test/acc"] = 0.99  # its record digest left as it was
+    result_file.write_text(json.dumps(edited))
+    runs = Path(cfg.paths.results_dir) / "runs"
+    markdown, rows = build_leaderboard(runs, PUBLISHED_FILE)
+    assert rows == [] and "move it out of the results folder and rerun the cell" in markdown
+    with pytest.raises(CellRefused, match="move it away to run this cell"):
+        run(cfg)
+    result_file.rename(tmp_path / "edited.json")  # the advice
+    again = run(cfg)
+    assert again["status"] == "completed" and again["metrics"]["test/acc"] == first["metrics"]["test/acc"]
+    markdown, rows = build_leaderboard(runs, PUBLISHED_FILE)
+    assert [row["n_seeds"] for row in rows] == [1] and "usable result file" in markdown

@@ -40,6 +40,7 @@ from lra_snn.models.streaming import StreamingError
 from lra_snn.tasks.base import SequenceTask
 from lra_snn.tasks.stored_config import StoredConfigError, check_allowed, read_stored
 from lra_snn.training.surrogate_agreement import exact_neurons
+from lra_snn.training.validate import override_problems
 
 SPLITS = ("test", "val")
 MODES = ("parallel", "stream")
@@ -92,6 +93,9 @@ def eval_config(stored: Mapping[str, Any], overrides: Sequence[str], where: str)
     except ConfigKeyError as error:
         raise EvalError(f"override not in the checkpoint's config: {error.msg}") from None
     assert isinstance(cfg, DictConfig)
+    problems = override_problems(cfg, [override.partition("=")[0] for override in overrides])
+    if problems:
+        raise EvalError(f"invalid override value(s): {'; '.join(problems)}")
     check_allowed(OmegaConf.to_container(cfg, resolve=True), f"{where} with overrides {list(overrides)}")  # type: ignore[arg-type]
     return cfg
 

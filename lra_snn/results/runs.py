@@ -211,8 +211,8 @@ def check_config_agrees(record: ResultRecord) -> None:
             wrong.append(f"{name} {getattr(record, name)!r} (its config says {node!r})")
     if wrong:
         raise ResultFileError(
-            f"the record says {', '.join(wrong)}: a field was edited after its run wrote it; restore the file or "
-            "rerun the cell"
+            f"the record says {', '.join(wrong)}: a field was edited after its run wrote it; move the file out of "
+            "the results folder and rerun the cell"
         )
 
 

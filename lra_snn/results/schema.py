@@ -378,7 +378,8 @@ def _check_not_future(finished: float, now: float) -> None:
         stamp = datetime.fromtimestamp(finished, timezone.utc).isoformat()
         raise ResultFileError(
             f"finished_at {stamp} is {ahead / 60:.0f} min in the future (allowed clock skew: {CLOCK_SKEW_S / 60:.0f} "
-            "min); the writing machine's clock was wrong or the file was edited: correct the time or rerun the cell"
+            "min); the writing machine's clock was wrong or the file was edited: correct the time, or move the "
+            "file out of the results folder and rerun the cell"
         )
 
 
@@ -403,7 +404,7 @@ def _check_digest(data: dict[str, Any]) -> dict[str, Any]:
     if data[DIGEST_KEY] != content_digest(data):
         raise ResultFileError(
             f"its {DIGEST_KEY} does not match its content: the file was edited after its run wrote it; restore "
-            "the file as written, or rerun the cell"
+            "the file as written, or move it out of the results folder and rerun the cell"
         )
     return {key: value for key, value in data.items() if key != DIGEST_KEY}
 
@@ -441,8 +442,8 @@ def read_record(path: Path, require_digest: bool = False) -> ResultRecord:
     if require_digest and isinstance(data, dict) and DIGEST_KEY not in data:
         raise ResultFileError(
             f"it has no {DIGEST_KEY}, so nothing shows that it is as its run wrote it (every record written "
-            f"since digests exist has one; the shipped runs are checked by their manifest instead): rerun the "
-            "cell, or move the file out of the results folder"
+            f"since digests exist has one; the shipped runs are checked by their manifest instead): move the "
+            "file out of the results folder and rerun the cell"
         )
     return parse_record(data, file_time)
 

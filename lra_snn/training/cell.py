@@ -233,6 +233,12 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     try:
         datamodule.prepare_data()
+    except KeyboardInterrupt:  # Ctrl-C while the data cache is built: its staging folder is already removed
+        raise RunInterrupted(
+            f"stopped by SIGINT while the data of cell {cfg.paths.cell} was prepared, before any training; "
+            "nothing was recorded or cached; launch the cell again to prepare it anew",
+            signal.SIGINT,
+        ) from None
     except DataNotFoundError as missing:
         log.error("no data for %s: %s", cfg.task_name, missing)
         return _record(result_path, {**identity, "status": "no_data", "message": str(missing)}, _is_rank_zero())

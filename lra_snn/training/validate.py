@@ -249,6 +249,20 @@ def _value_problems(cfg: DictConfig) -> tuple[list[str], dict[str, object]]:
     return problems, valid
 
 
+def override_problems(cfg: DictConfig, keys: list[str]) -> list[str]:
+    """One line per key of ``keys`` (values set on a config already built, e.g. ``lra-eval``'s overrides)
+    whose value in ``cfg`` breaks its rule; the other keys are left as their run had them."""
+    rules = _checked_rules(cfg)
+    problems = []
+    for key in keys:
+        if key not in rules:
+            continue
+        value = _lookup(cfg, key)
+        if value is not _ABSENT and not rules[key].accepts(value):
+            problems.append(f"{key}={show(value)}: expected {rules[key].describe()}")
+    return problems
+
+
 def _relation_problems(cfg: DictConfig, valid: dict[str, object]) -> list[str]:
     """The pairs of ``ORDERED`` in the wrong order, and a run without an end (no epochs, no steps)."""
     problems = []
@@ -341,17 +355,37 @@ def unwritable_reason(folder: Path) -> str | None:
     return None
 
 
+CELL_FOLDERS = {"paths.results_dir": ("paths.result_file", ".."), "paths.output_dir": ("paths.run_dir", "checkpoints")}
+
+
+def _cell_folder(cfg: DictConfig, key: str, below: str) -> Path | None:
+    """The folder of the cell under a written root: the result file's folder, or the run's checkpoints."""
+    try:
+        value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    except OmegaConfBaseException:
+        return None
+    if value is None:
+        return None
+    return Path(str(value)).parent if below == ".." else Path(str(value)) / below
+
+
 def _unwritable_problems(cfg: DictConfig) -> list[str]:
-    """A folder the run writes to that it could not write to: found now, not after the training."""
+    """A folder the run writes to that it could not write to, or a file standing where the cell's result or
+    checkpoint folder belongs: found now, not after the training."""
     problems = []
-    for keys in WRITTEN_PATHS:
+    for root, (key, below) in CELL_FOLDERS.items():
         try:
-            value = OmegaConf.select(cfg, keys[0], throw_on_missing=True)
+            value = OmegaConf.select(cfg, root, throw_on_missing=True)
         except OmegaConfBaseException:
             continue
         reason = None if value is None else unwritable_reason(Path(str(value)))
         if reason is not None:
-            problems.append(f"{keys[0]}={value}: {reason}; choose a folder you can write to")
+            problems.append(f"{root}={value}: {reason}; choose a folder you can write to")
+            continue
+        folder = _cell_folder(cfg, key, below)
+        reason = None if folder is None else unwritable_reason(folder)
+        if reason is not None:
+            problems.append(f"{key}: {reason}, where the run needs the folder {folder}; move it away and run again")
     return problems
 
 

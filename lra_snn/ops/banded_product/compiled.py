@@ -23,7 +23,6 @@ from torch import Tensor
 from lra_snn.ops.compiled_rows import parallel_kernel, run_rows
 from lra_snn.ops.host_compile import host_function
 
-
 TAPS_AT_ONCE = 4  # the forward adds this many taps' products per pass over the output row
 
 
@@ -102,7 +101,7 @@ def _backward_loop(
                 dx_a[i] = 0
                 dx_b[i] = 0
             tap = 0
-            while tap + 2 <= k:  # taps tap, tap + 1: step s reads dH rows `middle`, `earlier`; step s + 1 `later`, `middle`
+            while tap + 2 <= k:  # taps tap, tap + 1: step s reads dH `middle`, `earlier`; s + 1 `later`, `middle`
                 w0, w1, latest = weight[tap], weight[tap + 1], s + k - tap
                 later, middle = dh[row, latest, start:stop], dh[row, latest - 1, start:stop]
                 earlier = dh[row, latest - 2, start:stop]
