@@ -312,3 +312,17 @@ def test_the_board_s_advice_on_an_edited_result_works_when_followed(compose_trai
     assert again["status"] == "completed" and again["metrics"]["test/acc"] == first["metrics"]["test/acc"]
     markdown, rows = build_leaderboard(runs, PUBLISHED_FILE)
     assert [row["n_seeds"] for row in rows] == [1] and "usable result file" in markdown
+
+
+def test_a_file_where_the_data_cache_belongs_refuses_the_cell_with_nothing_recorded(compose_train):
+    from hydra.utils import instantiate
+
+    cfg = compose_train("data=listops", "model=s4d", "profile=tiny")
+    cache = instantiate(cfg.data).cache_dir()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("not a cache")
+    with pytest.raises(CellRefused, match=re.escape(f"{cache} is a file, where a cache folder belongs")):
+        run(cfg)
+    assert not Path(cfg.paths.result_file).exists()
+    cache.unlink()  # the advice
+    assert run(cfg)["status"] == "completed"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -24,14 +25,17 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lra_snn.data import store
 from lra_snn.data.distributed import evaluation_sampler
-from lra_snn.data.errors import DataNotFoundError
+from lra_snn.data.errors import DamagedCacheError
 from lra_snn.data.splits import SPLITS
 from lra_snn.data.views import PairRows, PixelRows, TokenRows
 
 if TYPE_CHECKING:
     import datasets
 
+log = logging.getLogger(__name__)
+
 INPUT_KINDS = ("tokens", "values")
+FEW_EXAMPLES = 10  # an evaluation split this small may hold a single class by chance: not warned about
 
 
 class TaskData(Protocol):
@@ -116,10 +120,14 @@ class CachedDataModule(L.LightningDataModule):
         stored = store.load(self.cache_dir(), self.cache_settings(), self.make_target)
         self._learn(stored.extra)
         self._open(stored)
+        self._check_stored(stored)
+
+    def _check_stored(self, stored: store.Stored) -> None:
+        """Refuse a cache holding values the model cannot take (``DamagedCacheError`` naming it)."""
         self._check_token_ids(stored)
 
     def _check_token_ids(self, stored: store.Stored) -> None:
-        """``DataNotFoundError`` naming the cache when a token column (``ids...``) holds an id outside the
+        """``DamagedCacheError`` naming the cache when a token column (``ids...``) holds an id outside the
         vocabulary (``vocab_size``, for modules of token inputs): a model would index out of its embedding."""
         vocab_size = getattr(self, "vocab_size", None)
         if not isinstance(vocab_size, int):
@@ -128,11 +136,10 @@ class CachedDataModule(L.LightningDataModule):
             for name in (name for name in table.column_names if name.startswith("ids")):
                 outside = store.ids_outside(table.column(name), vocab_size)
                 if outside is not None:
-                    raise DataNotFoundError(
+                    raise DamagedCacheError(
                         stored.directory,
-                        f"rm -r {stored.directory} && {self.make_target}",
-                        detail=f"cache damaged: split {split!r}, column {name!r} holds token id {outside}, outside "
-                        f"the vocabulary of {vocab_size} ids",
+                        f"split {split!r}, column {name!r} holds token id {outside}, outside the vocabulary of "
+                        f"{vocab_size} ids",
                     )
 
     def _learn(self, extra: dict[str, Any]) -> None:
@@ -196,6 +203,39 @@ class ClassificationDataModule(CachedDataModule):
         batch_size = self.batch_size if training else self.eval_batch_size
         return make_loader(self.split(split), batch_size, training, self.collate(), self.num_workers)
 
+    def _check_stored(self, stored: store.Stored) -> None:
+        """Also refuse labels outside the classes, and warn of an evaluation split that holds a single class."""
+        super()._check_stored(stored)
+        self._check_labels(stored.directory)
+        self._warn_single_class(stored.directory)
+
+    def _check_labels(self, directory: Path) -> None:
+        """``DamagedCacheError`` naming the cache ``directory`` when a split holds a label outside
+        ``0..n_classes - 1``: the loss would index past its classes mid-training."""
+        for split, examples in self.splits.items():
+            outside = label_outside(examples.labels, self.n_classes)
+            if outside is not None:
+                raise DamagedCacheError(
+                    directory,
+                    f"split {split!r} holds label {outside}, outside the {self.n_classes} classes "
+                    f"0-{self.n_classes - 1} of {self.task}",
+                )
+
+    def _warn_single_class(self, directory: Path) -> None:
+        """Log a warning naming the split and the cache ``directory`` when the validation or test split holds
+        more than ``FEW_EXAMPLES`` examples, all of one class: accuracy on it measures nothing."""
+        for split in dict.fromkeys((self.val_split, "test")):
+            found = np.unique(self.splits[split].labels)
+            if len(self.splits[split]) > FEW_EXAMPLES and len(found) == 1:
+                log.warning(
+                    "split %r of cache %s holds a single class (%d): its %d examples all carry that label, so "
+                    "accuracy on it says nothing about the model; check the source of that split",
+                    split,
+                    directory,
+                    found[0],
+                    len(self.splits[split]),
+                )
+
     def class_counts(self, split: str) -> np.ndarray:
         """Examples per class (length ``n_classes``) in ``split``."""
         return np.bincount(self.split(split).labels, minlength=self.n_classes)
@@ -219,6 +259,12 @@ class ClassificationDataModule(CachedDataModule):
         chance rate 1 / n_classes (what guessing uniformly scores; the figures draw both)."""
         counts = self.class_counts("test")
         return {"test/majority_rate": float(counts.max() / counts.sum()), "test/chance_rate": 1.0 / len(counts)}
+
+
+def label_outside(labels: np.ndarray, n_classes: int) -> int | None:
+    """The first of ``labels`` outside ``0..n_classes - 1``, or None when all lie inside."""
+    outside = labels[(labels < 0) | (labels >= n_classes)]
+    return int(outside[0]) if outside.size else None
 
 
 class EpochSeededSampler(Sampler[int]):

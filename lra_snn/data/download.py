@@ -121,20 +121,22 @@ class ArchiveError(ValueError):
 
     def __init__(self, archive: str | Path, problem: str) -> None:
         self.archive = Path(archive)
+        self.problem = problem
         super().__init__(f"archive {self.archive}: {problem}")
 
 
 # --------------------------------------------------------------------------- downloads
 
 
-def fetch_source(name: str, downloads_dir: str | Path) -> Path:
+def fetch_source(name: str, downloads_dir: str | Path, check: Callable[[Path], None] | None = None) -> Path:
     """Download ``SOURCES[name]`` into ``downloads_dir``, verified with its published size and checksums.
 
-    A source that publishes no checksum is pinned on first use: once the file is complete and reads as a
-    whole archive (``check_complete_archive``: every tar member and the gzip checksum at its end), its size
-    and SHA-256 are written to ``<file>.sha256.json`` (``recorded_checksum``), and every later call
-    verifies the file against that record (``ChecksumError`` naming both files and the two ways out when
-    it differs). A damaged first download is refused before anything is recorded.
+    A source that publishes no checksum is pinned on first use: once the file is complete and passes ``check``
+    (by default ``check_complete_archive``: a gzip / tar archive, every tar member and the gzip checksum at its
+    end; a caller adds what the file must hold), its size and SHA-256 are written to ``<file>.sha256.json``
+    (``recorded_checksum``), and every later call verifies the file against that record (``ChecksumError``
+    naming both files and the two ways out when it differs). A first download that fails ``check`` is refused
+    before anything is recorded.
     """
     if name not in SOURCES:
         raise KeyError(f"unknown source {name!r}; known sources: {sorted(SOURCES)}")
@@ -160,24 +162,42 @@ def fetch_source(name: str, downloads_dir: str | Path) -> Path:
             f"has changed and you trust the new one: delete {record_path}, and its checksum is recorded anew"
         ) from None
     if pinned and record is None:
-        check_complete_archive(path)
+        (check or check_complete_archive)(path)
         _record_checksum(path, source.url)
     return path
 
 
-def check_complete_archive(path: Path, chunk_size: int = 1 << 20) -> None:
+def pinned_file_advice(path: str | Path) -> str:
+    """What to do when the download ``path``, pinned by ``fetch_source``, matches its record yet cannot be used (the
+    record pinned a wrong file): a sentence naming both files, each to delete."""
+    record_path = Path(str(path) + RECORD_SUFFIX)
+    return (
+        f"{path} matches the size and SHA-256 recorded in {record_path}, so that record pinned this unusable file: "
+        f"delete both {path} (so that it is downloaded again) and {record_path} (so that the new download is "
+        f"trusted and its checksum recorded anew), then run again"
+    )
+
+
+def check_complete_archive(path: Path, visit: Callable[[str], None] | None = None, chunk_size: int = 1 << 20) -> None:
     """Read the gzip / tar archive ``path`` whole: every tar member to the end-of-archive marker, then the rest
-    of the gzip stream, whose CRC-32 and length are checked at its end. ``ArchiveError`` names the file when it
-    is cut short or corrupt; a file that is neither gzip nor tar is not checked here."""
+    of the gzip stream, whose CRC-32 and length are checked at its end; ``visit`` is called with the name of
+    every regular file on the way. ``ArchiveError`` names the file when it is neither gzip nor tar (e.g. an
+    error page saved in its place), cut short or corrupt."""
     with open(path, "rb") as probe:
-        is_gzip = probe.read(2) == b"\x1f\x8b"
+        start = probe.read(16)
+    is_gzip = start[:2] == b"\x1f\x8b"
     if not is_gzip and not tarfile.is_tarfile(path):
-        return
+        raise ArchiveError(
+            path,
+            f"neither gzip nor tar ({path.stat().st_size} bytes, beginning {start!r}); it is not the file "
+            f"expected here: delete it and download it again",
+        )
     with reading_archive(path), open(path, "rb") as raw:
         stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if is_gzip else raw)
         with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for _member in tar:  # each member's data is read past on the way to the next header
-                pass
+            for member in tar:  # each member's data is read past on the way to the next header
+                if visit is not None and member.isfile():
+                    visit(member.name)
         while stream.read(chunk_size):  # the gzip trailer (CRC-32, length) is checked at the end of the stream
             pass
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
 SPLITS = ("train", "val", "test")
+
+
+def check_split_sizes(sizes: Mapping[str, int | None], whole: bool) -> None:
+    """``ValueError`` naming the config key ``data.n_<split>`` of a split size below 1 in ``sizes`` (split ->
+    size), before anything is built: an empty split can be neither trained on nor scored. ``whole``: the
+    module also takes None (the whole split), which the message then offers."""
+    for split, size in sizes.items():
+        if size is not None and size < 1:
+            alternative = f" or data.n_{split}=null (the whole split)" if whole else ""
+            raise ValueError(
+                f"data.n_{split}={size}: every split needs at least one example; set data.n_{split} to a positive "
+                f"count, e.g. data.n_{split}=64{alternative}"
+            )
 
 
 def balanced_subset(

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lra_snn.data.errors import CacheRebuiltWarning, DataNotFoundError
+from lra_snn.data.errors import BlockedPathError, CacheRebuiltWarning, DataNotFoundError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -118,6 +118,7 @@ def digest_and_signature(path: str | Path, data_dir: str | Path) -> tuple[str, s
     files, stats, signature = _stat_identities(path)
     names = [p.relative_to(path).as_posix() if p != path else p.name for p in files]
     memo_path = Path(data_dir) / "cache" / DIGESTS_FILE
+    refuse_blocked(memo_path, "the memo of content digests (a JSON file)", folder=False)
     memo = _read_json(memo_path)
     entry = memo.get(str(path))
     if isinstance(entry, dict) and entry.get("stat") == signature and isinstance(entry.get("sha256"), str):
@@ -174,10 +175,22 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json_atomically(path: Path, content: dict[str, Any]) -> None:
+    """Write ``content`` to a sibling of ``path``, then rename it into place; the sibling never outlives a failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    partial.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(json.dumps(content, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def refuse_blocked(path: Path, expected: str, folder: bool) -> None:
+    """``BlockedPathError`` naming ``path`` when it is a file where a folder belongs (``folder``), or a folder
+    where a file belongs; nothing when it is absent or of the right kind."""
+    if path.exists() and path.is_dir() != folder:
+        raise BlockedPathError(path, expected, found_folder=not folder)
 
 
 # --------------------------------------------------------------------------- opening
@@ -200,6 +213,7 @@ def load(directory: str | Path, settings: Mapping[str, Any], make_target: str) -
     """Open the cache ``directory`` built by ``ensure`` with ``settings``; ``DataNotFoundError`` if it was
     never built (call ``prepare_data()``) or fails its checks (``prepare_data()`` builds it again)."""
     directory = Path(directory)
+    refuse_blocked(directory, "a cache folder", folder=True)
     if not directory.is_dir():
         raise DataNotFoundError(directory, make_target, detail="cache not built; call prepare_data() first")
     try:
@@ -281,9 +295,11 @@ def ensure(directory: str | Path, settings: Mapping[str, Any], build: Build) -> 
 
     ``build(staging)`` returns the splits (``datasets.Dataset`` per name, their intermediate files
     under ``scratch(staging)``) and a JSON-able ``extra``; it may write further files into
-    ``staging``. A folder that fails its checks is built again, with a ``CacheRebuiltWarning``.
+    ``staging``. A folder that fails its checks is built again, with a ``CacheRebuiltWarning``; a file where the
+    folder belongs is refused (``BlockedPathError``) before anything is built.
     """
     directory = Path(directory)
+    refuse_blocked(directory, "a cache folder", folder=True)
     remove_leftover_staging(directory.parent)
     if directory.exists():
         try:
@@ -308,6 +324,7 @@ def _build(directory: Path, settings: Mapping[str, Any], build: Build) -> dict[s
     staging.mkdir()
     try:
         splits, extra = build(staging)
+        _refuse_empty_splits(directory, splits)
         DatasetDict(dict(splits)).save_to_disk(str(staging / SPLITS_FOLDER))
         shutil.rmtree(scratch(staging), ignore_errors=True)
         files = {
@@ -331,6 +348,17 @@ def _build(directory: Path, settings: Mapping[str, Any], build: Build) -> dict[s
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return extra
+
+
+def _refuse_empty_splits(directory: Path, splits: Mapping[str, Dataset]) -> None:
+    """``ValueError`` naming the cache ``directory`` and the splits of ``splits`` that hold no rows: a model
+    can neither learn from nor be scored on an empty split, so such a cache is never kept."""
+    empty = sorted(name for name, split in splits.items() if len(split) == 0)
+    if empty:
+        raise ValueError(
+            f"the build of cache {directory} gave no examples for split {', '.join(map(repr, empty))}; nothing was "
+            f"kept. Ask for at least one example per split (data.n_<split>) and check the split's source files"
+        )
 
 
 def remove_leftover_staging(parent: Path) -> None:

@@ -69,7 +69,7 @@ class LanguageModelTask(SequenceTask):
         betas: tuple[float, float] = (0.9, 0.999),
         warmup_steps: int = 1000,
         total_steps: int | None = None,
-    ) -> None:
+    ) -> None:  # pragma: no mutate block (hparams read from this frame)
         super().__init__()
         self._check_encoder(encoder, vocab_size)
         self.save_hyperparameters(ignore=["encoder"])

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lra_snn.config import cell_hash
 from lra_snn.config.provenance import instantiated_digest
-from lra_snn.data.errors import DataNotFoundError
+from lra_snn.data.errors import BlockedPathError, DataNotFoundError
 from lra_snn.results.curves import METRICS_FILENAME
 from lra_snn.results.record import code_version, git_commit, library_versions, read_result, store_result
 from lra_snn.results.schema import ResultFileError, ResultRecord, Segment, new_record
@@ -239,6 +239,8 @@ def _run_cell(cfg: DictConfig) -> dict[str, Any]:
             "nothing was recorded or cached; launch the cell again to prepare it anew",
             signal.SIGINT,
         ) from None
+    except BlockedPathError as blocked:  # raised before anything was built: nothing to record
+        raise CellRefused(str(blocked)) from None
     except DataNotFoundError as missing:
         log.error("no data for %s: %s", cfg.task_name, missing)
         return _record(result_path, {**identity, "status": "no_data", "message": str(missing)}, _is_rank_zero())

@@ -315,6 +315,24 @@ def test_datamodule_release_missing_names_path_and_make_target(tmp_path: Path) -
     assert "data.source=generate" in str(error.value)
 
 
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_an_empty_split_size_is_refused_naming_its_key_before_anything_is_built(
+    tiny_listops, tmp_path: Path, split: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        tiny_listops(**{f"n_{split}": 0})
+    assert str(refused.value) == (
+        f"data.n_{split}=0: every split needs at least one example; set data.n_{split} to a positive count, "
+        f"e.g. data.n_{split}=64"
+    )
+    assert not (tmp_path / "data").exists()
+    # the advice: the suggested size
+    module = tiny_listops(**{f"n_{split}": 64})
+    module.prepare_data()
+    module.setup()
+    assert len(module.split(split)) == 64
+
+
 def test_datamodule_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="source must be one of"):
         ListOpsDataModule(data_dir=tmp_path, source="download")

@@ -121,6 +121,100 @@ def test_an_archive_missing_a_task_folder_names_it(tmp_path: Path, release_files
     for file in (release_files / "listops-1000").iterdir():
         (only_listops / "listops-1000" / file.name).write_bytes(file.read_bytes())
     archive = write_lra_archive(tmp_path / "lra_release.gz", only_listops)
-    with pytest.raises(FileNotFoundError, match=re.escape("holds no lra_release/lra_release/tsv_data/")):
+    with pytest.raises(ArchiveError, match=re.escape("holds no lra_release/lra_release/tsv_data/")):
         lra_release.unpack(archive, tmp_path / "release", folders=("listops-1000", "tsv_data"))
     assert not (tmp_path / "release" / "listops-1000").exists()  # nothing half-done is left in place
+
+
+def genuine_served_after(archive: Path, stand_in: bytes) -> bytes:
+    """Serve ``stand_in`` where ``archive`` is served; return the genuine archive's bytes, to serve again later."""
+    genuine = archive.read_bytes()
+    archive.write_bytes(stand_in)
+    return genuine
+
+
+def only_listops_archive(tmp_path: Path, release_files: Path) -> bytes:
+    """The bytes of a whole gzipped tar in the release's nesting that holds ``listops-1000`` only."""
+    folder = tmp_path / "only_listops"
+    (folder / "listops-1000").mkdir(parents=True)
+    for file in (release_files / "listops-1000").iterdir():
+        (folder / "listops-1000" / file.name).write_bytes(file.read_bytes())
+    return write_lra_archive(tmp_path / "only_listops.gz", folder).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "folders", "problem"),
+    [
+        (
+            b"<html><body>Not Found</body></html>\n\n\n\n\n",
+            tuple(FOLDERS),
+            "neither gzip nor tar (40 bytes, beginning b'<html><body>Not ')",
+        ),
+        (None, ("listops-1000",), "holds no lra_release/lra_release/tsv_data/, lra_release/lra_release/pathfinder32/"),
+    ],
+    ids=["error-page", "listops-only"],
+)
+def test_a_download_that_is_not_the_release_is_refused_before_its_checksum_is_recorded(
+    tmp_path: Path, archive: Path, release_files: Path, stand_in: bytes | None, folders: tuple[str, ...], problem: str
+) -> None:
+    genuine = genuine_served_after(archive, stand_in or only_listops_archive(tmp_path, release_files))
+    data_dir = tmp_path / "data"
+    downloaded = data_dir / "downloads" / "lra_release.gz"
+    with pytest.raises(ArchiveError) as refused:
+        lra_release.fetch_release(data_dir, folders=folders)
+    message = str(refused.value)
+    assert message.startswith(f"archive {downloaded}: ") and problem in message
+    assert "delete it and" in message and "download it again" in message
+    assert not (data_dir / "downloads" / "lra_release.gz.sha256.json").exists()  # nothing pinned
+    assert not (data_dir / "lra_release" / "listops-1000").exists()
+    # the advice: delete it and download it again (the server now has the release)
+    downloaded.unlink()
+    archive.write_bytes(genuine)
+    release_dir = lra_release.fetch_release(data_dir, folders=folders)
+    assert sorted(p.name for p in release_dir.iterdir()) == sorted(folders)
+    assert download.recorded_checksum(downloaded) == {
+        "size": len(genuine),
+        "sha256": file_digests(archive, ("sha256",))["sha256"],
+    }
+
+
+def test_an_archive_pinned_by_an_earlier_record_yet_unusable_names_the_record_and_both_files(
+    tmp_path: Path, archive: Path
+) -> None:
+    page = b"<html><body>Not Found</body></html>\n"
+    genuine = genuine_served_after(archive, page)
+    downloads = tmp_path / "data" / "downloads"
+    downloads.mkdir(parents=True)
+    downloaded = downloads / "lra_release.gz"
+    downloaded.write_bytes(page)
+    record = downloads / "lra_release.gz.sha256.json"  # as code that recorded before checking the layout left it
+    record.write_text(json.dumps({"size": len(page), "sha256": file_digests(downloaded, ("sha256",))["sha256"]}))
+    with pytest.raises(ArchiveError) as refused:
+        lra_release.fetch_release(tmp_path / "data")
+    message = str(refused.value)
+    assert message.startswith(f"archive {downloaded}: truncated or corrupt")
+    assert f"{downloaded} matches the size and SHA-256 recorded in {record}" in message
+    assert f"delete both {downloaded} (so that it is downloaded again) and {record} (so that the new" in message
+    # the advice: delete both, then run again
+    downloaded.unlink()
+    record.unlink()
+    archive.write_bytes(genuine)
+    release_dir = lra_release.fetch_release(tmp_path / "data")
+    assert sorted(p.name for p in release_dir.iterdir()) == sorted(FOLDERS)
+    assert download.recorded_checksum(downloaded)["sha256"] == file_digests(archive, ("sha256",))["sha256"]
+
+
+def test_the_command_prints_a_refused_archive_s_message_without_a_traceback(tmp_path: Path, monkeypatch, capsys):
+    from lra_snn.cli import lra_release as command
+
+    def refused(data_dir):
+        raise ArchiveError(data_dir / "downloads" / "lra_release.gz", "not a gzip or tar file; delete it")
+
+    monkeypatch.setattr(command, "fetch_release", refused)
+    with pytest.raises(SystemExit) as stop:
+        command.main(["--data-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"lra-release: archive {tmp_path / 'downloads' / 'lra_release.gz'}: not a gzip or tar file; delete it\n"
+    )

@@ -39,6 +39,18 @@ def prepared(tmp_path: Path, release_dir: Path, **settings) -> retrieval.Retriev
     return datamodule
 
 
+def test_an_empty_subset_size_is_refused_naming_its_key(tmp_path: Path, release: Path) -> None:
+    with pytest.raises(ValueError) as refused:
+        prepared(tmp_path, release, n_val=0)
+    assert str(refused.value) == (
+        "data.n_val=0: every split needs at least one example; set data.n_val to a positive count, e.g. "
+        "data.n_val=64 or data.n_val=null (the whole split)"
+    )
+    assert not (tmp_path / "data").exists()
+    # the advice: the whole split
+    assert len(prepared(tmp_path, release, n_val=None).split("val")) == 10  # 5 pairs per class
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -184,12 +196,18 @@ def test_interrupted_preparation_is_never_read_as_complete(tmp_path: Path, relea
 
 
 def write_fake_release(path: Path, tsv_folder: Path) -> Path:
-    """A gzipped tar named like the LRA release: the AAN TSVs plus other tasks' files that must be skipped."""
+    """A gzipped tar named like the LRA release: the AAN TSVs plus other tasks' files that must be skipped (one
+    in each other task folder, which every release holds)."""
+    decoys = {
+        "listops-1000/basic_train.tsv": b"Source\tTarget\n( [MAX 1 ] )\t1\n",
+        "pathfinder32/curv_baseline/metadata/0.npy": b"a pathfinder metadata file\n",
+        "pathfinder128/curv_baseline/metadata/0.npy": b"a path-x metadata file\n",
+    }
     with tarfile.open(path, "w:gz") as tar:
-        decoy = b"Source\tTarget\n( [MAX 1 ] )\t1\n"
-        info = tarfile.TarInfo("lra_release/lra_release/listops-1000/basic_train.tsv")
-        info.size = len(decoy)
-        tar.addfile(info, io.BytesIO(decoy))
+        for name, decoy in decoys.items():
+            info = tarfile.TarInfo(f"lra_release/lra_release/{name}")
+            info.size = len(decoy)
+            tar.addfile(info, io.BytesIO(decoy))
         for name in SPLIT_FILES.values():
             tar.add(tsv_folder / name, arcname=f"lra_release/lra_release/tsv_data/{name}")
     return path
@@ -208,6 +226,7 @@ def test_download_fetches_the_release_and_extracts_only_the_aan_files(tmp_path: 
     folder = datamodule.download()
     assert folder == tmp_path / "data" / "lra_release" / "tsv_data"
     assert sorted(p.name for p in folder.iterdir()) == sorted(SPLIT_FILES.values())
+    assert [p.name for p in (tmp_path / "data" / "lra_release").iterdir()] == ["tsv_data"]
     assert not list((tmp_path / "data").rglob("basic_train.tsv"))
     assert (tmp_path / "data" / "downloads" / "lra_release.gz").is_file()
     assert not (tmp_path / "data" / "downloads" / "lra_release_aan").exists()

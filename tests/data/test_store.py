@@ -3,7 +3,9 @@ built once and atomically, damaged caches rebuilt with a warning, leftovers of k
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -15,8 +17,8 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
-from lra_snn.data import store
-from lra_snn.data.errors import CacheRebuiltWarning, DataNotFoundError
+from lra_snn.data import base, store
+from lra_snn.data.errors import BlockedPathError, CacheRebuiltWarning, DamagedCacheError, DataNotFoundError
 from lra_snn.data.listops import source as listops_source
 from lra_snn.data.listops.module import ListOpsDataModule
 from tests.fakes import write_listops_release
@@ -318,10 +320,188 @@ def test_a_cache_whose_ids_fall_outside_the_vocabulary_is_refused_naming_it(tiny
     module = tiny_listops()
     module.prepare_data()
     module.vocab_size = 5  # a cache built with a larger vocabulary than the model's (altered, or another build)
-    with pytest.raises(DataNotFoundError) as refused:
+    with pytest.raises(DamagedCacheError) as refused:
         module.setup()
     message = str(refused.value)
-    assert f"no data at {module.cache_dir()} (cache damaged: split '" in message
+    assert message.startswith(f"cache {module.cache_dir()} is damaged (split '")
     assert "', column 'ids' holds token id" in message
     assert "outside the vocabulary of 5 ids" in message
-    assert f"rm -r {module.cache_dir()} && make data-listops" in message
+    assert isinstance(refused.value, DataNotFoundError)
+
+
+def rewrite_column(cache: Path, split: str, name: str, edit) -> None:
+    """Replace column ``name`` of the cached ``split`` by ``edit(its values as lists)`` and record the new file in
+    meta.json, as a careful hand edit would: the cache stays self-consistent and opens."""
+    import pyarrow as pa
+
+    arrow = next((cache / store.SPLITS_FOLDER / split).glob("*.arrow"))
+    table = pa.ipc.open_stream(arrow.read_bytes()).read_all()
+    index = table.schema.get_field_index(name)
+    field = table.schema.field(index)
+    table = table.set_column(index, field, pa.array(edit(table.column(name).to_pylist()), type=field.type))
+    with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    meta = json.loads((cache / store.META_FILE).read_text())
+    data = arrow.read_bytes()
+    meta["files"][arrow.relative_to(cache).as_posix()] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (cache / store.META_FILE).write_text(json.dumps(meta))
+
+
+def first_set_to(value):
+    """An edit of ``rewrite_column``: the first value (or the first id of the first row) becomes ``value``."""
+
+    def edit(values: list) -> list:
+        if isinstance(values[0], list):
+            return [[value, *values[0][1:]], *values[1:]]
+        return [value, *values[1:]]
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("label", 12, "split 'train' holds label 12, outside the 10 classes 0-9 of listops"),
+        ("ids", 18, "split 'train', column 'ids' holds token id 18, outside the vocabulary of 18 ids"),
+    ],
+    ids=["label", "token-id"],
+)
+def test_a_cache_holding_values_the_model_cannot_take_is_refused_at_setup_and_rebuilt_as_advised(
+    tiny_listops, column: str, value: int, problem: str
+) -> None:
+    module = tiny_listops()
+    module.prepare_data()
+    cache = module.cache_dir()
+    rewrite_column(cache, "train", column, first_set_to(value))
+    module.prepare_data()  # the edited cache is self-consistent: opened as it is, not rebuilt
+    with pytest.raises(DamagedCacheError) as refused:
+        module.setup("fit")
+    assert str(refused.value) == (
+        f"cache {cache} is damaged ({problem}); remove it with `rm -r {cache}` and run the same command again, "
+        "which builds this cache anew"
+    )
+    # the advice: remove the folder, run the same command again (it prepares the data, then sets it up)
+    shutil.rmtree(cache)
+    again = tiny_listops()
+    again.prepare_data()
+    again.setup("fit")
+    assert again.cache_dir() == cache
+    expected = listops_source.generated_rows(again.generator_settings)["train"]
+    assert again.split("train").labels.tolist() == [row["label"] for row in expected]
+    assert again.split("train").ids.row(0).max() < 18
+
+
+def test_the_advice_for_a_damaged_cache_holds_for_the_training_command(compose_train) -> None:
+    from hydra.utils import instantiate
+
+    from lra_snn.training.cell import RunFailed, run
+
+    cfg = compose_train(
+        "data=listops", "model=s4d", "profile=tiny", "data.n_train=32", "data.n_val=16", "data.n_test=16"
+    )
+    module = instantiate(cfg.data)
+    module.prepare_data()
+    cache = module.cache_dir()
+    rewrite_column(cache, "train", "label", first_set_to(12))
+    with pytest.raises(RunFailed) as failed:
+        run(cfg)
+    assert f"cache {cache} is damaged (split 'train' holds label 12" in str(failed.value)
+    assert f"remove it with `rm -r {cache}` and run the same command again" in str(failed.value)
+    # the advice: remove the folder, run the same command again
+    shutil.rmtree(cache)
+    assert run(cfg)["status"] == "completed"
+    assert (cache / store.META_FILE).is_file()
+
+
+def test_a_file_where_the_cache_folder_belongs_is_refused_before_any_build(tiny_listops, monkeypatch) -> None:
+    module = tiny_listops()
+    cache = module.cache_dir()
+    cache.parent.mkdir(parents=True)
+    cache.write_text("not a cache")
+    monkeypatch.setattr(listops_source, "generate", lambda *args, **kwargs: pytest.fail("built although refused"))
+    for step in (module.prepare_data, module.setup):
+        with pytest.raises(BlockedPathError) as refused:
+            step()
+        assert str(refused.value) == (
+            f"{cache} is a file, where a cache folder belongs; nothing was written. Remove it with `rm {cache}` "
+            "(after moving anything of yours out of it) and run again"
+        )
+    assert [p.name for p in cache.parent.iterdir()] == [cache.name] and cache.read_text() == "not a cache"
+    # the advice: remove it and run again
+    monkeypatch.undo()
+    cache.unlink()
+    module.prepare_data()
+    module.setup()
+    assert len(module.split("test")) == 30 and (cache / store.META_FILE).is_file()
+
+
+def test_a_folder_where_the_digest_memo_belongs_is_refused_leaving_no_stray_file(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "source.tsv"
+    source.write_bytes(b"abc")
+    old = time.time() - 60
+    os.utime(source, (old, old))
+    monkeypatch.setattr(store, "RACY_SECONDS", 0.0)
+    memo = tmp_path / "data" / "cache" / store.DIGESTS_FILE
+    memo.mkdir(parents=True)
+    with pytest.raises(BlockedPathError) as refused:
+        store.content_digest(source, tmp_path / "data")
+    assert str(refused.value) == (
+        f"{memo} is a folder, where the memo of content digests (a JSON file) belongs; nothing was written. Remove "
+        f"it with `rm -r {memo}` (after moving anything of yours out of it) and run again"
+    )
+    with pytest.raises(IsADirectoryError):
+        store._write_json_atomically(memo, {})  # a failed write leaves no partial file either
+    assert [p.name for p in memo.parent.iterdir()] == [store.DIGESTS_FILE]
+    # the advice: remove it and run again
+    memo.rmdir()
+    digest = store.content_digest(source, tmp_path / "data")
+    assert digest == hashlib.sha256(b"abc").hexdigest()
+    assert json.loads(memo.read_text())[str(source.resolve())]["sha256"] == digest
+
+
+def test_a_build_that_gives_an_empty_split_keeps_no_cache(tmp_path: Path) -> None:
+    settings = {"n": 0}
+    target = store.cache_dir(tmp_path, "toy", settings)
+
+    def build(staging: Path):
+        return {"train": Dataset.from_dict({"x": [1]}), "test": Dataset.from_dict({"x": []})}, {}
+
+    with pytest.raises(ValueError) as refused:
+        store.ensure(target, settings, build)
+    assert str(refused.value) == (
+        f"the build of cache {target} gave no examples for split 'test'; nothing was kept. Ask for at least one "
+        "example per split (data.n_<split>) and check the split's source files"
+    )
+    assert list(target.parent.iterdir()) == []
+    # the advice: a build with an example in every split is kept
+    assert store.ensure(target, {"n": 1}, _builder([], [1])) == {"n": 1}
+
+
+def single_class_release(folder: Path, val_labels: list[int]) -> Path:
+    """A ListOps release whose validation file holds one example per label of ``val_labels``."""
+    release = write_listops_release(
+        folder, n_train=6, n_val=2, n_test=12, seed=1, max_depth=3, max_args=3, min_length=3, max_length=30
+    )
+    lines = [f"( ( ( [MAX {label} ) 0 ) ] )\t{label}" for label in val_labels]
+    (release / listops_source.SPLIT_FILES["val"]).write_text("Source\tTarget\n" + "\n".join(lines) + "\n")
+    return release
+
+
+@pytest.mark.parametrize(
+    ("val_labels", "warned"),
+    [([7] * 12, True), ([7] * base.FEW_EXAMPLES, False), ([7] * 11 + [3], False)],
+    ids=["single-class", "few-examples", "two-classes"],
+)
+def test_an_evaluation_split_of_a_single_class_is_warned_about(
+    tmp_path: Path, caplog, val_labels: list[int], warned: bool
+) -> None:
+    release = single_class_release(tmp_path / "release", val_labels)
+    module = ListOpsDataModule(data_dir=tmp_path / "data", source="release", release_dir=release, batch_size=4)
+    module.prepare_data()
+    with caplog.at_level(logging.WARNING, logger="lra_snn.data.base"):
+        module.setup()
+    expected = (
+        f"split 'val' of cache {module.cache_dir()} holds a single class (7): its {len(val_labels)} examples all "
+        "carry that label, so accuracy on it says nothing about the model; check the source of that split"
+    )
+    assert [record.getMessage() for record in caplog.records] == ([expected] if warned else [])

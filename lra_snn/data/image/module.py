@@ -36,7 +36,7 @@ from lra_snn.data.image.source import (
     locate_source,
     release_dataset,
 )
-from lra_snn.data.splits import balanced_subset, holdout_split
+from lra_snn.data.splits import balanced_subset, check_split_sizes, holdout_split
 from lra_snn.data.tokenizers import SPECIAL_TOKENS
 from lra_snn.data.views import Fixed, PixelRows, labels
 
@@ -130,6 +130,7 @@ class ImageDataModule(ClassificationDataModule):
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.subset_sizes = {"train": n_train, "val": n_val, "test": n_test}
+        check_split_sizes(self.subset_sizes, whole=True)
         self.subset_seed = subset_seed
 
     def hub_snapshot(self) -> Path:

@@ -34,6 +34,7 @@ from lra_snn.data.listops.source import (
     release_rows,
 )
 from lra_snn.data.lra_release import FOLDERS, fetch_release
+from lra_snn.data.splits import check_split_sizes
 from lra_snn.data.tokenizers import token_feature
 from lra_snn.data.views import Ragged, TokenRows, labels
 
@@ -97,6 +98,8 @@ class ListOpsDataModule(ClassificationDataModule):
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
         if source == "release" and release_dir is None:
             raise ValueError("source='release' needs release_dir (the folder holding listops-1000/)")
+        if source == "generate":
+            check_split_sizes({"train": n_train, "val": n_val, "test": n_test}, whole=False)
         self._set_loading(data_dir, batch_size, eval_batch_size, num_workers, num_proc)
         self.source = source
         self.release_dir = None if release_dir is None else Path(release_dir)

@@ -30,7 +30,7 @@ from lra_snn.data.retrieval.source import (
     locate_release,
     release_dataset,
 )
-from lra_snn.data.splits import balanced_subset
+from lra_snn.data.splits import balanced_subset, check_split_sizes
 from lra_snn.data.tokenizers import (
     LEVELS,
     ByteTokenizer,
@@ -124,6 +124,7 @@ class RetrievalDataModule(ClassificationDataModule):
         self.min_freq = min_freq
         self.max_length = max_length
         self.subset_sizes = {"train": n_train, "val": n_val, "test": n_test}
+        check_split_sizes(self.subset_sizes, whole=True)
         self.subset_seed = subset_seed
         self.vocab_size = len(ByteTokenizer.vocab) if level == "byte" else None  # char: known once the cache exists
 

@@ -26,7 +26,7 @@ from lra_snn.data.collate import collate_tokens
 from lra_snn.data.download import SOURCES as DOWNLOADS
 from lra_snn.data.download import fetch_hub, fetch_source, hub_folder, saved_hub
 from lra_snn.data.errors import DataFormatError, DataNotFoundError
-from lra_snn.data.splits import balanced_subset, holdout_split
+from lra_snn.data.splits import balanced_subset, check_split_sizes, holdout_split
 from lra_snn.data.text.source import (
     HUB_CONFIG,
     HUB_LAYOUT,
@@ -155,6 +155,7 @@ class TextDataModule(ClassificationDataModule):
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.subset_sizes = {"train": n_train, "val": n_val, "test": n_test}
+        check_split_sizes(self.subset_sizes, whole=True)
         self.subset_seed = subset_seed
         self.vocab_size = len(ByteTokenizer.vocab) if level == "byte" else None  # char: known once the cache exists
 
