@@ -135,3 +135,17 @@ def test_a_stored_config_that_disagrees_with_the_weights_is_named(tmp_path, trai
     error = capsys.readouterr().err
     assert error.startswith(f"lra-eval: checkpoint {edited}: its weights do not fit the model its stored config builds")
     assert "size mismatch" in error and "evaluate a checkpoint as its training wrote it" in error
+
+
+def test_hyperparameters_that_differ_from_the_stored_config_are_named(tmp_path, trained, capsys):
+    checkpoint = torch.load(trained["best_checkpoint"], weights_only=False)
+    assert checkpoint["hyper_parameters"]["pool"] == "mean"
+    checkpoint["hyper_parameters"]["pool"] = "last"  # the run config still says mean
+    edited = tmp_path / "edited.ckpt"
+    torch.save(checkpoint, edited)
+    assert main([f"ckpt_path={edited}"]) == 2
+    error = capsys.readouterr().err
+    assert (
+        f"checkpoint {edited}: its hyperparameters differ from its stored run config (pool: hyperparameters " in error
+    )
+    assert "'last', config 'mean')" in error

@@ -116,6 +116,30 @@ def check_compatible(entry: Mapping[str, Any], task: SequenceTask, datamodule: A
         )
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists (a config keeps lists where Lightning keeps the constructor's tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def check_hyperparameters(task: SequenceTask, cfg: DictConfig, where: str) -> None:
+    """EvalError when a task setting the checkpoint's Lightning hyperparameters hold differs from its stored
+    run config's ``task`` section (one of the two was edited after training)."""
+    stored = OmegaConf.to_container(cfg.task, resolve=True)
+    assert isinstance(stored, dict)
+    wrong = [
+        f"{key}: hyperparameters {task.hparams[key]!r}, config {value!r}"
+        for key, value in stored.items()
+        if key in task.hparams and _plain(task.hparams[key]) != _plain(value)
+    ]
+    if wrong:
+        raise EvalError(
+            f"{where}: its hyperparameters differ from its stored run config ({'; '.join(wrong)}); the checkpoint "
+            "was changed after training: evaluate a checkpoint as its training wrote it"
+        )
+
+
 def build(ckpt_path: str | Path, overrides: Sequence[str] = ()) -> tuple[SequenceTask, Any, DictConfig]:
     """The task of the checkpoint, its data module (prepared) and the config both came from."""
     where = f"checkpoint {ckpt_path}"
@@ -134,6 +158,7 @@ def build(ckpt_path: str | Path, overrides: Sequence[str] = ()) -> tuple[Sequenc
             f"{where}: its weights do not fit the model its stored config builds ({detail}); the checkpoint or its "
             "stored config was changed after training: evaluate a checkpoint as its training wrote it"
         ) from None
+    check_hyperparameters(task, cfg, where)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     check_compatible(entry, task, datamodule, where)
