@@ -187,6 +187,22 @@ class PRF(Neuron):
         zeros = torch.zeros(batch, self.d_model, device=device, dtype=torch.promote_types(dtype, torch.float32))
         return PRFState(zeros, zeros, zeros, zeros)
 
+    def steps(self, x: Tensor, state: PRFState) -> tuple[Tensor, PRFState]:
+        """The step form over a chunk ``x`` (B, T, D): without reset, on the compiled path, the spikes op's
+        forward loop started from the state (``lra_snn.ops.prf_spikes.compiled.prf_steps_compiled``, the
+        step's own operations); else ``step`` per step."""
+        dtype = state.real.dtype
+        if self.reset or not self._steps_compiled("prf_spikes", x.to(dtype), tuple(state)):
+            return super().steps(x, state)
+        from lra_snn.ops.prf_spikes.compiled import prf_steps_compiled
+
+        self._check_channels(x)
+        log_delta, theta = self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype))  # as ``_dynamics``
+        spikes, real, imag = prf_steps_compiled(
+            x.to(dtype), state.real, state.imag, log_delta, theta, self.tau, self.v_th
+        )
+        return spikes.to(x.dtype), PRFState(real, imag, state.offset, spikes[:, -1].clone())
+
     def step(self, x_t: Tensor, state: PRFState) -> tuple[Tensor, PRFState]:
         """One time step with two real states: ``x_t`` (B, D) -> spikes (B, D) and the new state."""
         delta, p, q = self._dynamics(state.real.dtype)

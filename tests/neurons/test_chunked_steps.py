@@ -10,6 +10,7 @@ import torch
 from lra_snn.neurons import NEURONS, build_neuron, neuron_class
 from lra_snn.ops.hard_reset_scan import compiled as hard_reset_compiled
 from lra_snn.ops.lif import compiled as lif_compiled
+from lra_snn.ops.prf_spikes import compiled as prf_compiled
 
 STREAMING = [name for name in NEURONS if not neuron_class(name).fixed_length]
 CHUNKS = (5, 1, 11, 3)  # 20 steps in chunks of odd sizes
@@ -53,6 +54,7 @@ def test_a_stream_in_chunks_gives_the_parallel_spikes_and_the_stepped_state(name
 COMPILED_CHUNKS = {  # neuron -> (module, its compiled chunk loop): one call per chunk on the CPU
     "lif": (lif_compiled, "lif_steps_compiled"),
     "lif_hard": (hard_reset_compiled, "hard_reset_steps_compiled"),
+    "prf": (prf_compiled, "prf_steps_compiled"),
 }
 
 
@@ -77,7 +79,8 @@ def test_a_chunk_runs_in_one_compiled_call_with_the_steps_spikes_and_state(name,
     calls = counted(monkeypatch, name)
     torch.manual_seed(1)
     neuron = build_neuron(name, 13).to(dtype).eval()
-    x = (torch.rand(4, 37, 13, dtype=torch.float64) * 1.2).to(dtype)
+    scale, bias = INPUT.get(name, (0.6, 0.6))
+    x = (scale * torch.randn(4, 37, 13, dtype=torch.float64) + bias).to(dtype)
     with torch.no_grad():
         state, stepped = neuron.init_state(4, dtype=dtype), neuron.init_state(4, dtype=dtype)
         expected = []
@@ -97,7 +100,8 @@ def test_a_chunk_runs_in_one_compiled_call_with_the_steps_spikes_and_state(name,
 def test_a_chunk_that_needs_gradients_or_another_backend_steps_one_step_at_a_time(name, monkeypatch):
     calls = counted(monkeypatch, name)
     neuron = build_neuron(name, 5)
-    x = torch.rand(2, 6, 5, requires_grad=True)
+    scale, bias = INPUT.get(name, (0.6, 0.6))
+    x = (scale * torch.randn(2, 6, 5) + bias).requires_grad_()
     spikes, _ = neuron.steps(x, neuron.init_state(2))
     spikes.sum().backward()  # the surrogate gradient reaches the inputs through the steps
     assert x.grad is not None and x.grad.abs().sum() > 0

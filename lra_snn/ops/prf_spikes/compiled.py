@@ -38,14 +38,16 @@ def _forward_loop(
     x: np.ndarray,
     dynamics: np.ndarray,
     threshold: np.ndarray,
+    state: np.ndarray,
     spikes: np.ndarray,
     checkpoints: np.ndarray,
     keep_checkpoints: bool,
     width: int,
 ) -> None:
     """Fill ``spikes`` (B, L, D) from ``x`` (B, L, D), ``dynamics`` (3, D) = (Delta, Re A, Im A) and
-    ``threshold`` = (V_th,); when ``keep_checkpoints``, ``checkpoints`` (B, ceil(L / CHUNK), 2, D) =
-    (Re, Im) of the state entering each chunk of ``CHUNK`` steps."""
+    ``threshold`` = (V_th,), from the state ``state`` (B, 2, D) = (Re z, Im z) before the first step, which
+    receives the state after the last; when ``keep_checkpoints``, ``checkpoints`` (B, ceil(L / CHUNK), 2, D)
+    = (Re, Im) of the state entering each chunk of ``CHUNK`` steps."""
     batch, length, channels = x.shape
     v_th = threshold[0]
     zero, one = x.dtype.type(0), x.dtype.type(1)
@@ -54,8 +56,8 @@ def _forward_loop(
         row, start = task // blocks, (task % blocks) * width
         stop = min(channels, start + width)
         block = dynamics[:, start:stop].copy()
-        real_state = np.zeros(stop - start, x.dtype)
-        imag_state = np.zeros(stop - start, x.dtype)
+        real_state = state[row, 0, start:stop].copy()
+        imag_state = state[row, 1, start:stop].copy()
         for t in range(length):
             if keep_checkpoints and t % CHUNK == 0:
                 checkpoint(checkpoints, row, t // CHUNK, start, real_state, imag_state)
@@ -63,6 +65,8 @@ def _forward_loop(
             spikes_t = spikes[row, t, start:stop]
             for i in range(stop - start):
                 spikes_t[i] = one if real_state[i] - v_th >= zero else zero
+        state[row, 0, start:stop] = real_state
+        state[row, 1, start:stop] = imag_state
 
 
 def _backward_loop(
@@ -111,14 +115,18 @@ forward_kernel = parallel_kernel(_forward_loop)
 backward_kernel = parallel_kernel(_backward_loop)
 
 
-def _spikes(x: Tensor, dynamics: Tensor, threshold: Tensor, keep_checkpoints: bool) -> tuple[Tensor, Tensor]:
+def _spikes(
+    x: Tensor, dynamics: Tensor, threshold: Tensor, keep_checkpoints: bool, state: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Spikes (B, L, D) and the checkpoints ((B, ceil(L / CHUNK), 2, D) when ``keep_checkpoints``, else an
-    unused (1, 1, 2, 1))."""
+    unused (1, 1, 2, 1)), from ``state`` (B, 2, D) = (Re z, Im z), updated in place to the state after the
+    last step (zeros when None)."""
     batch, length, channels = x.shape
     spikes = dispatch.allocate(x.shape, x)
     shape = (batch, -(-length // CHUNK), 2, channels) if keep_checkpoints else (1, 1, 2, 1)
     checkpoints = x.new_empty(shape)
-    run_rows(forward_kernel(), (x, dynamics, threshold, spikes, checkpoints), keep_checkpoints, like=x)
+    state = x.new_zeros(batch, 2, channels) if state is None else state
+    run_rows(forward_kernel(), (x, dynamics, threshold, state, spikes, checkpoints), keep_checkpoints, like=x)
     return spikes, checkpoints
 
 
@@ -163,3 +171,18 @@ def prf_spikes_compiled(
         return CompiledPRFSpikes.apply(x, dynamics, float(v_th), surrogate)
     threshold = torch.tensor([v_th], dtype=x.dtype)
     return _spikes(x.detach().contiguous(), dynamics.detach(), threshold, keep_checkpoints=False)[0]
+
+
+def prf_steps_compiled(
+    x: Tensor, real: Tensor, imag: Tensor, log_delta: Tensor, theta: Tensor, tau: float, v_th: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Spikes (B, T, D) of a chunk ``x`` (B, T, D) of a stream whose membrane after the step before is
+    ``real`` + i ``imag`` (B, D), and that membrane after the chunk, without autograd; float32/float64 on
+    the CPU. The forward loop's operations are the step form's (``PRF.step``: ``p u - q r + Delta x``,
+    ``q u + p r``, the same roundings), so a stream read in chunks equals one read step by step."""
+    x = x.detach().contiguous()
+    dynamics = torch.stack(prf_dynamics(log_delta.detach(), theta.detach(), tau))
+    state = torch.stack([real.detach(), imag.detach()], 1).to(x.dtype).contiguous()
+    threshold = torch.tensor([v_th], dtype=x.dtype)
+    spikes = _spikes(x, dynamics, threshold, keep_checkpoints=False, state=state)[0]
+    return spikes, state[:, 0].clone(), state[:, 1].clone()
