@@ -5,6 +5,7 @@ A run that dies inside an epoch resumes from its step checkpoint with the rest o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -98,7 +99,7 @@ def logged_batches(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_run_killed_inside_an_epoch_resumes_with_the_rest_of_its_batches(compose_train, tmp_path):
+def test_a_run_killed_inside_an_epoch_resumes_with_the_rest_of_its_batches(compose_train, tmp_path, caplog):
     # tiny ListOps: 256 examples in batches of 32, 8 steps an epoch; a step checkpoint every 3 steps
     def cell(name: str, *extra: str):
         return compose_train(
@@ -121,7 +122,12 @@ def test_a_run_killed_inside_an_epoch_resumes_with_the_rest_of_its_batches(compo
     last = next((tmp_path / "killed").rglob("last.ckpt"))
     assert torch.load(last, weights_only=False)["global_step"] == 12  # inside the second epoch (steps 9-16)
     before_crash = logged_batches(tmp_path / "killed.jsonl")
-    resumed = run(cell("killed"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lra_snn.training.progress"):
+        resumed = run(cell("killed"))
+    epoch_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert "(mean of the 4 batches since the resume, of 8)" in epoch_lines[0]  # steps 13-16 of 9-16
+    assert [line for line in epoch_lines[1:] if "since the resume" in line] == []
     after_restart = logged_batches(tmp_path / "killed.jsonl")[len(before_crash) :]
     # the steps after the checkpoint are trained again, on the same batches, and the epoch ends where it should
     # (without ResumeMidEpoch the second epoch would start its data over: this comparison fails)

@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 import warnings
-from typing import TextIO
+from typing import Any, TextIO
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import RichProgressBar
@@ -73,9 +73,25 @@ class EpochLine(pl.Callback):
         super().__init__()
         self.monitor = monitor
         self._started = time.perf_counter()
+        self._batches = 0  # trained in this epoch by this process
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.perf_counter()
+        self._batches = 0
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._batches += 1
+
+    def _partial(self, trainer: pl.Trainer) -> str:
+        """`` (mean of the N batches since the resume, of M)`` for an epoch resumed inside (a fit from a
+        checkpoint whose epoch trained fewer batches here than it has), whose logged mean covers only the
+        batches trained in this process; empty otherwise."""
+        total = trainer.num_training_batches
+        if trainer.ckpt_path is not None and isinstance(total, int) and 0 < self._batches < total:
+            return f" (mean of the {self._batches} batches since the resume, of {total})"
+        return ""
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -89,7 +105,7 @@ class EpochLine(pl.Callback):
             trainer.current_epoch + 1,
             epochs,
             TRAIN_LOSS,
-            _value(metrics, loss),
+            _value(metrics, loss) + self._partial(trainer),
             self.monitor,
             _value(metrics, self.monitor),
             time.perf_counter() - self._started,
