@@ -126,8 +126,9 @@ def _plain(value: Any) -> Any:
 def check_hyperparameters(task: SequenceTask, cfg: DictConfig, where: str) -> None:
     """EvalError when a task setting the checkpoint's Lightning hyperparameters hold differs from its stored
     run config's ``task`` section (one of the two was edited after training)."""
-    stored = OmegaConf.to_container(cfg.task, resolve=True)
-    assert isinstance(stored, dict)
+    container = OmegaConf.to_container(cfg.task, resolve=True)
+    assert isinstance(container, dict)
+    stored = {str(key): value for key, value in container.items()}
     wrong = [
         f"{key}: hyperparameters {task.hparams[key]!r}, config {value!r}"
         for key, value in stored.items()
