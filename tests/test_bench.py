@@ -264,6 +264,17 @@ def test_neurons_whose_multiply_adds_outlast_the_copy_are_priced_against_a_matri
     assert entry["forward"] == pytest.approx(2.0) and entry["forward_backward"] == pytest.approx(5.0)
     summary = bench.summarize(records, config, limits)
     table = bench.matmul_table(summary)
+    assert table.splitlines()[2:] == [
+        "| neuron | L | multiply-adds | product ms | parallel fwd | parallel fwd+bwd |",
+        "|---|---:|---:|---:|---:|---:|",
+        "| sliding_psn | 64 | 4e+06 | 4 | 2.00x | 5.00x |",
+    ]
+    assert (
+        table.splitlines()[0].endswith(
+            "8 x 8 matrices in this run, 1 G multiply-adds/s; neurons whose multiply-adds take longer than the copy:"
+        )
+        and table.splitlines()[1] == ""
+    )
     assert "| sliding_psn | 64 | 4e+06 | 4 | 2.00x | 5.00x |" in table and "| lif |" not in table
     assert "1 G multiply-adds/s" in table
 

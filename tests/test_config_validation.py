@@ -435,8 +435,16 @@ def test_hydra_s_own_folders_are_refused_inside_the_shipped_runs_before_hydra_ma
 def test_hydra_folders_elsewhere_or_built_from_paths_are_left_to_hydra_and_the_run():
     from lra_snn.cli.train import shipped_runs_overrides
 
+    from lra_snn.config.locations import SHIPPED_RUNS_DIR
+
     assert shipped_runs_overrides(["hydra.run.dir=/tmp/mine", "hydra.sweep.dir=${paths.output_dir}/x"]) == []
-    assert len(shipped_runs_overrides(["+hydra.run.dir='results/reference-runs'", "seed=1"])) == 1
+    assert shipped_runs_overrides([f"hydra.run.dir={SHIPPED_RUNS_DIR}/${{now:%H}}"]) == []  # left to the run
+    assert shipped_runs_overrides(["X/../results/reference-runs", "hydra.run.dir=X/../results/reference-runs"]) == [
+        f"hydra.run.dir=X/../results/reference-runs lies inside {SHIPPED_RUNS_DIR}, the shipped runs, which no "
+        "command writes to; choose another folder (your runs go to results/local by default)"
+    ]
+    (quoted,) = shipped_runs_overrides(["+hydra.sweep.dir='results/reference-runs'", "seed=1"])
+    assert quoted.startswith("hydra.sweep.dir='results/reference-runs' lies inside")
 
 
 def validate_problems(cfg) -> list[str]:

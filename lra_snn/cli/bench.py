@@ -527,17 +527,17 @@ def multiples_of_matmul(records: list[dict], limits: dict, config: BenchConfig) 
     multiples = []
     for name in config.neurons:
         for length in config.lengths:
-            work = [r.get("multiply_adds") for r in records if (r["neuron"], r["length"]) == (name, length)]
-            if not work or work[0] is None or work[0] / rate <= copy_time[length]:
+            work = next((r.get("multiply_adds") for r in records if (r["neuron"], r["length"]) == (name, length)), None)
+            if work is None or work / rate <= copy_time[length]:
                 continue
-            product_time = work[0] / rate
+            product_time = work / rate
             for implementation in implementations_of(config)[1:]:
                 multiples.append(
                     {
                         "neuron": name,
                         "length": length,
                         "implementation": implementation,
-                        "multiply_adds": work[0],
+                        "multiply_adds": work,
                         "product_ms": 1e3 * product_time,
                         **{
                             p: _ratio(_median(index, (name, implementation, p, length)), n * product_time)

@@ -218,3 +218,27 @@ def test_the_command_prints_a_refused_archive_s_message_without_a_traceback(tmp_
     assert (
         err == f"lra-release: archive {tmp_path / 'downloads' / 'lra_release.gz'}: not a gzip or tar file; delete it\n"
     )
+
+
+def test_the_command_fetches_into_the_data_dir_and_names_the_folders(tmp_path: Path, monkeypatch, capsys):
+    from lra_snn.cli import lra_release as command
+    from lra_snn.config import PROJECT_ROOT
+
+    asked = []
+
+    def fetched(data_dir):
+        asked.append(data_dir)
+        return data_dir / "lra_release"
+
+    monkeypatch.setattr(command, "fetch_release", fetched)
+    command.main(["--data-dir", str(tmp_path)])
+    command.main([])
+    assert asked == [tmp_path, PROJECT_ROOT / "data"]
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"LRA release ready in {tmp_path / 'lra_release'}: {', '.join(lra_release.FOLDERS.values())}"
+    with pytest.raises(SystemExit):
+        command.main(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "Fetch and unpack the official LRA release (``make data-lra``): ``python -m lra_snn.cli.lra_release" in usage
+    assert "DIR]``. options:" in usage  # the docstring's first paragraph, no more
+    assert "--data-dir DATA_DIR the runs' paths.data_dir" in usage

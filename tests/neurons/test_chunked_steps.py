@@ -109,3 +109,17 @@ def test_a_chunk_that_needs_gradients_or_another_backend_steps_one_step_at_a_tim
     with torch.no_grad():
         neuron.steps(x, neuron.init_state(2))
     assert calls == []
+
+
+def test_the_compiled_chunk_runs_with_autograd_on_when_nothing_needs_a_gradient_and_when_forced(monkeypatch):
+    from lra_snn.ops.dispatch import CompiledUnavailable
+
+    calls = counted(monkeypatch, "lif")
+    neuron = build_neuron("lif", 5)
+    x = 0.6 * torch.randn(2, 6, 5) + 0.6
+    neuron.steps(x, neuron.init_state(2))  # autograd on, but no tensor asks for a gradient
+    neuron.backend = "compiled"
+    neuron.steps(x, neuron.init_state(2))
+    assert calls == [6, 6]
+    with pytest.raises(CompiledUnavailable, match="backend='compiled' was forced"):  # not a silent fallback
+        neuron.steps(x.half(), neuron.init_state(2, dtype=torch.float16))
