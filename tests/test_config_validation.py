@@ -434,7 +434,6 @@ def test_hydra_s_own_folders_are_refused_inside_the_shipped_runs_before_hydra_ma
 
 def test_hydra_folders_elsewhere_or_built_from_paths_are_left_to_hydra_and_the_run():
     from lra_snn.cli.train import shipped_runs_overrides
-
     from lra_snn.config.locations import SHIPPED_RUNS_DIR
 
     assert shipped_runs_overrides(["hydra.run.dir=/tmp/mine", "hydra.sweep.dir=${paths.output_dir}/x"]) == []
