@@ -488,3 +488,16 @@ def test_a_file_where_the_cell_s_folder_belongs_is_refused_before_training_and_m
     assert not Path(cfg.paths.result_file).exists()
     blocking.rename(tmp_path / "moved")  # the advice
     assert run(cfg)["status"] == "completed"
+
+
+def test_override_problems_checks_each_given_key_that_has_a_rule(compose_train):
+    from omegaconf import OmegaConf
+
+    from lra_snn.training.validate import override_problems
+
+    cfg = compose_train("profile=tiny")
+    OmegaConf.update(cfg, "data.n_test", 0)
+    OmegaConf.update(cfg, "trainer.max_epochs", -1)  # broken too, but not among the keys given
+    assert override_problems(cfg, ["paths.root_dir", "data.n_test"]) == [  # a key without a rule is passed over
+        "data.n_test=0: expected an integer >= 1 or null"
+    ]

@@ -141,6 +141,8 @@ def test_hyperparameters_that_differ_from_the_stored_config_are_named(tmp_path, 
     checkpoint = torch.load(trained["best_checkpoint"], weights_only=False)
     assert checkpoint["hyper_parameters"]["pool"] == "mean"
     checkpoint["hyper_parameters"]["pool"] = "last"  # the run config still says mean
+    betas = checkpoint["hyper_parameters"]["betas"]
+    checkpoint["hyper_parameters"]["betas"] = (betas[0], 0.5)  # a tuple of the same length, another value
     edited = tmp_path / "edited.ckpt"
     torch.save(checkpoint, edited)
     assert main([f"ckpt_path={edited}"]) == 2
@@ -148,4 +150,4 @@ def test_hyperparameters_that_differ_from_the_stored_config_are_named(tmp_path, 
     assert (
         f"checkpoint {edited}: its hyperparameters differ from its stored run config (pool: hyperparameters " in error
     )
-    assert "'last', config 'mean')" in error
+    assert "'last', config 'mean'; betas: hyperparameters" in error and ", 0.5)" in error

@@ -238,6 +238,12 @@ def test_a_record_whose_fields_disagree_with_its_config_is_skipped(tmp_path):
     markdown, rows = build_leaderboard(tmp_path, REFERENCE)
     assert [r["model"] for r in rows] == ["s4d"] and rows[0]["n_seeds"] == 1
     assert f"skipped `{relabelled}`: the record says model 'prf' (its config says 's4d')" in notes_of(markdown)
+    both = write_v2(tmp_path, "both", overrides={"model.name": "s4d", "seed": 1}, model="prf", seed=3)
+    markdown, _ = build_leaderboard(tmp_path, REFERENCE)
+    assert (
+        f"skipped `{both}`: the record says model 'prf' (its config says 's4d'), seed 3 (its config says 1): a "
+        "field was edited after its run wrote it; move the file out of the results folder and rerun the cell"
+    ) in notes_of(markdown)
 
 
 def test_a_record_without_its_digest_is_skipped_outside_the_shipped_runs(tmp_path):
@@ -956,6 +962,7 @@ def test_a_results_folder_without_usable_runs_never_replaces_a_board_with_rows(t
     (out / "leaderboard.csv").unlink()  # the advice: delete the board first to write an empty one
     assert main(["--results", str(empty), "--out", str(out)]) == 0
     assert "0 usable result file(s)" in (out / "leaderboard.md").read_text()
+    assert main(["--results", str(empty), "--out", str(out)]) == 0  # an empty board may replace an empty one
 
 
 def test_the_board_is_never_written_into_the_shipped_runs(tmp_path, capsys):
