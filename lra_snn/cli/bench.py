@@ -709,23 +709,38 @@ def markdown_table(records: list[dict], summary: dict, env: dict) -> str:
     return "\n".join(lines)
 
 
+def _ratio_columns(entries: list[dict]) -> tuple[str, str, list[tuple[str, int, dict, str]]]:
+    """For a table of multiples (``multiples_of_copy`` or ``multiples_of_matmul`` entries): the header and
+    separator of the implementations' columns (forward, forward + backward each), and per (neuron, L) its
+    first entry and its ratio cells."""
+    implementations = list(dict.fromkeys(e["implementation"] for e in entries))
+    cases: dict[tuple, dict[str, dict]] = {}
+    for entry in entries:
+        cases.setdefault((entry["neuron"], entry["length"]), {})[entry["implementation"]] = entry
+    rows = [
+        (
+            name,
+            length,
+            next(iter(by.values())),
+            " | ".join(_fmt_ratio(by[i][p]) for i in implementations for p in PASSES),
+        )
+        for (name, length), by in cases.items()
+    ]
+    header = " | ".join(f"{i} fwd | {i} fwd+bwd" for i in implementations)
+    return header, "---:|" * (2 * len(implementations)), rows
+
+
 def copy_table(summary: dict) -> str:
     """Each implementation's time as a multiple of a copy of its input into an output (``y.copy_(x)``)."""
     copy_ms = {c["length"]: 1e3 * c["median_s"] for c in summary["copy"]}
-    implementations = list(dict.fromkeys(e["implementation"] for e in summary["multiples_of_copy"]))
-    header = " | ".join(f"{i} fwd | {i} fwd+bwd" for i in implementations)
+    header, separator, rows = _ratio_columns(summary["multiples_of_copy"])
     lines = [
         "Time as multiples of a copy of the input into an output of its size (y.copy_(x), timed in this run):",
         "",
         f"| neuron | L | copy ms | {header} |",
-        "|---|---:|---:|" + "---:|" * (2 * len(implementations)),
+        "|---|---:|---:|" + separator,
     ]
-    rows: dict[tuple, dict[str, dict]] = {}
-    for entry in summary["multiples_of_copy"]:
-        rows.setdefault((entry["neuron"], entry["length"]), {})[entry["implementation"]] = entry
-    for (name, length), by_implementation in rows.items():
-        cells = " | ".join(_fmt_ratio(by_implementation[i][p]) for i in implementations for p in PASSES)
-        lines.append(f"| {name} | {length} | {copy_ms[length]:.3g} | {cells} |")
+    lines += [f"| {name} | {length} | {copy_ms[length]:.3g} | {cells} |" for name, length, _, cells in rows]
     return "\n".join(lines)
 
 
@@ -733,8 +748,7 @@ def matmul_table(summary: dict) -> str:
     """For the neurons whose work is arithmetic: each implementation's time as a multiple of a matrix
     product doing the same multiply-adds at the rate measured in this run."""
     matmul = summary["matmul"]
-    implementations = list(dict.fromkeys(e["implementation"] for e in summary["multiples_of_matmul"]))
-    header = " | ".join(f"{i} fwd | {i} fwd+bwd" for i in implementations)
+    header, separator, rows = _ratio_columns(summary["multiples_of_matmul"])
     lines = [
         f"Time as multiples of a matrix product doing the neuron's multiply-adds (forward; forward + backward: "
         f"three times them) at the rate of torch.mm on {matmul['size']} x {matmul['size']} matrices in this run, "
@@ -742,15 +756,12 @@ def matmul_table(summary: dict) -> str:
         "than the copy:",
         "",
         f"| neuron | L | multiply-adds | product ms | {header} |",
-        "|---|---:|---:|---:|" + "---:|" * (2 * len(implementations)),
+        "|---|---:|---:|---:|" + separator,
     ]
-    rows: dict[tuple, dict[str, dict]] = {}
-    for entry in summary["multiples_of_matmul"]:
-        rows.setdefault((entry["neuron"], entry["length"]), {})[entry["implementation"]] = entry
-    for (name, length), by_implementation in rows.items():
-        first = next(iter(by_implementation.values()))
-        cells = " | ".join(_fmt_ratio(by_implementation[i][p]) for i in implementations for p in PASSES)
-        lines.append(f"| {name} | {length} | {first['multiply_adds']:.3g} | {first['product_ms']:.3g} | {cells} |")
+    lines += [
+        f"| {name} | {length} | {first['multiply_adds']:.3g} | {first['product_ms']:.3g} | {cells} |"
+        for name, length, first, cells in rows
+    ]
     return "\n".join(lines)
 
 

@@ -121,16 +121,20 @@ class PRF(Neuron):
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
 
+    def _log_delta_and_theta(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """``log_Delta`` and ``theta = exp(log_theta)`` per channel in ``dtype``, differentiable."""
+        return self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype))
+
     def _dynamics(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         """``Delta``, ``Re A = exp(-Delta/tau) cos(Delta theta)`` and ``Im A``, per channel in ``dtype``."""
-        return prf_dynamics(self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype)), self.tau)
+        return prf_dynamics(*self._log_delta_and_theta(dtype), self.tau)
 
     def _arguments(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``x``, ``log_Delta`` and ``theta`` in x's dtype promoted to at least float32 (the ops' inputs),
         differentiable."""
         self._check_channels(x)
         dtype = torch.promote_types(x.dtype, torch.float32)
-        return x.to(dtype), self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype))
+        return x.to(dtype), *self._log_delta_and_theta(dtype)
 
     def _excess(self, x: Tensor) -> Tensor:
         """``Re z_t - V_th`` (B, L, D) in x's dtype promoted to at least float32, differentiable in x
@@ -197,7 +201,7 @@ class PRF(Neuron):
         from lra_snn.ops.prf_spikes.compiled import prf_steps_compiled
 
         self._check_channels(x)
-        log_delta, theta = self.log_delta.to(dtype), torch.exp(self.log_theta.to(dtype))  # as ``_dynamics``
+        log_delta, theta = self._log_delta_and_theta(dtype)  # as ``_dynamics``
         spikes, real, imag = prf_steps_compiled(
             x.to(dtype), state.real, state.imag, log_delta, theta, self.tau, self.v_th
         )
